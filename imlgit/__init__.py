@@ -1,0 +1,1 @@
+"""imlgit: In-Memory Learning with a git repository as the memory."""

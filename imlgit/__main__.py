@@ -1,0 +1,5 @@
+"""``python -m imlgit``: the command-line interface."""
+
+from .cli import main
+
+main()

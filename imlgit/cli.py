@@ -1,0 +1,574 @@
+"""The command line: thin wrappers over the library. The only module importing click.
+
+Data goes to stdout, progress and diagnostics to stderr. ``--json`` on every read
+command. Exit 1 for errors, 2 for usage. An unexpected exception is one line
+unless IMLGIT_RAISE_ERRORS is set.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import ImlgitError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _emit_json(data: Any) -> None:
+    """The one serializer every ``--json`` shares."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_default))
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _find_repo(start: str | None) -> str:
+    if start:
+        return start
+    env = os.environ.get("IMLGIT_REPO")
+    if env:
+        return env
+    here = Path.cwd()
+    for d in (here, *here.parents):
+        if (d / ".git").exists():
+            return str(d)
+    return str(here)
+
+
+def _store(ctx: click.Context) -> Any:
+    from .store import Store
+
+    return Store.open(_find_repo(ctx.obj.get("repo")))
+
+
+def _person(store: Any) -> Any:
+    from .config import person_identity
+
+    return person_identity(os.environ, str(store.path))
+
+
+def _why(why: str | None) -> str:
+    from .errors import RationaleRequired
+
+    if why is None or not why.strip():
+        raise RationaleRequired('a rationale is required: pass --why "..." saying why')
+    return why.strip()
+
+
+def _when(ts: int) -> str:
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _print_commits(commits: Iterable[Any], *, full: bool) -> None:
+    for c in commits:
+        click.echo(f"{c.sha[:12]} {_when(c.time)} {c.subject}")
+        if full:
+            for line in c.rationale.splitlines():
+                click.echo(f"    {line}" if line else "")
+            for k, v in c.trailers:
+                click.echo(f"    {k}: {v}")
+            click.echo("")
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+at_option = click.option("--at", "at", metavar="REV", help="Read memory as it was at REV.")
+why_option = click.option("--why", metavar="TEXT", help="The rationale (required).")
+
+
+@click.group(context_settings=CONTEXT)
+@click.option(
+    "--repo",
+    "-C",
+    metavar="PATH",
+    help="The memory repository (default: IMLGIT_REPO, else the git repo around the cwd).",
+)
+@click.version_option(package_name="imlgit")
+@click.pass_context
+def cli(ctx: click.Context, repo: str | None) -> None:
+    """imlgit: an agent's learned rules, kept in a git repository."""
+    ctx.ensure_object(dict)
+    ctx.obj["repo"] = repo
+
+
+@cli.command()
+@click.argument("path", type=click.Path(file_okay=False))
+@click.option("--no-hooks", is_flag=True, help="Do not install the git hooks.")
+def init(path: str, no_hooks: bool) -> None:
+    """Create a new memory repository at PATH."""
+    from .config import person_identity
+    from .store import Store
+
+    store = Store.init(path, author=person_identity(os.environ), install_hooks=not no_hooks)
+    store.checkout_worktree()
+    click.echo(f"Initialised imlgit memory in {store.path}", err=True)
+    click.echo(store.head())
+
+
+# ---------------------------------------------------------------------- rules
+
+
+@cli.group()
+def rule() -> None:
+    """Add, edit, retire, show and list rules."""
+
+
+def _read_text(value: str | None, file: str | None, what: str) -> str | None:
+    if file is not None:
+        try:
+            data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+            return data.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.ClickException(f"{file}: cannot read the {what}: {exc}") from None
+    return value
+
+
+@rule.command("add")
+@click.option("--title", required=True, help="One line naming the rule.")
+@click.option("--statement", help="The rule, in a sentence or two.")
+@click.option("--statement-file", metavar="FILE", help="Read the statement from FILE (- stdin).")
+@click.option("--id", "rule_id", help="The rule id (default: made from the title).")
+@click.option("--scope", default="general", show_default=True)
+@click.option("--evidence", default="", help="The evidence section.")
+@click.option("--source", "sources", multiple=True, help="An experience id (repeatable).")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@why_option
+@click.pass_context
+def rule_add(
+    ctx: click.Context,
+    title: str,
+    statement: str | None,
+    statement_file: str | None,
+    rule_id: str | None,
+    scope: str,
+    evidence: str,
+    sources: tuple[str, ...],
+    tags: tuple[str, ...],
+    why: str | None,
+) -> None:
+    """Add a rule (one commit). Prints the commit sha."""
+    from .commits import CommitMessage
+    from .errors import RuleError
+    from .rules import Rule, now_utc, slugify
+
+    rationale = _why(why)
+    statement = _read_text(statement, statement_file, "statement")
+    if not statement:
+        raise click.UsageError("give the rule's statement with --statement or --statement-file")
+    store = _store(ctx)
+    rid = rule_id or slugify(title)
+    head = store.head()
+    if store.read_file(_rule_path(rid), head) is not None:
+        raise RuleError(f"a rule with id {rid!r} exists; edit it, or choose another --id")
+    now = now_utc()
+    new = Rule(
+        id=rid,
+        title=title,
+        statement=statement.strip(),
+        scope=scope,
+        created=now,
+        updated=now,
+        sources=tuple(sources),
+        evidence=evidence.strip(),
+        tags=tuple(tags),
+    )
+    msg = CommitMessage.make("add", f"add {rid}", rationale, rules=[rid])
+    sha = store.put_rule(new, msg, author=_person(store), expected_head=head)
+    click.echo(f"added {rid}", err=True)
+    click.echo(sha)
+
+
+def _rule_path(rid: str) -> str:
+    from .rules import rule_path
+
+    return rule_path(rid)
+
+
+@rule.command("edit")
+@click.argument("rule_id")
+@click.option("--title")
+@click.option("--statement")
+@click.option("--statement-file", metavar="FILE", help="Read the statement from FILE (- stdin).")
+@click.option("--scope")
+@click.option("--evidence")
+@click.option("--file", "file", metavar="FILE", help="Replace the whole rule file with FILE.")
+@why_option
+@click.pass_context
+def rule_edit(
+    ctx: click.Context,
+    rule_id: str,
+    title: str | None,
+    statement: str | None,
+    statement_file: str | None,
+    scope: str | None,
+    evidence: str | None,
+    file: str | None,
+    why: str | None,
+) -> None:
+    """Change a rule's fields or replace its file (one commit)."""
+    from .commits import CommitMessage
+    from .errors import RuleError
+    from .rules import now_utc, parse_rule
+
+    rationale = _why(why)
+    store = _store(ctx)
+    head = store.head()
+    old = store.read_rule(rule_id, head)
+    if file is not None:
+        try:
+            data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+        except OSError as exc:
+            raise click.ClickException(f"{file}: cannot read the rule: {exc.strerror}") from None
+        new = parse_rule(data, path=file)
+        if new.id != rule_id:
+            raise RuleError(f"the file's id is {new.id!r}, not {rule_id!r}", path=file, field="id")
+        new = new.with_changes(updated=now_utc())
+    else:
+        statement = _read_text(statement, statement_file, "statement")
+        changes: dict[str, Any] = {
+            k: v
+            for k, v in {
+                "title": title,
+                "statement": statement.strip() if statement else None,
+                "scope": scope,
+                "evidence": evidence.strip() if evidence is not None else None,
+            }.items()
+            if v is not None
+        }
+        if not changes:
+            raise click.UsageError("nothing to change: give --title, --statement, ... or --file")
+        new = old.with_changes(updated=now_utc(), **changes)
+    msg = CommitMessage.make("edit", f"edit {rule_id}", rationale, rules=[rule_id])
+    sha = store.put_rule(new, msg, author=_person(store), expected_head=head)
+    click.echo(f"edited {rule_id}", err=True)
+    click.echo(sha)
+
+
+@rule.command("retire")
+@click.argument("rule_id")
+@why_option
+@click.pass_context
+def rule_retire(ctx: click.Context, rule_id: str, why: str | None) -> None:
+    """Retire a rule: it stays in the repo, but is no longer used (one commit)."""
+    from .commits import CommitMessage
+    from .rules import now_utc
+
+    rationale = _why(why)
+    store = _store(ctx)
+    head = store.head()
+    old = store.read_rule(rule_id, head)
+    if old.status == "retired":
+        raise ImlgitError(f"rule {rule_id!r} is already retired")
+    msg = CommitMessage.make("retire", f"retire {rule_id}", rationale, rules=[rule_id])
+    new = old.with_changes(status="retired", updated=now_utc())
+    sha = store.put_rule(new, msg, author=_person(store), expected_head=head)
+    click.echo(f"retired {rule_id}", err=True)
+    click.echo(sha)
+
+
+@rule.command("show")
+@click.argument("rule_id")
+@at_option
+@json_option
+@click.pass_context
+def rule_show(ctx: click.Context, rule_id: str, at: str | None, as_json: bool) -> None:
+    """Print a rule (its Markdown file, or JSON)."""
+    from .rules import render_rule
+
+    store = _store(ctx)
+    r = store.read_rule(rule_id, at)
+    if as_json:
+        _emit_json(r)
+    else:
+        click.echo(render_rule(r), nl=False)
+
+
+@rule.command("list")
+@at_option
+@click.option("--scope", help="Only rules of this scope.")
+@click.option(
+    "--status",
+    type=click.Choice(["active", "retired", "all"]),
+    default="active",
+    show_default=True,
+)
+@json_option
+@click.pass_context
+def rule_list(
+    ctx: click.Context, at: str | None, scope: str | None, status: str, as_json: bool
+) -> None:
+    """List rules: id, status, support/contradictions, title."""
+    store = _store(ctx)
+    rules = [
+        r
+        for r in store.read_rules(at).values()
+        if (status == "all" or r.status == status) and (scope is None or r.scope == scope)
+    ]
+    if as_json:
+        _emit_json([r.to_dict() for r in rules])
+        return
+    for r in rules:
+        click.echo(f"{r.id}\t{r.status}\t{r.support}/{r.contradictions}\t{r.scope}\t{r.title}")
+
+
+# ---------------------------------------------------------------------- audit
+
+
+@cli.command()
+@click.argument("rev", required=False)
+@click.option("-n", "--limit", type=int, default=None, help="At most N commits.")
+@click.option("--full", is_flag=True, help="Show each rationale and its trailers.")
+@json_option
+@click.pass_context
+def log(ctx: click.Context, rev: str | None, limit: int | None, full: bool, as_json: bool) -> None:
+    """Memory changes, newest first."""
+    store = _store(ctx)
+    commits = store.log(rev, limit=limit)
+    if as_json:
+        _emit_json([c.to_dict() for c in commits])
+    else:
+        _print_commits(commits, full=full)
+
+
+@cli.command()
+@click.argument("rule_id")
+@at_option
+@click.option("-n", "--limit", type=int, default=None)
+@json_option
+@click.pass_context
+def history(
+    ctx: click.Context, rule_id: str, at: str | None, limit: int | None, as_json: bool
+) -> None:
+    """One rule's audit: every commit that changed it, with its rationale."""
+    from .rules import validate_rule_id
+
+    validate_rule_id(rule_id)
+    store = _store(ctx)
+    commits = store.history(rule_id, at, limit=limit)
+    if as_json:
+        _emit_json([c.to_dict() for c in commits])
+    else:
+        if not commits:
+            click.echo(f"no commit changed {rule_id}", err=True)
+        _print_commits(commits, full=True)
+
+
+@cli.command()
+@click.argument("a")
+@click.argument("b", required=False)
+@json_option
+@click.pass_context
+def diff(ctx: click.Context, a: str, b: str | None, as_json: bool) -> None:
+    """How the rules differ between revisions A and B (default: HEAD)."""
+    store = _store(ctx)
+    changes = store.diff(a, b)
+    if as_json:
+        _emit_json([c.to_dict() for c in changes])
+        return
+    for c in changes:
+        click.echo(c.unified(), nl=False)
+
+
+@cli.command()
+@click.argument("rev")
+@why_option
+@click.pass_context
+def rollback(ctx: click.Context, rev: str, why: str | None) -> None:
+    """Undo the change made by commit REV, as a new commit with your rationale."""
+    rationale = _why(why)
+    store = _store(ctx)
+    target = store.resolve(rev)
+    sha = store.revert(target, rationale, author=_person(store))
+    click.echo(f"reverted {target[:12]}", err=True)
+    click.echo(sha)
+
+
+@cli.command()
+@click.argument("rule_id")
+@why_option
+@click.pass_context
+def restore(ctx: click.Context, rule_id: str, why: str | None) -> None:
+    """Bring back a retired rule (its last active version)."""
+    rationale = _why(why)
+    store = _store(ctx)
+    sha = store.restore(rule_id, rationale, author=_person(store))
+    click.echo(f"restored {rule_id}", err=True)
+    click.echo(sha)
+
+
+# ---------------------------------------------------------------------- branches
+
+
+@cli.group()
+def branch() -> None:
+    """Create, list and delete branches of the memory."""
+
+
+@branch.command("list")
+@json_option
+@click.pass_context
+def branch_list(ctx: click.Context, as_json: bool) -> None:
+    """Branches and their heads."""
+    branches = _store(ctx).branches()
+    if as_json:
+        _emit_json(branches)
+        return
+    for name, sha in branches.items():
+        click.echo(f"{sha[:12]} {name}")
+
+
+@branch.command("create")
+@click.argument("name")
+@click.option("--at", "at", metavar="REV", help="Start the branch at REV (default main).")
+@click.pass_context
+def branch_create(ctx: click.Context, name: str, at: str | None) -> None:
+    """Create a branch."""
+    click.echo(_store(ctx).create_branch(name, at))
+
+
+@branch.command("delete")
+@click.argument("name")
+@click.pass_context
+def branch_delete(ctx: click.Context, name: str) -> None:
+    """Delete a branch."""
+    _store(ctx).delete_branch(name)
+    click.echo(f"deleted {name}", err=True)
+
+
+@branch.command("merge")
+@click.argument("name")
+@why_option
+@click.pass_context
+def branch_merge(ctx: click.Context, name: str, why: str | None) -> None:
+    """Merge branch NAME into main (fast-forward when possible)."""
+    from .commits import CommitMessage
+
+    rationale = _why(why)
+    store = _store(ctx)
+    msg = CommitMessage.make("merge", f"merge {name}", rationale)
+    result = store.merge(name, msg, author=_person(store))
+    click.echo("fast-forward" if result.fast_forward else "merge commit", err=True)
+    click.echo(result.sha)
+
+
+# ---------------------------------------------------------------------- check
+
+
+@cli.command()
+@at_option
+@click.option("--staged", is_flag=True, help="Check the rule files staged in git's index.")
+@click.option("--commit-msg", "commit_msg", metavar="FILE", help="Check a commit message file.")
+@click.option("--path", "paths", multiple=True, help="Check rule files on disk.")
+@json_option
+@click.pass_context
+def check(
+    ctx: click.Context,
+    at: str | None,
+    staged: bool,
+    commit_msg: str | None,
+    paths: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Validate the memory's rule files (the git hooks call this)."""
+    from .store import check_rule_file
+
+    problems: list[str] = []
+    if commit_msg is not None:
+        problems.extend(_check_commit_msg(commit_msg))
+    elif staged:
+        seen: dict[str, str] = {}
+        for path, data in _staged_rule_files():
+            problems.extend(str(p) for p in check_rule_file(path, data, seen))
+    elif paths:
+        seen = {}
+        for p in paths:
+            rel = Path(p).as_posix()
+            marker = rel.find("rules/")
+            rel = rel[marker:] if marker >= 0 else rel
+            try:
+                data = Path(p).read_bytes()
+            except OSError as exc:
+                problems.append(f"{p}: {exc.strerror}")
+                continue
+            problems.extend(str(x) for x in check_rule_file(rel, data, seen))
+    else:
+        problems.extend(str(p) for p in _store(ctx).check(at))
+    if as_json:
+        _emit_json({"ok": not problems, "problems": problems})
+    else:
+        for line in problems:
+            click.echo(line, err=True)
+        if not problems and commit_msg is None and not staged:
+            click.echo("ok: the rule files are valid", err=True)
+    if problems:
+        raise SystemExit(1)
+
+
+def _git(*args: str) -> bytes:
+    return subprocess.run(["git", *args], check=True, capture_output=True).stdout
+
+
+def _staged_rule_files() -> list[tuple[str, bytes]]:
+    names = _git("diff", "--cached", "--name-only", "--diff-filter=ACMR", "-z", "--", "rules/")
+    out = []
+    for raw in names.split(b"\0"):
+        if raw:
+            path = raw.decode("utf-8", errors="replace")
+            out.append((path, _git("show", f":{path}")))
+    return out
+
+
+def _check_commit_msg(file: str) -> list[str]:
+    names = _git("diff", "--cached", "--name-only", "-z", "--", "rules/")
+    if not names.strip(b"\0"):
+        return []
+    gitdir = _git("rev-parse", "--git-dir").decode().strip()
+    if Path(gitdir, "MERGE_HEAD").exists():
+        return []
+    from .commits import CommitMessage
+
+    text = Path(file).read_text(encoding="utf-8", errors="replace")
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    msg = CommitMessage.parse("\n".join(lines))
+    if not msg.rationale.strip():
+        return [
+            f"{file}: this commit changes rules/ but its message has no rationale: "
+            "add a paragraph after the subject line saying why"
+        ]
+    return []
+
+
+# ---------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: library errors become one line on stderr and exit 1."""
+    try:
+        cli.main(args=argv, prog_name="imlgit", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ImlgitError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        if os.environ.get("IMLGIT_RAISE_ERRORS"):
+            raise
+        click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)

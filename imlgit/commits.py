@@ -1,0 +1,171 @@
+"""Commit messages: a subject, a rationale a reviewer can judge, and git trailers.
+
+::
+
+    revise: narrow r-glimmer-tansy to exclude marrow
+
+    Batch 7 held three experiences with glimmer=yes, tansy=no and marrow=yes ...
+
+    Imlgit-Op: revise
+    Imlgit-Rules: r-glimmer-tansy
+    Imlgit-Batch: b-0007
+
+The trailer block is the last paragraph, every line ``Key: value``, the format
+``git interpret-trailers --parse`` reads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .errors import ImlgitError, RationaleRequired
+
+__all__ = ["Identity", "CommitMessage", "OPS", "LEARNER", "parse_identity"]
+
+# The operations a memory commit can record (the subject's prefix and Imlgit-Op).
+OPS = (
+    "init",
+    "add",
+    "induce",
+    "edit",
+    "revise",
+    "merge",
+    "retire",
+    "restore",
+    "prune",
+    "rollback",
+    "approve",
+    "reject",
+    "experiences",
+)
+MAX_SUBJECT = 200
+MAX_RATIONALE = 20_000
+_TRAILER_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+_TRAILER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{0,63}): ?(.*)$")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A commit author or committer: ``Name <email>``."""
+
+    name: str
+    email: str
+
+    def __post_init__(self) -> None:
+        for part in (self.name, self.email):
+            if not part or any(c in part for c in "<>\n\r\0"):
+                raise ImlgitError(f"bad identity {self.name!r} <{self.email!r}>")
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+    def to_bytes(self) -> bytes:
+        return str(self).encode("utf-8")
+
+
+# The learner's identity. It is not a person's, and it can never approve.
+LEARNER = Identity("imlgit learner", "learner@imlgit.invalid")
+
+
+def parse_identity(text: str) -> Identity:
+    """``"Ada <ada@example.org>"`` -> Identity."""
+    m = re.match(r"^\s*([^<>]+?)\s*<([^<>]+)>\s*$", text)
+    if not m:
+        raise ImlgitError(f"an identity looks like 'Name <email>', got {text!r}")
+    return Identity(m.group(1), m.group(2))
+
+
+@dataclass(frozen=True)
+class CommitMessage:
+    """Subject, rationale and trailers; renders to and parses from git's format."""
+
+    subject: str
+    rationale: str
+    trailers: tuple[tuple[str, str], ...] = field(default=())
+
+    @classmethod
+    def make(
+        cls,
+        op: str,
+        summary: str,
+        rationale: str,
+        *,
+        rules: Sequence[str] = (),
+        trailers: Iterable[tuple[str, str]] = (),
+    ) -> CommitMessage:
+        """The usual shape: ``op: summary``, a rationale, Imlgit-Op and Imlgit-Rules."""
+        if op not in OPS:
+            raise ImlgitError(f"unknown operation {op!r}")
+        items: list[tuple[str, str]] = [("Imlgit-Op", op)]
+        if rules:
+            items.append(("Imlgit-Rules", " ".join(rules)))
+        items.extend(trailers)
+        msg = cls(f"{op}: {summary}", rationale, tuple(items))
+        msg.validate()
+        return msg
+
+    def validate(self) -> None:
+        subject = self.subject
+        if not subject.strip() or "\n" in subject or len(subject) > MAX_SUBJECT:
+            raise ImlgitError(f"a commit subject is one line of 1 to {MAX_SUBJECT} characters")
+        if not self.rationale or not self.rationale.strip():
+            raise RationaleRequired("a rationale is required: say why this change is right (--why)")
+        if len(self.rationale) > MAX_RATIONALE:
+            raise ImlgitError(f"a rationale has at most {MAX_RATIONALE} characters")
+        if _looks_like_trailers(self.rationale.strip().split("\n\n")[-1]):
+            raise ImlgitError(
+                "the rationale's last paragraph looks like git trailers ('Key: value' lines); "
+                "reword it"
+            )
+        for key, value in self.trailers:
+            if not _TRAILER_KEY.match(key):
+                raise ImlgitError(f"bad trailer key {key!r}")
+            if "\n" in value or "\r" in value or len(value) > 10_000:
+                raise ImlgitError(f"trailer {key} must be one line")
+
+    def trailer(self, key: str) -> str | None:
+        """The last value of a trailer, or None."""
+        found = None
+        for k, v in self.trailers:
+            if k.lower() == key.lower():
+                found = v
+        return found
+
+    def render(self) -> str:
+        self.validate()
+        text = self.subject.strip() + "\n\n" + self.rationale.strip() + "\n"
+        if self.trailers:
+            text += "\n" + "".join(f"{k}: {v}\n" for k, v in self.trailers)
+        return text
+
+    @classmethod
+    def parse(cls, text: str) -> CommitMessage:
+        """Parse any commit message (also ones written by hand with git)."""
+        text = text.replace("\r\n", "\n").strip("\n")
+        subject, _, rest = text.partition("\n")
+        paragraphs = [p for p in rest.strip("\n").split("\n\n") if p.strip()]
+        trailers: tuple[tuple[str, str], ...] = ()
+        if paragraphs and _looks_like_trailers(paragraphs[-1]):
+            trailers = tuple(
+                (m.group(1), m.group(2).strip())
+                for m in (_TRAILER_LINE.match(line) for line in paragraphs[-1].split("\n"))
+                if m
+            )
+            paragraphs = paragraphs[:-1]
+        return cls(subject.strip(), "\n\n".join(p.strip("\n") for p in paragraphs), trailers)
+
+    @property
+    def op(self) -> str | None:
+        return self.trailer("Imlgit-Op")
+
+    @property
+    def rules(self) -> list[str]:
+        value = self.trailer("Imlgit-Rules")
+        return value.split() if value else []
+
+
+def _looks_like_trailers(paragraph: str) -> bool:
+    lines = [line for line in paragraph.strip("\n").split("\n") if line.strip()]
+    return bool(lines) and all(_TRAILER_LINE.match(line) for line in lines)

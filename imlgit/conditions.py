@@ -1,0 +1,661 @@
+"""The checkable form of a rule: ``when`` conditions on the input, ``then`` the outcome.
+
+A condition tests one thing about an experience's input. Structured inputs (a flat
+mapping of attribute -> value) are tested with ``=``, ``!=``, ``<``, ``<=``, ``>``,
+``>=``; text is tested with ``contains`` and ``lacks`` (case-insensitive, whole words).
+``docs/CONDITIONS.md`` is the spec; this module parses, renders, evaluates and
+chooses among checkable rules, so that learning and inference apply one semantics.
+
+Inference picks among the rules that match an input with :func:`choose`: the most
+specific rule first (most conditions), then the most precise, then the best
+supported, then the earliest.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .errors import RuleError
+
+Scalar = str | int | float
+InputValue = str | int | float | bool
+Input = str | Mapping[str, InputValue]
+
+STRUCTURED_OPS: tuple[str, ...] = ("=", "!=", "<", "<=", ">", ">=")
+ORDER_OPS: tuple[str, ...] = ("<", "<=", ">", ">=")
+TEXT_OPS: tuple[str, ...] = ("contains", "lacks")
+OPS: tuple[str, ...] = STRUCTURED_OPS + TEXT_OPS
+TEXT_FIELD = "text"
+MAX_FIELD_LENGTH = 128
+MAX_VALUE_LENGTH = 500
+MAX_CONDITIONS = 32
+
+_OP_ALIASES = {"==": "="}
+_NEGATED_OP = {
+    "=": "!=",
+    "!=": "=",
+    "<": ">=",
+    ">=": "<",
+    ">": "<=",
+    "<=": ">",
+    "contains": "lacks",
+    "lacks": "contains",
+}
+_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# ---------------------------------------------------------------------------
+# conditions
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_field(name: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise ValueError("a field is a non-empty name")
+    if len(name) > MAX_FIELD_LENGTH:
+        raise ValueError(f"a field name has at most {MAX_FIELD_LENGTH} characters")
+    if _CONTROL_RE.search(name) or name != name.strip():
+        raise ValueError(f"field name {name!r} has control characters or edge spaces")
+    return name
+
+
+def _check_text_value(value: object, op: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"'{op}' needs a non-empty word or phrase")
+    if value != value.strip() or "\n" in value or _CONTROL_RE.search(value):
+        raise ValueError(f"the phrase {value!r} has edge spaces or control characters")
+    if len(value) > MAX_VALUE_LENGTH:
+        raise ValueError(f"a value has at most {MAX_VALUE_LENGTH} characters")
+    return value
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One test on an input: ``field op value``.
+
+    ``field`` is None only for text operators, where it means the whole text (the
+    name ``"text"`` is normalised to None). ``True``/``False`` values become
+    ``"yes"``/``"no"``. Invalid combinations raise ``ValueError``.
+    """
+
+    field: str | None
+    op: str
+    value: Scalar
+
+    def __post_init__(self) -> None:
+        op = _OP_ALIASES.get(self.op, self.op)
+        if op not in OPS:
+            raise ValueError(f"unknown operator {self.op!r}; use one of {', '.join(OPS)}")
+        object.__setattr__(self, "op", op)
+        value: Any = self.value
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        if op in TEXT_OPS:
+            if self.field is not None and self.field != TEXT_FIELD:
+                _check_field(self.field)
+            else:
+                object.__setattr__(self, "field", None)
+            value = _check_text_value(value, op)
+        else:
+            if self.field is None:
+                raise ValueError(f"'{op}' needs a field")
+            _check_field(self.field)
+            if op in ORDER_OPS and not _is_number(value):
+                raise ValueError(f"'{op}' compares numbers, got {value!r}")
+            if _is_number(value):
+                if not math.isfinite(value):
+                    raise ValueError(f"a number must be finite, got {value!r}")
+            elif isinstance(value, str):
+                if not value or len(value) > MAX_VALUE_LENGTH or _CONTROL_RE.search(value):
+                    raise ValueError(f"{value!r} is not a usable value")
+            else:
+                raise ValueError(f"a value is text or a number, got {type(value).__name__}")
+        object.__setattr__(self, "value", value)
+
+    @property
+    def is_text(self) -> bool:
+        return self.op in TEXT_OPS
+
+
+def negate(cond: Condition) -> Condition:
+    """The opposite test (exact for inputs that have the field)."""
+    return Condition(cond.field, _NEGATED_OP[cond.op], cond.value)
+
+
+def specificity(conds: Sequence[Condition]) -> int:
+    """How specific a rule is: its number of conditions."""
+    return len(conds)
+
+
+# ---------------------------------------------------------------------------
+# parse and render the YAML form
+
+
+def _when_error(msg: str, path: str | None, line: int | None) -> RuleError:
+    return RuleError(msg, path=path, line=line, field="when")
+
+
+def _coerce_order_value(value: object) -> object:
+    if isinstance(value, str) and _NUMBER_RE.match(value.strip()):
+        text = value.strip()
+        return int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
+    return value
+
+
+def parse_when(
+    obj: object, *, path: str | None = None, line: int | None = None
+) -> tuple[Condition, ...]:
+    """Parse a ``when`` value from YAML: a shorthand mapping or a list of conditions.
+
+    Raises :class:`RuleError` (``field="when"``) naming the offending condition.
+    """
+    conds: list[Condition] = []
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            if isinstance(key, int) and not isinstance(key, bool):
+                key = str(key)
+            if not isinstance(key, str):
+                raise _when_error(f"field names are text, got {key!r}", path, line)
+            if isinstance(value, (Mapping, list, tuple)) or value is None:
+                raise _when_error(
+                    f"{key}: the shorthand maps a field to one value (equality); "
+                    "use the list form for other operators",
+                    path,
+                    line,
+                )
+            try:
+                conds.append(Condition(key, "=", value))
+            except ValueError as exc:
+                raise _when_error(f"{key}: {exc}", path, line) from None
+    elif isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj, 1):
+            if not isinstance(item, Mapping):
+                raise _when_error(
+                    f"condition {i}: expected a mapping with field, op and value, got {item!r}",
+                    path,
+                    line,
+                )
+            unknown = sorted(str(k) for k in item if k not in ("field", "op", "value"))
+            if unknown:
+                raise _when_error(
+                    f"condition {i}: unknown key(s) {', '.join(unknown)}; "
+                    "a condition has field, op and value",
+                    path,
+                    line,
+                )
+            if "value" not in item:
+                raise _when_error(f"condition {i}: a value is required", path, line)
+            op = item.get("op", "=")
+            if not isinstance(op, str):
+                raise _when_error(f"condition {i}: op must be text, got {op!r}", path, line)
+            op = _OP_ALIASES.get(op.strip(), op.strip())
+            value = item["value"]
+            if op in TEXT_OPS and isinstance(value, str):
+                value = " ".join(value.split())
+            if op in ORDER_OPS:
+                value = _coerce_order_value(value)
+            fname = item.get("field")
+            if isinstance(fname, int) and not isinstance(fname, bool):
+                fname = str(fname)
+            if fname is not None and not isinstance(fname, str):
+                raise _when_error(f"condition {i}: field must be text, got {fname!r}", path, line)
+            try:
+                conds.append(Condition(fname, op, value))
+            except ValueError as exc:
+                raise _when_error(f"condition {i}: {exc}", path, line) from None
+    else:
+        raise _when_error(
+            "when must be a mapping (field: value) or a list of conditions; "
+            "use {} for a rule that always applies",
+            path,
+            line,
+        )
+    if len(conds) > MAX_CONDITIONS:
+        raise _when_error(f"at most {MAX_CONDITIONS} conditions, got {len(conds)}", path, line)
+    seen: dict[Condition, int] = {}
+    for i, cond in enumerate(conds, 1):
+        if cond in seen:
+            raise _when_error(f"condition {i} repeats condition {seen[cond]}", path, line)
+        seen[cond] = i
+    return tuple(conds)
+
+
+def parse_then(obj: object, *, path: str | None = None, line: int | None = None) -> str:
+    """Validate a ``then`` value: a non-empty one-line outcome (numbers become text)."""
+    if _is_number(obj):
+        obj = str(obj)
+    if not isinstance(obj, str) or not obj.strip() or "\n" in obj or obj != obj.strip():
+        raise RuleError(
+            f"then must be a non-empty one-line outcome, got {obj!r}",
+            path=path,
+            line=line,
+            field="then",
+        )
+    return obj
+
+
+def when_to_yaml_obj(conds: Sequence[Condition]) -> dict[str, Scalar] | list[dict[str, Scalar]]:
+    """The canonical YAML value for ``conds`` (the inverse of :func:`parse_when`).
+
+    The shorthand mapping when every condition is an equality on a distinct named
+    field, else the list form; ``{}`` for no conditions.
+    """
+    fields = [c.field for c in conds]
+    if all(c.op == "=" for c in conds) and len(set(fields)) == len(fields):
+        return {str(c.field): c.value for c in conds}
+    out: list[dict[str, Scalar]] = []
+    for c in conds:
+        item: dict[str, Scalar] = {}
+        if c.field is not None:
+            item["field"] = c.field
+        item["op"] = c.op
+        item["value"] = c.value
+        out.append(item)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# evaluation
+
+
+def _norm(value: InputValue) -> Scalar:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
+
+
+def _as_number(value: Scalar) -> float | None:
+    if _is_number(value):
+        return float(value)
+    if isinstance(value, str) and _NUMBER_RE.match(value):
+        return float(value)
+    return None
+
+
+def _text_of(value: InputValue) -> str:
+    value = _norm(value)
+    return value if isinstance(value, str) else _fmt(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _phrase_re(phrase: str) -> re.Pattern[str]:
+    words = phrase.lower().split()
+    return re.compile(r"(?<!\w)" + r"\s+".join(re.escape(w) for w in words) + r"(?!\w)")
+
+
+def has_phrase(text: str, phrase: str) -> bool:
+    """Whether ``text`` contains ``phrase`` as whole words, ignoring case and spacing."""
+    return _phrase_re(phrase).search(text.lower()) is not None
+
+
+def _text_subject(cond: Condition, inp: Input) -> str | None:
+    if isinstance(inp, str):
+        return inp if cond.field is None else None
+    value = inp.get(cond.field if cond.field is not None else TEXT_FIELD)
+    return None if value is None else _text_of(value)
+
+
+def holds(cond: Condition, inp: Input) -> bool:
+    """Whether one condition holds for ``inp``; a missing field makes it False."""
+    if cond.is_text:
+        subject = _text_subject(cond, inp)
+        if subject is None:
+            return False
+        found = has_phrase(subject, str(cond.value))
+        return found if cond.op == "contains" else not found
+    if isinstance(inp, str) or cond.field is None or cond.field not in inp:
+        return False
+    actual = _norm(inp[cond.field])
+    if cond.op in ("=", "!="):
+        if isinstance(actual, str) and isinstance(cond.value, str):
+            equal = actual == cond.value
+        else:
+            a, b = _as_number(actual), _as_number(cond.value)
+            equal = a is not None and b is not None and a == b
+        return equal if cond.op == "=" else not equal
+    a, b = _as_number(actual), _as_number(cond.value)
+    if a is None or b is None:
+        return False
+    if cond.op == "<":
+        return a < b
+    if cond.op == "<=":
+        return a <= b
+    if cond.op == ">":
+        return a > b
+    return a >= b
+
+
+def matches(conds: Sequence[Condition], inp: Input) -> bool:
+    """Whether every condition holds for ``inp`` (no conditions: always)."""
+    return all(holds(c, inp) for c in conds)
+
+
+def checkable(conds: Sequence[Condition], inp: Input) -> bool:
+    """Whether ``conds`` can be evaluated on ``inp`` at all.
+
+    Structured conditions need a mapping; text conditions need text, or a mapping
+    that has the tested field.
+    """
+    for c in conds:
+        if c.is_text:
+            if _text_subject(c, inp) is None:
+                return False
+        elif isinstance(inp, str):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------
+# statements
+
+
+def _fmt(value: Scalar) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+_PREDICATE = {
+    "=": "is {}",
+    "!=": "is not {}",
+    "<": "is less than {}",
+    "<=": "is at most {}",
+    ">": "is more than {}",
+    ">=": "is at least {}",
+    "contains": 'contains "{}"',
+    "lacks": 'lacks "{}"',
+}
+
+
+def _subject(cond: Condition) -> str:
+    if cond.field is None:
+        return "the text"
+    return cond.field
+
+
+def render_statement(
+    conds: Sequence[Condition], then: str, *, attribute_word: str = "class"
+) -> str:
+    """The rule as one English sentence, e.g. ``When glimmer is yes, the class is VESPER.``
+
+    A condition that tests the same subject as the one before it omits the subject:
+    ``When the text contains "overseas" and lacks "refund", the outcome is ESCALATE.``
+    """
+    parts: list[str] = []
+    previous: str | None = None
+    for c in conds:
+        subject = _subject(c)
+        predicate = _PREDICATE[c.op].format(_fmt(c.value))
+        parts.append(predicate if subject == previous else f"{subject} {predicate}")
+        previous = subject
+    head = f"When {' and '.join(parts)}, " if parts else "Always: "
+    return f"{head}the {attribute_word} is {then}."
+
+
+_NEGATION_RE = re.compile(
+    r"(?<!\w)(not|no|never|none|without|lack|lacks|lacking|missing|absent|except|"
+    r"isn't|doesn't|don't|aren't|other than)(?!\w)|!=|≠"
+)
+_LESS_RE = re.compile(
+    r"(?<!\w)(less|below|under|at most|fewer|smaller|lower|up to|no more|not more)(?!\w)|<|≤"
+)
+_MORE_RE = re.compile(
+    r"(?<!\w)(more|above|over|at least|greater|higher|exceeds?|exceeding|no less|not less)"
+    r"(?!\w)|>|≥"
+)
+_SEPARATOR_RE = re.compile(r"(?<!\w)(and|but|or|while|whereas)(?!\w)|[,;:.]\s")
+_GAP_WORDS = 6
+
+
+def _occurrences(text: str, phrase: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in _phrase_re(phrase).finditer(text)]
+
+
+def _structured_agrees(text: str, cond: Condition, fields: set[str]) -> bool:
+    value = _fmt(cond.value)
+    for _fs, fe in _occurrences(text, str(cond.field)):
+        for vs, _ in _occurrences(text, value):
+            if vs < fe:
+                continue
+            gap = text[fe:vs]
+            if len(gap.split()) > _GAP_WORDS or _SEPARATOR_RE.search(gap + " "):
+                continue
+            if any(f != cond.field and has_phrase(gap, f) for f in fields):
+                continue
+            negated = _NEGATION_RE.search(gap) is not None
+            if cond.op == "=" and negated or cond.op == "!=" and not negated:
+                continue
+            if cond.op in ("<", "<="):
+                if _MORE_RE.search(gap) and not _LESS_RE.search(gap):
+                    continue
+            elif cond.op in (">", ">=") and _LESS_RE.search(gap):
+                continue
+            return True
+    return False
+
+
+def _text_agrees(text: str, cond: Condition) -> bool:
+    for start, _ in _occurrences(text, str(cond.value)):
+        before = text[:start]
+        cuts = [m.end() for m in _SEPARATOR_RE.finditer(before)]
+        clause = before[cuts[-1] if cuts else 0 :]
+        negated = _NEGATION_RE.search(clause) is not None
+        if negated == (cond.op == "lacks"):
+            return True
+    return False
+
+
+def statement_agrees(statement: str, conds: Sequence[Condition], then: str) -> bool:
+    """Whether a statement says what its checkable form does.
+
+    True when the statement is exactly :func:`render_statement` (any attribute
+    word). A hand-written statement must mention ``then``, and for each condition:
+    for structured ones the field followed, within six words in the same clause, by
+    the value, with a negation between them exactly when the operator is ``!=``,
+    and no comparison word of the wrong direction for ``<``/``>`` operators; for
+    text ones the phrase, with a negation word earlier in its clause exactly when
+    the operator is ``lacks``. All matching is case-insensitive, on whole words.
+    """
+    text = " ".join(statement.split())
+    if not text:
+        return False
+    marker = "\x00"
+    prefix, suffix = render_statement(conds, then, attribute_word=marker).split(marker)
+    if text.startswith(prefix) and text.endswith(suffix):
+        middle = text[len(prefix) : len(text) - len(suffix)]
+        if re.fullmatch(r"\w+", middle):
+            return True
+    low = text.lower()
+    if not has_phrase(low, then):
+        return False
+    fields = {c.field for c in conds if c.field is not None and not c.is_text}
+    for cond in conds:
+        ok = _text_agrees(low, cond) if cond.is_text else _structured_agrees(low, cond, fields)
+        if not ok:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------
+# coverage and choice
+
+
+class Labelled(Protocol):
+    """What :func:`evaluate` needs of an experience."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def input(self) -> Input: ...
+
+    @property
+    def label(self) -> str | None: ...
+
+
+@dataclass
+class Coverage:
+    """Which labelled experiences a rule covers, and which of those it gets right."""
+
+    covered: list[str] = field(default_factory=list)
+    correct: list[str] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float:
+        return len(self.correct) / len(self.covered) if self.covered else 0.0
+
+    @property
+    def support(self) -> int:
+        return len(self.correct)
+
+    def figures(self) -> str:
+        """The figures in words: ``covers 15 experiences and gets 14 right``."""
+        n = len(self.covered)
+        noun = "experience" if n == 1 else "experiences"
+        return f"covers {n} {noun} and gets {len(self.correct)} right"
+
+
+def evaluate(conds: Sequence[Condition], then: str, experiences: Iterable[Labelled]) -> Coverage:
+    """Hold a checkable rule against experiences whose correct outcome is known.
+
+    Experiences without a label, or whose input the conditions cannot be checked
+    on, are skipped.
+    """
+    cov = Coverage()
+    for exp in experiences:
+        label = exp.label
+        if label is None or not checkable(conds, exp.input) or not matches(conds, exp.input):
+            continue
+        cov.covered.append(exp.id)
+        (cov.correct if label == then else cov.wrong).append(exp.id)
+    return cov
+
+
+class RuleStats(Protocol):
+    """What :func:`choose` needs of a rule."""
+
+    @property
+    def when(self) -> tuple[Condition, ...]: ...
+
+    @property
+    def then(self) -> str: ...
+
+    @property
+    def precision(self) -> float: ...
+
+    @property
+    def support(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class ScoredRule:
+    """A checkable rule with the figures :func:`choose` ranks by."""
+
+    when: tuple[Condition, ...]
+    then: str
+    precision: float = 1.0
+    support: int = 0
+
+
+def rank_key(rule: RuleStats) -> tuple[int, float, int]:
+    """Sort key (higher wins): specificity, then precision, then support."""
+    return (len(rule.when), rule.precision, rule.support)
+
+
+def ranked(rules: Sequence[RuleStats], inp: Input) -> list[int]:
+    """Indices of the rules that match ``inp``, best first (ties: earlier first)."""
+    hits = [i for i, r in enumerate(rules) if matches(r.when, inp)]
+    return sorted(hits, key=lambda i: (tuple(-k for k in rank_key(rules[i])), i))
+
+
+def choose(rules: Sequence[RuleStats], inp: Input) -> tuple[str, int] | None:
+    """The outcome and index of the rule that decides ``inp``, or None if none matches.
+
+    Among matching rules: most conditions first, then highest precision, then
+    highest support, then the earliest in ``rules``.
+    """
+    best: int | None = None
+    best_key: tuple[int, float, int] | None = None
+    for i, rule in enumerate(rules):
+        if not matches(rule.when, inp):
+            continue
+        key = rank_key(rule)
+        if best_key is None or key > best_key:
+            best, best_key = i, key
+    return None if best is None else (rules[best].then, best)
+
+
+# ---------------------------------------------------------------------------
+# decision lists
+
+
+def _contradicts(conds: Sequence[Condition]) -> bool:
+    present = set(conds)
+    if any(negate(c) in present for c in conds):
+        return True
+    equal: dict[str | None, Scalar] = {}
+    for c in conds:
+        if c.op == "=":
+            if c.field in equal and equal[c.field] != c.value:
+                return True
+            equal[c.field] = c.value
+    return False
+
+
+def decision_list_to_rules(
+    clauses: Sequence[tuple[Sequence[Condition], str]],
+    default: str | None = None,
+    *,
+    negation: Callable[[Condition], Condition] = negate,
+) -> list[tuple[tuple[Condition, ...], str]]:
+    """Rewrite an ordered decision list as rules that :func:`choose` applies correctly.
+
+    Clause ``i`` becomes one rule per way of failing each earlier clause of another
+    class (a negated condition added), so rules of different classes never overlap
+    on inputs that have every field; ``default`` becomes a rule with no conditions.
+    ``negation`` maps a condition to its opposite (for yes/no attributes, pass one
+    that turns ``a = yes`` into ``a = no``).
+    """
+    out: list[tuple[tuple[Condition, ...], str]] = []
+    for i, (clause, then) in enumerate(clauses):
+        pieces: list[tuple[Condition, ...]] = [tuple(clause)]
+        for earlier, earlier_then in clauses[:i]:
+            if earlier_then == then:
+                continue
+            grown: list[tuple[Condition, ...]] = []
+            for piece in pieces:
+                if _contradicts(tuple(piece) + tuple(earlier)):
+                    grown.append(piece)
+                    continue
+                for cond in earlier:
+                    if cond in piece:
+                        continue
+                    candidate = piece + (negation(cond),)
+                    if not _contradicts(candidate):
+                        grown.append(candidate)
+            pieces = _minimal(grown)
+        out.extend((piece, then) for piece in pieces)
+    if default is not None:
+        out.append(((), default))
+    return out
+
+
+def _minimal(pieces: list[tuple[Condition, ...]]) -> list[tuple[Condition, ...]]:
+    kept: list[tuple[Condition, ...]] = []
+    for piece in pieces:
+        s = set(piece)
+        if any(set(k) <= s for k in kept):
+            continue
+        kept = [k for k in kept if not s <= set(k)]
+        kept.append(piece)
+    return kept

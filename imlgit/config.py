@@ -1,0 +1,177 @@
+"""Settings, resolved once: flag > IMLGIT_* / OPENAI_* environment > imlgit.toml > defaults.
+
+The environment is a parameter (``env``), so tests pass a dict and never touch
+``os.environ``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .commits import LEARNER, Identity, parse_identity
+from .errors import ConfigError, ImlgitError
+
+__all__ = ["Settings", "load_settings", "person_identity", "DEFAULTS"]
+
+# section -> key -> (type, default). The template imlgit.toml documents each.
+DEFAULTS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
+    "model": {
+        "base_url": (str, None),
+        "model": (str, None),
+        "api_key": (str, None),
+        "timeout": ((int, float), 60.0),
+        "retries": (int, 2),
+    },
+    "embedder": {"model": (str, "all-MiniLM-L6-v2")},
+    "retrieval": {"k": (int, 8), "hnsw_threshold": (int, 200_000)},
+    "learn": {
+        "learner": (str, "auto"),
+        "batch": (int, 16),
+        "momentum": ((int, float), 0.8),
+        "min_precision": ((int, float), 0.9),
+        "min_coverage": (int, 2),
+        "store_experiences": (str, "full"),
+    },
+    "review": {"policy": (str, "manual")},
+    "prune": {"max_rules": (int, 0)},
+}
+
+# Environment variables and the setting each one sets.
+ENV = {
+    "IMLGIT_BASE_URL": ("model", "base_url"),
+    "OPENAI_BASE_URL": ("model", "base_url"),
+    "IMLGIT_MODEL": ("model", "model"),
+    "IMLGIT_API_KEY": ("model", "api_key"),
+    "OPENAI_API_KEY": ("model", "api_key"),
+    "IMLGIT_LLM_TIMEOUT": ("model", "timeout"),
+    "IMLGIT_EMBEDDER": ("embedder", "model"),
+    "IMLGIT_LEARNER": ("learn", "learner"),
+    "IMLGIT_POLICY": ("review", "policy"),
+}
+_CHOICES = {
+    ("learn", "learner"): ("auto", "model", "covering"),
+    ("learn", "store_experiences"): ("full", "hashes"),
+    ("review", "policy"): ("manual", "gated", "auto"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, each with the place it came from (for ``imlgit config``)."""
+
+    values: dict[str, dict[str, Any]]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def get(self, section: str, key: str) -> Any:
+        return self.values[section][key]
+
+    def section(self, section: str) -> dict[str, Any]:
+        return dict(self.values[section])
+
+
+def _coerce(section: str, key: str, value: Any, where: str) -> Any:
+    kind, _ = DEFAULTS[section][key]
+    if isinstance(value, str) and kind is not str and kind != (str,):
+        try:
+            value = float(value) if kind == (int, float) else int(value)
+        except ValueError:
+            raise ConfigError(
+                f"{where}: [{section}] {key} must be a number, got {value!r}"
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(f"{where}: [{section}] {key} has the wrong type ({type(value).__name__})")
+    choices = _CHOICES.get((section, key))
+    if choices and value not in choices:
+        raise ConfigError(f"{where}: [{section}] {key} must be one of {', '.join(choices)}")
+    return value
+
+
+def load_settings(
+    toml_text: str | None,
+    *,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[tuple[str, str], Any] | None = None,
+    where: str = "imlgit.toml",
+) -> Settings:
+    """Resolve settings from a memory repo's imlgit.toml text, the env and flags."""
+    values = {s: {k: d for k, (_, d) in keys.items()} for s, keys in DEFAULTS.items()}
+    sources = {f"{s}.{k}": "default" for s, keys in DEFAULTS.items() for k in keys}
+    if toml_text:
+        try:
+            data = tomllib.loads(toml_text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        for section, keys in data.items():
+            if section not in DEFAULTS or not isinstance(keys, dict):
+                raise ConfigError(f"{where}: unknown section [{section}]")
+            for key, value in keys.items():
+                if key not in DEFAULTS[section]:
+                    raise ConfigError(f"{where}: unknown setting {key!r} in [{section}]")
+                values[section][key] = _coerce(section, key, value, where)
+                sources[f"{section}.{key}"] = where
+    env = os.environ if env is None else env
+    # Earlier names in ENV win over later ones for the same setting (IMLGIT_ first).
+    for name in reversed(list(ENV)):
+        if env.get(name):
+            section, key = ENV[name]
+            values[section][key] = _coerce(section, key, env[name], name)
+            sources[f"{section}.{key}"] = name
+    for (section, key), value in (flags or {}).items():
+        if value is not None:
+            values[section][key] = _coerce(section, key, value, "flag")
+            sources[f"{section}.{key}"] = "flag"
+    return Settings(values, sources)
+
+
+def person_identity(env: Mapping[str, str] | None = None, repo_path: str | None = None) -> Identity:
+    """The person at the keyboard: IMLGIT_AUTHOR, else git's user.name / user.email.
+
+    Falls back to the login name at this host. Never the learner's identity.
+    """
+    env = os.environ if env is None else env
+    ident: Identity | None = None
+    if env.get("IMLGIT_AUTHOR"):
+        try:
+            ident = parse_identity(env["IMLGIT_AUTHOR"])
+        except ImlgitError as exc:
+            raise ConfigError(f"IMLGIT_AUTHOR: {exc}") from None
+    if ident is None:
+        ident = _git_identity(repo_path)
+    if ident is None:
+        user = env.get("USER") or _login()
+        ident = Identity(user, f"{user}@{socket.gethostname() or 'localhost'}")
+    if ident.email == LEARNER.email:
+        raise ConfigError("the person's identity may not be the learner's")
+    return ident
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "user"
+
+
+def _git_identity(repo_path: str | None) -> Identity | None:
+    from dulwich.config import StackedConfig
+
+    try:
+        configs = []
+        if repo_path:
+            from dulwich.repo import Repo
+
+            configs.append(Repo(repo_path).get_config())
+        stacked = StackedConfig(configs + StackedConfig.default_backends())
+        name = stacked.get((b"user",), b"name").decode("utf-8")
+        email = stacked.get((b"user",), b"email").decode("utf-8")
+        return Identity(name, email)
+    except (KeyError, ImlgitError, OSError, UnicodeDecodeError, ValueError):
+        return None
+    except Exception:  # noqa: BLE001 - a broken config must not stop a read
+        return None

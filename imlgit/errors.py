@@ -1,0 +1,178 @@
+"""One exception tree for imlgit.
+
+Every error imlgit raises on purpose derives from :class:`ImlgitError`, so a
+caller can catch one class, and the CLI turns it into one line and exit 1::
+
+    ImlgitError
+    ├── ConfigError                  imlgit.toml or the environment is wrong
+    ├── RuleError                    a rule file or rule value is invalid (.path, .line, .field)
+    │   └── RuleIdError              an id that is not a safe file name
+    ├── ExperienceError              an experiences line is invalid (.path, .line, .field)
+    ├── StoreError                   the memory repository
+    │   ├── NotAMemoryRepo           no imlgit memory at that path
+    │   ├── RevisionNotFound         a revision that does not resolve (.rev)
+    │   ├── RuleNotFound             no such rule at that revision (.rule_id, .rev)
+    │   ├── RationaleRequired        a write without a rationale
+    │   └── ConflictError            the same rule changed concurrently (.rule_ids)
+    ├── IndexError_                  the derived retrieval index (never blocks a write)
+    ├── EmbedderError                the embedding model cannot be loaded or used
+    ├── LLMError                     the chat model endpoint failed
+    │   └── LLMOutputError           the model's answer did not validate (.raw)
+    ├── LearnError                   a learning step failed; nothing was committed
+    │   └── VerificationError        a rule disagrees with its evidence (.rule_id, .figures)
+    └── ReviewError                  proposals, approvals and the approval policy
+        └── SelfApprovalError        the learner tried to approve its own change
+"""
+
+from __future__ import annotations
+
+
+class ImlgitError(Exception):
+    """Root of every error imlgit raises on purpose."""
+
+
+class ConfigError(ImlgitError):
+    """imlgit.toml, a flag or an environment variable has a bad value."""
+
+
+class RuleError(ImlgitError):
+    """A rule file or a rule value is invalid.
+
+    ``path`` is the file (or None for a value built in memory), ``line`` the
+    1-based line where known, ``field`` the front-matter field where known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        self.field = field
+        where = ""
+        if path is not None:
+            where = path if line is None else f"{path}:{line}"
+            where += ": "
+        if field is not None:
+            message = f"field '{field}': {message}"
+        super().__init__(where + message)
+
+
+class RuleIdError(RuleError):
+    """A rule id that is not a safe file name."""
+
+
+class ExperienceError(ImlgitError):
+    """An experience (one JSONL line) is invalid."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        self.field = field
+        where = ""
+        if path is not None:
+            where = path if line is None else f"{path}:{line}"
+            where += ": "
+        if field is not None:
+            message = f"field '{field}': {message}"
+        super().__init__(where + message)
+
+
+class StoreError(ImlgitError):
+    """The memory repository could not be read or written."""
+
+
+class NotAMemoryRepo(StoreError):
+    """The path holds no imlgit memory repository."""
+
+    def __init__(self, path: str, reason: str = "") -> None:
+        self.path = path
+        msg = f"{path}: not an imlgit memory repository"
+        if reason:
+            msg += f" ({reason})"
+        msg += "; create one with 'imlgit init PATH'"
+        super().__init__(msg)
+
+
+class RevisionNotFound(StoreError):
+    """A revision (sha, branch, tag, HEAD~n) that does not resolve."""
+
+    def __init__(self, rev: str) -> None:
+        self.rev = rev
+        super().__init__(f"revision not found: {rev!r}")
+
+
+class RuleNotFound(StoreError):
+    """No rule with that id at that revision."""
+
+    def __init__(self, rule_id: str, rev: str | None = None) -> None:
+        self.rule_id = rule_id
+        self.rev = rev
+        at = f" at {rev}" if rev else ""
+        super().__init__(f"rule not found: {rule_id!r}{at}")
+
+
+class RationaleRequired(StoreError):
+    """Every write to memory needs a rationale (the commit message body)."""
+
+
+class ConflictError(StoreError):
+    """The same rule was changed by someone else since this change was prepared."""
+
+    def __init__(self, message: str, rule_ids: list[str]) -> None:
+        self.rule_ids = list(rule_ids)
+        super().__init__(message)
+
+
+class IndexError_(ImlgitError):  # noqa: N801 - IndexError is a builtin
+    """The derived retrieval index failed in a way a rebuild cannot repair."""
+
+
+class EmbedderError(ImlgitError):
+    """The embedding model cannot be loaded or used."""
+
+
+class LLMError(ImlgitError):
+    """The chat model endpoint failed (connection, timeout, server error)."""
+
+
+class LLMOutputError(LLMError):
+    """The model answered, but its answer did not validate; ``raw`` is the text."""
+
+    def __init__(self, message: str, raw: str) -> None:
+        self.raw = raw
+        super().__init__(message)
+
+
+class LearnError(ImlgitError):
+    """A learning step failed; nothing from the failed batch was committed."""
+
+
+class VerificationError(LearnError):
+    """A checkable rule disagrees with the evidence it would be committed on."""
+
+    def __init__(self, message: str, rule_id: str, figures: str = "") -> None:
+        self.rule_id = rule_id
+        self.figures = figures
+        super().__init__(message)
+
+
+class ReviewError(ImlgitError):
+    """Proposals, approvals and the approval policy."""
+
+
+class SelfApprovalError(ReviewError):
+    """The learner's identity may never approve a change."""

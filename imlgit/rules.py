@@ -1,0 +1,518 @@
+"""Rules as Markdown files with YAML front matter (RULE-FORMAT.md is the spec).
+
+A rule file::
+
+    ---
+    id: r-glimmer-tansy
+    title: Glimmer without tansy is VESPER
+    scope: truth-table
+    status: active
+    support: 14
+    contradictions: 1
+    created: 2026-11-27T08:00:00Z
+    updated: 2026-11-27T09:10:00Z
+    sources: [tt-0042, tt-0057]
+    ---
+    When glimmer is yes and tansy is no, the class is VESPER.
+
+    ## Evidence
+    14 of 15 matching experiences were VESPER.
+
+``parse_rule`` and ``render_rule`` round-trip: ``parse_rule(render_rule(r)) == r``
+for every valid rule, and ``render_rule(parse_rule(t)) == t`` for every file in
+canonical form. Errors name the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import yaml
+
+from .errors import RuleError, RuleIdError
+
+__all__ = [
+    "Rule",
+    "STATUSES",
+    "parse_rule",
+    "render_rule",
+    "validate_rule_id",
+    "rule_path",
+    "rule_id_from_path",
+    "slugify",
+    "now_utc",
+]
+
+STATUSES = ("active", "retired")
+MAX_ID_LENGTH = 100
+MAX_TITLE_LENGTH = 200
+MAX_STATEMENT_LENGTH = 4_000
+MAX_BODY_LENGTH = 64_000
+MAX_SOURCES = 1_000
+RULES_DIR = "rules"
+EVIDENCE_HEADING = "## Evidence"
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_SOURCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_SCOPE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+# Front matter keys in the order they are rendered.
+_KEYS = (
+    "id",
+    "title",
+    "scope",
+    "status",
+    "support",
+    "contradictions",
+    "when",
+    "then",
+    "tags",
+    "created",
+    "updated",
+    "sources",
+)
+_REQUIRED = ("id", "title", "scope", "status", "created", "updated")
+
+
+def now_utc() -> str:
+    """The current time as the rule format writes it: ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def validate_rule_id(rule_id: object, *, path: str | None = None, line: int | None = None) -> str:
+    """Return ``rule_id`` if it is a safe file name, else raise :class:`RuleIdError`.
+
+    Safe: lowercase letters, digits, ``.``, ``_`` and ``-``; starts with a letter or
+    digit; no ``..``; at most 100 characters. So an id can never name a path outside
+    ``rules/``, a hidden file, or a control character.
+    """
+    if not isinstance(rule_id, str):
+        raise RuleIdError("a rule id must be a string", path=path, line=line, field="id")
+    if not rule_id:
+        raise RuleIdError("a rule id must not be empty", path=path, line=line, field="id")
+    if len(rule_id) > MAX_ID_LENGTH:
+        raise RuleIdError(
+            f"a rule id has at most {MAX_ID_LENGTH} characters, got {len(rule_id)}",
+            path=path,
+            line=line,
+            field="id",
+        )
+    if ".." in rule_id or not _ID_RE.match(rule_id) or rule_id.endswith("."):
+        raise RuleIdError(
+            f"unsafe rule id {rule_id!r}: use lowercase letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit, without '..'",
+            path=path,
+            line=line,
+            field="id",
+        )
+    return rule_id
+
+
+def rule_path(rule_id: str) -> str:
+    """Where a rule lives in the repository: ``rules/<xx>/<id>.md``.
+
+    ``xx`` is the first two hex digits of the SHA-1 of the id. The fan-out keeps
+    every git tree small, so a commit rewrites a few hundred tree entries rather
+    than all of them, at ten rules or at a million.
+    """
+    validate_rule_id(rule_id)
+    shard = hashlib.sha1(rule_id.encode("utf-8")).hexdigest()[:2]
+    return f"{RULES_DIR}/{shard}/{rule_id}.md"
+
+
+def rule_id_from_path(path: str) -> str | None:
+    """The rule id a path under ``rules/`` names, or None for any other path."""
+    if not path.startswith(RULES_DIR + "/") or not path.endswith(".md"):
+        return None
+    return path.rsplit("/", 1)[-1][: -len(".md")]
+
+
+def slugify(text: str, *, prefix: str = "r-", max_length: int = 60) -> str:
+    """A safe rule id made from a title: ``"Glimmer & tansy!"`` -> ``r-glimmer-tansy``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    slug = slug[: max_length - len(prefix)].rstrip("-")
+    return prefix + (slug or "rule")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: front matter fields and a Markdown body (statement, then evidence)."""
+
+    id: str
+    title: str
+    statement: str
+    scope: str = "general"
+    status: str = "active"
+    support: int = 0
+    contradictions: int = 0
+    created: str = ""
+    updated: str = ""
+    sources: tuple[str, ...] = ()
+    evidence: str = ""
+    tags: tuple[str, ...] = ()
+    when: tuple[Any, ...] | None = None
+    then: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_rule(self, path=None, lines={})
+
+    @property
+    def path(self) -> str:
+        return rule_path(self.id)
+
+    @property
+    def checkable(self) -> bool:
+        return self.when is not None and self.then is not None
+
+    def with_changes(self, **changes: Any) -> Rule:
+        """A copy with fields changed (validated like any rule)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the shape of ``imlgit rule show --json``)."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "title": self.title,
+            "scope": self.scope,
+            "status": self.status,
+            "support": self.support,
+            "contradictions": self.contradictions,
+            "created": self.created,
+            "updated": self.updated,
+            "sources": list(self.sources),
+            "tags": list(self.tags),
+            "statement": self.statement,
+            "evidence": self.evidence,
+        }
+        if self.checkable:
+            from .conditions import when_to_yaml_obj
+
+            data["when"] = when_to_yaml_obj(self.when or ())
+            data["then"] = self.then
+        return data
+
+
+# ---------------------------------------------------------------------------
+# validation
+
+
+def _err(msg: str, path: str | None, lines: Mapping[str, int], key: str | None) -> RuleError:
+    line = lines.get(key) if key else None
+    return RuleError(msg, path=path, line=line, field=key)
+
+
+def _check_rule(rule: Rule, *, path: str | None, lines: Mapping[str, int]) -> None:
+    validate_rule_id(rule.id, path=path, line=lines.get("id"))
+    if not isinstance(rule.title, str) or not rule.title.strip():
+        raise _err("a title is required", path, lines, "title")
+    if "\n" in rule.title or len(rule.title) > MAX_TITLE_LENGTH:
+        raise _err(
+            f"a title is one line of at most {MAX_TITLE_LENGTH} characters", path, lines, "title"
+        )
+    if not isinstance(rule.scope, str) or not _SCOPE_RE.match(rule.scope):
+        raise _err(
+            f"scope {rule.scope!r} must be lowercase letters, digits, '.', '_' or '-' (at most 64)",
+            path,
+            lines,
+            "scope",
+        )
+    if rule.status not in STATUSES:
+        raise _err(
+            f"status {rule.status!r} must be one of {', '.join(STATUSES)}", path, lines, "status"
+        )
+    for key in ("support", "contradictions"):
+        value = getattr(rule, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _err(f"{key} must be a whole number >= 0, got {value!r}", path, lines, key)
+    for key in ("created", "updated"):
+        value = getattr(rule, key)
+        if not isinstance(value, str) or not _TS_RE.match(value):
+            raise _err(
+                f"{key} must be a UTC time like 2026-11-27T08:00:00Z, got {value!r}",
+                path,
+                lines,
+                key,
+            )
+    if not isinstance(rule.sources, tuple) or len(rule.sources) > MAX_SOURCES:
+        raise _err(f"sources must be a list of at most {MAX_SOURCES} ids", path, lines, "sources")
+    for source in rule.sources:
+        if not isinstance(source, str) or ".." in source or not _SOURCE_RE.match(source):
+            raise _err(f"unsafe source id {source!r}", path, lines, "sources")
+    if not isinstance(rule.tags, tuple):
+        raise _err("tags must be a list", path, lines, "tags")
+    for tag in rule.tags:
+        if not isinstance(tag, str) or not _TAG_RE.match(tag):
+            raise _err(f"bad tag {tag!r}", path, lines, "tags")
+    if not isinstance(rule.statement, str) or not rule.statement.strip():
+        raise RuleError("the body must start with the rule's statement", path=path)
+    if rule.statement != rule.statement.strip() or EVIDENCE_HEADING in rule.statement:
+        raise RuleError("the statement must be trimmed text before '## Evidence'", path=path)
+    if len(rule.statement) > MAX_STATEMENT_LENGTH:
+        raise RuleError(
+            f"the statement has {len(rule.statement)} characters; at most "
+            f"{MAX_STATEMENT_LENGTH} (a rule is a sentence or two)",
+            path=path,
+        )
+    if len(rule.statement) + len(rule.evidence) > MAX_BODY_LENGTH:
+        raise RuleError(f"the body is longer than {MAX_BODY_LENGTH} characters", path=path)
+    if rule.evidence != rule.evidence.strip():
+        raise RuleError("the evidence section must be trimmed text", path=path)
+    if (rule.when is None) != (rule.then is None):
+        key = "then" if rule.then is None else "when"
+        raise _err("'when' and 'then' go together: give both or neither", path, lines, key)
+    if rule.then is not None and (
+        not isinstance(rule.then, str) or not rule.then.strip() or "\n" in rule.then
+    ):
+        raise _err("then must be a one-line outcome", path, lines, "then")
+    if rule.when is not None:
+        from .conditions import Condition
+
+        if not isinstance(rule.when, tuple) or not all(isinstance(c, Condition) for c in rule.when):
+            raise _err("when must be parsed conditions", path, lines, "when")
+
+
+# ---------------------------------------------------------------------------
+# parse
+
+
+def _split(text: str, path: str | None) -> tuple[str, str, int]:
+    """Split a rule file into (front matter, body, first body line)."""
+    if text.startswith("\ufeff"):
+        raise RuleError(
+            "the file starts with a byte-order mark; save it as UTF-8 without BOM",
+            path=path,
+            line=1,
+        )
+    if "\r" in text:
+        raise RuleError("use LF line endings, not CR or CRLF", path=path, line=1)
+    lines = text.split("\n")
+    if not lines or lines[0] != "---":
+        raise RuleError(
+            "a rule file starts with a '---' line (YAML front matter)", path=path, line=1
+        )
+    for i in range(1, len(lines)):
+        if lines[i] == "---":
+            return "\n".join(lines[1:i]), "\n".join(lines[i + 1 :]), i + 2
+    raise RuleError("the front matter has no closing '---' line", path=path, line=1)
+
+
+def _key_lines(front: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for i, line in enumerate(front.split("\n")):
+        m = re.match(r"^([A-Za-z_][A-Za-z0-9_-]*)\s*:", line)
+        if m and m.group(1) not in out:
+            out[m.group(1)] = i + 2  # line 1 is the opening '---'
+    return out
+
+
+def _timestamp(value: Any) -> Any:
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(_dt.UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate keys instead of keeping the last one."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_rule(data: str | bytes, *, path: str | None = None) -> Rule:
+    """Parse a rule file. Raises :class:`RuleError` naming ``path``, line and field."""
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise RuleError(
+                f"not UTF-8 text (byte {exc.start}): save the file as UTF-8", path=path, line=line
+            ) from None
+    else:
+        text = data
+    front, body, body_line = _split(text, path)
+    lines = _key_lines(front)
+    try:
+        meta = yaml.load(front, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        yaml_line: int | None = mark.line + 2 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
+        raise RuleError(f"malformed front matter: {problem}", path=path, line=yaml_line) from None
+    if not isinstance(meta, dict):
+        raise RuleError("the front matter must be a mapping of fields", path=path, line=2)
+    for key in meta:
+        if key not in _KEYS:
+            known = ", ".join(_KEYS)
+            raise RuleError(
+                f"unknown field {key!r} (known fields: {known})",
+                path=path,
+                line=lines.get(str(key)),
+                field=str(key),
+            )
+    for key in _REQUIRED:
+        if key not in meta or meta[key] is None:
+            raise RuleError("a required field is missing", path=path, field=key)
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = meta.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise _err(f"{key} must be a list of strings", path, lines, key)
+        return tuple(value)
+
+    for key in ("title", "scope", "status"):
+        if not isinstance(meta[key], str):
+            raise _err(f"{key} must be text, got {type(meta[key]).__name__}", path, lines, key)
+    for key in ("support", "contradictions"):
+        value = meta.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _err(f"{key} must be a whole number, got {value!r}", path, lines, key)
+    when = None
+    if "when" in meta:
+        from .conditions import parse_when
+
+        when = parse_when(meta["when"], path=path, line=lines.get("when"))
+    then = meta.get("then")
+    if then is not None and not isinstance(then, str):
+        if isinstance(then, (int, float)) and not isinstance(then, bool):
+            then = str(then)
+        else:
+            raise _err("then must be text", path, lines, "then")
+
+    statement, evidence = _split_body(body)
+    rule = object.__new__(Rule)
+    values = dict(
+        id=meta["id"],
+        title=meta["title"],
+        statement=statement,
+        scope=meta["scope"],
+        status=meta["status"],
+        support=meta.get("support", 0),
+        contradictions=meta.get("contradictions", 0),
+        created=_timestamp(meta["created"]),
+        updated=_timestamp(meta["updated"]),
+        sources=strings("sources"),
+        evidence=evidence,
+        tags=strings("tags"),
+        when=when,
+        then=then,
+    )
+    for key, value in values.items():
+        object.__setattr__(rule, key, value)
+    if not statement:
+        raise RuleError("the body must start with the rule's statement", path=path, line=body_line)
+    _check_rule(rule, path=path, lines=lines)
+    if path is not None:
+        stem = rule_id_from_path(path)
+        if stem is not None and stem != rule.id:
+            raise RuleError(
+                f"the id {rule.id!r} does not match the file name {stem!r}.md",
+                path=path,
+                line=lines.get("id"),
+                field="id",
+            )
+    return rule
+
+
+def _split_body(body: str) -> tuple[str, str]:
+    """Body -> (statement, evidence): the evidence is all that follows its heading."""
+    text = body.strip("\n")
+    marker = "\n" + EVIDENCE_HEADING + "\n"
+    probe = "\n" + text + "\n"
+    idx = probe.find(marker)
+    if idx < 0:
+        if probe.rstrip("\n").endswith("\n" + EVIDENCE_HEADING):
+            return text[: -len(EVIDENCE_HEADING)].strip(), ""
+        return text.strip(), ""
+    statement = probe[:idx].strip()
+    evidence = probe[idx + len(marker) :].strip()
+    return statement, evidence
+
+
+# ---------------------------------------------------------------------------
+# render
+
+_PLAIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.,/()'+-]*$")
+
+
+def _scalar(value: str) -> str:
+    """A YAML scalar for ``value``: plain where YAML reads it back unchanged, else quoted."""
+    if _PLAIN_RE.match(value) and not value.endswith(" "):
+        try:
+            if yaml.safe_load(value) == value:
+                return value
+        except yaml.YAMLError:
+            pass
+    # JSON strings are valid YAML double-quoted scalars.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _flow_list(values: Sequence[str]) -> str:
+    return "[" + ", ".join(_scalar(v) for v in values) + "]"
+
+
+def _yaml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return _scalar(value)
+    if isinstance(value, Mapping):
+        items = (f"{_scalar(str(k))}: {_yaml_value(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot render {type(value).__name__}")
+
+
+def render_rule(rule: Rule) -> str:
+    """Render a rule in canonical form (the inverse of :func:`parse_rule`)."""
+    out = ["---"]
+    out.append(f"id: {_scalar(rule.id)}")
+    out.append(f"title: {_scalar(rule.title)}")
+    out.append(f"scope: {_scalar(rule.scope)}")
+    out.append(f"status: {rule.status}")
+    out.append(f"support: {rule.support}")
+    out.append(f"contradictions: {rule.contradictions}")
+    if rule.when is not None:
+        from .conditions import when_to_yaml_obj
+
+        out.append(f"when: {_yaml_value(when_to_yaml_obj(rule.when))}")
+        out.append(f"then: {_scalar(rule.then or '')}")
+    if rule.tags:
+        out.append(f"tags: {_flow_list(rule.tags)}")
+    out.append(f"created: {rule.created}")
+    out.append(f"updated: {rule.updated}")
+    out.append(f"sources: {_flow_list(rule.sources)}")
+    out.append("---")
+    out.append(rule.statement)
+    if rule.evidence:
+        out.append("")
+        out.append(EVIDENCE_HEADING)
+        out.append(rule.evidence)
+    return "\n".join(out) + "\n"

@@ -1,0 +1,1168 @@
+"""The git layer: a memory repository read and written at dulwich's object level.
+
+Writes are atomic: blobs, trees and the commit are written first, and the branch
+ref is moved last with a compare-and-swap. When the ref moved meanwhile, a change
+that touches other paths is re-applied on the new head; one that touches a path
+changed meanwhile raises :class:`ConflictError` naming the rule. Nothing is lost.
+
+The store knows nothing of the retrieval index or of language models.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import random
+import shutil
+import stat
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dulwich.errors import NotGitRepository
+from dulwich.file import FileLocked
+from dulwich.objects import Blob, Commit, ObjectID, Tree
+from dulwich.refs import Ref
+from dulwich.repo import Repo
+
+from . import history as _history
+from .commits import CommitMessage, Identity
+from .errors import (
+    ConflictError,
+    ImlgitError,
+    NotAMemoryRepo,
+    RevisionNotFound,
+    RuleError,
+    RuleNotFound,
+    StoreError,
+)
+from .resources import hooks_dir, template_dir
+from .rules import RULES_DIR, Rule, now_utc, parse_rule, render_rule, rule_id_from_path, rule_path
+
+__all__ = [
+    "Store",
+    "CommitInfo",
+    "RuleEntry",
+    "RuleChange",
+    "MergeResult",
+    "CONFIG_FILE",
+]
+
+CONFIG_FILE = "imlgit.toml"
+DEFAULT_BRANCH = "main"
+_FILE_MODE = 0o100644
+_TREE_MODE = 0o040000
+_MAX_CAS_ATTEMPTS = 10_000
+
+
+@dataclass(frozen=True)
+class RuleEntry:
+    """A rule file in a tree: its path and blob SHA."""
+
+    path: str
+    blob: str
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """One commit, as ``log`` and ``history`` return it."""
+
+    sha: str
+    subject: str
+    rationale: str
+    trailers: tuple[tuple[str, str], ...]
+    author: str
+    committer: str
+    time: int
+    parents: tuple[str, ...]
+
+    @property
+    def message(self) -> CommitMessage:
+        return CommitMessage(self.subject, self.rationale, self.trailers)
+
+    def trailer(self, key: str) -> str | None:
+        return self.message.trailer(key)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "sha": self.sha,
+            "subject": self.subject,
+            "rationale": self.rationale,
+            "trailers": {k: v for k, v in self.trailers},
+            "author": self.author,
+            "committer": self.committer,
+            "time": self.time,
+            "parents": list(self.parents),
+        }
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """How one rule differs between two revisions."""
+
+    rule_id: str
+    kind: str  # added | removed | modified
+    old: str | None
+    new: str | None
+    path: str
+
+    def unified(self) -> str:
+        a = (self.old or "").splitlines(keepends=True)
+        b = (self.new or "").splitlines(keepends=True)
+        from_name = "a/" + self.path if self.old is not None else "/dev/null"
+        to_name = "b/" + self.path if self.new is not None else "/dev/null"
+        return "".join(difflib.unified_diff(a, b, from_name, to_name))
+
+    def to_dict(self) -> dict[str, object]:
+        return {"rule": self.rule_id, "kind": self.kind, "path": self.path, "diff": self.unified()}
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    sha: str
+    fast_forward: bool
+    changed: tuple[str, ...] = field(default=())
+
+
+class _Unset:
+    """The default of ``expected_head``: the branch's head at the time of the call."""
+
+
+_UNSET = _Unset()
+
+
+def _oid(sha: str | bytes) -> ObjectID:
+    return ObjectID(sha if isinstance(sha, bytes) else sha.encode("ascii"))
+
+
+def _hex(sha: bytes) -> str:
+    return sha.decode("ascii")
+
+
+def _utf8(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+class Store:
+    """A memory repository. Open with :meth:`open`, create with :meth:`init`."""
+
+    def __init__(
+        self, repo: Repo, *, clock: Callable[[], int] | None = None, fsync: bool = False
+    ) -> None:
+        self.repo = repo
+        self.fsync = fsync
+        self.path = Path(repo.path)
+        self._clock = clock or (lambda: int(time.time()))
+        self._history: _history.HistoryIndex | None = None
+        self._defer = False
+        self._cache: dict[bytes, object] = {}
+        self._pending: dict[str, str] = {}  # path -> branch, written while deferred
+
+    # ------------------------------------------------------------------ open / init
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, clock: Callable[[], int] | None = None) -> Store:
+        """Open the memory repository at ``path``."""
+        p = Path(path)
+        try:
+            repo = Repo(str(p))
+        except NotGitRepository:
+            raise NotAMemoryRepo(str(p), "no git repository") from None
+        except FileNotFoundError:
+            raise NotAMemoryRepo(str(p), "no such directory") from None
+        store = cls(repo, clock=clock)
+        head = store.head()
+        if head is None:
+            raise NotAMemoryRepo(str(p), f"branch {DEFAULT_BRANCH} has no commits")
+        if store.read_file(CONFIG_FILE, head) is None:
+            raise NotAMemoryRepo(str(p), f"no {CONFIG_FILE} on {DEFAULT_BRANCH}")
+        return store
+
+    @classmethod
+    def init(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        author: Identity,
+        template: str | os.PathLike[str] | None = None,
+        clock: Callable[[], int] | None = None,
+        install_hooks: bool = True,
+    ) -> Store:
+        """Create a memory repository at ``path`` from the template, as one commit.
+
+        ``path`` must not exist or be an empty directory: init never overwrites.
+        """
+        p = Path(path)
+        if p.exists() and (not p.is_dir() or any(p.iterdir())):
+            raise StoreError(f"{p}: exists and is not empty; init only creates new memory")
+        src = Path(template) if template is not None else template_dir()
+        created = not p.exists()
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+            repo = Repo.init(str(p))
+            repo.refs.set_symbolic_ref(Ref(b"HEAD"), Ref(b"refs/heads/" + DEFAULT_BRANCH.encode()))
+            config = repo.get_config()
+            config.set((b"core",), b"logallrefupdates", True)
+            config.write_to_path()
+            store = cls(repo, clock=clock)
+            files: dict[str, bytes | None] = {}
+            for f in sorted(src.rglob("*")):
+                if f.is_file() and "__pycache__" not in f.parts and f.name != "__init__.py":
+                    files[f.relative_to(src).as_posix()] = f.read_bytes()
+            for rel, data in files.items():
+                rid = rule_id_from_path(rel)
+                if rid is not None and data is not None:
+                    parse_rule(data, path=rel)
+                    if rel != rule_path(rid):
+                        raise StoreError(f"template rule {rel} is not at {rule_path(rid)}")
+            msg = CommitMessage.make(
+                "init",
+                "new imlgit memory",
+                "A new memory repository, made from imlgit's template: a README for "
+                "reviewers, imlgit.toml with the defaults, and one example rule.",
+            )
+            store.commit(files, msg, author=author, expected_head=None)
+            if install_hooks:
+                store.install_hooks()
+        except BaseException:
+            if created:
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                for child in p.iterdir():
+                    if child.is_dir():
+                        shutil.rmtree(child, ignore_errors=True)
+                    else:
+                        child.unlink()
+            raise
+        return store
+
+    def install_hooks(self) -> list[str]:
+        """Copy imlgit's git hooks into this repository, pointing at this Python."""
+        import sys
+
+        target = Path(self.repo.controldir()) / "hooks"
+        target.mkdir(exist_ok=True)
+        installed = []
+        for hook in sorted(hooks_dir().iterdir()):
+            if not hook.is_file() or hook.name.startswith(("_", ".")) or hook.suffix == ".py":
+                continue
+            text = hook.read_text(encoding="utf-8").replace("@PYTHON@", sys.executable)
+            dest = target / hook.name
+            dest.write_text(text, encoding="utf-8")
+            dest.chmod(dest.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+            installed.append(hook.name)
+        return installed
+
+    @property
+    def gitdir(self) -> Path:
+        return Path(self.repo.controldir())
+
+    @property
+    def derived_dir(self) -> Path:
+        """``<git dir>/imlgit``: derived data (index, caches); never committed."""
+        d = self.gitdir / "imlgit"
+        d.mkdir(exist_ok=True)
+        return d
+
+    # ------------------------------------------------------------------ refs
+
+    @staticmethod
+    def _ref(branch: str) -> Ref:
+        if branch.startswith("refs/"):
+            return Ref(branch.encode())
+        return Ref(b"refs/heads/" + branch.encode())
+
+    def head(self, branch: str = DEFAULT_BRANCH) -> str | None:
+        """The commit a branch points at, or None when it has no commits."""
+        try:
+            return _hex(self.repo.refs[self._ref(branch)])
+        except KeyError:
+            return None
+
+    def resolve(self, rev: str | None = None) -> str:
+        """A revision (sha, short sha, branch, tag, HEAD, ``X~n``, ``X^``) -> commit sha."""
+        rev = rev or "HEAD"
+        steps: list[int]
+        base, steps = rev, []
+        while True:
+            if base.endswith("^"):
+                steps.append(1)
+                base = base[:-1]
+                continue
+            if "~" in base:
+                head, _, n = base.rpartition("~")
+                if n.isdigit() or n == "":
+                    steps.append(int(n) if n else 1)
+                    base = head
+                    continue
+            break
+        sha = self._resolve_name(base, rev)
+        for count in reversed(steps):
+            for _ in range(count):
+                parents = self._commit(sha).parents
+                if not parents:
+                    raise RevisionNotFound(rev)
+                sha = _hex(parents[0])
+        return sha
+
+    def _resolve_name(self, name: str, rev: str) -> str:
+        if not name:
+            raise RevisionNotFound(rev)
+        refs = self.repo.refs
+        for candidate in (name, "refs/heads/" + name, "refs/tags/" + name, "refs/" + name):
+            try:
+                sha = refs[Ref(candidate.encode())]
+            except (KeyError, ValueError):
+                continue
+            return self._peel(sha, rev)
+        if 4 <= len(name) <= 40 and all(c in "0123456789abcdef" for c in name.lower()):
+            name = name.lower()
+            if len(name) == 40:
+                if _oid(name) in self.repo.object_store:
+                    return self._peel(name.encode(), rev)
+                raise RevisionNotFound(rev)
+            matches = {_hex(s) for s in self.repo.object_store if _hex(s).startswith(name)}
+            commits = [m for m in matches if isinstance(self.repo[m.encode()], Commit)]
+            if len(commits) == 1:
+                return commits[0]
+            if len(commits) > 1:
+                raise StoreError(f"revision {rev!r} is ambiguous: {len(commits)} commits match")
+        raise RevisionNotFound(rev)
+
+    def _peel(self, sha: bytes, rev: str) -> str:
+        obj = self.repo[sha]
+        while not isinstance(obj, Commit):
+            target = getattr(obj, "object", None)
+            if target is None:
+                raise RevisionNotFound(rev)
+            obj = self.repo[target[1]]
+        return _hex(obj.id)
+
+    def _commit(self, sha: str) -> Commit:
+        obj = self._get(sha.encode())
+        if not isinstance(obj, Commit):
+            raise RevisionNotFound(sha)
+        return obj
+
+    # ------------------------------------------------------------------ read
+
+    def _tree_of(self, rev: str | None) -> bytes:
+        return self._commit(self.resolve(rev)).tree
+
+    def _lookup(self, tree: bytes | None, path: str) -> tuple[int, bytes] | None:
+        """(mode, sha) of ``path`` in ``tree``, or None."""
+        if tree is None:
+            return None
+        current = tree
+        parts = path.split("/")
+        for i, part in enumerate(parts):
+            obj = self._get(current)
+            if not isinstance(obj, Tree):
+                return None
+            try:
+                mode, sha = obj[part.encode()]
+            except KeyError:
+                return None
+            if i == len(parts) - 1:
+                return mode, sha
+            current = sha
+        return None
+
+    def read_file(self, path: str, rev: str | None = None) -> bytes | None:
+        """A file's bytes at a revision, or None when it is not there."""
+        found = self._lookup(self._tree_of(rev), path)
+        if found is None or stat.S_ISDIR(found[0]):
+            return None
+        return self.read_blob(_hex(found[1]))
+
+    def read_blob(self, sha: str) -> bytes:
+        obj = self.repo[sha.encode()]
+        if not isinstance(obj, Blob):
+            raise StoreError(f"{sha} is not a blob")
+        return obj.as_raw_string()
+
+    def _walk_files(self, tree: bytes, prefix: str) -> Iterator[tuple[str, bytes]]:
+        obj = self._get(tree)
+        assert isinstance(obj, Tree)
+        for item in obj.iteritems():
+            name = prefix + _utf8(item.path)
+            if stat.S_ISDIR(item.mode):
+                yield from self._walk_files(item.sha, name + "/")
+            elif stat.S_ISREG(item.mode):
+                yield name, item.sha
+
+    def rule_entries(self, rev: str | None = None) -> dict[str, RuleEntry]:
+        """rule id -> (path, blob) for every rule file at ``rev``.
+
+        Raises :class:`RuleError` when two files claim the same id.
+        """
+        found = self._lookup(self._tree_of(rev), RULES_DIR)
+        if found is None or not stat.S_ISDIR(found[0]):
+            return {}
+        out: dict[str, RuleEntry] = {}
+        for path, sha in self._walk_files(found[1], RULES_DIR + "/"):
+            rid = rule_id_from_path(path)
+            if rid is None:
+                continue
+            if rid in out:
+                raise RuleError(f"duplicate rule id {rid!r}, also in {out[rid].path}", path=path)
+            out[rid] = RuleEntry(path, _hex(sha))
+        return out
+
+    def read_rules(self, rev: str | None = None) -> dict[str, Rule]:
+        """Every rule at ``rev``, parsed and validated (errors name the file)."""
+        return {
+            rid: parse_rule(self.read_blob(e.blob), path=e.path)
+            for rid, e in sorted(self.rule_entries(rev).items())
+        }
+
+    def read_rule(self, rule_id: str, rev: str | None = None) -> Rule:
+        """One rule at ``rev``; :class:`RuleNotFound` when it is not there."""
+        path = rule_path(rule_id)
+        data = self.read_file(path, rev)
+        if data is None:
+            raise RuleNotFound(rule_id, rev)
+        return parse_rule(data, path=path)
+
+    def check(self, rev: str | None = None) -> list[RuleError]:
+        """Every problem with the rule files at ``rev`` (an empty list when all is well)."""
+        problems: list[RuleError] = []
+        found = self._lookup(self._tree_of(rev), RULES_DIR)
+        if found is None:
+            return problems
+        seen: dict[str, str] = {}
+        for path, sha in self._walk_files(found[1], RULES_DIR + "/"):
+            problems.extend(check_rule_file(path, self.read_blob(_hex(sha)), seen))
+        return problems
+
+    # ------------------------------------------------------------------ write
+
+    def _write_tree(self, tree: bytes | None, changes: Mapping[str, bytes | None]) -> bytes | None:
+        """Apply {path: blob sha or None} to ``tree``; write new trees; return the root.
+
+        Returns None for a tree left empty (git has no empty directories).
+        """
+        base = self._get(tree) if tree is not None else Tree()
+        assert isinstance(base, Tree)
+        new = Tree()
+        for item in base.iteritems():
+            new.add(item.path, item.mode, item.sha)
+        groups: dict[str, dict[str, bytes | None]] = {}
+        for path, sha in changes.items():
+            head, sep, rest = path.partition("/")
+            if sep:
+                groups.setdefault(head, {})[rest] = sha
+            else:
+                name = head.encode()
+                if sha is None:
+                    if name in new:
+                        del new[name]
+                else:
+                    if name in new and stat.S_ISDIR(new[name][0]):
+                        raise StoreError(f"{path} is a directory")
+                    new.add(name, _FILE_MODE, _oid(sha))
+        for head, sub in groups.items():
+            name = head.encode()
+            existing = None
+            if name in new:
+                mode, sha = new[name]
+                if not stat.S_ISDIR(mode):
+                    raise StoreError(f"{head} is a file, not a directory")
+                existing = sha
+            subtree = self._write_tree(existing, sub)
+            if subtree is None:
+                if name in new:
+                    del new[name]
+            else:
+                new.add(name, _TREE_MODE, _oid(subtree))
+        if not len(new):
+            return None
+        self._add_object(new)
+        return new.id
+
+    def _get(self, sha: bytes) -> object:
+        """An object by sha; trees and commits are cached (git objects never change)."""
+        obj = self._cache.get(sha)
+        if obj is None:
+            obj = self.repo[sha]
+            if not isinstance(obj, Blob):
+                if len(self._cache) >= 8192:
+                    self._cache.clear()
+                self._cache[sha] = obj
+        return obj
+
+    def _add_object(self, obj: Blob | Tree | Commit) -> None:
+        if not isinstance(obj, Blob):
+            self._cache[obj.id] = obj
+        for attempt in range(200):
+            try:
+                self.repo.object_store.add_object(obj)
+                return
+            except FileLocked:
+                # Another process is writing the same object (same content).
+                if obj.id in self.repo.object_store:
+                    return
+                time.sleep(0.001 * (attempt + 1))
+        raise StoreError(f"could not write object {_hex(obj.id)}: its lock file stays")
+
+    def commit(
+        self,
+        changes: Mapping[str, bytes | None],
+        message: CommitMessage,
+        *,
+        author: Identity,
+        committer: Identity | None = None,
+        branch: str = DEFAULT_BRANCH,
+        expected_head: str | None | _Unset = _UNSET,
+        sync_worktree: bool = True,
+    ) -> str:
+        """Commit ``changes`` ({path: bytes, or None to delete}) atomically; return the sha.
+
+        ``expected_head`` is the commit the change was prepared on (by default the
+        branch's head now). When the branch has moved past it, the change is
+        re-applied on the new head unless a path it touches changed meanwhile:
+        then :class:`ConflictError` names those rules and nothing is written.
+        Pass ``expected_head=None`` only to create a branch's first commit.
+        """
+        if not changes:
+            raise ImlgitError("nothing to commit")
+        text = message.render().encode("utf-8")
+        ref = self._ref(branch)
+        blobs: dict[str, bytes | None] = {}
+        for path, data in changes.items():
+            _check_path(path)
+            if data is None:
+                blobs[path] = None
+            else:
+                blob = Blob.from_string(data)
+                self._add_object(blob)
+                blobs[path] = blob.id
+        base = self.head(branch) if isinstance(expected_head, _Unset) else expected_head
+        prepared_on = base
+        self._check_worktree_clean(branch, blobs, base)
+        committer = committer or author
+        for attempt in range(_MAX_CAS_ATTEMPTS):
+            parent_tree = self._commit(base).tree if base else None
+            tree = self._write_tree(parent_tree, blobs)
+            if tree is None:
+                empty = Tree()
+                self._add_object(empty)
+                tree_id: bytes = empty.id
+            else:
+                tree_id = tree
+            if parent_tree == tree_id:
+                raise ImlgitError("no change: the files already have this content")
+            c = Commit()
+            c.tree = _oid(tree_id)
+            c.parents = [_oid(base)] if base else []
+            c.author = author.to_bytes()
+            c.committer = committer.to_bytes()
+            now = self._clock()
+            c.author_time = c.commit_time = now
+            c.author_timezone = c.commit_timezone = 0
+            c.encoding = b"UTF-8"
+            c.message = text
+            self._add_object(c)
+            ok = self._cas_ref(ref, base, _hex(c.id), committer, now, message.subject)
+            if ok:
+                self._record(c, sorted(blobs))
+                if self._defer:
+                    self._pending.update(dict.fromkeys(blobs, branch))
+                elif sync_worktree:
+                    self._sync_worktree(branch, blobs)
+                return _hex(c.id)
+            current = self.head(branch)
+            if current is None:
+                raise ConflictError(f"branch {branch} was deleted meanwhile", [])
+            if current != base:
+                self._check_unchanged(prepared_on, current, blobs)
+                base = current
+            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+        raise StoreError(f"could not move {branch}: too much contention")
+
+    def _cas_ref(
+        self, ref: bytes, old: str | None, new: str, who: Identity, when: int, why: str
+    ) -> bool:
+        """Move ``ref`` from ``old`` (None: must not exist) to ``new``, atomically.
+
+        git's own protocol: take ``<ref>.lock`` with O_EXCL, compare under the lock,
+        write, rename over the ref, append to the reflog. Like git's default it does
+        not fsync (``fsync=True`` on the store turns that on). Returns False when
+        the ref moved or another writer holds the lock; the caller retries.
+        """
+        name = ref.decode()
+        path = self.gitdir / name
+        lock = path.with_name(path.name + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        try:
+            try:
+                current: str | None = path.read_text().strip() or None
+            except FileNotFoundError:
+                packed = self.repo.refs.get_packed_refs().get(Ref(ref))
+                current = _hex(packed) if packed else None
+            if current != old:
+                os.close(fd)
+                fd = -1
+                lock.unlink()
+                return False
+            os.write(fd, (new + "\n").encode())
+            if self.fsync:
+                os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.replace(lock, path)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            lock.unlink(missing_ok=True)
+            raise
+        log = self.gitdir / "logs" / name
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            line = f"{old or '0' * 40} {new} {who} {when} +0000\t{why}\n"
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(line)
+        except OSError:
+            pass  # the reflog is a convenience; the ref itself has moved
+        return True
+
+    def _check_unchanged(self, old: str | None, new: str, paths: Iterable[str]) -> None:
+        old_tree = self._commit(old).tree if old else None
+        new_tree = self._commit(new).tree
+        conflicts = []
+        for path in paths:
+            if self._lookup(old_tree, path) != self._lookup(new_tree, path):
+                conflicts.append(path)
+        if conflicts:
+            ids = [rule_id_from_path(p) or p for p in conflicts]
+            raise ConflictError(
+                "changed by someone else since this change was prepared: "
+                + ", ".join(ids)
+                + "; nothing was written — read the rule again and redo the change",
+                ids,
+            )
+
+    def put_rule(
+        self,
+        rule: Rule,
+        message: CommitMessage,
+        *,
+        author: Identity,
+        branch: str = DEFAULT_BRANCH,
+        expected_head: str | _Unset = _UNSET,
+        extra: Mapping[str, bytes | None] | None = None,
+    ) -> str:
+        """Write one rule (add or change) as one commit."""
+        changes: dict[str, bytes | None] = {rule.path: render_rule(rule).encode("utf-8")}
+        if extra:
+            changes.update(extra)
+        return self.commit(
+            changes, message, author=author, branch=branch, expected_head=expected_head
+        )
+
+    # ------------------------------------------------------------------ worktree
+
+    def _checked_out(self) -> bytes | None:
+        try:
+            names, _ = self.repo.refs.follow(Ref(b"HEAD"))
+        except (KeyError, IndexError):
+            return None
+        return names[-1] if names else None
+
+    def _worktree(self) -> Path | None:
+        if self.repo.bare:
+            return None
+        return Path(self.repo.path)
+
+    def _check_worktree_clean(
+        self, branch: str, blobs: Mapping[str, bytes | None], base: str | None
+    ) -> None:
+        """Refuse to write a path a person has edited in the working tree, uncommitted.
+
+        A file that differs from the last commit is either a person's edit (refused)
+        or a working tree that has not caught up with a commit yet (fine to update):
+        it has caught up when the file matches git's index and the index holds a
+        version of the file that some commit had.
+        """
+        wt = self._worktree()
+        if wt is None or base is None or self._checked_out() != self._ref(branch):
+            return
+        base_tree = self._commit(base).tree
+        index = None
+        dirty = []
+        for path in blobs:
+            if path in self._pending:
+                continue
+            in_base = self._lookup(base_tree, path)
+            committed = in_base[1] if in_base else None
+            f = wt / path
+            on_disk = Blob.from_string(f.read_bytes()).id if f.is_file() else None
+            if on_disk == committed:
+                continue
+            if index is None:
+                index = self.repo.open_index()
+            key = path.encode()
+            indexed = getattr(index[key], "sha", None) if key in index else None
+            if on_disk == indexed and self._was_committed(path, indexed, base):
+                continue
+            dirty.append(path)
+        if dirty:
+            ids = [rule_id_from_path(p) or p for p in dirty]
+            raise ConflictError(
+                "uncommitted edits in the working tree: "
+                + ", ".join(dirty)
+                + "; commit them with git (or discard them) first, nothing was written",
+                ids,
+            )
+
+    def _was_committed(self, path: str, blob: bytes | None, rev: str) -> bool:
+        if blob is None:
+            return True
+        for sha in self._history_index().touching(path, rev):
+            found = self._lookup(self._commit(sha).tree, path)
+            if found is not None and found[1] == blob:
+                return True
+        return False
+
+    @contextmanager
+    def deferred_worktree(self) -> Iterator[None]:
+        """Commit many changes, then bring the working tree up to date once.
+
+        Updating git's index after every commit costs a read and a write of the
+        whole index; a batch of commits pays it once, at the end.
+        """
+        outer = self._defer
+        self._defer = True
+        try:
+            yield
+        finally:
+            self._defer = outer
+            if not outer and self._pending:
+                pending, self._pending = self._pending, {}
+                for branch, paths in _group_by_branch(pending).items():
+                    self._sync_worktree(branch, dict.fromkeys(paths))
+
+    def _sync_worktree(self, branch: str, blobs: Mapping[str, bytes | None]) -> None:
+        """Bring the working tree and index up to the branch head for these paths."""
+        wt = self._worktree()
+        if wt is None or self._checked_out() != self._ref(branch):
+            return
+        from dulwich.index import index_entry_from_stat
+
+        with _FileLock(self.derived_dir / "worktree.lock"):
+            head = self.head(branch)
+            if head is None:
+                return
+            tree = self._commit(head).tree
+            for attempt in range(200):
+                try:
+                    index = self.repo.open_index()
+                    for path in blobs:
+                        key = path.encode()
+                        found = self._lookup(tree, path)
+                        want = found[1] if found else None
+                        f = wt / path
+                        if want is None:
+                            if f.exists():
+                                f.unlink()
+                                _prune_empty_dirs(f.parent, wt)
+                            if key in index:
+                                del index[key]
+                            continue
+                        data = self.read_blob(_hex(want))
+                        f.parent.mkdir(parents=True, exist_ok=True)
+                        tmp = f.with_name(f".{f.name}.imlgit-tmp")
+                        tmp.write_bytes(data)
+                        os.replace(tmp, f)
+                        index[key] = index_entry_from_stat(os.stat(f), want, _FILE_MODE)
+                    index.write()
+                    return
+                except FileLocked:
+                    time.sleep(0.005 * (attempt + 1))
+            raise StoreError("the git index stays locked (index.lock); is a git command running?")
+
+    def checkout_worktree(self) -> None:
+        """Rebuild the whole working tree and index from HEAD (after init or a merge)."""
+        from dulwich.index import build_index_from_tree
+
+        wt = self._worktree()
+        head = self.head(DEFAULT_BRANCH)
+        if wt is None or head is None:
+            return
+        build_index_from_tree(
+            str(wt), self.repo.index_path(), self.repo.object_store, self._commit(head).tree
+        )
+
+    # ------------------------------------------------------------------ log and history
+
+    def commit_info(self, sha: str) -> CommitInfo:
+        c = self._commit(sha)
+        msg = CommitMessage.parse(_utf8(c.message))
+        return CommitInfo(
+            sha=_hex(c.id),
+            subject=msg.subject,
+            rationale=msg.rationale,
+            trailers=msg.trailers,
+            author=_utf8(c.author),
+            committer=_utf8(c.committer),
+            time=c.commit_time,
+            parents=tuple(_hex(p) for p in c.parents),
+        )
+
+    def log(self, rev: str | None = None, *, limit: int | None = None) -> list[CommitInfo]:
+        """Commits reachable from ``rev``, newest first."""
+        start = self.resolve(rev)
+        walker = self.repo.get_walker(include=[_oid(start)], max_entries=limit)
+        return [self.commit_info(_hex(entry.commit.id)) for entry in walker]
+
+    def history(
+        self, rule_id: str, rev: str | None = None, *, limit: int | None = None
+    ) -> list[CommitInfo]:
+        """The commits that changed a rule, newest first, each with its rationale.
+
+        Served from a derived index of which rules each commit touched, kept in
+        ``<git dir>/imlgit/`` and extended incrementally, so it stays fast on long
+        histories.
+        """
+        path = rule_path(rule_id)
+        start = self.resolve(rev)
+        shas = self._history_index().touching(path, start)
+        if limit is not None:
+            shas = shas[:limit]
+        return [self.commit_info(s) for s in shas]
+
+    def _history_index(self) -> _history.HistoryIndex:
+        if self._history is None:
+            self._history = _history.HistoryIndex(self)
+        return self._history
+
+    def _record(self, c: Commit, paths: list[str]) -> None:
+        try:
+            self._history_index().record(
+                _hex(c.id), [_hex(p) for p in c.parents], c.commit_time, paths
+            )
+        except OSError:
+            pass  # derived data: the next history() call catches up from git
+
+    def changed_paths(self, sha: str) -> list[str]:
+        """Paths a commit changed (against its first parent; against all, for merges)."""
+        c = self._commit(sha)
+        parents = [self._commit(_hex(p)).tree for p in c.parents] or [None]
+        changed: set[str] | None = None
+        for ptree in parents:
+            paths = set(self._diff_trees(ptree, c.tree))
+            changed = paths if changed is None else changed & paths
+        return sorted(changed or ())
+
+    def _diff_trees(self, a: bytes | None, b: bytes | None, prefix: str = "") -> Iterator[str]:
+        if a == b:
+            return
+        ta = self._get(a) if a is not None else Tree()
+        tb = self._get(b) if b is not None else Tree()
+        assert isinstance(ta, Tree) and isinstance(tb, Tree)
+        ea = {i.path: (i.mode, i.sha) for i in ta.iteritems()}
+        eb = {i.path: (i.mode, i.sha) for i in tb.iteritems()}
+        for name in sorted(set(ea) | set(eb)):
+            x, y = ea.get(name), eb.get(name)
+            if x == y:
+                continue
+            path = prefix + _utf8(name)
+            xdir = x is not None and stat.S_ISDIR(x[0])
+            ydir = y is not None and stat.S_ISDIR(y[0])
+            if xdir or ydir:
+                yield from self._diff_trees(
+                    x[1] if xdir and x else None, y[1] if ydir and y else None, path + "/"
+                )
+                if (x is not None and not xdir) or (y is not None and not ydir):
+                    yield path
+            else:
+                yield path
+
+    def diff(self, a: str, b: str | None = None) -> list[RuleChange]:
+        """How the rules differ between revisions ``a`` and ``b`` (default HEAD)."""
+        ta, tb = self._tree_of(a), self._tree_of(b)
+        out = []
+        for path in self._diff_trees(ta, tb):
+            rid = rule_id_from_path(path)
+            if rid is None:
+                continue
+            fa, fb = self._lookup(ta, path), self._lookup(tb, path)
+            old = _utf8(self.read_blob(_hex(fa[1]))) if fa else None
+            new = _utf8(self.read_blob(_hex(fb[1]))) if fb else None
+            kind = "added" if old is None else "removed" if new is None else "modified"
+            out.append(RuleChange(rid, kind, old, new, path))
+        return out
+
+    # ------------------------------------------------------------------ revert / restore
+
+    def revert(
+        self,
+        rev: str,
+        rationale: str,
+        *,
+        author: Identity,
+        branch: str = DEFAULT_BRANCH,
+    ) -> str:
+        """Undo one commit as a new commit carrying its own rationale (``git revert``).
+
+        Refused with :class:`ConflictError` when a later commit changed the same
+        rules: revert that one first.
+        """
+        sha = self.resolve(rev)
+        c = self._commit(sha)
+        if len(c.parents) > 1:
+            raise StoreError(f"{sha[:12]} is a merge; revert the commits it merged instead")
+        if not c.parents:
+            raise StoreError(f"{sha[:12]} is the first commit; it cannot be reverted")
+        head = self.head(branch)
+        if head is None or not self.is_ancestor(sha, head):
+            raise StoreError(f"{sha[:12]} is not on {branch}")
+        parent_tree = self._commit(_hex(c.parents[0])).tree
+        paths = list(self._diff_trees(parent_tree, c.tree))
+        if not paths:
+            raise StoreError(f"{sha[:12]} changed nothing; there is nothing to revert")
+        changes: dict[str, bytes | None] = {}
+        head_tree = self._commit(head).tree
+        later = []
+        for path in paths:
+            if self._lookup(head_tree, path) != self._lookup(c.tree, path):
+                later.append(path)
+            before = self._lookup(parent_tree, path)
+            changes[path] = self.read_blob(_hex(before[1])) if before else None
+        if later:
+            ids = [rule_id_from_path(p) or p for p in later]
+            raise ConflictError(
+                f"later commits changed {', '.join(ids)} after {sha[:12]}; "
+                "revert those first (newest first)",
+                ids,
+            )
+        info = self.commit_info(sha)
+        rules = sorted({rid for p in paths if (rid := rule_id_from_path(p))})
+        msg = CommitMessage.make(
+            "rollback",
+            f"revert {sha[:12]} ({_clip(info.subject, 80)})",
+            rationale,
+            rules=rules,
+            trailers=[("Imlgit-Reverts", sha)],
+        )
+        return self.commit(changes, msg, author=author, branch=branch, expected_head=head)
+
+    def restore(
+        self,
+        rule_id: str,
+        rationale: str,
+        *,
+        author: Identity,
+        branch: str = DEFAULT_BRANCH,
+    ) -> str:
+        """Bring back a retired or deleted rule: its last active version, active again."""
+        head = self.head(branch)
+        if head is None:
+            raise RevisionNotFound(branch)
+        try:
+            current: Rule | None = self.read_rule(rule_id, head)
+        except RuleNotFound:
+            current = None
+        if current is not None and current.status == "active":
+            raise StoreError(f"rule {rule_id!r} is active; there is nothing to restore")
+        last_active: Rule | None = None
+        for info in self.history(rule_id, head):
+            try:
+                old = self.read_rule(rule_id, info.sha)
+            except RuleNotFound:
+                continue
+            if old.status == "active":
+                last_active = old
+                break
+        if last_active is None:
+            raise RuleNotFound(rule_id, f"any active revision of {branch}")
+        restored = last_active.with_changes(updated=now_utc())
+        msg = CommitMessage.make("restore", f"restore {rule_id}", rationale, rules=[rule_id])
+        return self.put_rule(restored, msg, author=author, branch=branch, expected_head=head)
+
+    # ------------------------------------------------------------------ branches
+
+    def branches(self) -> dict[str, str]:
+        """branch name -> head sha."""
+        out = {}
+        for ref in self.repo.refs.keys(base=Ref(b"refs/heads/")):
+            out[_utf8(ref)] = _hex(self.repo.refs[Ref(b"refs/heads/" + ref)])
+        return dict(sorted(out.items()))
+
+    def create_branch(self, name: str, at: str | None = None) -> str:
+        from dulwich.refs import check_ref_format
+
+        ref = self._ref(name)
+        if not check_ref_format(ref):
+            raise StoreError(f"bad branch name {name!r}")
+        sha = self.resolve(at or DEFAULT_BRANCH)
+        if not self.repo.refs.add_if_new(ref, _oid(sha)):
+            raise StoreError(f"branch {name!r} exists")
+        return sha
+
+    def delete_branch(self, name: str) -> None:
+        if name == DEFAULT_BRANCH:
+            raise StoreError(f"refusing to delete {DEFAULT_BRANCH}")
+        if self._checked_out() == self._ref(name):
+            raise StoreError(f"{name} is checked out")
+        ref = self._ref(name)
+        if ref not in self.repo.refs:
+            raise RevisionNotFound(name)
+        self.repo.refs.remove_if_equals(ref, None)
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        from dulwich.graph import can_fast_forward
+
+        return bool(can_fast_forward(self.repo, _oid(ancestor), _oid(descendant)))
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        from dulwich.graph import find_merge_base
+
+        bases = find_merge_base(self.repo, [_oid(a), _oid(b)])
+        return _hex(bases[0]) if bases else None
+
+    def merge(
+        self,
+        source: str,
+        message: CommitMessage,
+        *,
+        author: Identity,
+        into: str = DEFAULT_BRANCH,
+        fast_forward: bool = True,
+    ) -> MergeResult:
+        """Merge branch ``source`` into ``into``, rule file by rule file.
+
+        Fast-forwards when it can (and ``fast_forward``); otherwise a merge commit.
+        The same path changed on both sides is a :class:`ConflictError` naming the
+        rules, and nothing is written.
+        """
+        src = self.resolve(source)
+        for _ in range(100):
+            dst = self.head(into)
+            if dst is None:
+                raise RevisionNotFound(into)
+            if self.is_ancestor(src, dst):
+                return MergeResult(dst, True, ())
+            base = self.merge_base(src, dst)
+            base_tree = self._commit(base).tree if base else None
+            ours = set(self._diff_trees(base_tree, self._commit(dst).tree))
+            theirs = set(self._diff_trees(base_tree, self._commit(src).tree))
+            src_tree = self._commit(src).tree
+            dst_tree = self._commit(dst).tree
+            both = sorted(
+                p for p in ours & theirs if self._lookup(src_tree, p) != self._lookup(dst_tree, p)
+            )
+            if both:
+                ids = [rule_id_from_path(p) or p for p in both]
+                raise ConflictError(
+                    f"{source} and {into} both changed {', '.join(ids)}; nothing was merged",
+                    ids,
+                )
+            if fast_forward and base == dst:
+                changed = tuple(sorted(theirs))
+                if self._cas_ref(self._ref(into), dst, src, author, self._clock(), message.subject):
+                    self._sync_worktree(into, dict.fromkeys(changed))
+                    return MergeResult(src, True, changed)
+                continue
+            changes = {p: self._blob_of(src_tree, p) for p in sorted(theirs)}
+            tree = self._write_tree(dst_tree, changes)
+            c = Commit()
+            empty = Tree()
+            if tree is None:
+                self._add_object(empty)
+            c.tree = tree if tree is not None else empty.id
+            c.parents = [_oid(dst), _oid(src)]
+            c.author = c.committer = author.to_bytes()
+            c.author_time = c.commit_time = self._clock()
+            c.author_timezone = c.commit_timezone = 0
+            c.encoding = b"UTF-8"
+            c.message = message.render().encode("utf-8")
+            self._add_object(c)
+            if self._cas_ref(
+                self._ref(into), dst, _hex(c.id), author, c.commit_time, message.subject
+            ):
+                self._record(c, self.changed_paths(_hex(c.id)))
+                self._sync_worktree(into, dict.fromkeys(theirs))
+                return MergeResult(_hex(c.id), False, tuple(sorted(theirs)))
+        raise StoreError(f"could not move {into}: too much contention")
+
+    def _blob_of(self, tree: bytes, path: str) -> bytes | None:
+        found = self._lookup(tree, path)
+        return found[1] if found else None
+
+
+def _check_path(path: str) -> None:
+    parts = path.split("/")
+    if (
+        not path
+        or path.startswith("/")
+        or any(p in ("", ".", "..", ".git") for p in parts)
+        or any(ord(ch) < 32 for ch in path)
+    ):
+        raise StoreError(f"unsafe path {path!r}")
+
+
+def _group_by_branch(pending: Mapping[str, str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for path, branch in pending.items():
+        out.setdefault(branch, []).append(path)
+    return out
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _prune_empty_dirs(d: Path, stop: Path) -> None:
+    while d != stop and d.is_dir() and not any(d.iterdir()):
+        d.rmdir()
+        d = d.parent
+
+
+def check_rule_file(path: str, data: bytes, seen: dict[str, str]) -> list[RuleError]:
+    """The problems with one file under rules/ (used by ``check`` and the hooks)."""
+    rid = rule_id_from_path(path)
+    if rid is None:
+        return [RuleError("only rule files (*.md) belong under rules/", path=path)]
+    try:
+        rule = parse_rule(data, path=path)
+    except RuleError as exc:
+        return [exc]
+    problems = []
+    if path != rule_path(rule.id):
+        problems.append(RuleError(f"a rule with this id lives at {rule_path(rule.id)}", path=path))
+    if rule.id in seen:
+        problems.append(
+            RuleError(f"duplicate rule id {rule.id!r}, also in {seen[rule.id]}", path=path)
+        )
+    seen[rule.id] = path
+    return problems
+
+
+class _FileLock:
+    """An exclusive advisory lock on a file (fcntl), for derived data."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> _FileLock:
+        import fcntl
+
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import fcntl
+
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

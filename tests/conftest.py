@@ -1,0 +1,110 @@
+"""Shared fixtures. Every test runs in its own tmp_path with a scrubbed environment:
+no HOME, GIT_* or XDG_CONFIG_HOME of the person running the tests leaks in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from imlgit.commits import Identity
+
+ROOT = Path(__file__).resolve().parent.parent
+PERSON = Identity("Ada Reviewer", "ada@example.org")
+FIXED_TIME = 1_795_000_000  # 2026-11-18, so commits are reproducible
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    home = tmp_path_factory.mktemp("home")
+    for name in list(os.environ):
+        if name.startswith(("GIT_", "IMLGIT_", "OPENAI_")) or name in ("XDG_CONFIG_HOME", "EMAIL"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", PERSON.name)
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", PERSON.email)
+    monkeypatch.setenv("GIT_COMMITTER_NAME", PERSON.name)
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", PERSON.email)
+    monkeypatch.setenv("IMLGIT_AUTHOR", str(PERSON))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+class Clock:
+    """A deterministic clock for commits: each call is one second later."""
+
+    def __init__(self, start: int = FIXED_TIME) -> None:
+        self.now = start
+
+    def __call__(self) -> int:
+        self.now += 1
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def memory(tmp_path: Path, clock: Clock):  # type: ignore[no-untyped-def]
+    """A fresh memory repository made by Store.init."""
+    from imlgit.store import Store
+
+    store = Store.init(tmp_path / "mem", author=PERSON, clock=clock)
+    store.checkout_worktree()
+    return store
+
+
+def git_available() -> bool:
+    return shutil.which("git") is not None
+
+
+def run_git(repo: Path, *args: str, check: bool = True, input: str | None = None) -> str:
+    out = subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, check=False, input=input
+    )
+    if check and out.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {out.stderr}")
+    return out.stdout
+
+
+@pytest.fixture
+def imlgit_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the real CLI in a subprocess: ``imlgit_cli("log", repo=path)``."""
+
+    def run(
+        *args: str,
+        repo: Path | None = None,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "imlgit"]
+        if repo is not None:
+            cmd += ["--repo", str(repo)]
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        return subprocess.run(
+            cmd + list(args),
+            capture_output=True,
+            text=True,
+            input=input,
+            env=full_env,
+            cwd=tmp_path,
+        )
+
+    return run
+
+
+@pytest.fixture
+def git_repo_env() -> Iterator[None]:
+    if not git_available():
+        pytest.skip("the git CLI is not installed")
+    yield

@@ -1,0 +1,158 @@
+"""The command line, run as a user runs it (a subprocess), and in-process for speed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from imlgit.cli import cli
+
+
+def run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def _init(tmp_path: Path) -> Path:
+    repo = tmp_path / "mem"
+    res = run("init", str(repo))
+    assert res.exit_code == 0, res.output
+    return repo
+
+
+def test_tour(tmp_path: Path, imlgit_cli) -> None:  # type: ignore[no-untyped-def]
+    repo = tmp_path / "mem"
+    res = imlgit_cli("init", str(repo))
+    assert res.returncode == 0, res.stderr
+    res = imlgit_cli(
+        "rule",
+        "add",
+        "--title",
+        "Overseas parcels ship by air",
+        "--statement",
+        "A heavy parcel to an overseas address ships by air.",
+        "--scope",
+        "shipping",
+        "--why",
+        "Seen in 5 of 5 shipments.",
+        repo=repo,
+    )
+    assert res.returncode == 0, res.stderr
+    add_sha = res.stdout.strip()
+    assert len(add_sha) == 40
+    res = imlgit_cli("rule", "list", "--json", repo=repo)
+    ids = [r["id"] for r in json.loads(res.stdout)]
+    assert "r-overseas-parcels-ship-by-air" in ids
+    res = imlgit_cli(
+        "rule",
+        "edit",
+        "r-overseas-parcels-ship-by-air",
+        "--statement",
+        "Heavy overseas parcels ship by sea.",
+        "--why",
+        "Air is too dear.",
+        repo=repo,
+    )
+    assert res.returncode == 0, res.stderr
+    edit_sha = res.stdout.strip()
+    res = imlgit_cli("history", "r-overseas-parcels-ship-by-air", "--json", repo=repo)
+    hist = json.loads(res.stdout)
+    assert [h["sha"] for h in hist] == [edit_sha, add_sha]
+    assert hist[0]["rationale"] == "Air is too dear."
+    res = imlgit_cli("rollback", edit_sha, "--why", "Sea was a mistake.", repo=repo)
+    assert res.returncode == 0, res.stderr
+    res = imlgit_cli("rule", "show", "r-overseas-parcels-ship-by-air", repo=repo)
+    assert "ships by air" in res.stdout
+    res = imlgit_cli("rule", "show", "r-overseas-parcels-ship-by-air", "--at", edit_sha, repo=repo)
+    assert "ship by sea" in res.stdout
+    res = imlgit_cli("diff", add_sha, edit_sha, repo=repo)
+    assert "+Heavy overseas parcels ship by sea." in res.stdout
+    res = imlgit_cli("log", "--json", repo=repo)
+    assert [c["subject"].split(":")[0] for c in json.loads(res.stdout)] == [
+        "rollback",
+        "edit",
+        "add",
+        "init",
+    ]
+    res = imlgit_cli("check", repo=repo)
+    assert res.returncode == 0, res.stderr
+
+
+def test_write_without_why_is_usage_error(tmp_path: Path) -> None:
+    repo = _init(tmp_path)
+    for why in ([], ["--why", ""], ["--why", "   "]):
+        res = CliRunner().invoke(
+            cli, ["--repo", str(repo), "rule", "add", "--title", "T", "--statement", "S", *why]
+        )
+        assert res.exit_code != 0
+        assert "rationale" in str(res.exception) or "rationale" in res.output
+
+
+def test_errors_are_one_line_and_exit_1(tmp_path: Path, imlgit_cli) -> None:  # type: ignore[no-untyped-def]
+    repo = tmp_path / "mem"
+    imlgit_cli("init", str(repo))
+    res = imlgit_cli("rule", "show", "r-missing", repo=repo)
+    assert res.returncode == 1 and res.stderr.strip() == "Error: rule not found: 'r-missing'"
+    res = imlgit_cli("rule", "show", "../../etc/passwd", repo=repo)
+    assert res.returncode == 1 and "unsafe rule id" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = imlgit_cli("log", "no-such-rev", repo=repo)
+    assert res.returncode == 1 and "revision not found" in res.stderr
+    res = imlgit_cli("log", repo=tmp_path)
+    assert res.returncode == 1 and "not an imlgit memory" in res.stderr
+    res = imlgit_cli("rule", "add", "--bogus", repo=repo)
+    assert res.returncode == 2
+
+
+def test_edit_with_bad_file_leaves_repo_unchanged(tmp_path: Path, imlgit_cli) -> None:  # type: ignore[no-untyped-def]
+    repo = tmp_path / "mem"
+    imlgit_cli("init", str(repo))
+    before = imlgit_cli("log", "--json", repo=repo).stdout
+    bad = tmp_path / "bad.md"
+    bad.write_text(
+        "---\nid: r-example-rationale\ntitle: x\nscope: general\nstatus: maybe\n"
+        "created: 2026-11-27T00:00:00Z\nupdated: 2026-11-27T00:00:00Z\n---\nS.\n"
+    )
+    res = imlgit_cli(
+        "rule", "edit", "r-example-rationale", "--file", str(bad), "--why", "x", repo=repo
+    )
+    assert res.returncode == 1 and f"{bad}:5" in res.stderr and "status" in res.stderr
+    bad.write_bytes(b"---\nid: r-example-rationale\n\xff\n---\n")
+    res = imlgit_cli(
+        "rule", "edit", "r-example-rationale", "--file", str(bad), "--why", "x", repo=repo
+    )
+    assert res.returncode == 1 and "UTF-8" in res.stderr
+    assert imlgit_cli("log", "--json", repo=repo).stdout == before
+
+
+def test_retire_restore_and_list_filters(tmp_path: Path) -> None:
+    repo = _init(tmp_path)
+    res = run("--repo", str(repo), "rule", "retire", "r-example-rationale", "--why", "Done.")
+    assert res.exit_code == 0
+    assert run("--repo", str(repo), "rule", "list").output == ""
+    listed = json.loads(
+        run("--repo", str(repo), "rule", "list", "--status", "all", "--json").output
+    )
+    assert listed[0]["status"] == "retired"
+    res = run("--repo", str(repo), "restore", "r-example-rationale", "--why", "Needed again.")
+    assert res.exit_code == 0
+    assert "r-example-rationale" in run("--repo", str(repo), "rule", "list").output
+
+
+def test_branch_commands(tmp_path: Path) -> None:
+    repo = _init(tmp_path)
+    assert run("--repo", str(repo), "branch", "create", "proposals/x").exit_code == 0
+    listed = json.loads(run("--repo", str(repo), "branch", "list", "--json").output)
+    assert set(listed) == {"main", "proposals/x"}
+    assert run("--repo", str(repo), "branch", "delete", "proposals/x").exit_code == 0
+
+
+def test_check_json_reports_problems(tmp_path: Path) -> None:
+    repo = _init(tmp_path)
+    f = tmp_path / "r-x.md"
+    f.write_text("---\nid: r-x\n---\n")
+    res = CliRunner().invoke(cli, ["--repo", str(repo), "check", "--path", str(f), "--json"])
+    assert res.exit_code == 1
+    data = json.loads(res.output)
+    assert data["ok"] is False and "r-x.md" in data["problems"][0]

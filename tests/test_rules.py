@@ -1,0 +1,235 @@
+"""The rule format: parse <-> render round-trips, and every bad file is named."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imlgit.errors import RuleError, RuleIdError
+from imlgit.rules import Rule, parse_rule, render_rule, rule_path, slugify, validate_rule_id
+
+GOOD = """---
+id: r-glimmer-tansy
+title: Glimmer without tansy is VESPER
+scope: truth-table
+status: active
+support: 14
+contradictions: 1
+created: 2026-11-27T08:00:00Z
+updated: 2026-11-27T09:10:00Z
+sources: [tt-0042, tt-0057]
+---
+When glimmer is yes and tansy is no, the class is VESPER.
+
+## Evidence
+14 of 15 matching experiences were VESPER; the exception (tt-0090) also had marrow = yes.
+"""
+
+
+def test_parse_good_rule() -> None:
+    r = parse_rule(GOOD, path="rules/ab/r-glimmer-tansy.md")
+    assert r.id == "r-glimmer-tansy"
+    assert r.support == 14 and r.contradictions == 1
+    assert r.sources == ("tt-0042", "tt-0057")
+    assert r.statement == "When glimmer is yes and tansy is no, the class is VESPER."
+    assert r.evidence.startswith("14 of 15")
+    assert r.created == "2026-11-27T08:00:00Z"
+
+
+def test_canonical_text_round_trips() -> None:
+    assert render_rule(parse_rule(GOOD)) == GOOD
+
+
+def test_rule_without_evidence_round_trips() -> None:
+    text = GOOD.split("\n## Evidence")[0].rstrip("\n") + "\n"
+    r = parse_rule(text)
+    assert r.evidence == ""
+    assert render_rule(r) == text
+
+
+def _bad(text: str, path: str = "rules/ab/r-glimmer-tansy.md") -> RuleError:
+    with pytest.raises(RuleError) as info:
+        parse_rule(text, path=path)
+    return info.value
+
+
+def test_malformed_front_matter_names_file_and_line() -> None:
+    err = _bad(GOOD.replace("support: 14", "support: [14"))
+    assert err.path == "rules/ab/r-glimmer-tansy.md"
+    assert err.line is not None and 6 <= err.line <= 8
+    assert "rules/ab/r-glimmer-tansy.md:" in str(err)
+
+
+def test_unknown_field_is_named() -> None:
+    err = _bad(GOOD.replace("support: 14", "suport: 14"))
+    assert err.field == "suport" and err.line == 6
+    assert "unknown field 'suport'" in str(err)
+
+
+def test_mistyped_field_is_named() -> None:
+    err = _bad(GOOD.replace("support: 14", "support: many"))
+    assert err.field == "support" and err.line == 6
+
+
+def test_negative_counter_refused() -> None:
+    assert _bad(GOOD.replace("contradictions: 1", "contradictions: -1")).field == "contradictions"
+
+
+def test_bad_timestamp_refused() -> None:
+    assert _bad(GOOD.replace("2026-11-27T08:00:00Z", "yesterday")).field == "created"
+
+
+def test_duplicate_key_refused() -> None:
+    err = _bad(GOOD.replace("scope: truth-table", "scope: truth-table\nscope: other"))
+    assert "duplicate key" in str(err)
+
+
+def test_missing_required_field() -> None:
+    assert _bad(GOOD.replace("title: Glimmer without tansy is VESPER\n", "")).field == "title"
+
+
+def test_unsafe_id_in_file_refused() -> None:
+    err = _bad(GOOD.replace("id: r-glimmer-tansy", "id: ../../etc/passwd"), path="x.md")
+    assert isinstance(err, RuleIdError)
+
+
+def test_id_must_match_file_name() -> None:
+    err = _bad(GOOD, path="rules/ab/r-other.md")
+    assert "does not match the file name" in str(err)
+
+
+def test_non_utf8_refused_with_line() -> None:
+    data = GOOD.encode().replace(b"VESPER.\n", b"VESPER \xff.\n", 1)
+    with pytest.raises(RuleError) as info:
+        parse_rule(data, path="rules/ab/r-glimmer-tansy.md")
+    assert "UTF-8" in str(info.value) and info.value.line == 12
+
+
+def test_no_front_matter() -> None:
+    assert _bad("just text\n").line == 1
+    assert _bad("---\nid: x\n").line == 1
+
+
+def test_empty_statement_refused() -> None:
+    assert "statement" in str(
+        _bad(GOOD.split("---\n")[0] + "---\n" + GOOD.split("---\n")[1] + "---\n")
+    )
+
+
+def test_huge_statement_refused() -> None:
+    with pytest.raises(RuleError, match="at most"):
+        Rule(
+            id="r-x",
+            title="t",
+            statement="x" * 1_000_000,
+            created="2026-11-27T08:00:00Z",
+            updated="2026-11-27T08:00:00Z",
+        )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "../x",
+        "a/b",
+        "a\\b",
+        "..",
+        "a..b",
+        ".hidden",
+        "A-Upper",
+        "x" * 101,
+        "tab\there",
+        "nul\0",
+        "x.",
+        "-lead",
+        "é",
+    ],
+)
+def test_unsafe_ids(bad: str) -> None:
+    with pytest.raises(RuleIdError):
+        validate_rule_id(bad)
+
+
+@pytest.mark.parametrize("good", ["r-a", "r.1_b-c", "0", "x" * 100])
+def test_safe_ids(good: str) -> None:
+    assert validate_rule_id(good) == good
+    assert rule_path(good).startswith("rules/") and rule_path(good).endswith(f"/{good}.md")
+
+
+def test_slugify_makes_safe_ids() -> None:
+    assert slugify("Glimmer & tansy!") == "r-glimmer-tansy"
+    assert validate_rule_id(slugify("../../../etc/passwd"))
+    assert slugify("!!!") == "r-rule"
+
+
+# ---------------------------------------------------------------------- properties
+
+_text = st.text(
+    alphabet=st.characters(
+        blacklist_categories=("Cs", "Cc"), blacklist_characters="\u2028\u2029\x85"
+    ),
+    min_size=1,
+    max_size=80,
+)
+_line = _text.map(lambda s: s.strip()).filter(bool)
+_ids = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True)
+_sources = st.lists(
+    st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,12}", fullmatch=True).filter(
+        lambda s: ".." not in s
+    ),
+    max_size=4,
+)
+_ts = st.datetimes(
+    min_value=__import__("datetime").datetime(2000, 1, 1),
+    max_value=__import__("datetime").datetime(2099, 1, 1),
+).map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ"))
+_para = st.text(
+    alphabet=st.characters(
+        blacklist_categories=("Cs", "Cc"), blacklist_characters="\u2028\u2029\x85\r"
+    )
+    | st.just("\n"),
+    max_size=200,
+).map(lambda s: s.strip())
+
+
+@st.composite
+def rules(draw: st.DrawFn) -> Rule:
+    statement = draw(_para.filter(lambda s: bool(s) and "## Evidence" not in s))
+    evidence = draw(_para.filter(lambda s: "## Evidence" not in s))
+    return Rule(
+        id=draw(_ids),
+        title=draw(_line),
+        statement=statement,
+        scope=draw(st.from_regex(r"[a-z0-9][a-z0-9_-]{0,10}", fullmatch=True)),
+        status=draw(st.sampled_from(["active", "retired"])),
+        support=draw(st.integers(0, 10**6)),
+        contradictions=draw(st.integers(0, 10**6)),
+        created=draw(_ts),
+        updated=draw(_ts),
+        sources=tuple(draw(_sources)),
+        evidence=evidence,
+        tags=tuple(
+            draw(st.lists(st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True), max_size=3))
+        ),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(rules())
+def test_parse_render_round_trip(rule: Rule) -> None:
+    text = render_rule(rule)
+    back = parse_rule(text, path=rule_path(rule.id))
+    assert back == rule
+    assert render_rule(back) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_parser_never_crashes(text: str) -> None:
+    """Any input either parses or raises RuleError: never another exception."""
+    try:
+        parse_rule(text, path="rules/ab/x.md")
+    except RuleError:
+        pass
