@@ -1,0 +1,88 @@
+"""Test doubles shared by the test suite, named as what they are.
+
+They are passed in where a real backend would be; nothing is monkeypatched.
+
+- :class:`FakeChat`: a scripted :class:`imlgit.llm.ChatModel`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from imlgit.llm import JsonAnswer, Messages, Usage, Validator, complete_json_via
+
+__all__ = ["FakeCall", "FakeChat"]
+
+
+@dataclass
+class FakeCall:
+    """One call of complete_json (schema and name set) or complete_text (both None)."""
+
+    messages: Messages
+    schema: dict[str, Any] | None
+    name: str | None
+
+
+Answer = dict[str, Any] | str | BaseException
+
+
+class FakeChat:
+    """A ChatModel that answers from a script.
+
+    ``enqueue(*answers)`` appends answers, consumed one per request (a retry is
+    a request): a dict is answered as its JSON text, a str as itself (raw, so it
+    may be invalid on purpose), an exception instance is raised (e.g. LLMError
+    for a timeout or an HTTP 500). complete_json runs the real parse, validate
+    and retry loop of imlgit.llm. ``calls`` records each call, ``requests`` the
+    messages of every request, retries included. Running out of answers fails
+    the test with AssertionError.
+    """
+
+    def __init__(self, *answers: Answer, retries: int = 2, identity: str = "fake:scripted") -> None:
+        self.identity = identity
+        self.retries = retries
+        self.calls: list[FakeCall] = []
+        self.requests: list[Messages] = []
+        self._script: deque[Answer] = deque(answers)
+
+    def enqueue(self, *answers: Answer) -> FakeChat:
+        self._script.extend(answers)
+        return self
+
+    @property
+    def pending(self) -> int:
+        """Answers enqueued and not used yet."""
+        return len(self._script)
+
+    def complete_json(
+        self,
+        messages: Messages,
+        schema: dict[str, Any],
+        *,
+        name: str,
+        validate: Validator | None = None,
+    ) -> JsonAnswer:
+        self.calls.append(FakeCall([dict(m) for m in messages], schema, name))
+        return complete_json_via(
+            self._send, messages, schema, name=name, validate=validate, retries=self.retries
+        )
+
+    def complete_text(self, messages: Messages) -> str:
+        self.calls.append(FakeCall([dict(m) for m in messages], None, None))
+        return self._send(messages)[0]
+
+    def _send(self, messages: Messages) -> tuple[str, Usage]:
+        self.requests.append([dict(m) for m in messages])
+        if not self._script:
+            last = messages[-1]["content"] if messages else ""
+            raise AssertionError(f"FakeChat: no answer enqueued for a request ending {last!r:.80}")
+        answer = self._script.popleft()
+        if isinstance(answer, BaseException):
+            raise answer
+        raw = json.dumps(answer) if isinstance(answer, dict) else answer
+        # Deterministic stand-ins for token counts: words in and out.
+        prompt = sum(len(m.get("content", "").split()) for m in messages)
+        return raw, Usage(prompt, len(raw.split()))
