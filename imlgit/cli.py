@@ -407,6 +407,170 @@ def restore(ctx: click.Context, rule_id: str, why: str | None) -> None:
     click.echo(sha)
 
 
+# ---------------------------------------------------------------------- learning
+
+
+def _memory(ctx: click.Context) -> Any:
+    from .memory import Memory
+
+    return Memory.open(_find_repo(ctx.obj.get("repo")))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--batch", type=click.IntRange(1, 10_000), help="Experiences per batch.")
+@click.option("--epochs", type=click.IntRange(1, 100), default=1, show_default=True)
+@click.option(
+    "--learner",
+    type=click.Choice(["auto", "model", "covering"]),
+    help="auto: the learner that needs no model when no endpoint is configured.",
+)
+@click.option("--branch", default="main", show_default=True, help="Commit to this branch.")
+@click.option("--skip-invalid", is_flag=True, help="Skip malformed lines (and report them).")
+@json_option
+@click.pass_context
+def learn(
+    ctx: click.Context,
+    file: str,
+    batch: int | None,
+    epochs: int,
+    learner: str | None,
+    branch: str,
+    skip_invalid: bool,
+    as_json: bool,
+) -> None:
+    """Learn rules from experiences (JSONL): one commit per rule change."""
+    from .experience import load_jsonl
+
+    loaded = load_jsonl(file, skip_invalid=skip_invalid)
+    for line, why in loaded.skipped:
+        click.echo(f"skipped {file}:{line}: {why}", err=True)
+    mem = _memory(ctx)
+    total = len(loaded.experiences)
+    size = batch or mem.settings.get("learn", "batch")
+    batches = epochs * ((total + size - 1) // size)
+    results: list[Any] = []
+    with click.progressbar(length=batches, label="learning", file=sys.stderr) as bar:
+
+        def progress(result: Any) -> None:
+            results.append(result)
+            bar.update(1)
+            click.echo(f"  {result.summary()}", err=True)
+
+        mem.learn(
+            loaded.experiences,
+            batch=size,
+            epochs=epochs,
+            learner=learner,
+            branch=branch,
+            progress=progress,
+        )
+    if as_json:
+        _emit_json([r.to_dict() for r in results])
+    else:
+        head = results[-1].head if results else mem.store.head(branch)
+        click.echo(head)
+
+
+def _question(query: str) -> Any:
+    text = query.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="QUERY") from None
+        if isinstance(value, dict):
+            return value
+    return query
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--scope", help="Only rules of this scope.")
+@at_option
+@click.option(
+    "-k", type=click.IntRange(1, 1000), help="Rules retrieved (default from imlgit.toml)."
+)
+@click.option("--no-model", is_flag=True, help="Answer only from checkable rules.")
+@json_option
+@click.pass_context
+def ask(
+    ctx: click.Context,
+    query: str,
+    scope: str | None,
+    at: str | None,
+    k: int | None,
+    no_model: bool,
+    as_json: bool,
+) -> None:
+    """Answer QUERY (text, or a JSON object of attributes) with the relevant rules."""
+    mem = _memory(ctx)
+    ans = mem.ask(_question(query), scope=scope, at=at, k=k, use_model=not no_model)
+    if as_json:
+        _emit_json(ans)
+        return
+    click.echo(ans.answer if ans.answer is not None else "(no answer: no rule applies)")
+    click.echo(
+        f"path: {ans.path}; rules: {', '.join(ans.rules) or '-'}; commit: {ans.commit[:12]}",
+        err=True,
+    )
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", type=click.IntRange(1, 1000), default=8, show_default=True)
+@click.option("--scope", help="Only rules of this scope.")
+@at_option
+@json_option
+@click.pass_context
+def recall(
+    ctx: click.Context, query: str, k: int, scope: str | None, at: str | None, as_json: bool
+) -> None:
+    """The rules most relevant to QUERY, with similarity scores."""
+    mem = _memory(ctx)
+    hits = mem.recall(query, k=k, scope=scope, at=at)
+    if as_json:
+        _emit_json([h.to_dict() for h in hits])
+        return
+    for h in hits:
+        click.echo(f"{h.score:.3f}\t{h.rule.id}\t{h.rule.title}")
+
+
+@cli.command("eval")
+@click.argument("file", type=click.Path(dir_okay=False))
+@at_option
+@json_option
+@click.pass_context
+def eval_(ctx: click.Context, file: str, at: str | None, as_json: bool) -> None:
+    """Accuracy of checked answers on labelled experiences (a held-out JSONL)."""
+    from .experience import load_jsonl
+    from .infer import evaluate
+
+    exps = load_jsonl(file).experiences
+    store = _store(ctx)
+    rules = [r for r in store.read_rules(at).values() if r.status == "active"]
+    result = evaluate(rules, exps)
+    if as_json:
+        _emit_json(result)
+        return
+    click.echo(
+        f"{result.accuracy * 100:.1f}% ({result.correct} of {result.total} right; "
+        f"{result.answered} answered by checked rules)"
+    )
+
+
+@cli.command()
+@click.pass_context
+def reindex(ctx: click.Context) -> None:
+    """Rebuild the retrieval index from the repository (it is derived data)."""
+    import shutil
+
+    mem = _memory(ctx)
+    shutil.rmtree(mem.store.derived_dir / "index", ignore_errors=True)
+    index = mem.index()
+    click.echo(f"indexed {len(index)} rules at {mem.store.head()[:12]}", err=True)
+
+
 # ---------------------------------------------------------------------- branches
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -69,10 +69,13 @@ def _check_field(name: object) -> str:
 
 
 def _check_text_value(value: object, op: str) -> str:
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str):
+        raise ValueError(f"'{op}' needs a word or phrase, got {value!r}")
+    if _CONTROL_RE.search(re.sub(r"[\t\n\r]", " ", value)):
+        raise ValueError(f"the phrase {value!r} has control characters")
+    value = " ".join(value.split())
+    if not value:
         raise ValueError(f"'{op}' needs a non-empty word or phrase")
-    if value != value.strip() or "\n" in value or _CONTROL_RE.search(value):
-        raise ValueError(f"the phrase {value!r} has edge spaces or control characters")
     if len(value) > MAX_VALUE_LENGTH:
         raise ValueError(f"a value has at most {MAX_VALUE_LENGTH} characters")
     return value
@@ -84,7 +87,8 @@ class Condition:
 
     ``field`` is None only for text operators, where it means the whole text (the
     name ``"text"`` is normalised to None). ``True``/``False`` values become
-    ``"yes"``/``"no"``. Invalid combinations raise ``ValueError``.
+    ``"yes"``/``"no"``; a phrase's runs of whitespace become one space. Invalid
+    combinations raise ``ValueError``.
     """
 
     field: str | None
@@ -199,8 +203,6 @@ def parse_when(
                 raise _when_error(f"condition {i}: op must be text, got {op!r}", path, line)
             op = _OP_ALIASES.get(op.strip(), op.strip())
             value = item["value"]
-            if op in TEXT_OPS and isinstance(value, str):
-                value = " ".join(value.split())
             if op in ORDER_OPS:
                 value = _coerce_order_value(value)
             fname = item.get("field")
@@ -434,10 +436,10 @@ def _structured_agrees(text: str, cond: Condition, fields: set[str]) -> bool:
             negated = _NEGATION_RE.search(gap) is not None
             if cond.op == "=" and negated or cond.op == "!=" and not negated:
                 continue
-            if cond.op in ("<", "<="):
-                if _MORE_RE.search(gap) and not _LESS_RE.search(gap):
-                    continue
-            elif cond.op in (">", ">=") and _LESS_RE.search(gap):
+            less, more = _LESS_RE.search(gap), _MORE_RE.search(gap)
+            if cond.op in ("<", "<=") and more and not less:
+                continue
+            if cond.op in (">", ">=") and less and not more:
                 continue
             return True
     return False
@@ -593,69 +595,3 @@ def choose(rules: Sequence[RuleStats], inp: Input) -> tuple[str, int] | None:
         if best_key is None or key > best_key:
             best, best_key = i, key
     return None if best is None else (rules[best].then, best)
-
-
-# ---------------------------------------------------------------------------
-# decision lists
-
-
-def _contradicts(conds: Sequence[Condition]) -> bool:
-    present = set(conds)
-    if any(negate(c) in present for c in conds):
-        return True
-    equal: dict[str | None, Scalar] = {}
-    for c in conds:
-        if c.op == "=":
-            if c.field in equal and equal[c.field] != c.value:
-                return True
-            equal[c.field] = c.value
-    return False
-
-
-def decision_list_to_rules(
-    clauses: Sequence[tuple[Sequence[Condition], str]],
-    default: str | None = None,
-    *,
-    negation: Callable[[Condition], Condition] = negate,
-) -> list[tuple[tuple[Condition, ...], str]]:
-    """Rewrite an ordered decision list as rules that :func:`choose` applies correctly.
-
-    Clause ``i`` becomes one rule per way of failing each earlier clause of another
-    class (a negated condition added), so rules of different classes never overlap
-    on inputs that have every field; ``default`` becomes a rule with no conditions.
-    ``negation`` maps a condition to its opposite (for yes/no attributes, pass one
-    that turns ``a = yes`` into ``a = no``).
-    """
-    out: list[tuple[tuple[Condition, ...], str]] = []
-    for i, (clause, then) in enumerate(clauses):
-        pieces: list[tuple[Condition, ...]] = [tuple(clause)]
-        for earlier, earlier_then in clauses[:i]:
-            if earlier_then == then:
-                continue
-            grown: list[tuple[Condition, ...]] = []
-            for piece in pieces:
-                if _contradicts(tuple(piece) + tuple(earlier)):
-                    grown.append(piece)
-                    continue
-                for cond in earlier:
-                    if cond in piece:
-                        continue
-                    candidate = piece + (negation(cond),)
-                    if not _contradicts(candidate):
-                        grown.append(candidate)
-            pieces = _minimal(grown)
-        out.extend((piece, then) for piece in pieces)
-    if default is not None:
-        out.append(((), default))
-    return out
-
-
-def _minimal(pieces: list[tuple[Condition, ...]]) -> list[tuple[Condition, ...]]:
-    kept: list[tuple[Condition, ...]] = []
-    for piece in pieces:
-        s = set(piece)
-        if any(set(k) <= s for k in kept):
-            continue
-        kept = [k for k in kept if not s <= set(k)]
-        kept.append(piece)
-    return kept

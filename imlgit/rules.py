@@ -478,8 +478,14 @@ def _flow_list(values: Sequence[str]) -> str:
 def _yaml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
         return repr(value)
+    if isinstance(value, float):
+        text = repr(value)
+        mantissa, e, exponent = text.partition("e")
+        if e and "." not in mantissa:
+            text = f"{mantissa}.0e{exponent}"  # YAML 1.1 reads 1e-05 as a string
+        return text
     if isinstance(value, str):
         return _scalar(value)
     if isinstance(value, Mapping):

@@ -16,7 +16,7 @@ import random
 import shutil
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -411,6 +411,17 @@ class Store:
             out[rid] = RuleEntry(path, _hex(sha))
         return out
 
+    def files_under(self, prefix: str, rev: str | None = None) -> list[tuple[str, str]]:
+        """(path, blob sha) of every file under directory ``prefix`` at ``rev``."""
+        found = self._lookup(self._tree_of(rev), prefix)
+        if found is None or not stat.S_ISDIR(found[0]):
+            return []
+        return [(p, _hex(sha)) for p, sha in self._walk_files(found[1], prefix + "/")]
+
+    def rule_from_blob(self, blob: str, path: str) -> Rule:
+        """Parse the rule file stored as ``blob`` (errors name ``path``)."""
+        return parse_rule(self.read_blob(blob), path=path)
+
     def read_rules(self, rev: str | None = None) -> dict[str, Rule]:
         """Every rule at ``rev``, parsed and validated (errors name the file)."""
         return {
@@ -526,58 +537,96 @@ class Store:
         then :class:`ConflictError` names those rules and nothing is written.
         Pass ``expected_head=None`` only to create a branch's first commit.
         """
-        if not changes:
+        return self.commit_many(
+            [(changes, message)],
+            author=author,
+            committer=committer,
+            branch=branch,
+            expected_head=expected_head,
+            sync_worktree=sync_worktree,
+        )[0]
+
+    def commit_many(
+        self,
+        steps: Sequence[tuple[Mapping[str, bytes | None], CommitMessage]],
+        *,
+        author: Identity,
+        committer: Identity | None = None,
+        branch: str = DEFAULT_BRANCH,
+        expected_head: str | None | _Unset = _UNSET,
+        sync_worktree: bool = True,
+    ) -> list[str]:
+        """Commit a chain of changes, one commit each, and move the branch once.
+
+        All or nothing: the commits are written first and the branch moves to the
+        last one in a single compare-and-swap, so a failure part-way leaves the
+        branch where it was. Conflicts are handled as in :meth:`commit`.
+        """
+        if not steps:
             raise ImlgitError("nothing to commit")
-        text = message.render().encode("utf-8")
         ref = self._ref(branch)
-        blobs: dict[str, bytes | None] = {}
-        for path, data in changes.items():
-            _check_path(path)
-            if data is None:
-                blobs[path] = None
-            else:
-                blob = Blob.from_string(data)
-                self._add_object(blob)
-                blobs[path] = blob.id
+        prepared: list[tuple[dict[str, bytes | None], bytes, str]] = []
+        touched: dict[str, bytes | None] = {}
+        for changes, message in steps:
+            if not changes:
+                raise ImlgitError("nothing to commit")
+            text = message.render().encode("utf-8")
+            blobs: dict[str, bytes | None] = {}
+            for path, data in changes.items():
+                _check_path(path)
+                if data is None:
+                    blobs[path] = None
+                else:
+                    blob = Blob.from_string(data)
+                    self._add_object(blob)
+                    blobs[path] = blob.id
+            prepared.append((blobs, text, message.subject))
+            touched.update(blobs)
         base = self.head(branch) if isinstance(expected_head, _Unset) else expected_head
         prepared_on = base
-        self._check_worktree_clean(branch, blobs, base)
+        self._check_worktree_clean(branch, touched, base)
         committer = committer or author
         for attempt in range(_MAX_CAS_ATTEMPTS):
-            parent_tree = self._commit(base).tree if base else None
-            tree = self._write_tree(parent_tree, blobs)
-            if tree is None:
-                empty = Tree()
-                self._add_object(empty)
-                tree_id: bytes = empty.id
-            else:
-                tree_id = tree
-            if parent_tree == tree_id:
-                raise ImlgitError("no change: the files already have this content")
-            c = Commit()
-            c.tree = _oid(tree_id)
-            c.parents = [_oid(base)] if base else []
-            c.author = author.to_bytes()
-            c.committer = committer.to_bytes()
-            now = self._clock()
-            c.author_time = c.commit_time = now
-            c.author_timezone = c.commit_timezone = 0
-            c.encoding = b"UTF-8"
-            c.message = text
-            self._add_object(c)
-            ok = self._cas_ref(ref, base, _hex(c.id), committer, now, message.subject)
-            if ok:
-                self._record(c, sorted(blobs))
+            parent = base
+            made: list[tuple[Commit, list[str]]] = []
+            for blobs, text, _subject in prepared:
+                parent_tree = self._commit(parent).tree if parent else None
+                tree = self._write_tree(parent_tree, blobs)
+                if tree is None:
+                    empty = Tree()
+                    self._add_object(empty)
+                    tree_id: bytes = empty.id
+                else:
+                    tree_id = tree
+                if parent_tree == tree_id:
+                    raise ImlgitError("no change: the files already have this content")
+                c = Commit()
+                c.tree = _oid(tree_id)
+                c.parents = [_oid(parent)] if parent else []
+                c.author = author.to_bytes()
+                c.committer = committer.to_bytes()
+                c.author_time = c.commit_time = self._clock()
+                c.author_timezone = c.commit_timezone = 0
+                c.encoding = b"UTF-8"
+                c.message = text
+                self._add_object(c)
+                made.append((c, sorted(blobs)))
+                parent = _hex(c.id)
+            last = made[-1][0]
+            subject = prepared[-1][2] if len(prepared) == 1 else f"{len(prepared)} commits"
+            if self._cas_ref(ref, base, _hex(last.id), committer, last.commit_time, subject):
+                for c, paths in made:
+                    self._record(c, paths)
                 if self._defer:
-                    self._pending.update(dict.fromkeys(blobs, branch))
+                    self._pending.update(dict.fromkeys(touched, branch))
                 elif sync_worktree:
-                    self._sync_worktree(branch, blobs)
-                return _hex(c.id)
+                    self._sync_worktree(branch, touched)
+                return [_hex(c.id) for c, _ in made]
             current = self.head(branch)
             if current is None:
                 raise ConflictError(f"branch {branch} was deleted meanwhile", [])
             if current != base:
-                self._check_unchanged(prepared_on, current, blobs)
+                self._check_unchanged(prepared_on, current, touched)
                 base = current
             time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
         raise StoreError(f"could not move {branch}: too much contention")

@@ -1,97 +1,119 @@
-"""The main job of ``make demo``: a tour of a memory, run through the real CLI.
+"""The main job of ``make demo``: learning on the embedded defaults, through the real CLI.
 
-Each step prints the command, then what it printed. The memory is left in
-``./imlgit-tour`` (or the directory given) for you to explore with git.
+Offline, with no model endpoint configured: experiences from the paper's kind of
+task (a truth table whose hidden rules no model knows) are learned batch by batch
+by the learner that needs no model; held-out accuracy is measured after each
+batch; a bad revision is made and rolled back; a question is answered by checked
+rules and one by the embedded language model. Each step prints the command and
+what it printed. Everything is left in ``./imlgit-tour`` (or the directory given).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-RULE = "r-heavy-overseas-parcels-ship-by-sea"
 
-
-def _run(args: list[str], *, cwd: Path, show: str | None = None) -> str:
-    print(f"\n$ {show or ' '.join(args)}", flush=True)
+def _run(args: list[str], *, cwd: Path, show: str, quiet: bool = False) -> str:
+    if not quiet:
+        print(f"\n$ {show}", flush=True)
     res = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
-    out = res.stdout + res.stderr
-    print(out.rstrip("\n"), flush=True)
+    if not quiet:
+        out = (res.stdout + res.stderr).rstrip("\n")
+        if out:
+            print(out, flush=True)
     if res.returncode != 0:
-        raise SystemExit(f"tour step failed (exit {res.returncode}): {' '.join(args)}")
+        if quiet:
+            print(res.stdout + res.stderr, flush=True)
+        raise SystemExit(f"tour step failed (exit {res.returncode}): {show}")
     return res.stdout
 
 
 def main(argv: list[str] | None = None) -> None:
+    from .bench.truthtable import TruthTable
+    from .conditions import render_statement
+    from .rules import parse_rule, render_rule
+
     argv = sys.argv[1:] if argv is None else argv
-    target = Path(argv[0] if argv else "imlgit-tour").resolve()
-    marker = target / ".git" / "imlgit-tour"
-    if target.exists():
-        if not marker.exists():
-            raise SystemExit(f"{target} exists and was not made by the tour; give another path")
-        shutil.rmtree(target)
-    cwd = target.parent
-    imlgit = [sys.executable, "-m", "imlgit"]
-    env_author = os.environ.get("IMLGIT_AUTHOR")
-    if not env_author:
-        os.environ["IMLGIT_AUTHOR"] = "Tour Reviewer <reviewer@example.org>"
+    root = Path(argv[0] if argv else "imlgit-tour").resolve()
+    if root.exists():
+        if not (root / ".imlgit-tour").exists():
+            raise SystemExit(f"{root} exists and was not made by the tour; give another path")
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    (root / ".imlgit-tour").write_text("made by imlgit.tour\n")
+    mem = root / "memory"
+    os.environ.setdefault("IMLGIT_AUTHOR", "Tour Reviewer <reviewer@example.org>")
+    base = [sys.executable, "-m", "imlgit"]
 
-    def cli(*args: str, repo: bool = True) -> str:
-        full = imlgit + (["--repo", str(target)] if repo else []) + list(args)
-        shown = "imlgit " + " ".join(a if " " not in a else repr(a) for a in args)
-        return _run(full, cwd=cwd, show=shown)
+    def cli(*args: str, quiet: bool = False) -> str:
+        shown = "imlgit " + " ".join(a if " " not in a and "{" not in a else f"'{a}'"
+                                     for a in args)
+        return _run(base + ["--repo", str(mem), *args], cwd=root, show=shown, quiet=quiet)
 
-    print("imlgit tour: a memory is a git repository; every change is a commit with its reason.")
-    cli("init", str(target), repo=False)
-    marker.write_text("made by imlgit.tour\n")
-    cli(
-        "rule",
-        "add",
-        "--id",
-        RULE,
-        "--title",
-        "Heavy overseas parcels ship by sea",
-        "--statement",
-        "A parcel over 20 kg to an overseas address ships by sea.",
-        "--scope",
-        "shipping",
-        "--source",
-        "ship-0007",
-        "--source",
-        "ship-0012",
-        "--why",
-        "In 12 of 13 shipments over 20 kg abroad, sea freight was chosen and on time.",
-    )
-    bad = cli(
-        "rule",
-        "edit",
-        RULE,
-        "--statement",
-        "Every overseas parcel ships by air.",
-        "--why",
-        "Batch 3 had two urgent parcels that went by air.",
-    ).strip()
-    cli("log", "--full")
-    cli("history", RULE)
-    cli(
-        "rollback",
-        bad,
-        "--why",
-        "Two urgent parcels do not outweigh twelve that went by sea; the edit over-generalised.",
-    )
-    cli("rule", "show", RULE)
-    cli("diff", "HEAD~1", "HEAD")
-    cli("check")
+    print("imlgit tour: an agent learns rules from its experiences, and every change is a "
+          "git commit with its reason.")
+    _run(base + ["init", str(mem)], cwd=root, show="imlgit init memory")
+
+    env = TruthTable(seed=0)
+    train = env.sample(200, 1, noise=0.0)
+    test = env.sample(500, 2)
+    (root / "train.jsonl").write_text("".join(e.to_json() + "\n" for e in train))
+    (root / "test.jsonl").write_text("".join(e.to_json() + "\n" for e in test))
+    print("\nThe environment: 10 yes/no attributes with invented names, 4 invented classes, a "
+          "hidden decision list of 3 clauses.\nThe agent answered at random; the environment "
+          "said what was expected. No person labelled anything.\n200 experiences to learn "
+          "from (train.jsonl), 500 held out (test.jsonl). One of them:")
+    print("  " + (root / "train.jsonl").read_text().split("\n")[0])
+
+    out = cli("learn", "train.jsonl", "--batch", "20", "--json")
+    batches = json.loads(out)
+    print("\nHeld-out accuracy after each batch (imlgit eval test.jsonl --at <batch head>):")
+    seen = 0
+    for b in batches:
+        seen += b["size"]
+        acc = cli("eval", "test.jsonl", "--at", b["head"], quiet=True).strip()
+        print(f"  after {seen:>3} experiences: {acc}")
+
+    cli("rule", "list")
+    rules = json.loads(cli("rule", "list", "--json", quiet=True))
+    learned = [r for r in rules if r["scope"] == "truth-table"]
+    best = max(learned, key=lambda r: (len(r.get("when") or {}), r["support"]))
+    cli("rule", "show", best["id"])
+    cli("history", best["id"])
+
+    cli("ask", json.dumps(test[0].input, separators=(",", ":")), "--scope", "truth-table",
+        "--no-model")
+    print(f"(the environment says: {test[0].label})")
+
+    print("\nA bad revision: someone flips the conclusion of a well-supported rule.")
+    rule = parse_rule(cli("rule", "show", best["id"], quiet=True))
+    wrong = next(c for c in ("LUMEN", "VESPER", "ORRIN", "SABLE", "TAMSIN", "QUILL")
+                 if c != rule.then)
+    other = [c for c in {r.get("then") for r in learned} if c and c != rule.then]
+    wrong = other[0] if other else wrong
+    bad = rule.with_changes(then=wrong, statement=render_statement(rule.when or (), wrong))
+    (root / "bad.md").write_text(render_rule(bad))
+    cli("rule", "edit", best["id"], "--file", "bad.md", "--why",
+        "Hand edit: I think this class is wrong.")
+    cli("eval", "test.jsonl")
+    cli("rollback", "HEAD", "--why",
+        "The edit contradicts the evidence the rule was counted on; accuracy fell. Undo it.")
+    cli("eval", "test.jsonl")
+
+    cli("recall", "glimmer", "-k", "3")
+    print("\nThe embedded language model (SmolLM2-135M on llama.cpp, started on 127.0.0.1) "
+          "answers what no checkable rule can. It is weak; see the README for a real endpoint.")
+    cli("ask", "Which class do the rules give when every attribute is no?", "--scope",
+        "truth-table")
     if shutil.which("git"):
-        _run(
-            ["git", "log", "--format=%h %s", "--", f"rules/*/{RULE}.md"],
-            cwd=target,
-            show=f"git log --format='%h %s' -- 'rules/*/{RULE}.md'",
-        )
-    print(f"\nThe memory is in {target}: try 'git log', 'imlgit --repo {target} rule list'.")
+        _run(["git", "log", "--format=%h %s", "-n", "8"], cwd=mem,
+             show="git log --format='%h %s' -n 8")
+    print(f"\nThe memory is in {mem}: try 'git log', 'imlgit --repo {mem} rule list'.")
 
 
 if __name__ == "__main__":

@@ -3,14 +3,19 @@
 They are passed in where a real backend would be; nothing is monkeypatched.
 
 - :class:`FakeChat`: a scripted :class:`imlgit.llm.ChatModel`.
+- :class:`HashEmbedder`: a deterministic :class:`imlgit.embed.Embedder` (hashed words).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from imlgit.llm import JsonAnswer, Messages, Usage, Validator, complete_json_via
 
@@ -86,3 +91,39 @@ class FakeChat:
         # Deterministic stand-ins for token counts: words in and out.
         prompt = sum(len(m.get("content", "").split()) for m in messages)
         return raw, Usage(prompt, len(raw.split()))
+
+
+class HashEmbedder:
+    """An Embedder that hashes word tokens into a ``dim``-d vector (signed counts, normalised).
+
+    Deterministic and instant; texts that share words score higher, so retrieval
+    tests still mean something. ``calls`` records every batch it was asked to embed.
+    """
+
+    def __init__(self, dim: int = 64, identity: str | None = None) -> None:
+        self.dim = dim
+        self.identity = identity or f"hash:{dim}"
+        self.calls: list[list[str]] = []
+
+    @property
+    def texts_embedded(self) -> int:
+        return sum(len(batch) for batch in self.calls)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        texts = list(texts)
+        self.calls.append(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for token in re.findall(r"[a-z0-9]+", text.lower()):
+                digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
+                slot = int.from_bytes(digest[:4], "little") % self.dim
+                out[row, slot] += 1.0 if digest[4] & 1 else -1.0
+            norm = float(np.linalg.norm(out[row]))
+            if norm == 0.0:
+                out[row, 0] = 1.0
+            else:
+                out[row] /= norm
+        return out
+
+
+__all__ += ["HashEmbedder"]

@@ -304,3 +304,28 @@ def test_check_finds_problems(memory: Store) -> None:
     problems = [str(p) for p in memory.check()]
     assert any("rules/00/r-broken.md" in p for p in problems)
     assert any("lives at" in p for p in problems)
+
+
+def test_commit_many_is_all_or_nothing(memory: Store) -> None:
+    head = memory.head()
+    a = render_rule(make_rule("r-a")).encode()
+    steps = [
+        ({make_rule("r-a").path: a}, CommitMessage.make("add", "add r-a", "One.", rules=["r-a"])),
+        ({make_rule("r-a").path: a}, CommitMessage.make("add", "again", "No-op.", rules=["r-a"])),
+    ]
+    with pytest.raises(ImlgitError, match="no change"):
+        memory.commit_many(steps, author=LEARNER)
+    assert memory.head() == head
+    shas = memory.commit_many(
+        [
+            steps[0],
+            (
+                {make_rule("r-b").path: render_rule(make_rule("r-b")).encode()},
+                CommitMessage.make("add", "add r-b", "Two.", rules=["r-b"]),
+            ),
+        ],
+        author=LEARNER,
+    )
+    assert len(shas) == 2 and memory.head() == shas[-1]
+    assert memory.commit_info(shas[1]).parents == (shas[0],)
+    assert [c.sha for c in memory.history("r-a")] == [shas[0]]

@@ -1,0 +1,325 @@
+"""Experiences: what the agent saw, what it did, and what the environment answered.
+
+One experience is one JSON object on one line of a JSONL file::
+
+    {"id": "tt-0042", "scope": "truth-table", "input": {"glimmer": "yes"},
+     "output": "LUMEN", "outcome": {"expected": "VESPER", "reward": 0.0}}
+
+``docs/EXPERIENCES.md`` is the spec. Parsing is strict: an unknown or mistyped
+field is an :class:`~imlgit.errors.ExperienceError` naming the file, the 1-based
+line and the field, so evidence ids in rule rationales always resolve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from os import PathLike
+from typing import Any, BinaryIO
+
+from .errors import ExperienceError
+
+MAX_LINE_BYTES = 1 << 20
+MAX_ID_LENGTH = 128
+MAX_SCOPE_LENGTH = 64
+REWARD_RIGHT = 0.5
+"""A reward at or above this means the agent's output was right."""
+
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+SCOPE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_TOP_KEYS = ("id", "scope", "input", "output", "outcome")
+_OUTCOME_KEYS = ("expected", "reward", "text")
+
+InputValue = str | int | float | bool
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def valid_experience_id(value: object) -> bool:
+    """Whether ``value`` is a safe experience id (usable as a rule source)."""
+    return isinstance(value, str) and bool(ID_RE.match(value)) and ".." not in value
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the environment answered: at least one of the three is set."""
+
+    expected: str | None = None
+    reward: float | None = None
+    text: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.expected is not None:
+            out["expected"] = self.expected
+        if self.reward is not None:
+            out["reward"] = self.reward
+        if self.text is not None:
+            out["text"] = self.text
+        return out
+
+
+@dataclass(frozen=True)
+class Experience:
+    """One experience. Build it with :meth:`from_dict` to have it validated."""
+
+    id: str
+    scope: str
+    input: str | dict[str, InputValue]
+    outcome: Outcome
+    output: str | None = None
+
+    def __hash__(self) -> int:
+        return hash(self.to_json())
+
+    @classmethod
+    def from_dict(
+        cls, d: object, *, path: str | None = None, line: int | None = None
+    ) -> Experience:
+        """Validate a decoded JSON object; errors name ``path``, ``line`` and the field."""
+
+        def err(msg: str, fld: str | None = None) -> ExperienceError:
+            return ExperienceError(msg, path=path, line=line, field=fld)
+
+        if not isinstance(d, Mapping):
+            raise err(f"an experience is a JSON object, got {type(d).__name__}")
+        for key in d:
+            if key not in _TOP_KEYS:
+                raise err(f"unknown field; an experience has {', '.join(_TOP_KEYS)}", str(key))
+
+        scope = d.get("scope")
+        if scope is None:
+            raise err("a scope is required", "scope")
+        if not isinstance(scope, str) or not SCOPE_RE.match(scope):
+            raise err(
+                f"scope must be lowercase letters, digits, '.', '_' or '-' (at most "
+                f"{MAX_SCOPE_LENGTH}), starting with a letter or digit; got {scope!r}",
+                "scope",
+            )
+
+        inp = _check_input(d.get("input"), err)
+
+        output = d.get("output")
+        if output is not None and not isinstance(output, str):
+            raise err(f"output must be text, got {type(output).__name__}", "output")
+
+        raw = d.get("outcome")
+        if raw is None:
+            raise err("an outcome is required", "outcome")
+        if not isinstance(raw, Mapping):
+            raise err("outcome must be an object with expected, reward or text", "outcome")
+        for key in raw:
+            if key not in _OUTCOME_KEYS:
+                raise err(
+                    f"unknown field; an outcome has {', '.join(_OUTCOME_KEYS)}", f"outcome.{key}"
+                )
+        expected, reward, text = raw.get("expected"), raw.get("reward"), raw.get("text")
+        if expected is not None and (not isinstance(expected, str) or not expected.strip()):
+            raise err(f"expected must be non-empty text, got {expected!r}", "outcome.expected")
+        if reward is not None:
+            if not _is_number(reward) or not math.isfinite(reward):
+                raise err(f"reward must be a finite number, got {reward!r}", "outcome.reward")
+            reward = float(reward)
+        if text is not None and not isinstance(text, str):
+            raise err(f"text must be text, got {type(text).__name__}", "outcome.text")
+        if expected is None and reward is None and text is None:
+            raise err("an outcome needs at least one of expected, reward, text", "outcome")
+        outcome = Outcome(expected=expected, reward=reward, text=text)
+
+        exp_id = d.get("id")
+        if exp_id is None:
+            body: dict[str, Any] = {"scope": scope, "input": inp, "outcome": outcome.to_dict()}
+            if output is not None:
+                body["output"] = output
+            exp_id = "x-" + _sha256(_canonical(body))[:12]
+        elif not valid_experience_id(exp_id):
+            raise err(
+                "an id is letters, digits, '.', '_', ':' or '-' (at most "
+                f"{MAX_ID_LENGTH}), starting with a letter or digit, without '..'; got {exp_id!r}",
+                "id",
+            )
+        return cls(id=exp_id, scope=scope, input=inp, outcome=outcome, output=output)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object (``from_dict(e.to_dict()) == e``)."""
+        out: dict[str, Any] = {"id": self.id, "scope": self.scope}
+        out["input"] = self.input if isinstance(self.input, str) else dict(self.input)
+        if self.output is not None:
+            out["output"] = self.output
+        out["outcome"] = self.outcome.to_dict()
+        return out
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, compact separators, UTF-8 characters kept."""
+        return _canonical(self.to_dict())
+
+    def content_hash(self) -> str:
+        """SHA-256 (hex) of :meth:`to_json`."""
+        return _sha256(self.to_json())
+
+    @property
+    def label(self) -> str | None:
+        """The known correct outcome, or None.
+
+        ``outcome.expected`` when given; else the agent's ``output`` when the reward
+        says it was right (reward >= 0.5); else unknown.
+        """
+        if self.outcome.expected is not None:
+            return self.outcome.expected
+        reward = self.outcome.reward
+        if reward is not None and reward >= REWARD_RIGHT and self.output is not None:
+            return self.output
+        return None
+
+
+def _check_input(
+    value: object, err: Callable[[str, str | None], ExperienceError]
+) -> str | dict[str, InputValue]:
+    if value is None:
+        raise err("an input is required", "input")
+    if isinstance(value, str):
+        if not value.strip():
+            raise err("input text must not be empty", "input")
+        return value
+    if not isinstance(value, Mapping):
+        raise err("input is text or a flat object of field -> value", "input")
+    if not value:
+        raise err("input must not be an empty object", "input")
+    out: dict[str, InputValue] = {}
+    for key, item in value.items():
+        fld = f"input.{key}"
+        if not isinstance(key, str) or not key.strip():
+            raise err("an input field name must be non-empty text", fld)
+        if isinstance(item, float) and not math.isfinite(item):
+            raise err(f"numbers must be finite, got {item!r}", fld)
+        if not isinstance(item, (str, int, float, bool)):
+            raise err(f"input values are text, numbers or booleans, got {type(item).__name__}", fld)
+        out[key] = item
+    return out
+
+
+@dataclass
+class LoadResult:
+    """Experiences read from a file, and the lines skipped (line number, error)."""
+
+    experiences: list[Experience] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_line(raw: bytes | str, lineno: int, path: str) -> Experience | None:
+    if isinstance(raw, bytes):
+        if len(raw) > MAX_LINE_BYTES:
+            raise ExperienceError(
+                f"line longer than {MAX_LINE_BYTES} bytes", path=path, line=lineno
+            )
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ExperienceError(
+                f"not UTF-8 (byte {exc.start + 1})", path=path, line=lineno
+            ) from None
+    else:
+        text = raw
+        if len(text.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES:
+            raise ExperienceError(
+                f"line longer than {MAX_LINE_BYTES} bytes", path=path, line=lineno
+            )
+    if lineno == 1:
+        text = text.removeprefix("\ufeff")
+    text = text.removesuffix("\r")
+    if not text.strip():
+        return None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        col = f" at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ExperienceError(f"bad JSON: {msg}{col}", path=path, line=lineno) from None
+    return Experience.from_dict(obj, path=path, line=lineno)
+
+
+def _collect(lines: Iterator[tuple[int, bytes | str]], path: str, skip_invalid: bool) -> LoadResult:
+    result = LoadResult()
+    seen: dict[str, int] = {}
+    for lineno, raw in lines:
+        try:
+            exp = _parse_line(raw, lineno, path)
+            if exp is None:
+                continue
+            if exp.id in seen:
+                raise ExperienceError(
+                    f"duplicate id {exp.id!r} (first on line {seen[exp.id]})",
+                    path=path,
+                    line=lineno,
+                    field="id",
+                )
+        except ExperienceError as exc:
+            if not skip_invalid:
+                raise
+            result.skipped.append((lineno, str(exc)))
+            continue
+        seen[exp.id] = lineno
+        result.experiences.append(exp)
+    return result
+
+
+def _file_lines(f: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """Lines of a binary file; a line over the limit is yielded cut at limit + 1 bytes."""
+    lineno = 0
+    while True:
+        chunk = f.readline(MAX_LINE_BYTES + 2)
+        if not chunk:
+            return
+        lineno += 1
+        if not chunk.endswith(b"\n") and len(chunk) > MAX_LINE_BYTES:
+            while True:  # skip the rest of the long line
+                rest = f.readline(MAX_LINE_BYTES)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield lineno, chunk
+            continue
+        if chunk.endswith(b"\n"):
+            chunk = chunk[:-1]
+        yield lineno, chunk
+
+
+def load_jsonl(path: str | PathLike[str], *, skip_invalid: bool = False) -> LoadResult:
+    """Read experiences from a JSONL file; blank lines are ignored.
+
+    An invalid line (bad JSON or UTF-8, a missing, mistyped or unknown field, an id
+    already used in the file, a line over 1 MiB) raises :class:`ExperienceError`,
+    or with ``skip_invalid`` is recorded in ``LoadResult.skipped``.
+    """
+    name = str(path)
+    with open(path, "rb") as f:
+        return _collect(_file_lines(f), name, skip_invalid)
+
+
+def parse_jsonl_text(
+    text: str, *, path: str = "<string>", skip_invalid: bool = False
+) -> LoadResult:
+    """Like :func:`load_jsonl`, from a string (lines split on ``\\n`` only)."""
+    return _collect(enumerate(text.split("\n"), 1), path, skip_invalid)
+
+
+def dump_jsonl(experiences: list[Experience]) -> str:
+    """Experiences as JSONL text, one canonical line each."""
+    return "".join(e.to_json() + "\n" for e in experiences)

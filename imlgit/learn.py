@@ -1,0 +1,715 @@
+"""Learning: per batch, retrieve -> induce -> revise -> validate, verify, damp -> commit.
+
+A learner (the language model's, or the one that needs no model) proposes; this
+module decides what is committed, the same way for both:
+
+- **validation**: ids, sizes, operations, and that a checkable rule's statement
+  says what its ``when``/``then`` form says;
+- **verification** of checkable rules against the evidence (the batch and the
+  experiences stored in the memory repo): a rule *decides* an experience when
+  checked inference would answer it with that rule (the order of
+  :func:`imlgit.conditions.choose`); its support and contradictions are the
+  decided experiences it gets right and wrong, counted, never estimated. An ADD
+  or EDIT whose rule decides fewer than ``min_coverage`` experiences or gets a
+  share below ``min_precision`` right is refused, and the refusal is shown to the
+  learner on the next batch;
+- **momentum (damping)**: an EDIT or RETIRE of an existing rule goes through only
+  when its contradictions C exceed ``momentum`` x its support S. Below that the
+  contradictions are recorded in the rule's counters and accumulate, batch after
+  batch, until they outweigh the support. ``momentum = 0`` turns damping off.
+  The learner also sees each relevant rule's counters and the rationales of its
+  last commits (read from git);
+- **commits**: the batch's experiences, then one commit per rule change, with the
+  rationale and trailers (``Imlgit-Batch`` groups the batch). The whole batch
+  moves the branch in one compare-and-swap: a failure part-way leaves it as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from .commits import LEARNER, CommitMessage, Identity
+from .conditions import Condition, ScoredRule, choose, render_statement, statement_agrees
+from .errors import ImlgitError, LearnError, LLMError, RuleError
+from .experience import Experience, parse_jsonl_text
+from .learners.base import OPS, Candidate, LearnContext, Learner, Operation, RuleContext
+from .rules import Rule, now_utc, render_rule, slugify, validate_rule_id
+from .store import Store
+
+__all__ = [
+    "LearnSettings",
+    "Refusal",
+    "BatchResult",
+    "Retriever",
+    "Learning",
+    "experience_text",
+    "batch_id",
+    "EXPERIENCES_DIR",
+]
+
+EXPERIENCES_DIR = "experiences"
+MAX_EVIDENCE_IN_TRAILER = 64
+MAX_SOURCES = 50
+
+
+@dataclass(frozen=True)
+class LearnSettings:
+    batch: int = 16
+    epochs: int = 1
+    momentum: float = 0.25
+    min_precision: float = 0.75
+    min_coverage: int = 3
+    k: int = 8
+    store_experiences: str = "full"  # full | hashes
+    branch: str = "main"
+    max_operations: int = 64
+
+    def __post_init__(self) -> None:
+        if self.batch < 1 or self.epochs < 1 or self.k < 1:
+            raise ImlgitError("batch, epochs and k must be at least 1")
+        if not 0 <= self.momentum < 10:
+            raise ImlgitError("momentum must be >= 0")
+        if not 0 <= self.min_precision <= 1:
+            raise ImlgitError("min_precision must be between 0 and 1")
+        if self.store_experiences not in ("full", "hashes"):
+            raise ImlgitError("store_experiences is 'full' or 'hashes'")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A proposed operation that was not committed, and why."""
+
+    op: str
+    target: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.target or ''}".strip() + f": {self.reason}"
+
+
+@dataclass
+class BatchResult:
+    batch_id: str
+    size: int
+    commits: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    edited: list[str] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    agreed: list[str] = field(default_factory=list)
+    damped: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    head: str | None = None
+
+    def summary(self) -> str:
+        parts = [
+            f"{len(v)} {k}"
+            for k, v in (
+                ("added", self.added),
+                ("edited", self.edited),
+                ("merged", self.merged),
+                ("retired", self.retired),
+                ("restored", self.restored),
+                ("agreed", self.agreed),
+                ("damped", self.damped),
+                ("refused", self.refused),
+            )
+            if v
+        ]
+        return f"{self.batch_id}: " + (", ".join(parts) or "no change")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "batch": self.batch_id,
+            "size": self.size,
+            "commits": self.commits,
+            "added": self.added,
+            "edited": self.edited,
+            "merged": self.merged,
+            "retired": self.retired,
+            "restored": self.restored,
+            "agreed": self.agreed,
+            "damped": self.damped,
+            "refused": [str(r) for r in self.refused],
+            "head": self.head,
+        }
+
+
+class Retriever(Protocol):
+    """Finds the rules relevant to a text (the FAISS index, in practice)."""
+
+    def search(self, query: str, k: int, scope: str | None) -> list[str]: ...
+
+
+def experience_text(exp: Experience) -> str:
+    """The text an experience is retrieved by: its input, then what the agent did."""
+    if isinstance(exp.input, str):
+        text = exp.input
+    else:
+        text = ", ".join(f"{k} = {v}" for k, v in exp.input.items())
+    if exp.output:
+        text += f" -> {exp.output}"
+    return text
+
+
+def batch_id(batch: Sequence[Experience]) -> str:
+    """A batch's id: derived from its experiences, so relearning one is recognised."""
+    digest = hashlib.sha256("\n".join(e.id for e in batch).encode("utf-8")).hexdigest()
+    return f"b-{digest[:12]}"
+
+
+def _experiences_path(bid: str) -> str:
+    return f"{EXPERIENCES_DIR}/{bid[2:4]}/{bid}.jsonl"
+
+
+@dataclass
+class _Planned:
+    """One commit to be made: the rules it writes (final content filled in later)."""
+
+    op: str
+    summary: str
+    rationale: str
+    rules: list[str]
+    evidence: list[str]
+    extra: dict[str, bytes | None] = field(default_factory=dict)
+    states: dict[str, Rule] = field(default_factory=dict)
+
+
+class Learning:
+    """The learning engine over one memory repository and one learner."""
+
+    def __init__(
+        self,
+        store: Store,
+        learner: Learner,
+        *,
+        settings: LearnSettings | None = None,
+        retriever: Retriever | None = None,
+        author: Identity = LEARNER,
+    ) -> None:
+        self.store = store
+        self.learner = learner
+        self.settings = settings or LearnSettings()
+        self.retriever = retriever
+        self.author = author
+        self.refusals: list[str] = []
+        self._parsed: dict[str, Rule] = {}
+        self._evidence_cache: dict[str, list[Experience]] = {}
+
+    # ------------------------------------------------------------------ reading
+
+    def _rules(self, rev: str) -> dict[str, Rule]:
+        out = {}
+        for rid, entry in self.store.rule_entries(rev).items():
+            rule = self._parsed.get(entry.blob)
+            if rule is None:
+                rule = self.store.rule_from_blob(entry.blob, entry.path)
+                self._parsed[entry.blob] = rule
+            out[rid] = rule
+        return out
+
+    def evidence(self, rev: str, scope: str | None) -> list[Experience]:
+        """The experiences stored in the memory repo at ``rev`` (full mode only)."""
+        out: list[Experience] = []
+        for path, blob in self.store.files_under(EXPERIENCES_DIR, rev):
+            if not path.endswith(".jsonl"):
+                continue
+            cached = self._evidence_cache.get(blob)
+            if cached is None:
+                text = self.store.read_blob(blob).decode("utf-8")
+                if '"sha256"' in text.split("\n", 1)[0] and '"input"' not in text:
+                    cached = []  # hashes-only storage: nothing to count with
+                else:
+                    cached = parse_jsonl_text(text, path=path).experiences
+                self._evidence_cache[blob] = cached
+            out.extend(e for e in cached if scope is None or e.scope == scope)
+        return out
+
+    # ------------------------------------------------------------------ learning
+
+    def learn(
+        self,
+        experiences: Sequence[Experience],
+        *,
+        progress: Callable[[BatchResult], None] | None = None,
+    ) -> list[BatchResult]:
+        """Learn from experiences in batches (``settings.batch``), ``epochs`` times."""
+        results = []
+        size = self.settings.batch
+        for _ in range(self.settings.epochs):
+            for start in range(0, len(experiences), size):
+                result = self.learn_batch(experiences[start : start + size])
+                results.append(result)
+                if progress is not None:
+                    progress(result)
+        return results
+
+    def learn_batch(self, batch: Sequence[Experience]) -> BatchResult:
+        """Learn from one batch; commits all its changes, or none of them."""
+        if not batch:
+            raise LearnError("an empty batch")
+        s = self.settings
+        scopes = sorted({e.scope for e in batch})
+        bid = batch_id(batch)
+        result = BatchResult(bid, len(batch))
+        head = self.store.head(s.branch)
+        if head is None:
+            raise LearnError(f"branch {s.branch} does not exist")
+        rules = self._rules(head)
+        planned: list[_Planned] = []
+        exp_path = _experiences_path(bid)
+        already = self.store.read_file(exp_path, head) is not None
+        if not already:
+            planned.append(self._plan_experiences(batch, bid, exp_path))
+        for scope in scopes:
+            part = [e for e in batch if e.scope == scope]
+            stored = self.evidence(head, scope)
+            seen = {e.id for e in stored}
+            evidence = stored + [e for e in part if e.id not in seen]
+            self._learn_scope(part, scope, rules, stored, evidence, head, planned, result)
+        if not any(p.rules for p in planned):
+            result.head = head
+            if already:
+                return result
+        steps = [(self._changes(p), self._message(p, bid)) for p in planned]
+        steps = [(c, m) for c, m in steps if c]
+        if not steps:
+            result.head = head
+            return result
+        try:
+            result.commits = self.store.commit_many(
+                steps, author=self.author, branch=s.branch, expected_head=head
+            )
+        except ImlgitError as exc:
+            raise LearnError(f"batch {bid} was not committed: {exc}") from exc
+        result.head = result.commits[-1]
+        return result
+
+    def _plan_experiences(self, batch: Sequence[Experience], bid: str, path: str) -> _Planned:
+        if self.settings.store_experiences == "full":
+            data = "".join(e.to_json() + "\n" for e in batch)
+        else:
+            data = "".join(
+                json.dumps({"id": e.id, "scope": e.scope, "sha256": e.content_hash()}) + "\n"
+                for e in batch
+            )
+        return _Planned(
+            "experiences",
+            f"store batch {bid} ({len(batch)} experiences)",
+            f"The {len(batch)} experiences batch {bid} learns from, stored so that every "
+            "evidence id in this batch's rationales resolves.",
+            [],
+            [e.id for e in batch],
+            extra={path: data.encode("utf-8")},
+        )
+
+    def _context(
+        self,
+        batch: Sequence[Experience],
+        scope: str,
+        rules: Mapping[str, Rule],
+        stored: Sequence[Experience],
+        head: str,
+    ) -> tuple[LearnContext, dict[str, Rule]]:
+        relevant: dict[str, Rule] = {}
+        if self.retriever is not None:
+            for exp in batch:
+                for rid in self.retriever.search(experience_text(exp), self.settings.k, scope):
+                    r = rules.get(rid)
+                    if r is not None and r.status == "active":
+                        relevant[rid] = r
+        for rid, r in rules.items():
+            if r.scope == scope and r.checkable and r.status == "active":
+                relevant[rid] = r
+        if self.retriever is None:
+            cap = 4 * self.settings.k
+            for rid, r in rules.items():
+                if r.scope == scope and r.status == "active" and len(relevant) < cap:
+                    relevant.setdefault(rid, r)
+        contexts = []
+        for rid, r in sorted(relevant.items()):
+            recent = tuple(c.rationale for c in self.store.history(rid, head, limit=3))
+            contexts.append(RuleContext(r, recent))
+        ctx = LearnContext(
+            rules=tuple(contexts),
+            refused=tuple(self.refusals[-10:]),
+            scope=scope,
+            evidence=tuple(stored),
+        )
+        return ctx, relevant
+
+    def _learn_scope(
+        self,
+        batch: Sequence[Experience],
+        scope: str,
+        rules: dict[str, Rule],
+        stored: Sequence[Experience],
+        evidence: Sequence[Experience],
+        head: str,
+        planned: list[_Planned],
+        result: BatchResult,
+    ) -> None:
+        s = self.settings
+        ctx, relevant = self._context(batch, scope, rules, stored, head)
+        try:
+            candidates = self.learner.induce(batch, ctx)
+            ops = self.learner.revise(batch, candidates, ctx)
+        except LLMError as exc:
+            raise LearnError(f"the learner failed; nothing was committed: {exc}") from exc
+        if len(ops) > s.max_operations:
+            raise LearnError(
+                f"the learner proposed {len(ops)} operations for one batch (at most "
+                f"{s.max_operations}); nothing was committed"
+            )
+        batch_ids = {e.id for e in batch}
+        work = dict(rules)
+        self._recount(work, scope, evidence)
+        before = {rid: (r.support, r.contradictions) for rid, r in work.items()}
+        for op in ops:
+            refusal = self._apply(op, work, relevant, scope, batch_ids, evidence, planned, result)
+            if refusal is not None:
+                result.refused.append(refusal)
+                self.refusals.append(str(refusal))
+        self._recount(work, scope, evidence)
+        touched = {rid for p in planned for rid in p.rules}
+        for rid, r in sorted(work.items()):
+            if r.scope != scope or rid in touched or rid not in rules:
+                continue
+            if (r.support, r.contradictions) != (rules[rid].support, rules[rid].contradictions):
+                old_s, old_c = rules[rid].support, rules[rid].contradictions
+                why = (
+                    f"Batch {batch_id(batch)} changes the counted figures of {rid}: support "
+                    f"{old_s} -> {r.support}, contradictions {old_c} -> {r.contradictions}."
+                )
+                if rid in result.damped:
+                    why += (
+                        " A change was proposed, but the contradictions do not yet outweigh "
+                        f"the support (momentum {s.momentum}), so the rule stands."
+                    )
+                planned.append(
+                    _Planned(
+                        "revise", f"update the figures of {rid}", why, [rid], [], states={rid: r}
+                    )
+                )
+        for p in planned:
+            for rid in p.rules:
+                if rid in work and work[rid].checkable:
+                    final = work[rid]
+                    p.states[rid] = replace(
+                        p.states.get(rid, final),
+                        support=final.support,
+                        contradictions=final.contradictions,
+                    )
+        del before
+        rules.update(work)
+
+    # ------------------------------------------------------------------ one operation
+
+    def _apply(
+        self,
+        op: Operation,
+        work: dict[str, Rule],
+        relevant: Mapping[str, Rule],
+        scope: str,
+        batch_ids: set[str],
+        evidence: Sequence[Experience],
+        planned: list[_Planned],
+        result: BatchResult,
+    ) -> Refusal | None:
+        s = self.settings
+        if op.op not in OPS:
+            return Refusal(op.op, op.target, "unknown operation")
+        if not op.rationale.strip():
+            return Refusal(op.op, op.target, "no rationale")
+        for rid in (op.target, *op.sources):
+            if rid is not None:
+                try:
+                    validate_rule_id(rid)
+                except RuleError as exc:
+                    return Refusal(op.op, None, str(exc))
+                if rid not in work:
+                    return Refusal(op.op, rid, "no such rule in memory")
+        bad = [e for e in (*op.evidence, *op.contradicting) if e not in batch_ids]
+        if bad:
+            return Refusal(op.op, op.target, f"evidence not in this batch: {', '.join(bad[:5])}")
+        now = now_utc()
+        target = work.get(op.target) if op.target else None
+        if op.op in ("EDIT", "MERGE", "RETIRE", "AGREE") and target is None:
+            return Refusal(op.op, None, "needs a target rule")
+        if target is not None and target.status != "active":
+            return Refusal(op.op, target.id, "the rule is retired")
+        if op.op == "AGREE":
+            assert target is not None
+            if not target.checkable:
+                work[target.id] = replace(target, support=target.support + len(op.evidence))
+                planned.append(
+                    _Planned(
+                        "revise",
+                        f"{target.id} agrees with the batch",
+                        op.rationale,
+                        [target.id],
+                        list(op.evidence),
+                        states={target.id: work[target.id]},
+                    )
+                )
+            result.agreed.append(target.id)
+            return None
+        if op.op in ("EDIT", "RETIRE"):
+            assert target is not None
+            contra = target.contradictions + (0 if target.checkable else len(op.contradicting))
+            if not contra > s.momentum * target.support:
+                if not target.checkable and op.contradicting:
+                    work[target.id] = replace(target, contradictions=contra)
+                    planned.append(
+                        _Planned(
+                            "revise",
+                            f"record contradictions of {target.id}",
+                            f"{op.rationale}\n\nDamped: {contra} contradictions do not outweigh "
+                            f"support {target.support} at momentum {s.momentum}; the rule stands "
+                            "and the contradictions are recorded.",
+                            [target.id],
+                            list(op.contradicting),
+                            states={target.id: work[target.id]},
+                        )
+                    )
+                result.damped.append(target.id)
+                return None
+        if op.op == "RETIRE":
+            assert target is not None
+            work[target.id] = replace(target, status="retired", updated=now)
+            planned.append(
+                _Planned(
+                    "retire",
+                    f"retire {target.id}",
+                    op.rationale,
+                    [target.id],
+                    list(op.contradicting) or list(op.evidence),
+                    states={target.id: work[target.id]},
+                )
+            )
+            result.retired.append(target.id)
+            return None
+        cand = op.candidate
+        if cand is None:
+            return Refusal(op.op, op.target, "needs a candidate rule")
+        if cand.scope != scope:
+            cand = replace(cand, scope=scope)
+        problem = _candidate_problem(cand)
+        if problem:
+            return Refusal(op.op, op.target, problem)
+        if op.op == "ADD":
+            dup = _duplicate(cand, work)
+            if dup is not None and work[dup].status == "active":
+                return Refusal("ADD", dup, "the same rule is already in memory")
+            if dup is not None:
+                new = replace(work[dup], status="active", updated=now)
+                kind, summary = "restore", f"restore {dup}"
+            else:
+                rid = _unique_id(cand.title, work)
+                new = _rule_from(cand, rid, now)
+                kind, summary = "induce", f"add {rid}"
+        else:
+            assert target is not None
+            new = _rule_from(cand, target.id, now, base=target)
+            kind, summary = (
+                ("merge", f"merge into {target.id}")
+                if op.op == "MERGE"
+                else ("revise", f"revise {target.id}")
+            )
+        trial = dict(work)
+        trial[new.id] = new
+        retired_sources = []
+        if op.op == "MERGE":
+            for src in op.sources:
+                if src != new.id and src in trial:
+                    trial[src] = replace(trial[src], status="retired", updated=now)
+                    retired_sources.append(src)
+        if new.checkable:
+            self._recount(trial, scope, evidence)
+            counted = trial[new.id]
+            decided = counted.support + counted.contradictions
+            precision = counted.support / decided if decided else 0.0
+            if decided < s.min_coverage or precision < s.min_precision:
+                return Refusal(
+                    op.op,
+                    op.target or new.id,
+                    f"'{_clip(new.statement)}' decides {decided} experiences and gets "
+                    f"{counted.support} right; needs at least {s.min_coverage} and a share of "
+                    f"{s.min_precision:.0%}",
+                )
+            new = counted
+        work.clear()
+        work.update(trial)
+        figures = ""
+        if new.checkable:
+            figures = (
+                f"\n\nChecked against the evidence: it decides "
+                f"{new.support + new.contradictions} experiences and gets {new.support} right."
+            )
+        p = _Planned(
+            kind,
+            summary,
+            op.rationale.strip() + figures,
+            [new.id, *retired_sources],
+            list(op.evidence),
+            states={new.id: new, **{r: work[r] for r in retired_sources}},
+        )
+        planned.append(p)
+        {"induce": result.added, "restore": result.restored, "merge": result.merged}.get(
+            kind, result.edited
+        ).append(new.id)
+        return None
+
+    # ------------------------------------------------------------------ counting
+
+    def _recount(self, work: dict[str, Rule], scope: str, evidence: Iterable[Experience]) -> None:
+        """Set support / contradictions of the scope's active checkable rules, counted."""
+        ids = [
+            rid
+            for rid, r in sorted(work.items())
+            if r.scope == scope and r.checkable and r.status == "active"
+        ]
+        if not ids:
+            return
+        scored = [
+            ScoredRule(
+                work[rid].when or (), work[rid].then or "", _precision(work[rid]), work[rid].support
+            )
+            for rid in ids
+        ]
+        right = dict.fromkeys(ids, 0)
+        wrong = dict.fromkeys(ids, 0)
+        for exp in evidence:
+            label = exp.label
+            if label is None:
+                continue
+            hit = choose(scored, exp.input)
+            if hit is None:
+                continue
+            rid = ids[hit[1]]
+            if hit[0] == label:
+                right[rid] += 1
+            else:
+                wrong[rid] += 1
+        for rid in ids:
+            work[rid] = replace(work[rid], support=right[rid], contradictions=wrong[rid])
+
+    # ------------------------------------------------------------------ commits
+
+    def _changes(self, p: _Planned) -> dict[str, bytes | None]:
+        changes: dict[str, bytes | None] = dict(p.extra)
+        for rid in p.rules:
+            rule = p.states[rid]
+            changes[rule.path] = render_rule(rule).encode("utf-8")
+        return changes
+
+    def _message(self, p: _Planned, bid: str) -> CommitMessage:
+        trailers = []
+        if p.evidence:
+            ev = p.evidence[:MAX_EVIDENCE_IN_TRAILER]
+            more = len(p.evidence) - len(ev)
+            value = " ".join(ev) + (f" (+{more} more)" if more else "")
+            trailers.append(("Imlgit-Evidence", value))
+        for rid in p.rules[:1]:
+            rule = p.states[rid]
+            if rule.checkable:
+                trailers.append(
+                    ("Imlgit-Support", f"{rule.support}/{rule.support + rule.contradictions}")
+                )
+        trailers.append(("Imlgit-Batch", bid))
+        trailers.append(("Imlgit-Model", self.learner.identity))
+        return CommitMessage.make(p.op, p.summary, p.rationale, rules=p.rules, trailers=trailers)
+
+
+def _precision(rule: Rule) -> float:
+    n = rule.support + rule.contradictions
+    return rule.support / n if n else 0.5
+
+
+def _clip(text: str, n: int = 120) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _candidate_problem(cand: Candidate) -> str | None:
+    try:
+        if (cand.when is None) != (cand.then is None):
+            return "'when' and 'then' go together"
+        Rule(
+            id="r-probe",
+            title=cand.title,
+            statement=cand.statement,
+            scope=cand.scope,
+            created="2000-01-01T00:00:00Z",
+            updated="2000-01-01T00:00:00Z",
+            when=cand.when,
+            then=cand.then,
+        )
+    except RuleError as exc:
+        return exc.message if exc.field is None else f"{exc.field}: {exc.message}"
+    if cand.when is not None and cand.then is not None:
+        if not statement_agrees(cand.statement, cand.when, cand.then):
+            return (
+                f"the statement {_clip(cand.statement)!r} does not say what its form says "
+                f"({render_statement(cand.when, cand.then)!r})"
+            )
+    return None
+
+
+def _norm_statement(text: str) -> str:
+    return " ".join(text.lower().split()).rstrip(".")
+
+
+def _form(when: Sequence[Condition] | None, then: str | None) -> tuple[frozenset[Condition], str]:
+    return frozenset(when or ()), then or ""
+
+
+def _duplicate(cand: Candidate, work: Mapping[str, Rule]) -> str | None:
+    """An existing rule (active or retired) that is the same rule as ``cand``."""
+    for rid, r in work.items():
+        if r.scope != cand.scope:
+            continue
+        if cand.when is not None and r.checkable:
+            if _form(r.when, r.then) == _form(cand.when, cand.then):
+                return rid
+        elif _norm_statement(r.statement) == _norm_statement(cand.statement):
+            return rid
+    return None
+
+
+def _unique_id(title: str, work: Mapping[str, Rule]) -> str:
+    base = slugify(title, max_length=60)
+    rid, n = base, 2
+    while rid in work:
+        rid = f"{base}-{n}"
+        n += 1
+    return rid
+
+
+def _rule_from(cand: Candidate, rid: str, now: str, base: Rule | None = None) -> Rule:
+    sources = tuple(dict.fromkeys(cand.evidence))[:MAX_SOURCES]
+    if base is not None:
+        return replace(
+            base,
+            title=cand.title,
+            statement=cand.statement,
+            when=cand.when,
+            then=cand.then,
+            updated=now,
+            sources=tuple(dict.fromkeys(base.sources + sources))[-MAX_SOURCES:],
+        )
+    return Rule(
+        id=rid,
+        title=cand.title,
+        statement=cand.statement,
+        scope=cand.scope,
+        created=now,
+        updated=now,
+        sources=sources,
+        when=cand.when,
+        then=cand.then,
+    )

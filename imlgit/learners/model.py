@@ -1,0 +1,546 @@
+"""The language-model learner (the paper's IML) and inference with a chat model.
+
+:class:`ModelLearner` asks a :class:`~imlgit.llm.ChatModel` to induce candidate
+rules from a batch (``prompts/induce.md``) and to revise memory against them
+(``prompts/revise.md``); :func:`answer_with_model` answers a question with the k
+rules it is given (``prompts/infer.md``). Every answer is JSON checked against a
+schema and then by a callback that raises ValueError, so the client shows the
+error to the model and asks again; when retries run out the client raises
+:class:`~imlgit.errors.LLMOutputError`. Model output is data, never an
+instruction: ids are checked against what the prompt showed, lengths are
+bounded, and nothing the model writes can approve, commit or name a path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from string import Template
+from typing import Any
+
+from ..conditions import (
+    MAX_CONDITIONS,
+    TEXT_FIELD,
+    Condition,
+    parse_then,
+    parse_when,
+    when_to_yaml_obj,
+)
+from ..conditions import OPS as CONDITION_OPS
+from ..errors import RuleError
+from ..experience import SCOPE_RE, Experience
+from ..llm import ChatModel
+from ..rules import EVIDENCE_HEADING, Rule
+from .base import OPS, Candidate, LearnContext, Operation
+
+__all__ = ["ModelAnswer", "ModelLearner", "answer_with_model", "load_prompt"]
+
+MAX_RATIONALE = 500
+MAX_TITLE = 120
+MAX_ANSWER = 2_000
+MAX_THEN = 200
+MAX_VALUE_CHARS = 400  # a string from an experience or a rationale, as shown in a prompt
+MAX_QUESTION_CHARS = 4_000
+RECENT_SHOWN = 3  # rationales of a rule's last changes shown with it (momentum)
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+@lru_cache(maxsize=8)
+def load_prompt(name: str) -> Template:
+    """The template ``imlgit/prompts/<name>.md``, without its leading comment line."""
+    text = resources.files("imlgit").joinpath("prompts", f"{name}.md").read_text("utf-8")
+    first, _, rest = text.partition("\n")
+    return Template(rest if first.startswith("<!--") else text)
+
+
+def _render(name: str, **values: object) -> str:
+    return load_prompt(name).substitute({k: str(v) for k, v in values.items()})
+
+
+def _clip(value: Any, limit: int = MAX_VALUE_CHARS) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        return value[: limit - 1] + "…"
+    if isinstance(value, Mapping):
+        return {str(k): _clip(v, limit) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clip(v, limit) for v in value]
+    return value
+
+
+def _line(obj: Mapping[str, Any]) -> str:
+    return json.dumps(_clip(obj), ensure_ascii=False, separators=(",", ":"))
+
+
+def _lines(objs: Sequence[Mapping[str, Any]], empty: str = "(none)") -> str:
+    return "\n".join(_line(o) for o in objs) or empty
+
+
+def _experience_obj(e: Experience) -> dict[str, Any]:
+    obj: dict[str, Any] = {"id": e.id, "input": e.input}
+    if e.output is not None:
+        obj["output"] = e.output
+    obj["outcome"] = e.outcome.to_dict()
+    return obj
+
+
+def _rule_obj(rule: Rule, recent: Sequence[str] = ()) -> dict[str, Any]:
+    obj: dict[str, Any] = {"id": rule.id, "statement": rule.statement}
+    if rule.checkable:
+        obj["when"] = when_to_yaml_obj(rule.when or ())
+        obj["then"] = rule.then
+    obj["support"] = rule.support
+    obj["contradictions"] = rule.contradictions
+    if rule.status != "active":
+        obj["status"] = rule.status
+    if recent:
+        obj["recent"] = list(recent[-RECENT_SHOWN:])
+    return obj
+
+
+def _candidate_obj(i: int, c: Candidate) -> dict[str, Any]:
+    obj: dict[str, Any] = {"number": i, "title": c.title, "statement": c.statement}
+    if c.when is not None and c.then is not None:
+        obj["when"] = when_to_yaml_obj(c.when)
+        obj["then"] = c.then
+    obj["evidence"] = list(c.evidence)
+    return obj
+
+
+def _bullets(items: Sequence[str]) -> str:
+    return "\n".join(f"- {_clip(' '.join(s.split()))}" for s in items) or "(none)"
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+def _ids(ids: Sequence[str], *, nullable: bool = False) -> dict[str, Any]:
+    """Ids from a fixed list: servers that take the schema as a grammar cannot invent one."""
+    if nullable:
+        return {"type": ["string", "null"], "enum": [*ids, None]}
+    return {"type": "string", "enum": list(ids)}
+
+
+def _id_list(ids: Sequence[str]) -> dict[str, Any]:
+    return {"type": "array", "items": _ids(ids), "maxItems": len(ids)}
+
+
+_SCALAR = {"type": ["string", "number", "boolean"], "maxLength": 500}
+
+
+def _attributes(batch: Sequence[Experience]) -> list[str]:
+    return sorted({k for e in batch if isinstance(e.input, Mapping) for k in e.input})
+
+
+def _has_text(batch: Sequence[Experience]) -> bool:
+    """Whether text conditions (no field) can test some input of ``batch``."""
+    return any(isinstance(e.input, str) or TEXT_FIELD in e.input for e in batch)
+
+
+def _when_schema(attributes: Sequence[str], has_text: bool) -> dict[str, Any]:
+    # One schema for both forms (no anyOf), so a refusal names the offending key.
+    fields: list[str | None] = [*attributes, None] if has_text else list(attributes)
+    return {
+        "type": ["object", "array", "null"],
+        "properties": {a: _SCALAR for a in attributes},
+        "additionalProperties": False,
+        "maxItems": MAX_CONDITIONS,
+        "items": {
+            "type": "object",
+            "properties": {
+                "field": {"type": ["string", "null"], "enum": fields},
+                "op": {"type": "string", "enum": list(CONDITION_OPS)},
+                "value": _SCALAR,
+            },
+            "required": ["value"],
+            "additionalProperties": False,
+        },
+    }
+
+
+def _answer_object(key: str, item: dict[str, Any], max_items: int) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {key: {"type": "array", "items": item, "maxItems": max_items}},
+        "required": [key],
+        "additionalProperties": False,
+    }
+
+
+def induce_schema(
+    batch: Sequence[Experience], scopes: Sequence[str], max_candidates: int, max_statement: int
+) -> dict[str, Any]:
+    """The JSON schema of an induction answer for ``batch``."""
+    attributes = _attributes(batch)
+    candidate = {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE},
+            "statement": {"type": "string", "minLength": 1, "maxLength": max_statement},
+            "scope": {"type": "string", "enum": list(scopes)},
+            "evidence": {**_id_list([e.id for e in batch]), "minItems": 1},
+            "rationale": {"type": "string", "maxLength": MAX_RATIONALE},
+            "when": _when_schema(attributes, _has_text(batch)),
+            "then": {"type": ["string", "number", "null"], "maxLength": MAX_THEN},
+        },
+        "required": ["title", "statement", "scope", "evidence", "rationale"],
+        "additionalProperties": False,
+    }
+    return _answer_object("candidates", candidate, max_candidates)
+
+
+def revise_schema(
+    batch: Sequence[Experience], n_candidates: int, rule_ids: Sequence[str]
+) -> dict[str, Any]:
+    """The JSON schema of a revision answer."""
+    ids = [e.id for e in batch]
+    index: dict[str, Any] = {"type": ["integer", "null"], "minimum": 0}
+    if n_candidates:
+        index["maximum"] = n_candidates - 1
+    else:
+        index["enum"] = [None]
+    operation = {
+        "type": "object",
+        "properties": {
+            "op": {"type": "string", "enum": list(OPS)},
+            "target": _ids(rule_ids, nullable=True),
+            "candidate": index,
+            "sources": _id_list(rule_ids),
+            "evidence": _id_list(ids),
+            "contradicting": _id_list(ids),
+            "rationale": {"type": "string", "minLength": 1, "maxLength": MAX_RATIONALE},
+        },
+        "required": ["op", "target", "candidate", "rationale"],
+        "additionalProperties": False,
+    }
+    return _answer_object("operations", operation, len(rule_ids) + n_candidates)
+
+
+def answer_schema(rule_ids: Sequence[str]) -> dict[str, Any]:
+    """The JSON schema of an answer that may cite ``rule_ids``."""
+    return {
+        "type": "object",
+        "properties": {
+            "answer": {"type": "string", "minLength": 1, "maxLength": MAX_ANSWER},
+            "rules": _id_list(rule_ids),
+        },
+        "required": ["answer", "rules"],
+        "additionalProperties": False,
+    }
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _known_ids(
+    values: Sequence[str], known: Sequence[str] | set[str], where: str
+) -> tuple[str, ...]:
+    """``values`` without repeats; ValueError naming the first id not in ``known``."""
+    allowed = set(known)
+    for value in values:
+        if value not in allowed:
+            shown = ", ".join(sorted(allowed)[:20]) or "none"
+            raise ValueError(f"{where}: {value[:60]!r} is not an id given in the prompt ({shown})")
+    return tuple(dict.fromkeys(values))
+
+
+def _text(item: Mapping[str, Any], key: str, limit: int, where: str, *, empty: bool = False) -> str:
+    """``item[key]`` trimmed; ValueError when it is empty (unless allowed) or too long."""
+    text = str(item.get(key) or "").strip()
+    if len(text) > limit:
+        raise ValueError(f"{where}.{key}: longer than {limit} characters ({len(text)})")
+    if not text and not empty:
+        raise ValueError(f"{where}.{key}: empty")
+    return text
+
+
+def _check_fields(when: tuple[Condition, ...], batch: Sequence[Experience], where: str) -> None:
+    attributes = _attributes(batch)
+    has_text = _has_text(batch)
+    for cond in when:
+        if cond.field is None and not has_text:
+            raise ValueError(f"{where}: the inputs of this batch have no text to test")
+        if cond.field is not None and cond.field not in attributes:
+            shown = ", ".join(sorted(attributes)) or "none: the inputs are text"
+            raise ValueError(
+                f"{where}: attribute {cond.field[:60]!r} is in no input of the batch ({shown})"
+            )
+
+
+def _parse_candidates(
+    data: Mapping[str, Any],
+    batch: Sequence[Experience],
+    scopes: Sequence[str],
+    max_candidates: int,
+    max_statement: int,
+) -> list[Candidate]:
+    ids = [e.id for e in batch]
+    if len(data["candidates"]) > max_candidates:
+        raise ValueError(f"candidates: more than {max_candidates}")
+    out: list[Candidate] = []
+    for i, item in enumerate(data["candidates"]):
+        where = f"candidates[{i}]"
+        title = " ".join(_text(item, "title", MAX_TITLE, where).split())
+        statement = _text(item, "statement", max_statement, where)
+        if EVIDENCE_HEADING in statement:
+            raise ValueError(f"{where}.statement: holds {EVIDENCE_HEADING!r}")
+        rationale = _text(item, "rationale", MAX_RATIONALE, where, empty=True)
+        scope = item["scope"].strip()
+        if not SCOPE_RE.match(scope) or scope not in scopes:
+            raise ValueError(f"{where}.scope: {scope[:60]!r} is not one of {', '.join(scopes)}")
+        evidence = _known_ids(item["evidence"], ids, f"{where}.evidence")
+        if not evidence:
+            raise ValueError(f"{where}.evidence: empty; name the experiences that support it")
+        raw_when, raw_then = item.get("when"), item.get("then")
+        when: tuple[Condition, ...] | None = None
+        then: str | None = None
+        if (raw_when is None) != (raw_then is None):
+            raise ValueError(f"{where}: 'when' and 'then' go together: give both or neither")
+        if raw_when is not None:
+            try:
+                when = parse_when(raw_when)
+                then = parse_then(raw_then.strip() if isinstance(raw_then, str) else raw_then)
+            except RuleError as exc:
+                raise ValueError(f"{where}.{exc.field or 'when'}: {exc.message}") from None
+            if len(then) > MAX_THEN:
+                raise ValueError(f"{where}.then: longer than {MAX_THEN} characters")
+            _check_fields(when, batch, f"{where}.when")
+        out.append(
+            Candidate(
+                title=title,
+                statement=statement,
+                scope=scope,
+                evidence=evidence,
+                rationale=rationale,
+                when=when,
+                then=then,
+            )
+        )
+    return out
+
+
+_NEEDS_CANDIDATE = ("ADD", "EDIT", "MERGE")
+
+
+def _parse_operations(
+    data: Mapping[str, Any],
+    batch: Sequence[Experience],
+    candidates: Sequence[Candidate],
+    rule_ids: Sequence[str],
+) -> list[Operation]:
+    ids = [e.id for e in batch]
+    named: dict[str, int] = {}  # rule id -> the operation that names it
+    used: dict[int, int] = {}  # candidate index -> the operation that uses it
+    out: list[Operation] = []
+    for i, item in enumerate(data["operations"]):
+        where = f"operations[{i}]"
+        op, target, index = item["op"], item.get("target"), item.get("candidate")
+        if op not in OPS:  # the schema's enum already refuses it; kept for other callers
+            raise ValueError(f"{where}.op: {str(op)[:20]!r} is not one of {', '.join(OPS)}")
+        if op == "ADD":
+            if target is not None:
+                raise ValueError(f"{where}.target: ADD has no target (new ids are made in code)")
+        else:
+            if target is None:
+                raise ValueError(f"{where}.target: {op} needs the id of a rule shown")
+            _known_ids([target], rule_ids, f"{where}.target")
+        candidate: Candidate | None = None
+        if op in _NEEDS_CANDIDATE:
+            if index is None:
+                raise ValueError(f"{where}.candidate: {op} needs a candidate number")
+            if not 0 <= index < len(candidates):
+                raise ValueError(
+                    f"{where}.candidate: {index} is not a candidate number "
+                    f"(0 to {len(candidates) - 1})"
+                    if candidates
+                    else f"{where}.candidate: there are no candidates, so {op} is not possible"
+                )
+            index = int(index)
+            if index in used:
+                raise ValueError(f"{where}.candidate: {index} is used by operations[{used[index]}]")
+            used[index] = i
+            candidate = candidates[index]
+        elif index is not None:
+            raise ValueError(f"{where}.candidate: {op} takes no candidate (use null)")
+        sources = _known_ids(item.get("sources", []), rule_ids, f"{where}.sources")
+        if op == "MERGE":
+            if not sources or target in sources:
+                raise ValueError(f"{where}.sources: MERGE needs rules other than the target")
+        elif sources:
+            raise ValueError(f"{where}.sources: only MERGE has sources")
+        for rule_id in (target, *sources) if target is not None else sources:
+            if rule_id in named:
+                raise ValueError(
+                    f"{where}: rule {rule_id!r} is in operations[{named[rule_id]}] too"
+                )
+            named[rule_id] = i
+        evidence = _known_ids(item.get("evidence", []), ids, f"{where}.evidence")
+        contradicting = _known_ids(item.get("contradicting", []), ids, f"{where}.contradicting")
+        if op == "RETIRE" and not contradicting:
+            raise ValueError(f"{where}.contradicting: RETIRE needs the experiences that refute it")
+        if op == "AGREE" and not evidence:
+            raise ValueError(f"{where}.evidence: AGREE needs the experiences that support it")
+        out.append(
+            Operation(
+                op=op,
+                rationale=_text(item, "rationale", MAX_RATIONALE, where),
+                target=target,
+                candidate=candidate,
+                sources=sources,
+                evidence=evidence,
+                contradicting=contradicting,
+            )
+        )
+    return out
+
+
+def _validator(parse: Callable[[Mapping[str, Any]], object]) -> Callable[[dict[str, Any]], None]:
+    def validate(data: dict[str, Any]) -> None:
+        parse(data)
+
+    return validate
+
+
+# --------------------------------------------------------------------------- the learner
+
+
+class ModelLearner:
+    """The paper's learner: a chat model induces candidates and revises memory.
+
+    It proposes and never writes: :mod:`imlgit.learn` verifies, damps and commits
+    what it returns. It has no way to approve anything; text in a model's
+    rationale such as "approve this change" is carried as text, and approval is
+    a person's act (or the approval policy's) in :mod:`imlgit.review`.
+
+    ``max_candidates`` bounds the candidates one batch yields, ``max_statement``
+    the characters of a statement. Answers that break the schema or the checks
+    below are retried with the error; then LLMOutputError. Empty lists are valid
+    answers ("nothing new", "nothing to change").
+    """
+
+    def __init__(self, chat: ChatModel, *, max_candidates: int = 8, max_statement: int = 600):
+        if max_candidates < 1 or max_statement < 1:
+            raise ValueError("max_candidates and max_statement must be at least 1")
+        self.chat = chat
+        self.max_candidates = max_candidates
+        self.max_statement = max_statement
+        self.identity = f"model:{chat.identity}"
+
+    def induce(self, batch: Sequence[Experience], context: LearnContext) -> list[Candidate]:
+        """Candidate rules that explain ``batch``, with evidence ids from the batch.
+
+        Checked: evidence ids are in the batch; statements fit ``max_statement``;
+        the scope is ``context.scope`` (else a scope of the batch); ``when`` parses,
+        names only attributes of the batch's inputs, and comes with ``then``.
+        """
+        if not batch:
+            return []
+        scopes = [context.scope] if context.scope else sorted({e.scope for e in batch})
+        attributes = _attributes(batch)
+        if any(isinstance(e.input, str) for e in batch):
+            attributes.append("the text itself (contains / lacks, no field)")
+        prompt = _render(
+            "induce",
+            scopes=" or ".join(json.dumps(s) for s in scopes),
+            experiences=_lines([_experience_obj(e) for e in batch]),
+            attributes=", ".join(attributes) or "none",
+            rules=_lines([_rule_obj(rc.rule, rc.recent) for rc in context.rules]),
+            refused=_bullets(context.refused),
+            rejected=_bullets(context.rejected),
+            max_candidates=self.max_candidates,
+            max_statement=self.max_statement,
+        )
+
+        def parse(data: Mapping[str, Any]) -> list[Candidate]:
+            return _parse_candidates(data, batch, scopes, self.max_candidates, self.max_statement)
+
+        schema = induce_schema(batch, scopes, self.max_candidates, self.max_statement)
+        answer = self.chat.complete_json(
+            [{"role": "user", "content": prompt}], schema, name="induce", validate=_validator(parse)
+        )
+        return parse(answer.data)
+
+    def revise(
+        self,
+        batch: Sequence[Experience],
+        candidates: Sequence[Candidate],
+        context: LearnContext,
+    ) -> list[Operation]:
+        """Operations on the rules of ``context`` (and ADDs of candidates).
+
+        Checked: ``op`` is one of ADD, EDIT, MERGE, RETIRE, AGREE; targets and
+        sources are ids of ``context.rules`` (a model never names a new id: ADD has
+        no target, and :mod:`imlgit.learn` makes the id); ADD, EDIT and MERGE
+        name a candidate by index, and each rule and candidate is used once;
+        evidence ids are in the batch.
+        """
+        if not context.rules and not candidates:
+            return []
+        rule_ids = [rc.rule.id for rc in context.rules]
+        prompt = _render(
+            "revise",
+            rules=_lines([_rule_obj(rc.rule, rc.recent) for rc in context.rules]),
+            experiences=_lines([_experience_obj(e) for e in batch]),
+            candidates=_lines([_candidate_obj(i, c) for i, c in enumerate(candidates)]),
+        )
+
+        def parse(data: Mapping[str, Any]) -> list[Operation]:
+            return _parse_operations(data, batch, candidates, rule_ids)
+
+        schema = revise_schema(batch, len(candidates), rule_ids)
+        answer = self.chat.complete_json(
+            [{"role": "user", "content": prompt}], schema, name="revise", validate=_validator(parse)
+        )
+        return parse(answer.data)
+
+
+# --------------------------------------------------------------------------- inference
+
+
+@dataclass(frozen=True)
+class ModelAnswer:
+    """A model's answer, the ids of the given rules it says it used, and its cost."""
+
+    answer: str
+    cited: tuple[str, ...]
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def answer_with_model(
+    chat: ChatModel, question: str | dict[str, Any], rules: Sequence[Rule], *, scope: str | None
+) -> ModelAnswer:
+    """Answer ``question`` with ``rules`` (the k retrieved ones) in the prompt.
+
+    Only the rules given enter the prompt, so its size does not depend on the
+    size of memory. Cited ids must be among them; the answer is non-empty and at
+    most 2000 characters; otherwise retried, then LLMOutputError.
+    """
+    text = question if isinstance(question, str) else json.dumps(question, ensure_ascii=False)
+    given = [r.id for r in rules]
+    prompt = _render(
+        "infer",
+        scope=f' in scope "{scope}"' if scope else "",
+        rules=_lines([{"id": r.id, "statement": r.statement} for r in rules]),
+        question=_clip(text, MAX_QUESTION_CHARS),
+    )
+
+    def validate(data: dict[str, Any]) -> None:
+        if not data["answer"].strip():
+            raise ValueError("answer: empty")
+        _known_ids(data["rules"], given, "rules")
+
+    schema = answer_schema(given)
+    reply = chat.complete_json(
+        [{"role": "user", "content": prompt}], schema, name="infer", validate=validate
+    )
+    return ModelAnswer(
+        answer=reply.data["answer"].strip(),
+        cited=tuple(dict.fromkeys(reply.data["rules"])),
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+    )

@@ -1,0 +1,169 @@
+"""The learner that needs no model: sequential covering, behind the Learner interface.
+
+It induces checkable rules from every labelled experience it can see (the batch
+and the evidence stored in the memory repo), then revises memory against them:
+
+- a candidate that is an existing rule (same conditions and outcome): AGREE;
+- a candidate with the outcome of an existing rule whose conditions it narrows or
+  widens (one set contains the other): EDIT that rule into it;
+- any other candidate: ADD;
+- an existing checkable rule of the scope that no candidate kept: RETIRE, with the
+  batch experiences it gets wrong as the contradicting evidence.
+
+``imlgit.learn`` then verifies, damps and commits, as for any learner: with
+momentum, a rule that still gets most of what it decides right is not retired
+just because this batch's induction drew the boundaries differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..conditions import Condition, matches, render_statement
+from ..experience import Experience
+from .base import Candidate, LearnContext, Operation
+from .covering import InducedRule, induce_rules
+
+__all__ = ["CoveringLearner"]
+
+
+def _title(when: Sequence[Condition], then: str) -> str:
+    if not when:
+        return f"Otherwise {then}"
+    parts = []
+    for c in when:
+        if c.op == "=":
+            parts.append(f"{c.field} {c.value}")
+        elif c.op in ("contains", "lacks"):
+            parts.append(f"{'with' if c.op == 'contains' else 'without'} {c.value}")
+        else:
+            parts.append(f"{c.field} {c.op} {c.value}")
+    title = f"{', '.join(parts)}: {then}"
+    return title if len(title) <= 190 else title[:189] + "…"
+
+
+class CoveringLearner:
+    """Sequential covering over attributes and text features; no language model."""
+
+    identity = "no-model rule learner (sequential covering)"
+
+    def __init__(
+        self,
+        *,
+        max_conditions: int = 4,
+        min_coverage: int = 2,
+        min_precision: float = 0.9,
+        window: int | None = None,
+    ) -> None:
+        self.window = window
+        self.max_conditions = max_conditions
+        self.min_coverage = min_coverage
+        self.min_precision = min_precision
+
+    @staticmethod
+    def can_read(experiences: Sequence[Experience]) -> bool:
+        """True when most experiences carry an outcome this learner can learn from."""
+        known = sum(1 for e in experiences if e.label is not None)
+        return bool(experiences) and known * 2 >= len(experiences)
+
+    def induce(self, batch: Sequence[Experience], context: LearnContext) -> list[Candidate]:
+        stored = list(context.evidence)
+        if self.window is not None:
+            stored = stored[-self.window :] if self.window else []
+        seen = {e.id for e in stored}
+        data = stored + [e for e in batch if e.id not in seen]
+        learned = induce_rules(
+            data,
+            max_conditions=self.max_conditions,
+            min_coverage=self.min_coverage,
+            min_precision=self.min_precision,
+        )
+        batch_ids = {e.id for e in batch}
+        scope = context.scope or (batch[0].scope if batch else "general")
+        return [self._candidate(r, scope, batch_ids) for r in learned]
+
+    def _candidate(self, r: InducedRule, scope: str, batch_ids: set[str]) -> Candidate:
+        return Candidate(
+            title=_title(r.when, r.then),
+            statement=render_statement(r.when, r.then),
+            scope=scope,
+            evidence=tuple(i for i in r.correct if i in batch_ids),
+            rationale=(
+                f"Sequential covering over all {scope} evidence so far. {r.rationale}"
+            ).strip(),
+            when=tuple(r.when),
+            then=r.then,
+        )
+
+    def revise(
+        self,
+        batch: Sequence[Experience],
+        candidates: Sequence[Candidate],
+        context: LearnContext,
+    ) -> list[Operation]:
+        existing = [
+            rc.rule
+            for rc in context.rules
+            if rc.rule.checkable and rc.rule.status == "active" and rc.rule.scope == context.scope
+        ]
+        kept: set[str] = set()
+        ops: list[Operation] = []
+        for cand in candidates:
+            form = (frozenset(cand.when or ()), cand.then)
+            same = next((r for r in existing if (frozenset(r.when or ()), r.then) == form), None)
+            if same is not None:
+                kept.add(same.id)
+                ops.append(
+                    Operation(
+                        "AGREE",
+                        "The induced rule is this rule.",
+                        target=same.id,
+                        evidence=cand.evidence,
+                    )
+                )
+                continue
+            near = next(
+                (
+                    r
+                    for r in existing
+                    if r.id not in kept
+                    and r.then == cand.then
+                    and r.when
+                    and cand.when
+                    and (set(r.when) <= set(cand.when) or set(cand.when) <= set(r.when))
+                ),
+                None,
+            )
+            if near is not None:
+                kept.add(near.id)
+                narrower = len(cand.when or ()) > len(near.when or ())
+                ops.append(
+                    Operation(
+                        "EDIT",
+                        f"The evidence {'narrows' if narrower else 'widens'} {near.id}: "
+                        f"{cand.rationale}",
+                        target=near.id,
+                        candidate=cand,
+                        evidence=cand.evidence,
+                    )
+                )
+                continue
+            ops.append(Operation("ADD", cand.rationale, candidate=cand, evidence=cand.evidence))
+        for r in existing:
+            if r.id in kept:
+                continue
+            wrong = tuple(
+                e.id
+                for e in batch
+                if e.label is not None and matches(r.when or (), e.input) and r.then != e.label
+            )
+            ops.append(
+                Operation(
+                    "RETIRE",
+                    f"Induction over the evidence so far no longer produces {r.id}; "
+                    f"in this batch it gets {len(wrong)} experiences wrong.",
+                    target=r.id,
+                    contradicting=wrong,
+                )
+            )
+        return ops

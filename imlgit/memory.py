@@ -1,0 +1,274 @@
+"""``Memory``: the Python API agents use. Opens a memory repo, and wires the store,
+the retrieval index, the learners and the chat model together.
+
+>>> mem = Memory.open("memory")                     # doctest: +SKIP
+>>> mem.recall("heavy parcel abroad", k=3)          # doctest: +SKIP
+>>> mem.ask({"glimmer": "yes", "tansy": "no"}, scope="truth-table")  # doctest: +SKIP
+>>> mem.learn(load_jsonl("experiences.jsonl").experiences)           # doctest: +SKIP
+
+The agent-facing API has no approve path: approving a change is a person's act.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .commits import LEARNER
+from .config import Settings, load_settings
+from .errors import ConfigError, LearnError
+from .experience import Experience
+from .infer import Answer, answer, record_usage
+from .learn import BatchResult, Learning, LearnSettings
+from .rules import Rule
+from .store import CONFIG_FILE, Store
+
+if TYPE_CHECKING:
+    from .embed import Embedder
+    from .index import RuleIndex
+    from .learners.base import Learner
+    from .llm import ChatModel
+
+__all__ = ["Memory", "Recalled"]
+
+
+@dataclass(frozen=True)
+class Recalled:
+    """A retrieved rule and its similarity score."""
+
+    rule: Rule
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.rule.id,
+            "score": round(self.score, 4),
+            "title": self.rule.title,
+            "statement": self.rule.statement,
+            "scope": self.rule.scope,
+        }
+
+
+class Memory:
+    """A memory repository with retrieval, learning and inference."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        chat: ChatModel | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self._chat = chat
+        self._embedder = embedder
+        self._index: RuleIndex | None = None
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        flags: Mapping[tuple[str, str], Any] | None = None,
+        chat: ChatModel | None = None,
+        embedder: Embedder | None = None,
+    ) -> Memory:
+        """Open the memory at ``path``; settings from its imlgit.toml, env and flags."""
+        store = Store.open(path)
+        data = store.read_file(CONFIG_FILE)
+        text = data.decode("utf-8") if data else None
+        settings = load_settings(text, env=env, flags=flags, where=f"{path}/{CONFIG_FILE}")
+        return cls(store, settings, chat=chat, embedder=embedder)
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    # ------------------------------------------------------------------ parts
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from .embed import embedder_from
+
+            self._embedder = embedder_from(self.settings.section("embedder"))
+        return self._embedder
+
+    def index(self, rev: str | None = None) -> RuleIndex:
+        """The retrieval index, synced to ``rev`` (default: main's head)."""
+        from .index import RuleIndex
+
+        if self._index is None:
+            self._index = RuleIndex.open(
+                self.store.derived_dir / "index",
+                self.embedder,
+                hnsw_threshold=self.settings.get("retrieval", "hnsw_threshold"),
+            )
+        commit = self.store.resolve(rev)
+        self._index.sync(commit, *self._index_inputs(commit))
+        return self._index
+
+    def _index_inputs(self, commit: str) -> tuple[dict[str, Any], Callable[..., Any]]:
+        from .index import RuleDoc, RuleEntry
+
+        entries = self.store.rule_entries(commit)
+
+        def load(ids: list[str]) -> dict[str, RuleDoc]:
+            out = {}
+            for rid in ids:
+                r = self.store.rule_from_blob(entries[rid].blob, entries[rid].path)
+                out[rid] = RuleDoc(r.title, r.statement, r.scope, r.status, r.tags)
+            return out
+
+        return {rid: RuleEntry(e.blob) for rid, e in entries.items()}, load
+
+    @property
+    def chat(self) -> ChatModel:
+        if self._chat is None:
+            from .llm import chat_from
+
+            self._chat = chat_from(self.settings.section("model"), None)
+        return self._chat
+
+    def model_configured(self) -> bool:
+        return self._chat is not None or bool(self.settings.get("model", "base_url"))
+
+    def learner(self, experiences: Sequence[Experience], name: str | None = None) -> Learner:
+        """The learner for these experiences: ``auto`` picks the one that needs no model
+        when no endpoint is configured and it can read the experiences."""
+        from .learners.rulelearner import CoveringLearner
+
+        name = name or self.settings.get("learn", "learner")
+        if name == "covering" or (
+            name == "auto" and not self.model_configured() and CoveringLearner.can_read(experiences)
+        ):
+            return CoveringLearner(min_precision=self.settings.get("learn", "min_precision"))
+        if name in ("model", "auto"):
+            from .learners.model import ModelLearner
+
+            return ModelLearner(self.chat)
+        raise ConfigError(f"unknown learner {name!r}")
+
+    # ------------------------------------------------------------------ verbs
+
+    def recall(
+        self, query: str, *, k: int | None = None, scope: str | None = None, at: str | None = None
+    ) -> list[Recalled]:
+        """The rules most relevant to ``query`` (active rules only), best first."""
+        k = k or self.settings.get("retrieval", "k")
+        commit = self.store.resolve(at)
+        if at is None:
+            hits = self.index().search(query, k, scope=scope)
+        else:
+            hits = (
+                self.index().at(commit, *self._index_inputs(commit)).search(query, k, scope=scope)
+            )
+        entries = self.store.rule_entries(commit)
+        return [
+            Recalled(
+                self.store.rule_from_blob(entries[h.rule_id].blob, entries[h.rule_id].path), h.score
+            )
+            for h in hits
+            if h.rule_id in entries
+        ]
+
+    def ask(
+        self,
+        question: str | Mapping[str, Any],
+        *,
+        scope: str | None = None,
+        at: str | None = None,
+        k: int | None = None,
+        use_model: bool = True,
+    ) -> Answer:
+        """Answer with the relevant rules; the answer names the rules and the commit."""
+        commit = self.store.resolve(at)
+        text = (
+            question
+            if isinstance(question, str)
+            else ", ".join(f"{a} = {b}" for a, b in question.items())
+        )
+        retrieved = [r.rule for r in self.recall(text, k=k, scope=scope, at=at)]
+        scope_rules = [
+            r
+            for r in self.store.read_rules(commit).values()
+            if r.checkable and r.status == "active" and (scope is None or r.scope == scope)
+        ]
+        model = None
+        if use_model:
+            from .learners.model import answer_with_model
+
+            def model(q: Any, rules: Sequence[Rule]) -> tuple[str, Sequence[str], int, int]:
+                got = answer_with_model(self.chat, q, rules, scope=scope)
+                return got.answer, got.cited, got.prompt_tokens, got.completion_tokens
+
+        ans = answer(
+            question,
+            scope_rules=scope_rules,
+            retrieved=retrieved,
+            commit=commit,
+            scope=scope,
+            model=model,
+        )
+        record_usage(self.store.derived_dir, ans)
+        return ans
+
+    def learn(
+        self,
+        experiences: Sequence[Experience],
+        *,
+        batch: int | None = None,
+        epochs: int = 1,
+        learner: str | Learner | None = None,
+        branch: str = "main",
+        retrieval: bool = True,
+        progress: Callable[[BatchResult], None] | None = None,
+    ) -> list[BatchResult]:
+        """Learn from experiences into ``branch``; one commit per rule change."""
+        if not experiences:
+            raise LearnError("no experiences to learn from")
+        chosen = (
+            learner
+            if not isinstance(learner, (str, type(None)))
+            else self.learner(experiences, learner)
+        )
+        s = self.settings
+        settings = LearnSettings(
+            batch=batch or s.get("learn", "batch"),
+            epochs=epochs,
+            momentum=float(s.get("learn", "momentum")),
+            min_precision=float(s.get("learn", "min_precision")),
+            min_coverage=s.get("learn", "min_coverage"),
+            k=s.get("retrieval", "k"),
+            store_experiences=s.get("learn", "store_experiences"),
+            branch=branch,
+        )
+        retriever = _IndexRetriever(self, branch) if retrieval else None
+        engine = Learning(
+            self.store, chosen, settings=settings, retriever=retriever, author=LEARNER
+        )
+        with self.store.deferred_worktree():
+            return engine.learn(experiences, progress=progress)
+
+
+class _IndexRetriever:
+    """Retrieval for learning: the index, synced to the branch head before a search."""
+
+    def __init__(self, memory: Memory, branch: str) -> None:
+        self.memory = memory
+        self.branch = branch
+        self._synced: str | None = None
+        self._index: RuleIndex | None = None
+
+    def search(self, query: str, k: int, scope: str | None) -> list[str]:
+        head = self.memory.store.head(self.branch)
+        if self._index is None or head != self._synced:
+            self._index = self.memory.index(self.branch)
+            self._synced = head
+        return [h.rule_id for h in self._index.search(query, k, scope=scope)]

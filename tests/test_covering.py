@@ -1,0 +1,208 @@
+"""The learner that needs no model: accuracy, the choose order, determinism."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from imlgit.bench.tickets import Tickets
+from imlgit.bench.truthtable import TruthTable
+from imlgit.conditions import Condition, evaluate
+from imlgit.experience import Experience, Outcome
+from imlgit.learners import covering
+from imlgit.learners.covering import InducedRule, accuracy, induce_rules, predict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+Row = dict[str, str | int | float | bool]
+
+
+def _labelled(inputs: list[Row], label_of: Callable[[Row], str]) -> list[Experience]:
+    return [
+        Experience(id=f"e-{i}", scope="t", input=x, outcome=Outcome(expected=label_of(x)))
+        for i, x in enumerate(inputs)
+    ]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_truth_table_clean(seed: int) -> None:
+    tt = TruthTable(seed=seed)
+    train, test = tt.train_test(200, 1000, seed=seed)
+    rules = induce_rules(train)
+    acc = accuracy(rules, test)
+    print(f"truth table seed {seed} clean: {acc:.3f} with {len(rules)} rules")
+    assert acc >= 0.95
+    # under the choose order every training experience comes out right
+    assert accuracy(rules, train) >= 0.99
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_truth_table_with_label_noise(seed: int) -> None:
+    tt = TruthTable(seed=seed)
+    train, test = tt.train_test(200, 1000, seed=seed, noise=0.1)
+    rules = induce_rules(train)
+    acc = accuracy(rules, test)
+    print(f"truth table seed {seed} noise 0.1: {acc:.3f} with {len(rules)} rules")
+    assert acc >= 0.85
+    assert len(rules) <= 12  # noise does not carve many tiny rules
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tickets_text(seed: int) -> None:
+    env = Tickets(seed=seed)
+    train, test = env.train_test(200, 1000, seed=seed)
+    rules = induce_rules(train)
+    acc = accuracy(rules, test)
+    print(f"tickets seed {seed}: {acc:.3f} with {len(rules)} rules")
+    assert acc >= 0.90
+    assert all(c.op in ("contains", "lacks") for r in rules for c in r.when)
+
+
+def test_rules_are_right_under_choose_where_first_match_would_differ() -> None:
+    # a = yes decides X before anything else; b = yes then decides Y; else Z.
+    # A learner that relied on its rule order could learn "b = yes -> Y" as
+    # a more specific rule that wrongly beats "a = yes -> X" under choose.
+    def label(x: Row) -> str:
+        if x["a"] == "yes" and x["c"] == "yes":
+            return "X"
+        if x["b"] == "yes" and x["d"] == "no":
+            return "Y"
+        return "Z"
+
+    grid: list[Row] = [
+        dict(zip("abcde", v, strict=True)) for v in itertools.product(("yes", "no"), repeat=5)
+    ]
+    rules = induce_rules(_labelled(grid * 3, label))
+    for x in grid:
+        got = predict(rules, x)
+        assert got is not None and got[0] == label(x), (x, got)
+
+
+def test_replay_splits_a_rule_that_steals() -> None:
+    # p = yes is class A. A rule "q = yes and r = yes -> B" is more specific than
+    # "p = yes -> A", so under choose it would wrongly take p = q = r = yes.
+    rng = random.Random(0)
+    inputs: list[Row] = [{k: rng.choice(("yes", "no")) for k in "pqrs"} for _ in range(160)]
+
+    def label(x: Row) -> str:
+        return "A" if x["p"] == "yes" else "B" if x["q"] == x["r"] == "yes" else "C"
+
+    exps = _labelled(inputs, label)
+    labels = [label(x) for x in inputs]
+    feats = covering._structured_features(inputs, labels, 2, 32)
+    grower = covering._Grower(
+        feats, labels, max_conditions=4, min_coverage=2, min_precision=0.9, beam_width=6
+    )
+    by_cond = {f.cond: f for f in feats}
+    p, q, r = (by_cond[Condition(k, "=", "yes")] for k in "pqr")
+    learned = [((q, r), "B"), ((p,), "A")]
+    before = covering._training_accuracy(grower, learned)
+    repaired = covering._replay(grower, learned)
+    assert covering._training_accuracy(grower, repaired) > before
+    rules = covering._finish(exps, labels, repaired, default=True)
+    assert accuracy(rules, exps) == 1.0
+    assert any(Condition("p", "=", "no") in rule.when for rule in rules if rule.then == "B")
+
+
+def test_numeric_thresholds() -> None:
+    rng = random.Random(1)
+
+    def label(x: Row) -> str:
+        if float(x["age"]) > 60 and x["plan"] == "gold":
+            return "PRIORITY"
+        return "LOW" if float(x["spend"]) <= 20.5 else "NORMAL"
+
+    def draw(n: int) -> list[Row]:
+        return [
+            {
+                "age": rng.randint(18, 90),
+                "plan": rng.choice(("gold", "silver", "bronze")),
+                "spend": round(rng.uniform(0, 100), 1),
+                "vip": rng.random() < 0.3,
+            }
+            for _ in range(n)
+        ]
+
+    rules = induce_rules(_labelled(draw(300), label))
+    acc = accuracy(rules, _labelled(draw(1000), label))
+    print(f"numeric attributes: {acc:.3f}")
+    assert acc >= 0.95
+    assert any(c.op in ("<=", ">") for r in rules for c in r.when)
+
+
+def test_rule_figures_match_evaluate_and_the_rationale() -> None:
+    tt = TruthTable(seed=3)
+    train = tt.sample(200, rng_seed=5, noise=0.1)
+    rules = induce_rules(train)
+    assert rules[-1].when == () and "default rule" in rules[-1].rationale
+    for rule in rules:
+        cov = evaluate(rule.when, rule.then, train)
+        assert (rule.covered, rule.correct) == (cov.covered, cov.correct)
+        assert rule.rationale.startswith(("covers", "default rule: covers"))
+        assert f"{len(rule.covered)} experiences and gets {rule.support} right" in rule.rationale
+        assert set(rule.wrong) == set(rule.covered) - set(rule.correct)
+        assert 0.0 <= rule.precision <= 1.0
+
+
+def test_deterministic() -> None:
+    env = Tickets(seed=4)
+    train = env.sample(150, rng_seed=9, noise=0.05)
+    assert induce_rules(train) == induce_rules(list(train))
+
+
+def test_unlabelled_and_mixed_inputs() -> None:
+    assert induce_rules([]) == []
+    unlabelled = Experience(id="u", scope="t", input="x", outcome=Outcome(reward=0.0))
+    assert induce_rules([unlabelled]) == []
+    mixed = [
+        Experience(id=f"t{i}", scope="t", input=f"order {w} please", outcome=Outcome("A"))
+        for i, w in enumerate(["now", "today", "soon"] * 3)
+    ] + [
+        Experience(id=f"d{i}", scope="t", input={"kind": "b"}, outcome=Outcome("B"))
+        for i in range(9)
+    ]
+    rules = induce_rules(mixed)
+    for e in mixed:
+        got = predict(rules, e.input)
+        assert got is not None and got[0] == e.label
+
+
+def test_parameters_are_checked() -> None:
+    for bad in (
+        {"max_conditions": 0},
+        {"min_coverage": 0},
+        {"min_precision": 0.0},
+        {"beam_width": 0},
+    ):
+        with pytest.raises(ValueError):
+            induce_rules([], **bad)
+
+
+def test_max_conditions_is_respected() -> None:
+    tt = TruthTable(seed=1)
+    rules = induce_rules(tt.sample(200, rng_seed=1), max_conditions=2)
+    assert rules and all(isinstance(r, InducedRule) and len(r.when) <= 2 for r in rules)
+
+
+def test_library_modules_never_print() -> None:
+    mine = [
+        "imlgit/conditions.py",
+        "imlgit/experience.py",
+        "imlgit/learners/covering.py",
+        "imlgit/bench/truthtable.py",
+        "imlgit/bench/tickets.py",
+    ]
+    for rel in mine:
+        tree = ast.parse((ROOT / rel).read_text(encoding="utf-8"))
+        calls = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "print"
+        ]
+        assert not calls, rel

@@ -1,0 +1,268 @@
+"""Experiences: strict parsing with file:line errors, canonical JSON, labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imlgit.errors import ExperienceError
+from imlgit.experience import (
+    MAX_LINE_BYTES,
+    Experience,
+    Outcome,
+    dump_jsonl,
+    load_jsonl,
+    parse_jsonl_text,
+)
+
+GOOD: dict[str, Any] = {
+    "id": "tt-0042",
+    "scope": "truth-table",
+    "input": {"glimmer": "yes", "tansy": "no", "marrow": "yes"},
+    "output": "LUMEN",
+    "outcome": {"expected": "VESPER", "reward": 0.0},
+}
+
+
+def _line(**changes: Any) -> str:
+    d = dict(GOOD)
+    for key, value in changes.items():
+        if value is ...:
+            d.pop(key, None)
+        else:
+            d[key] = value
+    return json.dumps(d)
+
+
+def test_from_dict_reads_every_field() -> None:
+    e = Experience.from_dict(GOOD)
+    assert e.id == "tt-0042" and e.scope == "truth-table" and e.output == "LUMEN"
+    assert e.input == {"glimmer": "yes", "tansy": "no", "marrow": "yes"}
+    assert e.outcome == Outcome(expected="VESPER", reward=0.0)
+    assert e.to_dict() == GOOD
+
+
+def test_text_input_and_minimal_outcome() -> None:
+    e = Experience.from_dict(
+        {"scope": "tickets", "input": "a heavy parcel overseas", "outcome": {"text": "ok"}}
+    )
+    assert e.input == "a heavy parcel overseas" and e.output is None and e.label is None
+
+
+def test_default_id_is_a_hash_of_the_content() -> None:
+    d = {k: v for k, v in GOOD.items() if k != "id"}
+    a, b = Experience.from_dict(d), Experience.from_dict(dict(reversed(list(d.items()))))
+    assert a.id == b.id and a.id.startswith("x-") and len(a.id) == 14
+    c = Experience.from_dict({**d, "output": "VESPER"})
+    assert c.id != a.id
+    # the derived id survives a round trip
+    assert Experience.from_dict(a.to_dict()) == a
+
+
+def test_canonical_json_and_hash() -> None:
+    e = Experience.from_dict({**GOOD, "input": "naïve café ☕"})
+    text = e.to_json()
+    assert text == json.dumps(
+        e.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    assert "☕" in text and ": " not in text
+    assert len(e.content_hash()) == 64
+    assert e.content_hash() != Experience.from_dict(GOOD).content_hash()
+    assert len({e, Experience.from_dict(e.to_dict())}) == 1  # hashable, equal
+
+
+def test_reward_is_stored_as_a_float() -> None:
+    e = Experience.from_dict({**GOOD, "outcome": {"reward": 1}})
+    assert e.outcome.reward == 1.0 and isinstance(e.outcome.reward, float)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "output", "label"),
+    [
+        ({"expected": "VESPER", "reward": 0.0}, "LUMEN", "VESPER"),
+        ({"expected": "VESPER"}, None, "VESPER"),
+        ({"reward": 1.0}, "LUMEN", "LUMEN"),
+        ({"reward": 0.5}, "LUMEN", "LUMEN"),
+        ({"reward": 0.2}, "LUMEN", None),
+        ({"reward": 1.0}, None, None),
+        ({"text": "the customer was happy"}, "LUMEN", None),
+    ],
+)
+def test_label(outcome: dict[str, Any], output: str | None, label: str | None) -> None:
+    d: dict[str, Any] = {"scope": "s", "input": "x", "outcome": outcome}
+    if output is not None:
+        d["output"] = output
+    assert Experience.from_dict(d).label == label
+
+
+@pytest.mark.parametrize(
+    ("obj", "field", "fragment"),
+    [
+        ([1, 2], None, "JSON object"),
+        ({**GOOD, "weight": 1}, "weight", "unknown field"),
+        ({k: v for k, v in GOOD.items() if k != "scope"}, "scope", "required"),
+        ({**GOOD, "scope": ""}, "scope", "lowercase"),
+        ({**GOOD, "scope": "Truth-Table"}, "scope", "lowercase"),
+        ({**GOOD, "scope": 3}, "scope", "lowercase"),
+        ({**GOOD, "scope": "a" * 65}, "scope", "at most 64"),
+        ({k: v for k, v in GOOD.items() if k != "input"}, "input", "required"),
+        ({**GOOD, "input": "  "}, "input", "empty"),
+        ({**GOOD, "input": {}}, "input", "empty object"),
+        ({**GOOD, "input": ["a"]}, "input", "flat object"),
+        ({**GOOD, "input": 7}, "input", "flat object"),
+        ({**GOOD, "input": {"a": {"b": 1}}}, "input.a", "text, numbers or booleans"),
+        ({**GOOD, "input": {"a": None}}, "input.a", "text, numbers or booleans"),
+        ({**GOOD, "input": {"": 1}}, "input.", "non-empty"),
+        ({**GOOD, "output": 3}, "output", "text"),
+        ({k: v for k, v in GOOD.items() if k != "outcome"}, "outcome", "required"),
+        ({**GOOD, "outcome": "VESPER"}, "outcome", "object"),
+        ({**GOOD, "outcome": {}}, "outcome", "at least one"),
+        ({**GOOD, "outcome": {"expected": "X", "score": 1}}, "outcome.score", "unknown"),
+        ({**GOOD, "outcome": {"expected": 1}}, "outcome.expected", "non-empty text"),
+        ({**GOOD, "outcome": {"expected": ""}}, "outcome.expected", "non-empty text"),
+        ({**GOOD, "outcome": {"reward": "high"}}, "outcome.reward", "number"),
+        ({**GOOD, "outcome": {"reward": True}}, "outcome.reward", "number"),
+        ({**GOOD, "outcome": {"text": ["a"]}}, "outcome.text", "text"),
+        ({**GOOD, "id": "../etc/passwd"}, "id", "without '..'"),
+        ({**GOOD, "id": "a..b"}, "id", "without '..'"),
+        ({**GOOD, "id": "-x"}, "id", "starting with"),
+        ({**GOOD, "id": "a/b"}, "id", "letters"),
+        ({**GOOD, "id": "a" * 129}, "id", "at most 128"),
+        ({**GOOD, "id": 42}, "id", "letters"),
+        ({**GOOD, "id": ""}, "id", "letters"),
+    ],
+)
+def test_from_dict_errors_name_path_line_and_field(
+    obj: Any, field: str | None, fragment: str
+) -> None:
+    with pytest.raises(ExperienceError) as info:
+        Experience.from_dict(obj, path="exp.jsonl", line=7)
+    err = info.value
+    assert (err.path, err.line, err.field) == ("exp.jsonl", 7, field)
+    assert fragment in err.message
+    assert str(err).startswith("exp.jsonl:7: ")
+
+
+def test_load_jsonl_reports_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "exp.jsonl"
+    path.write_text(_line() + "\n\n" + _line(id="tt-2", scope="Bad") + "\n", encoding="utf-8")
+    with pytest.raises(ExperienceError) as info:
+        load_jsonl(path)
+    assert info.value.line == 3 and info.value.field == "scope"
+    assert str(info.value).startswith(f"{path}:3: field 'scope': ")
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment", "field"),
+    [
+        (b"{not json}\n", "bad JSON", None),
+        (b'{"scope": "s", "input": "x", "outcome": {"reward": NaN}}\n', "NaN", None),
+        (b'{"scope": "s", "input": "caf\xe9", "outcome": {"text": "x"}}\n', "not UTF-8", None),
+        (b"[]\n", "JSON object", None),
+    ],
+)
+def test_load_jsonl_malformed_lines(
+    tmp_path: Path, raw: bytes, fragment: str, field: str | None
+) -> None:
+    path = tmp_path / "exp.jsonl"
+    path.write_bytes(_line().encode() + b"\n" + raw)
+    with pytest.raises(ExperienceError) as info:
+        load_jsonl(path)
+    assert info.value.line == 2 and info.value.field == field
+    assert fragment in str(info.value)
+
+
+def test_duplicate_ids_are_errors(tmp_path: Path) -> None:
+    path = tmp_path / "exp.jsonl"
+    path.write_text(_line() + "\n" + _line(output="VESPER") + "\n", encoding="utf-8")
+    with pytest.raises(ExperienceError) as info:
+        load_jsonl(path)
+    assert info.value.line == 2 and info.value.field == "id"
+    assert "first on line 1" in str(info.value)
+
+
+def test_a_line_over_one_mebibyte_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "exp.jsonl"
+    big = _line(id="tt-big", input="x" * MAX_LINE_BYTES)
+    path.write_text(_line() + "\n" + big + "\n" + _line(id="tt-3") + "\n", encoding="utf-8")
+    with pytest.raises(ExperienceError) as info:
+        load_jsonl(path)
+    assert info.value.line == 2 and "longer than" in str(info.value)
+    result = load_jsonl(path, skip_invalid=True)
+    assert [e.id for e in result.experiences] == ["tt-0042", "tt-3"]
+    assert [n for n, _ in result.skipped] == [2]
+    with pytest.raises(ExperienceError):
+        parse_jsonl_text(big)
+
+
+def test_skip_invalid_collects_errors(tmp_path: Path) -> None:
+    path = tmp_path / "exp.jsonl"
+    lines = [_line(), "{oops", _line(id="tt-2", outcome={}), _line(), _line(id="tt-5")]
+    path.write_text("\n".join(lines), encoding="utf-8")  # no final newline
+    result = load_jsonl(path, skip_invalid=True)
+    assert [e.id for e in result.experiences] == ["tt-0042", "tt-5"]
+    assert [n for n, _ in result.skipped] == [2, 3, 4]
+    assert "duplicate id" in result.skipped[2][1]
+
+
+def test_crlf_bom_and_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "exp.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + _line().encode() + b"\r\n   \r\n" + _line(id="b").encode())
+    assert [e.id for e in load_jsonl(path).experiences] == ["tt-0042", "b"]
+
+
+def test_parse_text_splits_on_newlines_only() -> None:
+    text = _line(input="first\u2028second") + "\n" + _line(id="tt-2")
+    result = parse_jsonl_text(text)
+    assert [e.id for e in result.experiences] == ["tt-0042", "tt-2"]
+    assert result.experiences[0].input == "first\u2028second"
+    with pytest.raises(ExperienceError) as info:
+        parse_jsonl_text(text + "\n{", path="batch")
+    assert str(info.value).startswith("batch:3: bad JSON")
+
+
+def test_dump_and_load_round_trip(tmp_path: Path) -> None:
+    exps = [Experience.from_dict(GOOD), Experience.from_dict({**GOOD, "id": "tt-2"})]
+    path = tmp_path / "exp.jsonl"
+    path.write_text(dump_jsonl(exps), encoding="utf-8")
+    assert load_jsonl(path).experiences == exps
+
+
+_text = st.text(min_size=1, max_size=20).filter(lambda s: s.strip() != "")
+_values = st.one_of(
+    st.text(max_size=10),
+    st.integers(-(10**9), 10**9),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+)
+_experience_dicts = st.fixed_dictionaries(
+    {
+        "scope": st.from_regex(r"\A[a-z0-9][a-z0-9._-]{0,20}\Z"),
+        "input": st.one_of(_text, st.dictionaries(_text, _values, min_size=1, max_size=4)),
+        "outcome": st.fixed_dictionaries(
+            {"expected": _text},
+            optional={
+                "reward": st.floats(0, 1),
+                "text": st.text(max_size=10),
+            },
+        ),
+    },
+    optional={
+        "id": st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_:-]{0,30}\Z"),
+        "output": st.text(max_size=10),
+    },
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_experience_dicts)
+def test_round_trip(d: dict[str, Any]) -> None:
+    e = Experience.from_dict(d)
+    assert Experience.from_dict(e.to_dict()) == e
+    assert Experience.from_dict(json.loads(e.to_json())) == e
+    assert parse_jsonl_text(e.to_json()).experiences == [e]
