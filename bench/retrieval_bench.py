@@ -1,6 +1,6 @@
 """Retrieval benchmark: the rule index at scale, and retrieval quality against BM25.
 
-    python bench/retrieval_bench.py                 # 1k, 10k, 100k rules + quality (~5 min)
+    python bench/retrieval_bench.py                 # 1k, 10k, 100k rules + quality (2-6 min)
     python bench/retrieval_bench.py --million       # adds 1M rules (HNSW; long, ~8 GB)
     python bench/retrieval_bench.py --sizes 1000 --skip-hnsw   # a quick smoke run
 
@@ -179,7 +179,10 @@ def scale_child(n: int, directory: Path, hnsw: bool) -> dict[str, float]:
     out["open_s"] = time.perf_counter() - t
     out["disk_mb"] = dir_mb(directory)
     if hnsw:
-        exact = data.vectors @ queries.T  # ground truth of version-0 vectors
+        final = data.vectors.copy()  # the vectors as of the last sync, for ground truth
+        for i, version in versions.items():
+            final[i] = data.vector(i, version)
+        exact = final @ queries.T
         truth = [set(np.argsort(-exact[:, j])[:8].tolist()) for j in range(len(queries))]
         for ef in (16, 32, 64, 128, 256):
             reopened = RuleIndex.open(directory, embedder, hnsw_threshold=threshold, ef_search=ef)

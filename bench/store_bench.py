@@ -66,6 +66,24 @@ def imlgit_commits(root: Path, n: int, *, edits_every: int = 10) -> tuple[Store,
     return store, n / (end - t0), min(n, 1000) / (end - tail_start)
 
 
+def imlgit_batched(root: Path, n: int, chunk: int = 50) -> float:
+    """n one-rule commits written as chains of `chunk` (as a learning batch is)."""
+    store = Store.init(root / f"imlgit-batched-{n}", author=PERSON)
+    store.checkout_worktree()
+    t0 = time.perf_counter()
+    with store.deferred_worktree():
+        for start in range(0, n, chunk):
+            steps = []
+            for i in range(start, min(n, start + chunk)):
+                r = make_rule(i)
+                msg = CommitMessage.make(
+                    "add", f"add {r.id}", f"Benchmark commit {i}.", rules=[r.id]
+                )
+                steps.append(({r.path: render_rule(r).encode("utf-8")}, msg))
+            store.commit_many(steps, author=LEARNER)
+    return n / (time.perf_counter() - t0)
+
+
 def git_cli_commits(root: Path, existing: int, n: int) -> float:
     """The git CLI adding n one-rule commits to a repo that already holds `existing` rules."""
     repo = root / f"git-{existing}"
@@ -103,6 +121,9 @@ def history_times(store: Store) -> dict[str, float]:
     hist = Store.open(store.path).history(rid)
     out["warm"] = time.perf_counter() - t0
     out["commits"] = len(hist)
+    t0 = time.perf_counter()
+    Store.open(store.path).history(make_rule(5).id)
+    out["light"] = time.perf_counter() - t0
     (store.derived_dir / "history.jsonl").unlink()
     t0 = time.perf_counter()
     Store.open(store.path).history(rid)

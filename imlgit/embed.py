@@ -174,13 +174,13 @@ class SentenceTransformerEmbedder:
     def _model(self) -> Any:
         with self._lock:
             if self._st is None:
-                self._st = self._load()
-                loaded_dim = int(self._st.get_embedding_dimension())
+                model = self._load()
+                loaded_dim = int(model.get_embedding_dimension())
                 if self._dim is not None and self._dim != loaded_dim:
                     raise EmbedderError(
                         f"{self._name} produces {loaded_dim}-d vectors, expected {self._dim}"
                     )
-                self._dim = loaded_dim
+                self._st, self._dim = model, loaded_dim
             return self._st
 
     def _source(self) -> str:
@@ -201,6 +201,9 @@ class SentenceTransformerEmbedder:
         # The hub must never be contacted: set before transformers reads them.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        # Idle OpenMP workers sleep rather than spin (read when torch loads): on busy
+        # cores, or next to faiss's own pool, spinning made embeddings many times slower.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging

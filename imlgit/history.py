@@ -27,6 +27,7 @@ class HistoryIndex:
         self._parents: dict[str, list[str]] = {}
         self._time: dict[str, int] = {}
         self._paths: dict[str, list[str]] = {}
+        self._info: dict[str, tuple[str, str, str]] = {}  # sha -> (author, committer, message)
         self._size = -1
 
     def _load(self) -> None:
@@ -51,11 +52,24 @@ class HistoryIndex:
             self._parents[sha] = parents
             self._time[sha] = t
             self._paths[sha] = paths
+            if "m" in rec:
+                self._info[sha] = (rec["a"], rec["k"], rec["m"])
         self._size = start + end
 
-    def record(self, sha: str, parents: list[str], t: int, paths: list[str]) -> None:
-        """Append one commit's changed paths (called by the store after a commit)."""
-        line = json.dumps({"c": sha, "p": parents, "t": t, "f": paths}, separators=(",", ":"))
+    def record(
+        self,
+        sha: str,
+        parents: list[str],
+        t: int,
+        paths: list[str],
+        info: tuple[str, str, str] | None = None,
+    ) -> None:
+        """Append one commit's changed paths, and its author, committer and message
+        (so a history is read without opening each commit)."""
+        rec: dict[str, object] = {"c": sha, "p": parents, "t": t, "f": paths}
+        if info is not None:
+            rec["a"], rec["k"], rec["m"] = info
+        line = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, (line + "\n").encode("utf-8"))
@@ -74,14 +88,30 @@ class HistoryIndex:
             if sha in self._parents:
                 stack.extend(self._parents[sha])
                 continue
-            info = self.store._commit(sha)
-            parents = [p.decode("ascii") for p in info.parents]
-            missing.append((sha, parents, info.commit_time))
+            c = self.store._commit(sha)
+            parents = [p.decode("ascii") for p in c.parents]
+            text = (
+                c.author.decode("utf-8", "replace"),
+                c.committer.decode("utf-8", "replace"),
+                c.message.decode("utf-8", "replace"),
+            )
+            missing.append((sha, parents, c.commit_time, text))
             stack.extend(parents)
-        for sha, parents, t in missing:
+        for sha, parents, t, text in missing:
             paths = self.store.changed_paths(sha)
             self._parents[sha], self._time[sha], self._paths[sha] = parents, t, paths
-            self.record(sha, parents, t, paths)
+            self._info[sha] = text
+            self.record(sha, parents, t, paths, text)
+
+    def info(self, sha: str) -> tuple[str, str, str] | None:
+        """(author, committer, message) of a recorded commit, or None."""
+        return self._info.get(sha)
+
+    def parents(self, sha: str) -> list[str]:
+        return self._parents.get(sha, [])
+
+    def time(self, sha: str) -> int:
+        return self._time.get(sha, 0)
 
     def touching(self, path: str, start: str) -> list[str]:
         """Commits reachable from ``start`` that changed ``path``, newest first."""

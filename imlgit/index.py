@@ -55,7 +55,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
-from operator import ne
+from operator import attrgetter, ne
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,7 @@ LOCK_NAME = "write.lock"
 SNAPSHOT_GLOB = "faiss-*.index"
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 40
-DEFAULT_EF_SEARCH = 128  # bench/retrieval_bench.py: recall@8 >= 0.99 vs exact at 100k
+DEFAULT_EF_SEARCH = 128  # bench/retrieval_bench.py, 100k: recall@8 0.998 (0.955 at 32)
 HNSW_REBUILD_FRACTION = 0.2  # hidden rows beyond this share of an HNSW index: rebuild
 FLAT_HIDDEN_LIMIT = 256  # hidden rows beyond this in a flat index: remove them
 EXACT_LIMIT = 2048  # a filter keeping this few rules is searched exactly with numpy
@@ -96,6 +96,10 @@ def _faiss() -> Any:
     """Import faiss on first use, so that importing imlgit stays fast."""
     global _faiss_module
     if _faiss_module is None:
+        # Idle OpenMP workers sleep instead of spinning: with torch's own OpenMP
+        # pool in the same process, or busy cores, spinning made a query embedding
+        # ~30x slower in bench/retrieval_bench.py. Read once, when OpenMP loads.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import faiss
 
         # faiss-cpu 1.15 raised the default to 128000, which keeps batched
@@ -244,11 +248,8 @@ class _Core:
 
     def apply(
         self, removed: Iterable[str], upserts: Sequence[tuple[str, IndexedRule]], vec_of: Any
-    ) -> int:
-        """Drop and (re)insert rules; ``vec_of[blob]`` holds the bytes of each active one.
-
-        Returns how many FAISS ids were added or hidden (drift from the snapshot).
-        """
+    ) -> None:
+        """Drop and (re)insert rules; ``vec_of[blob]`` holds the bytes of each active one."""
         hide = []
         for rule_id in removed:
             row = self.rules.pop(rule_id)
@@ -273,7 +274,6 @@ class _Core:
         if self.kind == "flat" and len(self.hidden) > FLAT_HIDDEN_LIMIT:
             self.index.remove_ids(np.fromiter(sorted(self.hidden), np.int64, len(self.hidden)))
             self.hidden.clear()
-        return len(hide) + len(live)
 
     def rebuild(self, kind: str) -> None:
         """A fresh FAISS index of ``kind`` holding exactly the searchable rules."""
@@ -716,9 +716,8 @@ class RuleIndex(_Searchable):
                 if not reset.corrupt:
                     with self._sql("repairing") as conn, _transaction(conn, "IMMEDIATE"):
                         meta = _meta(conn)
-                        if (meta.get("identity"), meta.get("format", FORMAT)) == (
-                            self._identity, FORMAT
-                        ):
+                        ours = (self._identity, str(self._dim), FORMAT)
+                        if (meta.get("identity"), meta.get("dim"), meta.get("format")) == ours:
                             return  # another process has already rebuilt it for this embedder
                         conn.execute("DELETE FROM rules")
                         conn.execute("DELETE FROM meta WHERE key IN ('identity','dim','snapshot')")
@@ -779,21 +778,24 @@ class RuleIndex(_Searchable):
         started = time.perf_counter()
         if self._generation() != self._gen:
             self._load()
-        core, blob_of = self._core, _blobs(entries)
-        if blob_of == core.blobs and commit == core.commit:
-            return SyncStats(0, 0, 0, 0, 0, time.perf_counter() - started)
         # The diff is the one step of a small sync that grows with memory: keep it in C.
-        current = core.blobs
-        todo = list(compress(blob_of, map(ne, map(current.get, blob_of), blob_of.values())))
+        core, current = self._core, self._core.blobs
+        blobs = map(attrgetter("blob"), entries.values())
+        todo = list(compress(entries, map(ne, map(current.get, entries), blobs)))
         added = [rid for rid in todo if rid not in current]
         changed = [rid for rid in todo if rid in current]
-        gone = len(current) - (len(blob_of) - len(added))
-        removed = list(current.keys() - blob_of.keys()) if gone else []
+        gone = len(current) - (len(entries) - len(added))
+        removed = list(current.keys() - entries.keys()) if gone else []
+        if not todo and not removed and commit == core.commit:
+            return SyncStats(0, 0, 0, 0, 0, time.perf_counter() - started)
+        blob_of = {rid: entries[rid].blob for rid in todo}
         docs, vec_of, embedded = self._prepare(todo, blob_of, load)
-        todo_blobs = [blob_of[rid] for rid in todo]
-        hits = sum(docs[b][1] == ACTIVE and b not in embedded for b in todo_blobs)
+        live = sum(docs[blob][1] == ACTIVE for blob in blob_of.values())
+        hits = live - sum(docs[blob][1] == ACTIVE for blob in embedded)
         with self._sql("writing") as conn:
             meta = _meta(conn)
+            # ids hidden or added since the snapshot (an upper bound: some were retired)
+            drift = int(meta.get("drift", "0")) + len(removed) + len(changed) + live
             next_fid, gen = int(meta.get("next_fid", "0")), int(meta.get("generation", "0")) + 1
             upserts = [
                 (rid, IndexedRule(next_fid + i, blob_of[rid], *docs[blob_of[rid]]))
@@ -808,17 +810,15 @@ class RuleIndex(_Searchable):
                      for rid, r in upserts],
                 )
                 _put_meta(conn, format=FORMAT, identity=self._identity, dim=self._dim,
-                          commit=commit, generation=gen, next_fid=next_fid + len(todo))
+                          commit=commit, generation=gen, next_fid=next_fid + len(todo),
+                          drift=drift)
         try:
-            drift = int(meta.get("drift", "0")) + core.apply(removed, upserts, vec_of)
+            core.apply(removed, upserts, vec_of)
             core.commit, self._gen = commit, gen
             rebuilt = self._maintain()
             first = not meta.get("snapshot")
             if rebuilt or first or self._snapshot_stale or drift >= SNAPSHOT_DRIFT:
                 self._write_snapshot()
-            else:
-                with self._sql("writing") as conn, _transaction(conn, "IMMEDIATE"):
-                    _put_meta(conn, drift=drift)
         except BaseException:
             self._gen = -1  # memory may differ from disk: reload before the next write
             raise

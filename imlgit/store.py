@@ -16,6 +16,7 @@ import random
 import shutil
 import stat
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ DEFAULT_BRANCH = "main"
 _FILE_MODE = 0o100644
 _TREE_MODE = 0o040000
 _MAX_CAS_ATTEMPTS = 10_000
+PACK_THRESHOLD = 8  # chains of at least this many commits are written as one pack
 
 
 @dataclass(frozen=True)
@@ -153,11 +155,15 @@ class Store:
     ) -> None:
         self.repo = repo
         self.fsync = fsync
+        # dulwich keeps pack files open; close them when the store goes away.
+        self._finalizer = weakref.finalize(self, repo.close)
         self.path = Path(repo.path)
         self._clock = clock or (lambda: int(time.time()))
         self._history: _history.HistoryIndex | None = None
         self._defer = False
         self._cache: dict[bytes, object] = {}
+        # While set, new objects are collected here and written as one pack.
+        self._sink: dict[bytes, Blob | Tree | Commit] | None = None
         self._pending: dict[str, str] = {}  # path -> branch, written while deferred
 
     # ------------------------------------------------------------------ open / init
@@ -237,6 +243,16 @@ class Store:
                         child.unlink()
             raise
         return store
+
+    def close(self) -> None:
+        """Close the files dulwich keeps open (also done when the store is collected)."""
+        self._finalizer()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def install_hooks(self) -> list[str]:
         """Copy imlgit's git hooks into this repository, pointing at this Python."""
@@ -507,6 +523,9 @@ class Store:
     def _add_object(self, obj: Blob | Tree | Commit) -> None:
         if not isinstance(obj, Blob):
             self._cache[obj.id] = obj
+        if self._sink is not None:
+            self._sink[obj.id] = obj
+            return
         for attempt in range(200):
             try:
                 self.repo.object_store.add_object(obj)
@@ -564,6 +583,34 @@ class Store:
         """
         if not steps:
             raise ImlgitError("nothing to commit")
+        # A long chain (a learning batch) goes into one pack file rather than five
+        # loose files a commit: creating files is most of a commit's cost.
+        packed = len(steps) >= PACK_THRESHOLD
+        if packed:
+            self._sink = {}
+        try:
+            return self._commit_chain(
+                steps, author, committer, branch, expected_head, sync_worktree, packed
+            )
+        finally:
+            self._sink = None
+
+    def _flush_pack(self) -> None:
+        if self._sink:
+            objs = list(self._sink.values())
+            self._sink = {}
+            self.repo.object_store.add_objects([(o, None) for o in objs])
+
+    def _commit_chain(
+        self,
+        steps: Sequence[tuple[Mapping[str, bytes | None], CommitMessage]],
+        author: Identity,
+        committer: Identity | None,
+        branch: str,
+        expected_head: str | None | _Unset,
+        sync_worktree: bool,
+        packed: bool,
+    ) -> list[str]:
         ref = self._ref(branch)
         prepared: list[tuple[dict[str, bytes | None], bytes, str]] = []
         touched: dict[str, bytes | None] = {}
@@ -613,6 +660,8 @@ class Store:
                 made.append((c, sorted(blobs)))
                 parent = _hex(c.id)
             last = made[-1][0]
+            if packed:
+                self._flush_pack()
             subject = prepared[-1][2] if len(prepared) == 1 else f"{len(prepared)} commits"
             if self._cas_ref(ref, base, _hex(last.id), committer, last.commit_time, subject):
                 for c, paths in made:
@@ -881,10 +930,31 @@ class Store:
         """
         path = rule_path(rule_id)
         start = self.resolve(rev)
-        shas = self._history_index().touching(path, start)
+        index = self._history_index()
+        shas = index.touching(path, start)
         if limit is not None:
             shas = shas[:limit]
-        return [self.commit_info(s) for s in shas]
+        out = []
+        for sha in shas:
+            known = index.info(sha)
+            if known is None:
+                out.append(self.commit_info(sha))
+                continue
+            author, committer, text = known
+            msg = CommitMessage.parse(text)
+            out.append(
+                CommitInfo(
+                    sha,
+                    msg.subject,
+                    msg.rationale,
+                    msg.trailers,
+                    author,
+                    committer,
+                    index.time(sha),
+                    tuple(index.parents(sha)),
+                )
+            )
+        return out
 
     def _history_index(self) -> _history.HistoryIndex:
         if self._history is None:
@@ -894,7 +964,11 @@ class Store:
     def _record(self, c: Commit, paths: list[str]) -> None:
         try:
             self._history_index().record(
-                _hex(c.id), [_hex(p) for p in c.parents], c.commit_time, paths
+                _hex(c.id),
+                [_hex(p) for p in c.parents],
+                c.commit_time,
+                paths,
+                (_utf8(c.author), _utf8(c.committer), _utf8(c.message)),
             )
         except OSError:
             pass  # derived data: the next history() call catches up from git

@@ -206,3 +206,18 @@ def test_library_modules_never_print() -> None:
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "print"
         ]
         assert not calls, rel
+
+
+def test_fewer_features_than_max_conditions() -> None:
+    """One yes/no attribute: two features, max_conditions 4 (once a math domain error)."""
+    from imlgit.experience import Experience
+    from imlgit.learners.covering import induce_rules, predict
+
+    exps = [
+        Experience.from_dict({"id": f"t-{i}", "scope": "tt", "input": {"a": "yes" if i % 2 else "no"},
+                              "outcome": {"expected": "X" if i % 2 else "Y"}})
+        for i in range(20)
+    ]
+    rules = induce_rules(exps, max_conditions=4)
+    assert predict(rules, {"a": "yes"})[0] == "X"  # type: ignore[index]
+    assert predict(rules, {"a": "no"})[0] == "Y"  # type: ignore[index]

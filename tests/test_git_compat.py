@@ -136,3 +136,24 @@ def test_two_processes_commit_at_once(memory: Store) -> None:
     assert len(memory.log()) == 1 + 2 * n
     run_git(memory.path, "fsck", "--strict", "--no-dangling")
     assert run_git(memory.path, "status", "--porcelain") == ""
+
+
+def test_a_long_chain_is_written_as_one_pack(memory: Store) -> None:
+    steps = []
+    for i in range(20):
+        r = rule(f"r-chain-{i:02d}")
+        steps.append(
+            (
+                {r.path: render_rule(r).encode()},
+                CommitMessage.make("add", f"add {r.id}", "Part of a batch.", rules=[r.id]),
+            )
+        )
+    packs_before = list((memory.gitdir / "objects" / "pack").glob("*.pack"))
+    shas = memory.commit_many(steps, author=LEARNER)
+    packs_after = list((memory.gitdir / "objects" / "pack").glob("*.pack"))
+    assert len(packs_after) == len(packs_before) + 1
+    assert len(shas) == 20 and memory.head() == shas[-1]
+    run_git(memory.path, "fsck", "--strict", "--no-dangling")
+    assert run_git(memory.path, "rev-list", "--count", "HEAD").strip() == "21"
+    assert [c.sha for c in Store.open(memory.path).history("r-chain-07")] == [shas[7]]
+    assert run_git(memory.path, "status", "--porcelain") == ""

@@ -154,14 +154,19 @@ def test_scope_and_tag_filters_return_k_when_k_match(tmp_path: Path, emb: HashEm
     assert [len(m) for m in many] == [3, 3] and many[1][0].rule_id == "b2"
 
 
-def test_large_filter_goes_through_a_faiss_selector(tmp_path: Path, emb: HashEmbedder) -> None:
+@pytest.mark.parametrize("threshold", [200_000, 100], ids=["flat", "hnsw"])
+def test_large_filter_goes_through_a_faiss_selector(
+    tmp_path: Path, emb: HashEmbedder, threshold: int
+) -> None:
     docs = {f"a{i}": make_doc(i, "big") for i in range(2600)}
     docs.update({f"s{i}": make_doc(5000 + i, "small") for i in range(300)})
-    index = RuleIndex.open(tmp_path, emb)
+    index = RuleIndex.open(tmp_path, emb, hnsw_threshold=threshold)
     index.sync("c1", *state(docs))
     hits = index.search(text_of(docs["a77"]), k=8, scope="big")
     assert len(hits) == 8 and hits[0].rule_id == "a77"
     assert all(h.rule_id.startswith("a") for h in hits)
+    small = index.search_many([text_of(docs["a1"]), text_of(docs["s5"])], k=8, scope="small")
+    assert all(len(h) == 8 and h[0].rule_id.startswith("s") for h in small)
 
 
 def test_retired_rules_are_indexed_but_never_returned(tmp_path: Path, emb: HashEmbedder) -> None:

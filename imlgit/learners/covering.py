@@ -226,7 +226,7 @@ class _Grower:
         self.beam_width = beam_width
         n_feats = max(len(features), 2)
         # bits to name k conditions out of n_feats features
-        self.cost = [math.log2(math.comb(n_feats, k)) for k in range(max_conditions + 1)]
+        self.cost = [math.log2(max(1, math.comb(n_feats, k))) for k in range(max_conditions + 1)]
 
     def precise(self, p: int, n: int) -> bool:
         """Whether ``p`` right of ``p + n`` is consistent with ``min_precision``."""

@@ -42,7 +42,7 @@ MAX_RATIONALE = 500
 MAX_TITLE = 120
 MAX_ANSWER = 2_000
 MAX_THEN = 200
-MAX_VALUE_CHARS = 400  # a string from an experience or a rationale, as shown in a prompt
+MAX_VALUE_CHARS = 1_000  # a string (input, statement, rationale) as shown in a prompt
 MAX_QUESTION_CHARS = 4_000
 RECENT_SHOWN = 3  # rationales of a rule's last changes shown with it (momentum)
 
@@ -126,6 +126,9 @@ def _ids(ids: Sequence[str], *, nullable: bool = False) -> dict[str, Any]:
 
 
 def _id_list(ids: Sequence[str]) -> dict[str, Any]:
+    if not ids:
+        # an empty enum is not a valid schema (llama.cpp refuses it): allow no items
+        return {"type": "array", "items": {"type": "string"}, "maxItems": 0}
     return {"type": "array", "items": _ids(ids), "maxItems": len(ids)}
 
 
@@ -265,7 +268,7 @@ def _check_fields(when: tuple[Condition, ...], batch: Sequence[Experience], wher
         if cond.field is None and not has_text:
             raise ValueError(f"{where}: the inputs of this batch have no text to test")
         if cond.field is not None and cond.field not in attributes:
-            shown = ", ".join(sorted(attributes)) or "none: the inputs are text"
+            shown = ", ".join(attributes) or "none: the inputs are text"
             raise ValueError(
                 f"{where}: attribute {cond.field[:60]!r} is in no input of the batch ({shown})"
             )
@@ -342,8 +345,9 @@ def _parse_operations(
         if op not in OPS:  # the schema's enum already refuses it; kept for other callers
             raise ValueError(f"{where}.op: {str(op)[:20]!r} is not one of {', '.join(OPS)}")
         if op == "ADD":
-            if target is not None:
-                raise ValueError(f"{where}.target: ADD has no target (new ids are made in code)")
+            # ADD makes a new rule; its id is made in code. A target given anyway
+            # (small models copy the field) is ignored rather than trusted.
+            target = None
         else:
             if target is None:
                 raise ValueError(f"{where}.target: {op} needs the id of a rule shown")
@@ -398,11 +402,9 @@ def _parse_operations(
     return out
 
 
-def _validator(parse: Callable[[Mapping[str, Any]], object]) -> Callable[[dict[str, Any]], None]:
-    def validate(data: dict[str, Any]) -> None:
-        parse(data)
-
-    return validate
+def _checks(parse: Callable[[dict[str, Any]], object]) -> Callable[[dict[str, Any]], None]:
+    """``parse`` as a validate callback: it raises ValueError, its result is dropped."""
+    return lambda data: None if parse(data) is None else None
 
 
 # --------------------------------------------------------------------------- the learner
@@ -460,7 +462,7 @@ class ModelLearner:
 
         schema = induce_schema(batch, scopes, self.max_candidates, self.max_statement)
         answer = self.chat.complete_json(
-            [{"role": "user", "content": prompt}], schema, name="induce", validate=_validator(parse)
+            [{"role": "user", "content": prompt}], schema, name="induce", validate=_checks(parse)
         )
         return parse(answer.data)
 
@@ -493,7 +495,7 @@ class ModelLearner:
 
         schema = revise_schema(batch, len(candidates), rule_ids)
         answer = self.chat.complete_json(
-            [{"role": "user", "content": prompt}], schema, name="revise", validate=_validator(parse)
+            [{"role": "user", "content": prompt}], schema, name="revise", validate=_checks(parse)
         )
         return parse(answer.data)
 
