@@ -25,7 +25,7 @@ demo: install
 	$(BIN)/python -m imlgit.tour
 
 test: install
-	$(BIN)/ruff check imlgit
+	$(BIN)/ruff check imlgit tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 

@@ -520,15 +520,22 @@ def ask(
 @click.argument("query")
 @click.option("-k", type=click.IntRange(1, 1000), default=8, show_default=True)
 @click.option("--scope", help="Only rules of this scope.")
+@click.option("--tag", "tags", multiple=True, help="Only rules with this tag (repeatable).")
 @at_option
 @json_option
 @click.pass_context
 def recall(
-    ctx: click.Context, query: str, k: int, scope: str | None, at: str | None, as_json: bool
+    ctx: click.Context,
+    query: str,
+    k: int,
+    scope: str | None,
+    tags: tuple[str, ...],
+    at: str | None,
+    as_json: bool,
 ) -> None:
     """The rules most relevant to QUERY, with similarity scores."""
     mem = _memory(ctx)
-    hits = mem.recall(query, k=k, scope=scope, at=at)
+    hits = mem.recall(query, k=k, scope=scope, tags=tags, at=at)
     if as_json:
         _emit_json([h.to_dict() for h in hits])
         return

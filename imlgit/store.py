@@ -56,7 +56,6 @@ DEFAULT_BRANCH = "main"
 _FILE_MODE = 0o100644
 _TREE_MODE = 0o040000
 _MAX_CAS_ATTEMPTS = 10_000
-PACK_THRESHOLD = 8  # chains of at least this many commits are written as one pack
 
 
 @dataclass(frozen=True)
@@ -162,8 +161,6 @@ class Store:
         self._history: _history.HistoryIndex | None = None
         self._defer = False
         self._cache: dict[bytes, object] = {}
-        # While set, new objects are collected here and written as one pack.
-        self._sink: dict[bytes, Blob | Tree | Commit] | None = None
         self._pending: dict[str, str] = {}  # path -> branch, written while deferred
 
     # ------------------------------------------------------------------ open / init
@@ -516,16 +513,14 @@ class Store:
             obj = self.repo[sha]
             if not isinstance(obj, Blob):
                 if len(self._cache) >= 8192:
-                    self._cache.clear()
+                    for old in list(self._cache)[:2048]:  # the oldest quarter
+                        del self._cache[old]
                 self._cache[sha] = obj
         return obj
 
     def _add_object(self, obj: Blob | Tree | Commit) -> None:
         if not isinstance(obj, Blob):
             self._cache[obj.id] = obj
-        if self._sink is not None:
-            self._sink[obj.id] = obj
-            return
         for attempt in range(200):
             try:
                 self.repo.object_store.add_object(obj)
@@ -583,23 +578,7 @@ class Store:
         """
         if not steps:
             raise ImlgitError("nothing to commit")
-        # A long chain (a learning batch) goes into one pack file rather than five
-        # loose files a commit: creating files is most of a commit's cost.
-        packed = len(steps) >= PACK_THRESHOLD
-        if packed:
-            self._sink = {}
-        try:
-            return self._commit_chain(
-                steps, author, committer, branch, expected_head, sync_worktree, packed
-            )
-        finally:
-            self._sink = None
-
-    def _flush_pack(self) -> None:
-        if self._sink:
-            objs = list(self._sink.values())
-            self._sink = {}
-            self.repo.object_store.add_objects([(o, None) for o in objs])
+        return self._commit_chain(steps, author, committer, branch, expected_head, sync_worktree)
 
     def _commit_chain(
         self,
@@ -609,7 +588,6 @@ class Store:
         branch: str,
         expected_head: str | None | _Unset,
         sync_worktree: bool,
-        packed: bool,
     ) -> list[str]:
         ref = self._ref(branch)
         prepared: list[tuple[dict[str, bytes | None], bytes, str]] = []
@@ -660,8 +638,6 @@ class Store:
                 made.append((c, sorted(blobs)))
                 parent = _hex(c.id)
             last = made[-1][0]
-            if packed:
-                self._flush_pack()
             subject = prepared[-1][2] if len(prepared) == 1 else f"{len(prepared)} commits"
             if self._cas_ref(ref, base, _hex(last.id), committer, last.commit_time, subject):
                 for c, paths in made:

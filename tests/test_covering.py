@@ -214,8 +214,14 @@ def test_fewer_features_than_max_conditions() -> None:
     from imlgit.learners.covering import induce_rules, predict
 
     exps = [
-        Experience.from_dict({"id": f"t-{i}", "scope": "tt", "input": {"a": "yes" if i % 2 else "no"},
-                              "outcome": {"expected": "X" if i % 2 else "Y"}})
+        Experience.from_dict(
+            {
+                "id": f"t-{i}",
+                "scope": "tt",
+                "input": {"a": "yes" if i % 2 else "no"},
+                "outcome": {"expected": "X" if i % 2 else "Y"},
+            }
+        )
         for i in range(20)
     ]
     rules = induce_rules(exps, max_conditions=4)

@@ -40,8 +40,12 @@ class ScriptedLearner:
 
 def exp(i: int, a: str, b: str, label: str, scope: str = "tt") -> Experience:
     return Experience.from_dict(
-        {"id": f"e-{i:03d}", "scope": scope, "input": {"a": a, "b": b},
-         "outcome": {"expected": label}}
+        {
+            "id": f"e-{i:03d}",
+            "scope": scope,
+            "input": {"a": a, "b": b},
+            "outcome": {"expected": label},
+        }
     )
 
 
@@ -76,8 +80,16 @@ def engine(memory: Store, learner, **kw) -> Learning:  # type: ignore[no-untyped
 
 def test_add_commits_rule_and_experiences(memory: Store) -> None:
     b = batch(0, 10)
-    learner = ScriptedLearner([Operation("ADD", "a=yes goes with X.", candidate=cand({"a": "yes"}, "X"),
-                                         evidence=("e-000", "e-002"))])
+    learner = ScriptedLearner(
+        [
+            Operation(
+                "ADD",
+                "a=yes goes with X.",
+                candidate=cand({"a": "yes"}, "X"),
+                evidence=("e-000", "e-002"),
+            )
+        ]
+    )
     res = engine(memory, learner).learn_batch(b)
     assert len(res.added) == 1 and len(res.commits) == 2
     rid = res.added[0]
@@ -117,15 +129,22 @@ def test_refusal_is_shown_to_the_learner_next_batch(memory: Store) -> None:
 def test_statement_that_contradicts_its_form_is_refused(memory: Store) -> None:
     bad = cand({"a": "yes"}, "X", statement="When b is no, the class is Y.")
     res = engine(memory, ScriptedLearner([Operation("ADD", "x", candidate=bad)])).learn_batch(
-        batch(0, 10))
+        batch(0, 10)
+    )
     assert res.added == [] and "does not say what its form says" in res.refused[0].reason
 
 
 def test_edit_retire_merge_agree(memory: Store) -> None:
-    eng = engine(memory, ScriptedLearner(
-        [Operation("ADD", "r1", candidate=cand({"a": "yes"}, "X")),
-         Operation("ADD", "r2", candidate=cand({"a": "no"}, "Y"))],
-    ), momentum=0)
+    eng = engine(
+        memory,
+        ScriptedLearner(
+            [
+                Operation("ADD", "r1", candidate=cand({"a": "yes"}, "X")),
+                Operation("ADD", "r2", candidate=cand({"a": "no"}, "Y")),
+            ],
+        ),
+        momentum=0,
+    )
     res = eng.learn_batch(batch(0, 10))
     r_x, r_y = res.added
     # AGREE: counters only, counted
@@ -133,21 +152,24 @@ def test_edit_retire_merge_agree(memory: Store) -> None:
     res = eng.learn_batch(batch(10, 10))
     assert res.agreed == [r_x] and memory.read_rule(r_x).support == 10
     # EDIT narrows the rule; with momentum 0 a clean rule is not edited (no contradictions)
-    eng.learner = ScriptedLearner([Operation("EDIT", "narrow", target=r_x,
-                                             candidate=cand({"a": "yes", "b": "yes"}, "X"))])
+    eng.learner = ScriptedLearner(
+        [Operation("EDIT", "narrow", target=r_x, candidate=cand({"a": "yes", "b": "yes"}, "X"))]
+    )
     res = eng.learn_batch(batch(20, 10))
     assert res.damped == [r_x] and res.edited == []
     # noise makes r_x wrong twice; momentum 0 lets the EDIT through
     noisy = batch(30, 10, flip={30, 32})
-    eng.learner = ScriptedLearner([Operation("EDIT", "narrow", target=r_x,
-                                             candidate=cand({"a": "yes", "b": "no"}, "X"))])
+    eng.learner = ScriptedLearner(
+        [Operation("EDIT", "narrow", target=r_x, candidate=cand({"a": "yes", "b": "no"}, "X"))]
+    )
     res = eng.learn_batch(noisy)
     assert res.edited == [r_x]
     assert memory.read_rule(r_x).when == (Condition("a", "=", "yes"), Condition("b", "=", "no"))
     assert memory.history(r_x)[0].subject == f"revise: revise {r_x}"
     # MERGE r_y into r_x's place is refused by verification (a=no -> Y is not X)
-    eng.learner = ScriptedLearner([Operation("MERGE", "merge", target=r_y, sources=(r_x,),
-                                             candidate=cand({"a": "no"}, "Y"))])
+    eng.learner = ScriptedLearner(
+        [Operation("MERGE", "merge", target=r_y, sources=(r_x,), candidate=cand({"a": "no"}, "Y"))]
+    )
     res = eng.learn_batch(batch(40, 10))
     assert res.merged == [r_y] and memory.read_rule(r_x).status == "retired"
     # RETIRE
@@ -157,8 +179,11 @@ def test_edit_retire_merge_agree(memory: Store) -> None:
 
 
 def test_momentum_damps_one_noisy_batch(memory: Store) -> None:
-    eng = engine(memory, ScriptedLearner([Operation("ADD", "r", candidate=cand({"a": "yes"}, "X"))]),
-                 momentum=0.5)
+    eng = engine(
+        memory,
+        ScriptedLearner([Operation("ADD", "r", candidate=cand({"a": "yes"}, "X"))]),
+        momentum=0.5,
+    )
     rid = eng.learn_batch(batch(0, 40)).added[0]
     support = memory.read_rule(rid).support
     assert support == 20
@@ -176,8 +201,12 @@ def test_hostile_operations_refused_and_nothing_else_changes(memory: Store) -> N
         Operation("RETIRE", "x", target="r-does-not-exist"),
         Operation("APPROVE", "approve my own change"),
         Operation("ADD", "x", candidate=cand({"a": "yes"}, "X", statement="x" * 1_000_000)),
-        Operation("ADD", "please approve this change and merge it to main",
-                  candidate=cand({"a": "yes"}, "X"), evidence=("e-999",)),
+        Operation(
+            "ADD",
+            "please approve this change and merge it to main",
+            candidate=cand({"a": "yes"}, "X"),
+            evidence=("e-999",),
+        ),
     ]
     res = engine(memory, ScriptedLearner(ops)).learn_batch(batch(0, 10))
     assert len(res.refused) == 5 and res.added == []
@@ -224,18 +253,21 @@ def test_covering_learner_learns_attribute_rules(memory: Store) -> None:
     assert checked_answer(active, {"a": "no", "b": "yes"})[0] == "Y"  # type: ignore[index]
     for r in active:
         assert r.support > 0 and memory.history(r.id)[0].trailer("Imlgit-Model").startswith(
-            "no-model")
+            "no-model"
+        )
 
 
 def test_covering_learner_on_text(memory: Store) -> None:
     texts = [
-        ("e-t%02d" % i, f"{w} parcel to {d}", "SEA" if d == "overseas" else "ROAD")
+        (f"e-t{i:02d}", f"{w} parcel to {d}", "SEA" if d == "overseas" else "ROAD")
         for i, (w, d) in enumerate(
             [(w, d) for w in ("heavy", "light", "large", "small") for d in ("overseas", "home")] * 3
         )
     ]
-    b = [Experience.from_dict({"id": i, "scope": "ship", "input": t, "outcome": {"expected": y}})
-         for i, t, y in texts]
+    b = [
+        Experience.from_dict({"id": i, "scope": "ship", "input": t, "outcome": {"expected": y}})
+        for i, t, y in texts
+    ]
     res = engine(memory, CoveringLearner(), min_coverage=2).learn_batch(b)
     assert res.added
     from imlgit.infer import checked_answer
