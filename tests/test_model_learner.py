@@ -377,7 +377,7 @@ def test_answer_cites_only_given_rules():
         ({"answer": "C9", "rules": ["r-00009"]}, '"r-00009" is not one of "r-00000"'),
         ({"answer": "C1", "rules": ["../../x"]}, '"../../x" is not one of'),
         ({"answer": "   ", "rules": []}, "answer: empty"),
-        ({"answer": "a" * 2001, "rules": []}, "longer than 2000"),
+        ({"answer": "a" * 1001, "rules": []}, "longer than 1000"),
         ({"answer": "C1"}, "required but missing"),
     ],
 )

@@ -40,7 +40,7 @@ __all__ = ["ModelAnswer", "ModelLearner", "answer_with_model", "load_prompt"]
 
 MAX_RATIONALE = 500
 MAX_TITLE = 120
-MAX_ANSWER = 2_000
+MAX_ANSWER = 1_000  # characters: a grammar-bound answer then fits in 512 tokens
 MAX_THEN = 200
 MAX_VALUE_CHARS = 1_000  # a string (input, statement, rationale) as shown in a prompt
 MAX_QUESTION_CHARS = 4_000
