@@ -35,60 +35,44 @@ class ConfigError(ImlgitError):
     """imlgit.toml, a flag or an environment variable has a bad value."""
 
 
-class RuleError(ImlgitError):
+class _Located(ImlgitError):
+    """An error at a place in a file: ``path:line: field 'f': message``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        self.field = field
+        where = ""
+        if path is not None:
+            where = path if line is None else f"{path}:{line}"
+            where += ": "
+        if field is not None:
+            message = f"field '{field}': {message}"
+        super().__init__(where + message)
+
+
+class RuleError(_Located):
     """A rule file or a rule value is invalid.
 
     ``path`` is the file (or None for a value built in memory), ``line`` the
     1-based line where known, ``field`` the front-matter field where known.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        path: str | None = None,
-        line: int | None = None,
-        field: str | None = None,
-    ) -> None:
-        self.message = message
-        self.path = path
-        self.line = line
-        self.field = field
-        where = ""
-        if path is not None:
-            where = path if line is None else f"{path}:{line}"
-            where += ": "
-        if field is not None:
-            message = f"field '{field}': {message}"
-        super().__init__(where + message)
-
 
 class RuleIdError(RuleError):
     """A rule id that is not a safe file name."""
 
 
-class ExperienceError(ImlgitError):
-    """An experience (one JSONL line) is invalid."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        path: str | None = None,
-        line: int | None = None,
-        field: str | None = None,
-    ) -> None:
-        self.message = message
-        self.path = path
-        self.line = line
-        self.field = field
-        where = ""
-        if path is not None:
-            where = path if line is None else f"{path}:{line}"
-            where += ": "
-        if field is not None:
-            message = f"field '{field}': {message}"
-        super().__init__(where + message)
+class ExperienceError(_Located):
+    """An experience (one JSONL line) is invalid (``path``, ``line``, ``field``)."""
 
 
 class StoreError(ImlgitError):

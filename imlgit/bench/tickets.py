@@ -13,8 +13,8 @@ import random
 from collections import Counter
 
 from ..conditions import Condition, matches
-from ..experience import Experience, Outcome
-from .truthtable import decision_list_to_rules
+from ..experience import Experience
+from .truthtable import decision_list_to_rules, sample_experiences
 
 SCOPE = "tickets"
 ESCALATE, REFUND, ROUTINE = "ESCALATE", "REFUND", "ROUTINE"
@@ -159,26 +159,17 @@ class Tickets:
     def sample(self, n: int, rng_seed: int, noise: float = 0.0) -> list[Experience]:
         """``n`` tickets; ``expected`` is flipped to another class with probability
         ``noise``; ``output`` is a naive agent's random guess, rewarded when right."""
-        if not 0.0 <= noise <= 1.0:
-            raise ValueError("noise is a probability")
         rng = random.Random(f"tickets:{self.seed}:sample:{rng_seed}")
-        out: list[Experience] = []
-        for i in range(n):
-            text = self.random_text(rng)
-            expected = self.classify(text)
-            if noise and rng.random() < noise:
-                expected = rng.choice([c for c in CLASSES if c != expected])
-            guess = rng.choice(CLASSES)
-            out.append(
-                Experience(
-                    id=f"tk-{rng_seed}-{i:05d}",
-                    scope=SCOPE,
-                    input=text,
-                    output=guess,
-                    outcome=Outcome(expected=expected, reward=1.0 if guess == expected else 0.0),
-                )
-            )
-        return out
+        return sample_experiences(
+            n,
+            rng,
+            self.random_text,
+            self.classify,
+            CLASSES,
+            noise,
+            prefix=f"tk-{rng_seed}",
+            scope=SCOPE,
+        )
 
     def train_test(
         self, n_train: int, n_test: int, seed: int, noise: float = 0.0

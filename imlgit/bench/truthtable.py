@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ..conditions import Condition, Scalar, matches, negate
 from ..experience import Experience, InputValue, Outcome
@@ -138,26 +139,17 @@ class TruthTable:
         probability ``noise``; ``output`` is a naive agent's random guess, rewarded
         1.0 when it equals ``expected``.
         """
-        if not 0.0 <= noise <= 1.0:
-            raise ValueError("noise is a probability")
         rng = random.Random(f"truth-table:{self.seed}:sample:{rng_seed}")
-        out: list[Experience] = []
-        for i in range(n):
-            inp = self.random_input(rng)
-            expected = self.classify(inp)
-            if noise and rng.random() < noise:
-                expected = rng.choice([c for c in self.classes if c != expected])
-            guess = rng.choice(self.classes)
-            out.append(
-                Experience(
-                    id=f"tt-{rng_seed}-{i:05d}",
-                    scope=SCOPE,
-                    input=inp,
-                    output=guess,
-                    outcome=Outcome(expected=expected, reward=1.0 if guess == expected else 0.0),
-                )
-            )
-        return out
+        return sample_experiences(
+            n,
+            rng,
+            self.random_input,
+            self.classify,
+            self.classes,
+            noise,
+            prefix=f"tt-{rng_seed}",
+            scope=SCOPE,
+        )
 
     def train_test(
         self, n_train: int, n_test: int, seed: int, noise: float = 0.0
@@ -228,3 +220,38 @@ def _minimal(pieces: list[tuple[Condition, ...]]) -> list[tuple[Condition, ...]]
         kept = [k for k in kept if not s <= set(k)]
         kept.append(piece)
     return kept
+
+
+def sample_experiences(
+    n: int,
+    rng: random.Random,
+    make_input: Callable[[random.Random], Any],
+    classify: Callable[[Any], str],
+    classes: Sequence[str],
+    noise: float,
+    *,
+    prefix: str,
+    scope: str,
+) -> list[Experience]:
+    """``n`` experiences of an environment: a random input, the true class as
+    ``outcome.expected`` (replaced by another class with probability ``noise``), and
+    a naive agent's random guess as ``output``, rewarded 1.0 when it was right."""
+    if not 0.0 <= noise <= 1.0:
+        raise ValueError("noise is a probability")
+    out: list[Experience] = []
+    for i in range(n):
+        inp = make_input(rng)
+        expected = classify(inp)
+        if noise and rng.random() < noise:
+            expected = rng.choice([c for c in classes if c != expected])
+        guess = rng.choice(list(classes))
+        out.append(
+            Experience(
+                id=f"{prefix}-{i:05d}",
+                scope=scope,
+                input=inp,
+                output=guess,
+                outcome=Outcome(expected=expected, reward=1.0 if guess == expected else 0.0),
+            )
+        )
+    return out
