@@ -14,11 +14,15 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import ImlgitError
+
+if TYPE_CHECKING:
+    from .memory import Memory
+    from .store import Store
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -47,7 +51,7 @@ def _find_repo(start: str | None) -> str:
     return str(here)
 
 
-def _store(ctx: click.Context) -> Any:
+def _store(ctx: click.Context) -> Store:
     from .store import Store
 
     return Store.open(_find_repo(ctx.obj.get("repo")))
@@ -168,7 +172,7 @@ def rule_add(
         raise click.UsageError("give the rule's statement with --statement or --statement-file")
     store = _store(ctx)
     rid = rule_id or slugify(title)
-    head = store.head()
+    head = store.resolve("main")
     if store.read_file(_rule_path(rid), head) is not None:
         raise RuleError(f"a rule with id {rid!r} exists; edit it, or choose another --id")
     now = now_utc()
@@ -223,7 +227,7 @@ def rule_edit(
 
     rationale = _why(why)
     store = _store(ctx)
-    head = store.head()
+    head = store.resolve("main")
     old = store.read_rule(rule_id, head)
     if file is not None:
         try:
@@ -266,7 +270,7 @@ def rule_retire(ctx: click.Context, rule_id: str, why: str | None) -> None:
 
     rationale = _why(why)
     store = _store(ctx)
-    head = store.head()
+    head = store.resolve("main")
     old = store.read_rule(rule_id, head)
     if old.status == "retired":
         raise ImlgitError(f"rule {rule_id!r} is already retired")
@@ -410,7 +414,7 @@ def restore(ctx: click.Context, rule_id: str, why: str | None) -> None:
 # ---------------------------------------------------------------------- learning
 
 
-def _memory(ctx: click.Context) -> Any:
+def _memory(ctx: click.Context) -> Memory:
     from .memory import Memory
 
     return Memory.open(_find_repo(ctx.obj.get("repo")))
@@ -575,7 +579,7 @@ def reindex(ctx: click.Context) -> None:
     mem = _memory(ctx)
     shutil.rmtree(mem.store.derived_dir / "index", ignore_errors=True)
     index = mem.index()
-    click.echo(f"indexed {len(index)} rules at {mem.store.head()[:12]}", err=True)
+    click.echo(f"indexed {len(index)} rules at {mem.store.resolve('main')[:12]}", err=True)
 
 
 # ---------------------------------------------------------------------- branches

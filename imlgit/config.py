@@ -33,9 +33,9 @@ DEFAULTS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
     "learn": {
         "learner": (str, "auto"),
         "batch": (int, 16),
-        "momentum": ((int, float), 0.8),
-        "min_precision": ((int, float), 0.9),
-        "min_coverage": (int, 2),
+        "momentum": ((int, float), 0.25),
+        "min_precision": ((int, float), 0.75),
+        "min_coverage": (int, 3),
         "store_experiences": (str, "full"),
     },
     "review": {"policy": (str, "manual")},

@@ -148,7 +148,7 @@ class Memory:
         if name == "covering" or (
             name == "auto" and not self.model_configured() and CoveringLearner.can_read(experiences)
         ):
-            return CoveringLearner(min_precision=self.settings.get("learn", "min_precision"))
+            return CoveringLearner()
         if name in ("model", "auto"):
             from .learners.model import ModelLearner
 
@@ -158,17 +158,24 @@ class Memory:
     # ------------------------------------------------------------------ verbs
 
     def recall(
-        self, query: str, *, k: int | None = None, scope: str | None = None, at: str | None = None
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        scope: str | None = None,
+        tags: Sequence[str] | None = None,
+        at: str | None = None,
     ) -> list[Recalled]:
-        """The rules most relevant to ``query`` (active rules only), best first."""
+        """The rules most relevant to ``query`` (active rules only), best first;
+        ``scope`` and ``tags`` filter, ``at`` reads memory as it was at a revision."""
         k = k or self.settings.get("retrieval", "k")
         commit = self.store.resolve(at)
+        tag_filter = list(tags) if tags else None
         if at is None:
-            hits = self.index().search(query, k, scope=scope)
+            hits = self.index().search(query, k, scope=scope, tags=tag_filter)
         else:
-            hits = (
-                self.index().at(commit, *self._index_inputs(commit)).search(query, k, scope=scope)
-            )
+            view = self.index().at(commit, *self._index_inputs(commit))
+            hits = view.search(query, k, scope=scope, tags=tag_filter)
         entries = self.store.rule_entries(commit)
         return [
             Recalled(

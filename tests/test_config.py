@@ -1,0 +1,71 @@
+"""Settings: defaults, imlgit.toml, environment, flags; and that they agree with the engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from imlgit.config import load_settings, person_identity
+from imlgit.errors import ConfigError
+from imlgit.learn import LearnSettings
+from imlgit.resources import template_dir
+
+
+def test_template_toml_documents_the_defaults() -> None:
+    """The template's commented values (outside [model], whose values are examples)
+    are the real defaults, so the file a user reads does not lie."""
+    import tomllib
+
+    text = (template_dir() / "imlgit.toml").read_text()
+    assert load_settings(text).values == load_settings(None).values
+    defaults = load_settings(None)
+    section = None
+    checked = 0
+    for line in text.splitlines():
+        if line.startswith("["):
+            section = line.strip("[] ")
+        elif line.startswith("# ") and " = " in line and section not in (None, "model"):
+            key_value = line[2:].split("  #")[0].split(" #")[0]
+            parsed = tomllib.loads(key_value)
+            for key, value in parsed.items():
+                assert defaults.get(section, key) == value, f"[{section}] {key}"
+                checked += 1
+    assert checked >= 7
+
+
+def test_learning_defaults_agree_with_the_engine() -> None:
+    s = load_settings(None)
+    engine = LearnSettings()
+    assert s.get("learn", "momentum") == engine.momentum
+    assert s.get("learn", "min_precision") == engine.min_precision
+    assert s.get("learn", "min_coverage") == engine.min_coverage
+
+
+def test_precedence_flag_env_file_default() -> None:
+    toml = '[model]\nbase_url = "http://file"\nmodel = "m-file"\n'
+    s = load_settings(toml, env={"OPENAI_BASE_URL": "http://openai", "IMLGIT_MODEL": "m-env"})
+    assert s.get("model", "base_url") == "http://openai" and s.get("model", "model") == "m-env"
+    s = load_settings(toml, env={"IMLGIT_BASE_URL": "http://imlgit", "OPENAI_BASE_URL": "http://o"})
+    assert s.get("model", "base_url") == "http://imlgit"
+    s = load_settings(toml, env={}, flags={("model", "model"): "m-flag"})
+    assert s.get("model", "model") == "m-flag" and s.sources["model.model"] == "flag"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[nope]\nx = 1\n", "unknown section"),
+        ("[learn]\nbatch = 'x'\n", "number"),
+        ("[learn]\nlearner = 'magic'\n", "one of"),
+        ("[learn]\nbogus = 1\n", "unknown setting"),
+        ("[learn\n", "imlgit.toml"),
+    ],
+)
+def test_bad_settings_name_where(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(text)
+
+
+def test_person_identity_is_never_the_learner() -> None:
+    assert person_identity({"IMLGIT_AUTHOR": "Ada <ada@example.org>"}).email == "ada@example.org"
+    with pytest.raises(ConfigError):
+        person_identity({"IMLGIT_AUTHOR": "x <learner@imlgit.invalid>"})
