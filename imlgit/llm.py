@@ -96,9 +96,14 @@ class ChatModel(Protocol):
         *,
         name: str,
         validate: Validator | None = None,
+        grammar: dict[str, Any] | None = None,
     ) -> JsonAnswer:
         """A JSON object that matches ``schema`` and passes ``validate`` (which raises
-        ValueError); LLMOutputError when retries run out, LLMError when the endpoint fails."""
+        ValueError); LLMOutputError when retries run out, LLMError when the endpoint fails.
+
+        ``grammar``, when given, is the schema sent to the server as response_format
+        instead of ``schema``: a tighter shape for servers that turn it into a
+        grammar, while ``schema`` keeps the checks with the clearest messages."""
         ...
 
     def complete_text(self, messages: Messages) -> str:
@@ -223,11 +228,40 @@ def extract_json(text: str) -> dict[str, Any]:
             try:
                 obj, _ = decoder.raw_decode(candidate, match.start())
             except json.JSONDecodeError:
+                if n == 0 and _unclosed(candidate, match.start()):
+                    # The outermost object never closed: the answer was cut off. An
+                    # object nested inside it is not the answer, so do not return one.
+                    raise ValueError(
+                        "the answer was cut off before its JSON object closed "
+                        "(the model ran out of tokens; ask for less or raise max_tokens)"
+                    ) from None
                 continue
             if isinstance(obj, dict):
                 return obj
     snippet = text.strip()[:80]
     raise ValueError(f"the answer holds no JSON object (it starts {snippet!r})")
+
+
+def _unclosed(text: str, start: int) -> bool:
+    """Whether the object opening at ``start`` never closes (strings respected)."""
+    depth, in_string, escaped = 0, False, False
+    for ch in text[start:]:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return False
+    return True
 
 
 # --------------------------------------------------------------------------- the loop
@@ -428,12 +462,15 @@ class OpenAIChat:
         *,
         name: str,
         validate: Validator | None = None,
+        grammar: dict[str, Any] | None = None,
     ) -> JsonAnswer:
+        sent = grammar if grammar is not None else schema
+
         def send(conversation: Messages) -> tuple[str, Usage]:
             while True:
                 mode = self.response_format_mode
                 try:
-                    return self._request(conversation, _response_format(mode, schema, name))
+                    return self._request(conversation, _response_format(mode, sent, name))
                 except _FormatRejected as exc:
                     self.response_format_mode = _FORMATS[_FORMATS.index(mode) + 1]
                     log.debug("response_format %s refused (%s)", mode, exc)

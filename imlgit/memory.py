@@ -152,6 +152,9 @@ class Memory:
         if name in ("model", "auto"):
             from .learners.model import ModelLearner
 
+            if self.chat.identity.startswith("embedded:"):
+                # the embedded server answers in at most 512 tokens: ask for less
+                return ModelLearner(self.chat, max_candidates=3, max_statement=200)
             return ModelLearner(self.chat)
         raise ConfigError(f"unknown learner {name!r}")
 

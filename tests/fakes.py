@@ -50,6 +50,7 @@ class FakeChat:
         self.identity = identity
         self.retries = retries
         self.calls: list[FakeCall] = []
+        self.grammars: list[dict[str, Any] | None] = []  # the response_format schemas
         self.requests: list[Messages] = []
         self._script: deque[Answer] = deque(answers)
 
@@ -69,7 +70,9 @@ class FakeChat:
         *,
         name: str,
         validate: Validator | None = None,
+        grammar: dict[str, Any] | None = None,
     ) -> JsonAnswer:
+        self.grammars.append(grammar)
         self.calls.append(FakeCall([dict(m) for m in messages], schema, name))
         return complete_json_via(
             self._send, messages, schema, name=name, validate=validate, retries=self.retries

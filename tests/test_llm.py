@@ -110,9 +110,15 @@ def test_extract_json_finds_the_first_object(text, expected):
     assert extract_json(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "no json here", "{not json}", '["a", 1]', '{"a": 1'])
+@pytest.mark.parametrize("text", ["", "no json here", "{not json}", '["a", 1]'])
 def test_extract_json_without_an_object_raises(text):
     with pytest.raises(ValueError, match="no JSON object"):
+        extract_json(text)
+
+
+@pytest.mark.parametrize("text", ['{"a": 1', '{"a": {"b": 2}, "c": "}'])
+def test_extract_json_of_a_cut_off_object_says_so(text):
+    with pytest.raises(ValueError, match="cut off"):
         extract_json(text)
 
 
@@ -264,3 +270,12 @@ def test_embedded_server_errors_are_llm_errors(tmp_path):
         server.start()
     server.stop()
     assert not server.running
+
+
+def test_a_cut_off_answer_is_not_mistaken_for_a_nested_object() -> None:
+    from imlgit.llm import extract_json
+
+    cut = '{"candidates": [{"title": "t", "statement": "s"}, {"title": "u", "stat'
+    with pytest.raises(ValueError, match="cut off"):
+        extract_json(cut)
+    assert extract_json('prose {"a": 1} more') == {"a": 1}

@@ -8,7 +8,6 @@ import pytest
 from conftest import PERSON
 
 from imlgit.commits import CommitMessage
-from imlgit.errors import LearnError
 from imlgit.experience import Experience
 from imlgit.memory import Memory
 from imlgit.rules import Rule
@@ -22,11 +21,19 @@ T = "2026-11-27T08:00:00Z"
 def mem(tmp_path_factory: pytest.TempPathFactory) -> Memory:
     path = tmp_path_factory.mktemp("embedded") / "m"
     store = Store.init(path, author=PERSON)
-    rule = Rule(id="r-heavy-by-sea", title="Heavy overseas parcels ship by sea",
-                statement="A heavy parcel to an overseas address ships by sea.",
-                scope="shipping", created=T, updated=T)
-    store.put_rule(rule, CommitMessage.make("add", "add r-heavy-by-sea", "Seen 12 times.",
-                                            rules=[rule.id]), author=PERSON)
+    rule = Rule(
+        id="r-heavy-by-sea",
+        title="Heavy overseas parcels ship by sea",
+        statement="A heavy parcel to an overseas address ships by sea.",
+        scope="shipping",
+        created=T,
+        updated=T,
+    )
+    store.put_rule(
+        rule,
+        CommitMessage.make("add", "add r-heavy-by-sea", "Seen 12 times.", rules=[rule.id]),
+        author=PERSON,
+    )
     return Memory.open(path, env={})  # no endpoint: the embedded server and MiniLM
 
 
@@ -43,21 +50,39 @@ def test_ask_through_the_embedded_model(mem: Memory) -> None:
     assert mem.chat.identity.startswith("embedded:")
 
 
-def test_learning_with_the_embedded_model_commits_or_leaves_main(mem: Memory) -> None:
+def test_learning_through_the_embedded_model_commits_with_rationales(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """learn -> the openai client -> llama.cpp on 127.0.0.1 -> validated operations ->
+    commits with rationales and trailers; then ask cites a learned rule. The 135M
+    model's rules are poor; what is asserted is the mechanism. A fresh memory: the
+    model is asked to induce, not to revise rules it cannot read."""
+    path = tmp_path_factory.mktemp("embedded-learn") / "m"
+    Store.init(path, author=PERSON)
+    mem = Memory.open(path, env={})
     exps = [
-        Experience.from_dict({"id": f"s-{i}", "scope": "shipping",
-                              "input": f"a {'heavy' if i % 2 == 0 else 'light'} parcel abroad",
-                              "output": "sea" if i % 2 == 0 else "air",
-                              "outcome": {"reward": 1.0, "text": "arrived on time"}})
-        for i in range(3)
+        Experience.from_dict(
+            {
+                "id": f"s-{i}",
+                "scope": "shipping",
+                "input": f"a {'heavy' if i % 2 == 0 else 'light'} parcel to an overseas address",
+                "output": "sea" if i % 2 == 0 else "air",
+                "outcome": {"reward": 1.0, "text": "arrived on time"},
+            }
+        )
+        for i in range(4)
     ]
     head = mem.store.head()
-    try:
-        results = mem.learn(exps, batch=3, learner="model")
-    except LearnError:
-        assert mem.store.head() == head  # the weak model's failure commits nothing
-        return
-    for sha in results[0].commits:
+    results = mem.learn(exps, batch=4, learner="model")
+    commits = results[0].commits
+    assert commits and mem.store.head() == commits[-1] and head != commits[-1]
+    learned = results[0].added + results[0].edited + results[0].agreed + results[0].retired
+    assert learned, "the model proposed nothing that validated"
+    for sha in commits:
         info = mem.store.commit_info(sha)
-        assert info.rationale and info.trailer("Imlgit-Batch") == results[0].batch_id
+        assert info.rationale.strip()
+        assert info.trailer("Imlgit-Batch") == results[0].batch_id
         assert info.trailer("Imlgit-Model") == "model:embedded:SmolLM2-135M-Instruct"
+    ans = mem.ask("How does a heavy parcel abroad ship?", scope="shipping")
+    assert ans.path == "model" and set(ans.rules) <= set(ans.retrieved)
+    assert ans.commit == mem.store.head()

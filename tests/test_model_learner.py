@@ -152,7 +152,7 @@ def test_empty_answers_are_valid():
 class SchemaBlindChat(FakeChat):
     """A FakeChat that checks no schema: the learner's own checks must refuse alone."""
 
-    def complete_json(self, messages, schema, *, name, validate=None):
+    def complete_json(self, messages, schema, *, name, validate=None, grammar=None):
         return super().complete_json(messages, {}, name=name, validate=validate)
 
 
@@ -451,3 +451,19 @@ def test_add_with_a_target_ignores_the_target() -> None:
         [], cands, ["r-glimmer"],
     )
     assert ops[0].op == "ADD" and ops[0].target is None and ops[0].candidate == cands[0]
+
+
+def test_revise_sends_a_grammar_with_one_form_per_operation() -> None:
+    """A grammar-bound server gets anyOf forms: an ADD cannot lack its candidate."""
+    from imlgit.learners.model import revise_grammar
+
+    exps = [Experience.from_dict({"id": "e-1", "scope": "s", "input": "x",
+                                  "outcome": {"expected": "y"}})]
+    grammar = revise_grammar(exps, 2, ["r-a"])
+    forms = grammar["properties"]["operations"]["items"]["anyOf"]
+    by_op = {tuple(f["properties"]["op"]["enum"]): f for f in forms}
+    assert by_op[("ADD",)]["properties"]["candidate"]["type"] == "integer"
+    assert by_op[("ADD",)]["properties"]["target"] == {"type": "null"}
+    assert "contradicting" in by_op[("RETIRE",)]["required"]
+    no_rules = revise_grammar(exps, 2, [])["properties"]["operations"]["items"]["anyOf"]
+    assert [f["properties"]["op"]["enum"] for f in no_rules] == [["ADD"]]

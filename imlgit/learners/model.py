@@ -223,6 +223,68 @@ def revise_schema(
     return _answer_object("operations", operation, len(rule_ids) + n_candidates)
 
 
+def revise_grammar(
+    batch: Sequence[Experience], n_candidates: int, rule_ids: Sequence[str]
+) -> dict[str, Any]:
+    """The revision schema as a grammar-bound server should get it: one form per kind
+    of operation, so a small model cannot write an ADD without a candidate."""
+    ids = [e.id for e in batch]
+    rationale = {"type": "string", "minLength": 1, "maxLength": MAX_RATIONALE}
+    candidate = {"type": "integer", "minimum": 0, "maximum": max(n_candidates - 1, 0)}
+    target = _ids(rule_ids)
+    null = {"type": "null"}
+
+    def form(ops: list[str], props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {"op": {"type": "string", "enum": ops}, **props, "rationale": rationale},
+            "required": ["op", *required, "rationale"],
+            "additionalProperties": False,
+        }
+
+    # One form per kind of operation, so a server that turns the schema into a
+    # grammar cannot produce an ADD without a candidate or a RETIRE without a target.
+    forms = []
+    if n_candidates:
+        forms.append(
+            form(
+                ["ADD"],
+                {"target": null, "candidate": candidate, "evidence": _id_list(ids)},
+                ["target", "candidate"],
+            )
+        )
+    if n_candidates and rule_ids:
+        forms.append(
+            form(
+                ["EDIT", "MERGE"],
+                {
+                    "target": target,
+                    "candidate": candidate,
+                    "sources": _id_list(rule_ids),
+                    "evidence": _id_list(ids),
+                },
+                ["target", "candidate"],
+            )
+        )
+    if rule_ids:
+        forms.append(
+            form(
+                ["RETIRE"],
+                {"target": target, "candidate": null, "contradicting": _id_list(ids)},
+                ["target", "candidate", "contradicting"],
+            )
+        )
+        forms.append(
+            form(
+                ["AGREE"],
+                {"target": target, "candidate": null, "evidence": _id_list(ids)},
+                ["target", "candidate", "evidence"],
+            )
+        )
+    operation: dict[str, Any] = {"anyOf": forms} if forms else {"type": "null"}
+    return _answer_object("operations", operation, len(rule_ids) + n_candidates)
+
+
 def answer_schema(rule_ids: Sequence[str]) -> dict[str, Any]:
     """The JSON schema of an answer that may cite ``rule_ids``."""
     return {
@@ -495,7 +557,11 @@ class ModelLearner:
 
         schema = revise_schema(batch, len(candidates), rule_ids)
         answer = self.chat.complete_json(
-            [{"role": "user", "content": prompt}], schema, name="revise", validate=_checks(parse)
+            [{"role": "user", "content": prompt}],
+            schema,
+            name="revise",
+            validate=_checks(parse),
+            grammar=revise_grammar(batch, len(candidates), rule_ids),
         )
         return parse(answer.data)
 
