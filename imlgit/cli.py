@@ -460,6 +460,8 @@ def learn(
             results.append(result)
             bar.update(1)
             click.echo(f"  {result.summary()}", err=True)
+            for refusal in result.refused:
+                click.echo(f"    refused {refusal}", err=True)
 
         mem.learn(
             loaded.experiences,

@@ -110,6 +110,21 @@ def main(argv: list[str] | None = None) -> None:
           "answers what no checkable rule can. It is weak; see the README for a real endpoint.")
     cli("ask", "Which class do the rules give when every attribute is no?", "--scope",
         "truth-table")
+
+    print("\nThe language-model learner, on the same embedded model, from text experiences. "
+          "Its proposals go through the same verification: what contradicts the evidence is "
+          "refused, and the refusal is shown to it on the next batch.")
+    shipping = [
+        {"id": f"ship-{i}", "scope": "shipping",
+         "input": f"a {'heavy' if i % 2 == 0 else 'light'} parcel to an overseas address",
+         "output": "sea" if i % 2 == 0 else "air",
+         "outcome": {"reward": 1.0, "text": "arrived on time"}}
+        for i in range(4)
+    ]
+    (root / "shipping.jsonl").write_text("".join(json.dumps(e) + "\n" for e in shipping))
+    cli("learn", "shipping.jsonl", "--learner", "model")
+    cli("log", "-n", "4")
+    cli("ask", "How does a heavy parcel abroad ship?", "--scope", "shipping")
     if shutil.which("git"):
         _run(["git", "log", "--format=%h %s", "-n", "8"], cwd=mem,
              show="git log --format='%h %s' -n 8")
