@@ -10,14 +10,31 @@ The file is derived: delete it and it is rebuilt from git.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .store import Store
 
 __all__ = ["HistoryIndex"]
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while tens of thousands of small records are
+    built: they hold no cycles, and full collections triggered by the allocations
+    took most of a history query's time (0.15-0.5 s against 0.11 s without)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class HistoryIndex:
@@ -124,6 +141,10 @@ class HistoryIndex:
 
     def touching(self, path: str, start: str) -> list[str]:
         """Commits reachable from ``start`` that changed ``path``, newest first."""
+        with _no_gc():
+            return self._touching(path, start)
+
+    def _touching(self, path: str, start: str) -> list[str]:
         self._catch_up(start)
         order: list[str] = []
         seen: set[str] = set()
