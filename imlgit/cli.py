@@ -164,7 +164,7 @@ def rule_add(
     """Add a rule (one commit). Prints the commit sha."""
     from .commits import CommitMessage
     from .errors import RuleError
-    from .rules import Rule, now_utc, slugify
+    from .rules import Rule, now_utc, rule_path, slugify
 
     rationale = _why(why)
     statement = _read_text(statement, statement_file, "statement")
@@ -173,7 +173,7 @@ def rule_add(
     store = _store(ctx)
     rid = rule_id or slugify(title)
     head = store.resolve("main")
-    if store.read_file(_rule_path(rid), head) is not None:
+    if store.read_file(rule_path(rid), head) is not None:
         raise RuleError(f"a rule with id {rid!r} exists; edit it, or choose another --id")
     now = now_utc()
     new = Rule(
@@ -191,12 +191,6 @@ def rule_add(
     sha = store.put_rule(new, msg, author=_person(store), expected_head=head)
     click.echo(f"added {rid}", err=True)
     click.echo(sha)
-
-
-def _rule_path(rid: str) -> str:
-    from .rules import rule_path
-
-    return rule_path(rid)
 
 
 @rule.command("edit")

@@ -369,7 +369,6 @@ class Learning:
         batch_ids = {e.id for e in batch}
         work = dict(rules)
         self._recount(work, scope, evidence)
-        before = {rid: (r.support, r.contradictions) for rid, r in work.items()}
         for op in ops:
             refusal = self._apply(op, work, relevant, scope, batch_ids, evidence, planned, result)
             if refusal is not None:
@@ -405,7 +404,6 @@ class Learning:
                         support=final.support,
                         contradictions=final.contradictions,
                     )
-        del before
         rules.update(work)
 
     # ------------------------------------------------------------------ one operation
