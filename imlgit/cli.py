@@ -423,7 +423,17 @@ def _memory(ctx: click.Context) -> Memory:
     type=click.Choice(["auto", "model", "covering"]),
     help="auto: the learner that needs no model when no endpoint is configured.",
 )
-@click.option("--branch", default="main", show_default=True, help="Commit to this branch.")
+@click.option(
+    "--propose",
+    "propose",
+    metavar="NAME",
+    help="Commit to proposal NAME (default: a new proposal named learn-<time>).",
+)
+@click.option(
+    "--branch",
+    metavar="BRANCH",
+    help="Commit straight to BRANCH instead of a proposal (main only under policy auto).",
+)
 @click.option("--skip-invalid", is_flag=True, help="Skip malformed lines (and report them).")
 @json_option
 @click.pass_context
@@ -433,11 +443,17 @@ def learn(
     batch: int | None,
     epochs: int,
     learner: str | None,
-    branch: str,
+    propose: str | None,
+    branch: str | None,
     skip_invalid: bool,
     as_json: bool,
 ) -> None:
-    """Learn rules from experiences (JSONL): one commit per rule change."""
+    """Learn rules from experiences (JSONL) into a proposal: one commit per rule change.
+
+    The review policy of imlgit.toml then acts: manual leaves the proposal for a
+    person (imlgit review / approve / reject); gated approves it when every check
+    holds; auto approves it.
+    """
     from .experience import load_jsonl
 
     loaded = load_jsonl(file, skip_invalid=skip_invalid)
@@ -447,29 +463,184 @@ def learn(
     total = len(loaded.experiences)
     size = batch or mem.settings.get("learn", "batch")
     batches = epochs * ((total + size - 1) // size)
-    results: list[Any] = []
     with click.progressbar(length=batches, label="learning", file=sys.stderr) as bar:
 
         def progress(result: Any) -> None:
-            results.append(result)
             bar.update(1)
             click.echo(f"  {result.summary()}", err=True)
             for refusal in result.refused:
                 click.echo(f"    refused {refusal}", err=True)
 
-        mem.learn(
+        done = mem.learn(
             loaded.experiences,
             batch=size,
             epochs=epochs,
             learner=learner,
+            propose=propose,
             branch=branch,
             progress=progress,
         )
     if as_json:
-        _emit_json([r.to_dict() for r in results])
+        _emit_json(done)
+        return
+    if done.proposal is None:
+        where = "nothing new to propose" if done.branch.startswith("proposals/") else done.branch
+        click.echo(f"learned into {where}", err=True)
     else:
-        head = results[-1].head if results else mem.store.head(branch)
-        click.echo(head)
+        click.echo(f"proposal {done.proposal}: {done.decision.summary() if done.decision else ''}"
+                   .rstrip(": "), err=True)
+        if done.approval is not None:
+            click.echo(f"merged into main as {done.approval.sha[:12]}", err=True)
+        else:
+            click.echo(
+                f"review it: imlgit review {done.proposal}; then imlgit approve "
+                f"{done.proposal} or imlgit reject {done.proposal} --why ...",
+                err=True,
+            )
+    click.echo(done.approval.sha if done.approval else done.head or mem.store.head(done.branch))
+
+
+# ---------------------------------------------------------------------- review
+
+
+def _gate(mem: Any) -> Any:
+    from .review import Gate
+
+    return Gate.from_settings(mem.settings.section("review"), mem.settings.section("scan"))
+
+
+@cli.command()
+@json_option
+@click.pass_context
+def proposals(ctx: click.Context, as_json: bool) -> None:
+    """Open proposals: rules touched, operations, evidence."""
+    from .review import list_proposals
+
+    found = list_proposals(_store(ctx))
+    if as_json:
+        _emit_json(found)
+        return
+    if not found:
+        click.echo("no open proposals", err=True)
+    for p in found:
+        ops = ", ".join(f"{n} {op}" for op, n in sorted(p.ops.items()))
+        behind = " (main has moved since)" if p.behind else ""
+        click.echo(f"{p.name}\t{len(p.commits)} commits: {ops}; rules: "
+                   f"{', '.join(p.rules) or '-'}; evidence: {p.evidence}{behind}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--diff/--no-diff", default=True, show_default=True, help="Show each rule diff.")
+@click.option("--head", metavar="REV", help="The proposal is at REV, not its branch (CI).")
+@click.option("--main", "main_rev", metavar="REV", help="Main is at REV (CI: origin/main).")
+@click.option("--strict", is_flag=True, help="Exit 1 unless the gated policy would approve.")
+@json_option
+@click.pass_context
+def review(
+    ctx: click.Context,
+    name: str,
+    diff: bool,
+    head: str | None,
+    main_rev: str | None,
+    strict: bool,
+    as_json: bool,
+) -> None:
+    """Review proposal NAME; `imlgit review stats`: approvals, rejections, what gated would do."""
+    from . import review as rv
+
+    mem = _memory(ctx)
+    gate = _gate(mem)
+    if name == "stats":
+        st = rv.stats(mem.store, gate)
+        if as_json:
+            _emit_json(st)
+            return
+        click.echo(
+            f"approved {st.approved} ({st.approved_by_policy} by the policy), rejected "
+            f"{st.rejected}, open {st.open}"
+        )
+        decided = st.gated_agrees + st.gated_disagrees
+        if decided:
+            click.echo(
+                f"gated would have decided as people did on {st.gated_agrees} of {decided} "
+                "proposals people decided"
+            )
+        for row in st.rows:
+            verdict = {True: "would approve", False: "would not approve", None: "-"}[row["gated"]]
+            failed = "; ".join(f"{f['check']}: {f['detail']}" for f in row.get("failed", []))
+            click.echo(f"  {row['proposal']}: {row['decided']}; gated {verdict}"
+                       + (f" ({failed})" if failed else ""))
+        return
+    r = rv.review(
+        mem.store, name, gate, mem.settings.get("review", "policy"), head=head, main=main_rev
+    )
+    if as_json:
+        _emit_json(r)
+    else:
+        _print_review(r, diff)
+    if strict and not r.decision.gated_ok:
+        raise SystemExit(1)
+
+
+def _print_review(r: Any, diff: bool) -> None:
+    p = r.proposal
+    click.echo(f"proposal {p.name}: {len(p.commits)} commits on {p.branch}, "
+               f"rules {', '.join(p.rules) or '-'}")
+    if p.behind:
+        click.echo("main has moved since this proposal was made; approving merges it")
+    for e in r.entries:
+        c = e.commit
+        click.echo(f"\n{c.sha[:12]} {c.subject}")
+        for line in c.rationale.splitlines():
+            click.echo(f"    {line}" if line else "")
+        for key in ("Imlgit-Evidence", "Imlgit-Support"):
+            if c.trailer(key):
+                click.echo(f"    {key}: {c.trailer(key)}")
+        for rid, hist in e.history.items():
+            if hist:
+                recent = "; ".join(f"{h.sha[:8]} {h.subject}" for h in hist)
+                click.echo(f"    history of {rid} on main: {recent}")
+        if diff:
+            for ch in e.changes:
+                for line in ch.unified().splitlines():
+                    click.echo(f"    {line}")
+    if r.accuracy is not None:
+        before, after = r.accuracy
+        click.echo(f"\naccuracy on the evaluation set: {before.accuracy:.1%} now, "
+                   f"{after.accuracy:.1%} after approval ({before.total} experiences)")
+    click.echo(f"\npolicy {r.decision.summary()}")
+    for ck in r.decision.checks:
+        click.echo(f"  [{'ok' if ck.ok else 'no'}] {ck.name}: {ck.detail}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--why", metavar="TEXT", help="The approval's rationale (default: who reviewed).")
+@click.pass_context
+def approve(ctx: click.Context, name: str, why: str | None) -> None:
+    """Approve proposal NAME: merge it into main as a person (never the learner)."""
+    from .review import approve as approve_
+
+    store = _store(ctx)
+    done = approve_(store, name, approver=_person(store), why=why or "")
+    click.echo(f"approved {name}: main is {done.sha[:12]}", err=True)
+    click.echo(done.sha)
+
+
+@cli.command()
+@click.argument("name")
+@why_option
+@click.pass_context
+def reject(ctx: click.Context, name: str, why: str | None) -> None:
+    """Reject proposal NAME: the branch goes, the rejection is recorded on main."""
+    from .review import reject as reject_
+
+    rationale = _why(why)
+    store = _store(ctx)
+    sha = reject_(store, name, person=_person(store), why=rationale)
+    click.echo(f"rejected {name}; later learning will not propose it again unchanged", err=True)
+    click.echo(sha)
 
 
 def _question(query: str) -> Any:
@@ -626,11 +797,77 @@ def branch_merge(ctx: click.Context, name: str, why: str | None) -> None:
     from .commits import CommitMessage
 
     rationale = _why(why)
+    if name.startswith("proposals/"):
+        raise click.UsageError(f"{name} is a proposal: approve it (imlgit approve {name[10:]})")
     store = _store(ctx)
     msg = CommitMessage.make("merge", f"merge {name}", rationale)
     result = store.merge(name, msg, author=_person(store))
     click.echo("fast-forward" if result.fast_forward else "merge commit", err=True)
     click.echo(result.sha)
+
+
+# ---------------------------------------------------------------------- remotes
+
+
+@cli.command()
+@click.argument("url")
+@click.argument("path", type=click.Path(file_okay=False))
+@click.option("--no-hooks", is_flag=True, help="Do not install the git hooks.")
+def clone(url: str, path: str, no_hooks: bool) -> None:
+    """Clone the memory at URL (any git URL or path) into PATH."""
+    from .review import track_proposals
+    from .sync import clone as clone_
+    from .sync import fetch
+
+    store = clone_(url, path, install_hooks=not no_hooks)
+    opened = track_proposals(store, fetch(store))
+    click.echo(f"cloned {url} into {path}: main at {store.head()}", err=True)
+    if opened:
+        click.echo(f"open proposals: {', '.join(opened)}", err=True)
+
+
+@cli.command()
+@click.option("--remote", default="origin", show_default=True)
+@json_option
+@click.pass_context
+def pull(ctx: click.Context, remote: str, as_json: bool) -> None:
+    """Fetch REMOTE and merge its main, rule file by rule file; open its proposals here.
+
+    The same rule changed on both sides is a conflict showing both versions, and
+    nothing is merged.
+    """
+    from .review import track_proposals
+    from .sync import pull as pull_
+
+    store = _store(ctx)
+    result = pull_(store, author=_person(store), remote=remote)
+    opened = track_proposals(store, result.fetched)
+    if as_json:
+        _emit_json({**result.to_dict(), "proposals": opened})
+        return
+    if result.up_to_date:
+        click.echo("main is up to date", err=True)
+    else:
+        how = "fast-forward" if result.fast_forward else "merge commit"
+        click.echo(f"{how}: {len(result.rules)} rules changed "
+                   f"({', '.join(result.rules[:10]) or '-'})", err=True)
+    if opened:
+        click.echo(f"proposals from {remote}: {', '.join(opened)} (imlgit review NAME)", err=True)
+    click.echo(result.sha)
+
+
+@cli.command()
+@click.option("--remote", default="origin", show_default=True)
+@click.option("--proposals", "with_proposals", is_flag=True,
+              help="Push every proposals/* branch too (on a forge: pull requests).")
+@click.pass_context
+def push(ctx: click.Context, remote: str, with_proposals: bool) -> None:
+    """Push main (and proposals) to REMOTE; only ever a fast-forward."""
+    from .sync import push as push_
+
+    updated = push_(_store(ctx), remote=remote, proposals=with_proposals)
+    click.echo(f"pushed {', '.join(updated)}" if updated else "everything was up to date",
+               err=True)
 
 
 # ---------------------------------------------------------------------- check

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from .commits import LEARNER, Identity, parse_identity
 from .errors import ConfigError, ImlgitError
@@ -38,7 +39,13 @@ DEFAULTS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
         "min_coverage": (int, 3),
         "store_experiences": (str, "full"),
     },
-    "review": {"policy": (str, "manual")},
+    "review": {
+        "policy": (str, "manual"),
+        "max_rules": (int, 5),
+        "protect_support": (int, 10),
+        "eval_set": (str, None),
+    },
+    "scan": {"allow": (list, [])},
     "prune": {"max_rules": (int, 0)},
 }
 
@@ -77,7 +84,7 @@ class Settings:
 
 def _coerce(section: str, key: str, value: Any, where: str) -> Any:
     kind, _ = DEFAULTS[section][key]
-    if isinstance(value, str) and kind is not str and kind != (str,):
+    if isinstance(value, str) and kind in (int, (int, float)):
         try:
             value = float(value) if kind == (int, float) else int(value)
         except ValueError:
@@ -86,6 +93,16 @@ def _coerce(section: str, key: str, value: Any, where: str) -> Any:
             ) from None
     if isinstance(value, bool) or not isinstance(value, kind):
         raise ConfigError(f"{where}: [{section}] {key} has the wrong type ({type(value).__name__})")
+    if (section, key) == ("scan", "allow"):
+        for pattern in cast(list[Any], value):
+            if not isinstance(pattern, str):
+                raise ConfigError(f"{where}: [scan] allow: {pattern!r} is not a string")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(
+                    f"{where}: [scan] allow: invalid pattern {pattern!r}: {exc}"
+                ) from None
     choices = _CHOICES.get((section, key))
     if choices and value not in choices:
         raise ConfigError(f"{where}: [{section}] {key} must be one of {', '.join(choices)}")

@@ -13,7 +13,10 @@ caller can catch one class, and the CLI turns it into one line and exit 1::
     │   ├── RevisionNotFound         a revision that does not resolve (.rev)
     │   ├── RuleNotFound             no such rule at that revision (.rule_id, .rev)
     │   ├── RationaleRequired        a write without a rationale
+    │   ├── RemoteError              a remote cannot be reached, or refused (imlgit.sync)
+    │   ├── PushRejected             the remote has commits we lack: pull first (imlgit.sync)
     │   └── ConflictError            the same rule changed concurrently (.rule_ids)
+    │       └── SyncConflict         a pull found rules changed on both sides (imlgit.sync)
     ├── IndexError_                  the derived retrieval index (never blocks a write)
     ├── EmbedderError                the embedding model cannot be loaded or used
     ├── LLMError                     the chat model endpoint failed

@@ -30,7 +30,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .commits import LEARNER, CommitMessage, Identity
 from .conditions import Condition, ScoredRule, choose, render_statement, statement_agrees
@@ -39,6 +39,9 @@ from .experience import Experience, parse_jsonl_text
 from .learners.base import OPS, Candidate, LearnContext, Learner, Operation, RuleContext
 from .rules import Rule, now_utc, render_rule, slugify, validate_rule_id
 from .store import Store
+
+if TYPE_CHECKING:
+    from .review import Rejected
 
 __all__ = [
     "LearnSettings",
@@ -191,8 +194,10 @@ class Learning:
         settings: LearnSettings | None = None,
         retriever: Retriever | None = None,
         author: Identity = LEARNER,
+        rejected: Sequence[Rejected] = (),
     ) -> None:
         self.store = store
+        self.rejected = list(rejected)
         self.learner = learner
         self.settings = settings or LearnSettings()
         self.retriever = retriever
@@ -338,6 +343,7 @@ class Learning:
         ctx = LearnContext(
             rules=tuple(contexts),
             refused=tuple(self.refusals[-10:]),
+            rejected=tuple(r.describe() for r in self.rejected if r.scope == scope)[-20:],
             scope=scope,
             evidence=tuple(stored),
         )
@@ -457,6 +463,11 @@ class Learning:
                 )
             result.agreed.append(target.id)
             return None
+        if op.op == "RETIRE":
+            assert target is not None
+            no = self._rejected_retirement(target)
+            if no is not None:
+                return Refusal(op.op, target.id, no)
         if op.op in ("EDIT", "RETIRE"):
             assert target is not None
             contra = target.contradictions + (0 if target.checkable else len(op.contradicting))
@@ -497,7 +508,7 @@ class Learning:
             return Refusal(op.op, op.target, "needs a candidate rule")
         if cand.scope != scope:
             cand = replace(cand, scope=scope)
-        problem = _candidate_problem(cand)
+        problem = _candidate_problem(cand) or self._rejected_candidate(cand)
         if problem:
             return Refusal(op.op, op.target, problem)
         if op.op == "ADD":
@@ -561,6 +572,35 @@ class Learning:
         {"induce": result.added, "restore": result.restored, "merge": result.merged}.get(
             kind, result.edited
         ).append(new.id)
+        return None
+
+    # ------------------------------------------------------------------ rejections
+
+    def _rejected_candidate(self, cand: Candidate) -> str | None:
+        """Why ``cand`` may not be proposed: people rejected the same rule before."""
+        for r in self.rejected:
+            if r.retired or r.scope != cand.scope:
+                continue
+            same = (
+                _form(r.when, r.then) == _form(cand.when, cand.then)
+                if cand.when is not None and r.when is not None
+                else _norm_statement(r.statement) == _norm_statement(cand.statement)
+            )
+            if same:
+                return f"people rejected this rule in proposal {r.proposal}: {_clip(r.why)}"
+        return None
+
+    def _rejected_retirement(self, target: Rule) -> str | None:
+        for r in self.rejected:
+            if (
+                r.retired
+                and r.rule_id == target.id
+                and _norm_statement(r.statement) == _norm_statement(target.statement)
+            ):
+                return (
+                    f"people rejected retiring {target.id} in proposal {r.proposal}: "
+                    f"{_clip(r.why)}"
+                )
         return None
 
     # ------------------------------------------------------------------ counting

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .commits import LEARNER
 from .config import Settings, load_settings
-from .errors import ConfigError, LearnError
+from .errors import ConfigError, LearnError, ReviewError
 from .experience import Experience
 from .infer import Answer, answer, record_usage
 from .learn import BatchResult, Learning, LearnSettings
@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from .index import RuleIndex
     from .learners.base import Learner
     from .llm import ChatModel
+    from .review import Approval, Decision
 
-__all__ = ["Memory", "Recalled"]
+__all__ = ["Memory", "Recalled", "Learned"]
 
 
 @dataclass(frozen=True)
@@ -236,13 +237,52 @@ class Memory:
         batch: int | None = None,
         epochs: int = 1,
         learner: str | Learner | None = None,
-        branch: str = "main",
+        propose: str | None = None,
+        branch: str | None = None,
         retrieval: bool = True,
         progress: Callable[[BatchResult], None] | None = None,
-    ) -> list[BatchResult]:
-        """Learn from experiences into ``branch``; one commit per rule change."""
+    ) -> Learned:
+        """Learn from experiences: one commit per rule change, on a proposal.
+
+        By default the changes go to a new proposal branch ``proposals/NAME``
+        (``propose`` names it; an existing one is continued). Then the review
+        policy of imlgit.toml acts: ``manual`` leaves it for a person; ``gated``
+        approves it when every check holds; ``auto`` approves it. ``branch``
+        learns straight into another branch instead; into ``main`` only under the
+        ``auto`` policy, since anything else would skip the review.
+        """
+        from .review import (
+            PREFIX,
+            Gate,
+            approve_by_policy,
+            decide,
+            get_proposal,
+            proposal_branch,
+            rejected_rules,
+            start_proposal,
+        )
+
         if not experiences:
             raise LearnError("no experiences to learn from")
+        policy = self.settings.get("review", "policy")
+        store = self.store
+        proposal: str | None = None
+        created = False
+        if branch is not None and not branch.startswith(PREFIX):
+            if branch == "main" and policy != "auto":
+                raise ReviewError(
+                    f"main takes learned changes only through review (policy = {policy!r} in "
+                    "imlgit.toml): learn into a proposal (the default), or set policy = "
+                    '"auto"'
+                )
+            if store.head(branch) is None:
+                store.create_branch(branch, "main")
+            target = branch
+        else:
+            name = propose or branch
+            created = name is None or store.head(proposal_branch(name)) is None
+            target = start_proposal(store, name)
+            proposal = target[len(PREFIX) :]
         chosen = (
             learner
             if not isinstance(learner, (str, type(None)))
@@ -257,14 +297,63 @@ class Memory:
             min_coverage=s.get("learn", "min_coverage"),
             k=s.get("retrieval", "k"),
             store_experiences=s.get("learn", "store_experiences"),
-            branch=branch,
+            branch=target,
         )
-        retriever = _IndexRetriever(self, branch) if retrieval else None
+        retriever = _IndexRetriever(self, target) if retrieval else None
         engine = Learning(
-            self.store, chosen, settings=settings, retriever=retriever, author=LEARNER
+            store,
+            chosen,
+            settings=settings,
+            retriever=retriever,
+            author=LEARNER,
+            rejected=rejected_rules(store),
         )
-        with self.store.deferred_worktree():
-            return engine.learn(experiences, progress=progress)
+        try:
+            with store.deferred_worktree():
+                results = engine.learn(experiences, progress=progress)
+        except BaseException:
+            if created and proposal and store.head(target) == store.head("main"):
+                store.delete_branch(target)
+            raise
+        out = Learned(results, target, proposal)
+        if proposal is None:
+            return out
+        p = get_proposal(store, proposal)
+        if not p.commits:
+            if created:
+                store.delete_branch(target)
+            out.proposal = None
+            return out
+        gate = Gate.from_settings(s.section("review"), s.section("scan"))
+        if policy != "manual":
+            out.decision = decide(store, p, gate, policy)
+            if out.decision.approve:
+                out.approval = approve_by_policy(store, p, out.decision)
+        return out
+
+
+@dataclass
+class Learned:
+    """What :meth:`Memory.learn` did: the batches, where they went, what the policy decided."""
+
+    batches: list[BatchResult]
+    branch: str
+    proposal: str | None = None
+    decision: Decision | None = None
+    approval: Approval | None = None
+
+    @property
+    def head(self) -> str | None:
+        return self.batches[-1].head if self.batches else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "branch": self.branch,
+            "proposal": self.proposal,
+            "decision": self.decision.to_dict() if self.decision else None,
+            "approval": self.approval.to_dict() if self.approval else None,
+            "batches": [b.to_dict() for b in self.batches],
+        }
 
 
 class _IndexRetriever:

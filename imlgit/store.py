@@ -328,7 +328,13 @@ class Store:
         if not name:
             raise RevisionNotFound(rev)
         refs = self.repo.refs
-        for candidate in (name, "refs/heads/" + name, "refs/tags/" + name, "refs/" + name):
+        for candidate in (
+            name,
+            "refs/heads/" + name,
+            "refs/tags/" + name,
+            "refs/remotes/" + name,
+            "refs/" + name,
+        ):
             try:
                 sha = refs[Ref(candidate.encode())]
             except (KeyError, ValueError):
@@ -1179,6 +1185,7 @@ class Store:
                     f"{source} and {into} both changed {', '.join(ids)}; nothing was merged",
                     ids,
                 )
+            self._check_worktree_clean(into, dict.fromkeys(theirs), dst)
             if fast_forward and base == dst:
                 changed = tuple(sorted(theirs))
                 if self._cas_ref(self._ref(into), dst, src, author, self._clock(), message.subject):

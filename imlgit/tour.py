@@ -18,14 +18,18 @@ import sys
 from pathlib import Path
 
 
-def _run(args: list[str], *, cwd: Path, show: str, quiet: bool = False) -> str:
+def _run(
+    args: list[str], *, cwd: Path, show: str, quiet: bool = False, lines: int | None = None
+) -> str:
     if not quiet:
         print(f"\n$ {show}", flush=True)
     res = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
     if not quiet:
-        out = (res.stdout + res.stderr).rstrip("\n")
-        if out:
-            print(out, flush=True)
+        out = (res.stdout + res.stderr).rstrip("\n").split("\n")
+        if lines is not None and len(out) > lines:
+            out = out[:lines] + [f"... ({len(out) - lines} more lines)"]
+        if out != [""]:
+            print("\n".join(out), flush=True)
     if res.returncode != 0:
         if quiet:
             print(res.stdout + res.stderr, flush=True)
@@ -50,10 +54,11 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("IMLGIT_AUTHOR", "Tour Reviewer <reviewer@example.org>")
     base = [sys.executable, "-m", "imlgit"]
 
-    def cli(*args: str, quiet: bool = False) -> str:
+    def cli(*args: str, quiet: bool = False, lines: int | None = None) -> str:
         shown = "imlgit " + " ".join(a if " " not in a and "{" not in a else f"'{a}'"
                                      for a in args)
-        return _run(base + ["--repo", str(mem), *args], cwd=root, show=shown, quiet=quiet)
+        return _run(base + ["--repo", str(mem), *args], cwd=root, show=shown, quiet=quiet,
+                    lines=lines)
 
     print("imlgit tour: an agent learns rules from its experiences, and every change is a "
           "git commit with its reason.")
@@ -70,8 +75,20 @@ def main(argv: list[str] | None = None) -> None:
           "from (train.jsonl), 500 held out (test.jsonl). One of them:")
     print("  " + (root / "train.jsonl").read_text().split("\n")[0])
 
-    out = cli("learn", "train.jsonl", "--batch", "20", "--json")
-    batches = json.loads(out)
+    print("\nThe learner commits to a proposal branch; main changes only when a person "
+          "approves (policy = \"manual\", the default).")
+    print("\n$ imlgit learn train.jsonl --batch 20 --propose truth-table-1")
+    out = cli("learn", "train.jsonl", "--batch", "20", "--propose", "truth-table-1", "--json",
+              quiet=True)
+    batches = json.loads(out)["batches"]
+    kinds = ("added", "edited", "merged", "retired", "agreed", "damped", "refused")
+    for b in batches:
+        done = ", ".join(f"{len(b[k])} {k}" for k in kinds if b[k]) or "no change"
+        print(f"  {b['batch']}: {done}")
+    cli("proposals")
+    cli("review", "truth-table-1", lines=40)
+    cli("approve", "truth-table-1", "--why",
+        "Each rule is checked against the evidence it cites; accuracy rose batch by batch.")
     print("\nHeld-out accuracy after each batch (imlgit eval test.jsonl --at <batch head>):")
     seen = 0
     for b in batches:
@@ -122,7 +139,12 @@ def main(argv: list[str] | None = None) -> None:
         for i in range(4)
     ]
     (root / "shipping.jsonl").write_text("".join(json.dumps(e) + "\n" for e in shipping))
-    cli("learn", "shipping.jsonl", "--learner", "model")
+    cli("learn", "shipping.jsonl", "--learner", "model", "--propose", "shipping-1")
+    if "shipping-1" in cli("proposals", quiet=True):
+        cli("review", "shipping-1", "--no-diff", lines=20)
+        cli("reject", "shipping-1", "--why",
+            "A 135M model's rules are not worth keeping; later learning is shown this.")
+    cli("review", "stats")
     cli("log", "-n", "4")
     cli("ask", "How does a heavy parcel abroad ship?", "--scope", "shipping")
     if shutil.which("git"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from imlgit.config import load_settings, person_identity
@@ -69,3 +71,18 @@ def test_person_identity_is_never_the_learner() -> None:
     assert person_identity({"IMLGIT_AUTHOR": "Ada <ada@example.org>"}).email == "ada@example.org"
     with pytest.raises(ConfigError):
         person_identity({"IMLGIT_AUTHOR": "x <learner@imlgit.invalid>"})
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[scan]\nallow = ["("]\n', "invalid pattern '('"),
+        ("[scan]\nallow = [3]\n", "not a string"),
+        ('[scan]\nallow = "x"\n', "wrong type"),
+        ('[review]\npolicy = "yolo"\n', "must be one of manual, gated, auto"),
+        ('[review]\nmax_rules = "many"\n', "must be a number"),
+    ],
+)
+def test_review_and_scan_settings_are_checked(toml: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(toml, env={})

@@ -39,7 +39,13 @@ def experiences(n: int = 12) -> list[Experience]:
 @pytest.fixture
 def mem(tmp_path: Path) -> Memory:
     Store.init(tmp_path / "m", author=PERSON)
-    return Memory.open(tmp_path / "m", env={}, chat=FakeChat(), embedder=HashEmbedder())
+    # policy auto: these tests are about learning and asking; test_review.py is about review.
+    return Memory.open(
+        tmp_path / "m",
+        env={"IMLGIT_POLICY": "auto"},
+        chat=FakeChat(),
+        embedder=HashEmbedder(),
+    )
 
 
 def induce_answer() -> dict[str, object]:
@@ -76,7 +82,7 @@ def test_model_learner_learns_and_ask_cites(mem: Memory) -> None:
     chat = mem.chat
     assert isinstance(chat, FakeChat)
     chat.enqueue(induce_answer(), revise_add())
-    results = mem.learn(experiences(), batch=12, learner="model")
+    results = mem.learn(experiences(), batch=12, learner="model").batches
     assert results[0].added == ["r-heavy-overseas-parcels-go-by-sea"]
     info = mem.store.commit_info(results[0].commits[-1])
     assert info.trailer("Imlgit-Model") == "model:fake:scripted"
@@ -141,7 +147,9 @@ def test_hostile_model_output_changes_nothing(mem: Memory) -> None:
 
 def test_auto_learner_needs_no_model_for_labelled_experiences(tmp_path: Path) -> None:
     Store.init(tmp_path / "m2", author=PERSON)
-    mem = Memory.open(tmp_path / "m2", env={}, embedder=HashEmbedder())  # no endpoint, no chat
+    mem = Memory.open(  # no endpoint, no chat
+        tmp_path / "m2", env={"IMLGIT_POLICY": "auto"}, embedder=HashEmbedder()
+    )
     exps = [
         Experience.from_dict(
             {
@@ -153,7 +161,7 @@ def test_auto_learner_needs_no_model_for_labelled_experiences(tmp_path: Path) ->
         )
         for i in range(20)
     ]
-    res = mem.learn(exps, batch=20)
+    res = mem.learn(exps, batch=20).batches
     assert res[0].added
     assert mem._chat is None  # the model was never started
     ans = mem.ask({"a": "yes"}, scope="tt")

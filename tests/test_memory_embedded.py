@@ -73,9 +73,12 @@ def test_learning_through_the_embedded_model_commits_with_rationales(
         for i in range(4)
     ]
     head = mem.store.head()
-    results = mem.learn(exps, batch=4, learner="model")
+    done = mem.learn(exps, batch=4, learner="model")
+    results = done.batches
     commits = results[0].commits
-    assert commits and mem.store.head() == commits[-1] and head != commits[-1]
+    # policy manual (the default): the changes wait on a proposal for a person
+    assert done.proposal and commits and mem.store.head(done.branch) == commits[-1]
+    assert mem.store.head() == head
     learned = results[0].added + results[0].edited + results[0].agreed + results[0].retired
     assert learned, "the model proposed nothing that validated"
     for sha in commits:
@@ -83,6 +86,6 @@ def test_learning_through_the_embedded_model_commits_with_rationales(
         assert info.rationale.strip()
         assert info.trailer("Imlgit-Batch") == results[0].batch_id
         assert info.trailer("Imlgit-Model") == "model:embedded:SmolLM2-135M-Instruct"
-    ans = mem.ask("How does a heavy parcel abroad ship?", scope="shipping")
+    ans = mem.ask("How does a heavy parcel abroad ship?", scope="shipping", at=done.branch)
     assert ans.path == "model" and set(ans.rules) <= set(ans.retrieved)
-    assert ans.commit == mem.store.head()
+    assert ans.commit == mem.store.head(done.branch)

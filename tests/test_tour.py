@@ -28,4 +28,7 @@ def test_the_tour_runs(tmp_path: Path) -> None:
     evals = [float(x) for x in re.findall(r"^([\d.]+)% \(", out, re.M)]
     assert evals[0] < evals[1]  # after the bad edit, then after the rollback
     assert "path: checked" in out and "rollback: revert" in out
+    # learning went through review: a proposal, approved by the person, not the learner
+    assert "$ imlgit approve truth-table-1" in out and "approved truth-table-1" in out
+    assert "approved 1 (0 by the policy)" in out
     assert (tmp_path / "tour" / "memory" / "imlgit.toml").exists()

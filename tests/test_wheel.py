@@ -38,6 +38,7 @@ def test_wheel_installs_and_inits(tmp_path: Path) -> None:
     assert "imlgit/_template/imlgit.toml" in names
     assert any(n.startswith("imlgit/_template/rules/") and n.endswith(".md") for n in names)
     assert "imlgit/_hooks/pre-commit" in names and "imlgit/_hooks/commit-msg" in names
+    assert "imlgit/_hooks/ci/proposal-check" in names
 
     venv = tmp_path / "fresh"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)

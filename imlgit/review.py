@@ -1,0 +1,799 @@
+"""Memory changes reviewed like pull requests: proposals, approval, rejection, a policy.
+
+A proposal is a branch ``proposals/NAME`` off ``main``; the learner commits there,
+never on main while the policy is ``manual``. A person reviews it (each commit's
+rule diff, rationale and evidence, the rule's recent history, accuracy on an
+evaluation set before and after) and approves it, which merges it into main with
+a merge commit carrying ``Imlgit-Approved-By``, or rejects it, which removes the
+branch and commits a record of what was rejected and why under
+``reviews/rejected/`` on main. Learning reads those records: a rejected rule is
+shown to the learner and refused if proposed again unchanged.
+
+Nobody approves their own change: imlgit's own identities (the learner, the
+policy) are not persons, and a person who wrote a commit of a proposal cannot
+approve it. The policy ``gated`` approves only when every check holds; ``auto``
+approves everything; both approve as ``imlgit policy``, never as the learner.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .commits import LEARNER, CommitMessage, Identity, parse_identity
+from .conditions import when_to_yaml_obj
+from .errors import (
+    ImlgitError,
+    RationaleRequired,
+    ReviewError,
+    RevisionNotFound,
+    RuleError,
+    SelfApprovalError,
+)
+from .experience import Experience, parse_jsonl_text
+from .infer import Evaluation, evaluate
+from .rules import Rule, parse_rule
+from .scan import Finding, scan_text
+from .store import DEFAULT_BRANCH, CommitInfo, RuleChange, Store
+
+__all__ = [
+    "PREFIX",
+    "POLICY",
+    "REJECTIONS_DIR",
+    "Gate",
+    "Check",
+    "Decision",
+    "Proposal",
+    "ReviewEntry",
+    "Review",
+    "Rejected",
+    "proposal_branch",
+    "new_proposal_name",
+    "start_proposal",
+    "list_proposals",
+    "track_proposals",
+    "get_proposal",
+    "review",
+    "decide",
+    "approve",
+    "approve_by_policy",
+    "reject",
+    "rejected_rules",
+    "stats",
+    "check_approver",
+]
+
+PREFIX = "proposals/"
+REJECTIONS_DIR = "reviews/rejected"
+_REJECTED_REF = "refs/imlgit/rejected/"
+POLICY = Identity("imlgit policy", "policy@imlgit.invalid")
+_RESERVED_DOMAIN = "imlgit.invalid"  # imlgit's own identities: the learner, the policy
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+_RESERVED_NAMES = {"stats"}
+_MORE = re.compile(r"\s*\(\+(\d+) more\)$")
+
+
+def proposal_branch(name: str) -> str:
+    """``proposals/NAME`` for a valid proposal name (or a branch name given whole)."""
+    if name.startswith(PREFIX):
+        name = name[len(PREFIX) :]
+    if (
+        not _NAME.match(name)
+        or ".." in name
+        or name.endswith((".lock", "."))
+        or name in _RESERVED_NAMES
+    ):
+        raise ReviewError(
+            f"bad proposal name {name!r}: use 1-80 letters, digits, '.', '_' or '-', "
+            f"starting with a letter or digit (and not {', '.join(sorted(_RESERVED_NAMES))})"
+        )
+    return PREFIX + name
+
+
+def _short(branch: str) -> str:
+    return branch[len(PREFIX) :] if branch.startswith(PREFIX) else branch
+
+
+def new_proposal_name(store: Store, stem: str = "learn") -> str:
+    """A fresh name: ``learn-YYYYMMDD-HHMMSS`` (with a suffix when taken)."""
+    import time
+
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(store._clock()))
+    name, n = f"{stem}-{stamp}", 2
+    taken = set(store.branches())
+    while PREFIX + name in taken:
+        name = f"{stem}-{stamp}-{n}"
+        n += 1
+    return name
+
+
+def start_proposal(store: Store, name: str | None = None) -> str:
+    """The branch of proposal ``name``, created off main when it does not exist yet."""
+    branch = proposal_branch(name or new_proposal_name(store))
+    if store.head(branch) is None:
+        store.create_branch(branch, DEFAULT_BRANCH)
+    return branch
+
+
+# ---------------------------------------------------------------------- proposals
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """An open proposal: the commits on its branch that main does not have."""
+
+    name: str
+    head: str
+    base: str | None  # where it forked from main
+    main: str  # main's head when read
+    commits: tuple[CommitInfo, ...]  # oldest first
+    changes: tuple[RuleChange, ...]  # the rules it changes (base -> head)
+
+    @property
+    def branch(self) -> str:
+        return PREFIX + self.name
+
+    @property
+    def rules(self) -> list[str]:
+        return [c.rule_id for c in self.changes]
+
+    @property
+    def ops(self) -> dict[str, int]:
+        return dict(Counter(c.trailer("Imlgit-Op") or "other" for c in self.commits))
+
+    @property
+    def evidence(self) -> int:
+        """Distinct experiences cited by its commits (``(+N more)`` counted)."""
+        ids: set[str] = set()
+        more = 0
+        for c in self.commits:
+            if c.trailer("Imlgit-Op") == "experiences":
+                continue
+            value = c.trailer("Imlgit-Evidence") or ""
+            m = _MORE.search(value)
+            if m:
+                more += int(m.group(1))
+                value = value[: m.start()]
+            ids.update(value.split())
+        return len(ids) + more
+
+    @property
+    def behind(self) -> bool:
+        """Main has moved since the proposal forked."""
+        return self.base != self.main
+
+    @property
+    def authors(self) -> list[str]:
+        return sorted({c.author for c in self.commits})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "branch": self.branch,
+            "head": self.head,
+            "base": self.base,
+            "main": self.main,
+            "behind_main": self.behind,
+            "commits": len(self.commits),
+            "rules": self.rules,
+            "ops": self.ops,
+            "evidence": self.evidence,
+            "authors": self.authors,
+        }
+
+
+def _commits_between(store: Store, head: str, exclude: str) -> list[CommitInfo]:
+    from dulwich.objects import ObjectID
+
+    walker = store.repo.get_walker(
+        include=[ObjectID(head.encode("ascii"))], exclude=[ObjectID(exclude.encode("ascii"))]
+    )
+    out = [store.commit_info(e.commit.id.decode("ascii")) for e in walker]
+    out.reverse()
+    return out
+
+
+def get_proposal(
+    store: Store, name: str, *, head: str | None = None, main: str | None = None
+) -> Proposal:
+    """Proposal ``name``; ``head`` and ``main`` override where its branch and main
+    are (a forge's CI has the proposal checked out and main as ``origin/main``)."""
+    branch = proposal_branch(name)
+    head = store.resolve(head) if head else store.head(branch)
+    if head is None:
+        raise ReviewError(f"no proposal {_short(branch)!r} (see `imlgit proposals`)")
+    main = store.resolve(main) if main else store.head(DEFAULT_BRANCH)
+    if main is None:
+        raise RevisionNotFound(DEFAULT_BRANCH)
+    base = store.merge_base(head, main)
+    commits = _commits_between(store, head, main)
+    changes = store.diff(base, head) if base else store.diff(head, head)
+    return Proposal(_short(branch), head, base, main, tuple(commits), tuple(changes))
+
+
+def list_proposals(store: Store) -> list[Proposal]:
+    """Open proposals: ``proposals/*`` branches with commits main does not have."""
+    found = [get_proposal(store, b) for b in store.branches() if b.startswith(PREFIX)]
+    return [p for p in found if p.commits]
+
+
+def track_proposals(store: Store, remote_heads: Mapping[str, str]) -> list[str]:
+    """Open local ``proposals/*`` branches for a remote's open proposals (after a fetch).
+
+    ``remote_heads`` is {branch: sha} as :func:`imlgit.sync.fetch` returns it. A
+    proposal main already has (approved) or that has a rejection record is left
+    out; a local branch behind the remote's is fast-forwarded, one ahead or
+    diverged is left alone. Returns the names opened or moved.
+    """
+    from dulwich.objects import ObjectID
+    from dulwich.refs import Ref
+
+    main = store.head(DEFAULT_BRANCH)
+    rejected = {
+        p.rsplit("/", 1)[-1].removesuffix(".json")
+        for p, _ in store.files_under(REJECTIONS_DIR, DEFAULT_BRANCH)
+    }
+    out = []
+    for branch, sha in sorted(remote_heads.items()):
+        if not branch.startswith(PREFIX):
+            continue
+        try:
+            proposal_branch(branch)
+        except ReviewError:
+            continue
+        name = _short(branch)
+        if name in rejected or (main is not None and store.is_ancestor(sha, main)):
+            continue
+        ref = Ref(("refs/heads/" + branch).encode())
+        local = store.head(branch)
+        if local is None:
+            if store.repo.refs.add_if_new(ref, ObjectID(sha.encode("ascii"))):
+                out.append(name)
+        elif local != sha and store.is_ancestor(local, sha):
+            if store.repo.refs.set_if_equals(
+                ref, ObjectID(local.encode("ascii")), ObjectID(sha.encode("ascii"))
+            ):
+                out.append(name)
+    return out
+
+
+# ---------------------------------------------------------------------- policy
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The conditions of the ``gated`` policy (``[review]`` in imlgit.toml)."""
+
+    max_rules: int = 5
+    protect_support: int = 10
+    eval_set: str | None = None
+    allow: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, review: Mapping[str, Any], scan: Mapping[str, Any]) -> Gate:
+        return cls(
+            max_rules=int(review.get("max_rules", 5)),
+            protect_support=int(review.get("protect_support", 10)),
+            eval_set=review.get("eval_set") or None,
+            allow=tuple(scan.get("allow") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a policy decides on a proposal, check by check."""
+
+    policy: str
+    checks: tuple[Check, ...]
+
+    @property
+    def gated_ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def approve(self) -> bool:
+        return self.policy == "auto" or (self.policy == "gated" and self.gated_ok)
+
+    def summary(self) -> str:
+        failed = [c for c in self.checks if not c.ok]
+        if self.policy == "auto":
+            return "auto: approved without checks"
+        verdict = "would approve" if not failed else "would not approve"
+        if self.policy == "gated":
+            verdict = "approved" if not failed else "left for a person"
+        why = "; ".join(f"{c.name}: {c.detail}" for c in failed) or "every check holds"
+        return f"{self.policy}: {verdict} ({why})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "approve": self.approve,
+            "gated": self.gated_ok,
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+def _parse_or_none(text: str | None, path: str) -> Rule | None:
+    if text is None:
+        return None
+    try:
+        return parse_rule(text, path=path)
+    except RuleError:
+        return None
+
+
+def _eval_experiences(store: Store, gate: Gate, main: str) -> list[Experience] | None:
+    if not gate.eval_set:
+        return None
+    data = store.read_file(gate.eval_set, main)
+    if data is None:
+        raise ReviewError(
+            f"[review] eval_set = {gate.eval_set!r}: no such file on {DEFAULT_BRANCH} "
+            "(commit the evaluation set to the memory repo)"
+        )
+    return parse_jsonl_text(data.decode("utf-8"), path=gate.eval_set).experiences
+
+
+def _rules_after(store: Store, p: Proposal) -> dict[str, Rule]:
+    """Main's rules with the proposal's rule changes applied (what approving gives)."""
+    rules = dict(store.read_rules(p.main))
+    for ch in p.changes:
+        new = _parse_or_none(ch.new, ch.path)
+        if new is None:
+            rules.pop(ch.rule_id, None)
+        else:
+            rules[ch.rule_id] = new
+    return rules
+
+
+def _active(rules: Mapping[str, Rule]) -> list[Rule]:
+    return [r for r in rules.values() if r.status == "active"]
+
+
+def accuracy(store: Store, p: Proposal, gate: Gate) -> tuple[Evaluation, Evaluation] | None:
+    """Checked-inference accuracy on the evaluation set: main now, and after approval."""
+    exps = _eval_experiences(store, gate, p.main)
+    if exps is None:
+        return None
+    before = evaluate(_active(store.read_rules(p.main)), exps)
+    after = evaluate(_active(_rules_after(store, p)), exps)
+    return before, after
+
+
+def scan_changes(p: Proposal, gate: Gate) -> list[Finding]:
+    out: list[Finding] = []
+    for ch in p.changes:
+        if ch.new is not None:
+            out.extend(scan_text(ch.new, path=ch.path, allow=gate.allow))
+    return out
+
+
+def decide(
+    store: Store,
+    p: Proposal,
+    gate: Gate,
+    policy: str,
+    *,
+    measured: tuple[Evaluation, Evaluation] | None | bool = True,
+) -> Decision:
+    """Every check of the ``gated`` policy on ``p``; the policy's verdict.
+
+    ``measured=True`` runs the evaluation set; pass a measured pair to reuse it.
+    """
+    checks = []
+    n = len(p.changes)
+    checks.append(Check("rules changed", n <= gate.max_rules, f"{n} (at most {gate.max_rules})"))
+    heavy = []
+    for ch in p.changes:
+        old = _parse_or_none(ch.old, ch.path)
+        new = _parse_or_none(ch.new, ch.path)
+        retired = new is None or new.status == "retired"
+        if old is not None and old.status == "active" and retired:
+            if old.support >= gate.protect_support:
+                heavy.append(f"{old.id} (support {old.support})")
+    checks.append(
+        Check(
+            "retires well-supported rules",
+            not heavy,
+            ", ".join(heavy) or f"none with support of {gate.protect_support} or more",
+        )
+    )
+    pair = accuracy(store, p, gate) if measured is True else measured or None
+    if pair is None:
+        why = (
+            f"{gate.eval_set} is not on main at {p.main[:12]}: not checked"
+            if gate.eval_set
+            else "no evaluation set configured: not checked"
+        )
+        checks.append(Check("accuracy", True, why))
+    else:
+        before, after = pair
+        checks.append(
+            Check(
+                "accuracy",
+                after.correct >= before.correct,
+                f"{before.accuracy:.1%} -> {after.accuracy:.1%} on {before.total} "
+                f"experiences of {gate.eval_set}",
+            )
+        )
+    found = scan_changes(p, gate)
+    checks.append(
+        Check(
+            "secret scan",
+            not found,
+            "; ".join(str(f) for f in found[:5]) or "clean",
+        )
+    )
+    return Decision(policy, tuple(checks))
+
+
+# ---------------------------------------------------------------------- review
+
+
+@dataclass(frozen=True)
+class ReviewEntry:
+    commit: CommitInfo
+    changes: tuple[RuleChange, ...]
+    history: Mapping[str, tuple[CommitInfo, ...]]  # rule -> its last commits on main
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit.to_dict(),
+            "changes": [c.to_dict() for c in self.changes],
+            "history": {
+                rid: [{"sha": h.sha, "subject": h.subject} for h in hs]
+                for rid, hs in self.history.items()
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Review:
+    proposal: Proposal
+    entries: tuple[ReviewEntry, ...]
+    accuracy: tuple[Evaluation, Evaluation] | None
+    decision: Decision
+
+    def to_dict(self) -> dict[str, Any]:
+        acc = None
+        if self.accuracy is not None:
+            acc = {"before": self.accuracy[0].to_dict(), "after": self.accuracy[1].to_dict()}
+        return {
+            "proposal": self.proposal.to_dict(),
+            "entries": [e.to_dict() for e in self.entries],
+            "accuracy": acc,
+            "decision": self.decision.to_dict(),
+        }
+
+
+def review(
+    store: Store,
+    name: str,
+    gate: Gate,
+    policy: str,
+    *,
+    head: str | None = None,
+    main: str | None = None,
+) -> Review:
+    """Everything a reviewer needs to judge proposal ``name``."""
+    p = get_proposal(store, name, head=head, main=main)
+    entries = []
+    for c in p.commits:
+        changes = tuple(store.diff(c.parents[0], c.sha)) if c.parents else ()
+        hist = {ch.rule_id: tuple(store.history(ch.rule_id, p.main, limit=3)) for ch in changes}
+        entries.append(ReviewEntry(c, changes, hist))
+    measured = accuracy(store, p, gate)
+    decision = decide(store, p, gate, policy, measured=measured)
+    return Review(p, tuple(entries), measured, decision)
+
+
+# ---------------------------------------------------------------------- approve / reject
+
+
+def _reserved(email: str) -> bool:
+    domain = email.rpartition("@")[2]
+    return domain == _RESERVED_DOMAIN or domain.endswith("." + _RESERVED_DOMAIN)
+
+
+def check_approver(approver: Identity, p: Proposal) -> None:
+    """Refuse an approval by imlgit itself or by someone who wrote part of ``p``."""
+    email = approver.email.lower()
+    if email == LEARNER.email or _reserved(email):
+        raise SelfApprovalError(
+            f"{approver} is imlgit's own identity, not a person's; the learner cannot "
+            "approve a change (set IMLGIT_AUTHOR or git's user.name / user.email)"
+        )
+    for c in p.commits:
+        try:
+            author = parse_identity(c.author)
+        except ImlgitError:
+            continue
+        if author.email.lower() == email:
+            raise SelfApprovalError(
+                f"{approver} wrote commit {c.sha[:12]} of proposal {p.name}; "
+                "someone else must approve it"
+            )
+
+
+@dataclass(frozen=True)
+class Approval:
+    name: str
+    sha: str  # main after the approval
+    merged: bool  # False when there was nothing to merge
+    rules: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "proposal": self.name,
+            "head": self.sha,
+            "merged": self.merged,
+            "rules": list(self.rules),
+        }
+
+
+def _merge(store: Store, p: Proposal, by: Identity, why: str, approved_by: str) -> Approval:
+    summary = f"proposal {p.name} ({len(p.changes)} rule{'s' if len(p.changes) != 1 else ''})"
+    msg = CommitMessage.make(
+        "approve",
+        summary,
+        why,
+        rules=p.rules,
+        trailers=[("Imlgit-Proposal", p.name), ("Imlgit-Approved-By", approved_by)],
+    )
+    result = store.merge(p.branch, msg, author=by, fast_forward=False)
+    # The branch goes only once main has the proposal's commits.
+    store.delete_branch(p.branch)
+    return Approval(p.name, result.sha, bool(result.changed), tuple(p.rules))
+
+
+def approve(store: Store, name: str, *, approver: Identity, why: str = "") -> Approval:
+    """A person approves proposal ``name``: merged into main, the branch removed."""
+    p = get_proposal(store, name)
+    check_approver(approver, p)
+    why = why.strip() or (
+        f"Reviewed and approved by {approver.name}: {len(p.commits)} commits changing "
+        f"{', '.join(p.rules) or 'no rules'}."
+    )
+    return _merge(store, p, approver, why, str(approver))
+
+
+def approve_by_policy(store: Store, p: Proposal, decision: Decision) -> Approval:
+    """Merge ``p`` because the policy approves it (never called for ``manual``)."""
+    if not decision.approve:
+        raise ReviewError(f"the {decision.policy} policy does not approve {p.name}")
+    why = f"Approved by the {decision.policy} policy: " + (
+        "; ".join(f"{c.name}: {c.detail}" for c in decision.checks)
+        if decision.policy == "gated"
+        else 'every proposal is approved (policy = "auto" in imlgit.toml).'
+    )
+    return _merge(store, p, POLICY, why, f"policy {decision.policy} <{POLICY.email}>")
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A rule change people rejected, as learning reads it back."""
+
+    proposal: str
+    why: str
+    rule_id: str
+    scope: str
+    statement: str
+    retired: bool
+    when: tuple[Any, ...] | None = None
+    then: str | None = None
+
+    def describe(self) -> str:
+        verb = "retiring" if self.retired else "the rule"
+        return f"{verb} {self.rule_id}: {self.statement} (rejected: {self.why})"
+
+
+def _record(p: Proposal, person: Identity, why: str) -> dict[str, Any]:
+    changes = []
+    for ch in p.changes:
+        old = _parse_or_none(ch.old, ch.path)
+        new = _parse_or_none(ch.new, ch.path)
+        shown = new or old
+        if shown is None:
+            continue
+        entry: dict[str, Any] = {
+            "rule": ch.rule_id,
+            "kind": ch.kind,
+            "scope": shown.scope,
+            "statement": shown.statement,
+            "retired": new is None or new.status == "retired",
+        }
+        if shown.when is not None:
+            entry["when"] = when_to_yaml_obj(shown.when)
+            entry["then"] = shown.then
+        changes.append(entry)
+    return {
+        "proposal": p.name,
+        "head": p.head,
+        "rejected_by": str(person),
+        "why": why,
+        "changes": changes,
+    }
+
+
+def reject(store: Store, name: str, *, person: Identity, why: str) -> str:
+    """Reject proposal ``name``: a record on main, the branch removed; returns main's head.
+
+    The rejected commits stay reachable from ``refs/imlgit/rejected/NAME`` so that
+    ``stats`` can replay them; the record under ``reviews/rejected/`` travels with
+    the memory (push, pull) and is what later learning is shown.
+    """
+    if not why or not why.strip():
+        raise RationaleRequired("say why the proposal is rejected (--why)")
+    p = get_proposal(store, name)
+    if _reserved(person.email.lower()):
+        raise SelfApprovalError(f"{person} is imlgit's own identity; a person rejects")
+    record = _record(p, person, why.strip())
+    path = f"{REJECTIONS_DIR}/{p.name}.json"
+    if store.read_file(path, DEFAULT_BRANCH) is not None:
+        path = f"{REJECTIONS_DIR}/{p.name}-{p.head[:8]}.json"
+    msg = CommitMessage.make(
+        "reject",
+        f"proposal {p.name}",
+        why.strip(),
+        rules=p.rules,
+        trailers=[("Imlgit-Proposal", p.name), ("Imlgit-Rejected-By", str(person))],
+    )
+    data = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    sha = store.commit({path: data}, msg, author=person, branch=DEFAULT_BRANCH)
+    from dulwich.objects import ObjectID
+    from dulwich.refs import Ref
+
+    store.repo.refs[Ref((_REJECTED_REF + p.name).encode())] = ObjectID(p.head.encode("ascii"))
+    store.delete_branch(p.branch)
+    return sha
+
+
+def rejected_rules(store: Store, rev: str | None = None) -> list[Rejected]:
+    """Every rejected rule change recorded at ``rev`` (default main)."""
+    from .conditions import parse_when
+
+    out: list[Rejected] = []
+    for path, blob in store.files_under(REJECTIONS_DIR, rev or DEFAULT_BRANCH):
+        if not path.endswith(".json"):
+            continue
+        try:
+            record = json.loads(store.read_blob(blob).decode("utf-8"))
+            for ch in record.get("changes", ()):
+                when = None
+                if ch.get("when") is not None:
+                    when = tuple(parse_when(ch["when"], path=path))
+                out.append(
+                    Rejected(
+                        proposal=str(record.get("proposal", path)),
+                        why=str(record.get("why", "")),
+                        rule_id=str(ch["rule"]),
+                        scope=str(ch.get("scope", "")),
+                        statement=str(ch.get("statement", "")),
+                        retired=bool(ch.get("retired")),
+                        when=when,
+                        then=ch.get("then"),
+                    )
+                )
+        except (ValueError, KeyError, TypeError, ImlgitError) as exc:
+            raise ReviewError(f"{path}: not a rejection record imlgit can read: {exc}") from None
+    return out
+
+
+# ---------------------------------------------------------------------- stats
+
+
+@dataclass
+class Stats:
+    approved: int = 0
+    approved_by_policy: int = 0
+    rejected: int = 0
+    open: int = 0
+    # what gated would have decided on every proposal people decided
+    gated_agrees: int = 0
+    gated_disagrees: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "approved": self.approved,
+            "approved_by_policy": self.approved_by_policy,
+            "rejected": self.rejected,
+            "open": self.open,
+            "gated_agrees": self.gated_agrees,
+            "gated_disagrees": self.gated_disagrees,
+            "proposals": self.rows,
+        }
+
+
+def _replay(store: Store, name: str, head: str, main_then: str) -> Proposal:
+    base = store.merge_base(head, main_then)
+    commits = _commits_between(store, head, main_then)
+    changes = store.diff(base, head) if base else []
+    return Proposal(name, head, base, main_then, tuple(commits), tuple(changes))
+
+
+def stats(
+    store: Store,
+    gate: Gate,
+    *,
+    limit: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Stats:
+    """Approved and rejected counts, and what ``gated`` would have decided on each.
+
+    Replays each decided proposal against main as it was when it was decided (the
+    approval's first parent; for a rejection, the commit before the record).
+    """
+    out = Stats(open=len([b for b in store.branches() if b.startswith(PREFIX)]))
+    for c in store.log(DEFAULT_BRANCH, limit=limit):
+        op = c.trailer("Imlgit-Op")
+        if op not in ("approve", "reject"):
+            continue
+        name = c.trailer("Imlgit-Proposal") or c.sha[:12]
+        if op == "approve":
+            if len(c.parents) < 2:
+                continue
+            p = _replay(store, name, c.parents[1], c.parents[0])
+            by = c.trailer("Imlgit-Approved-By") or ""
+            human = not by.startswith("policy ")
+            out.approved += 1
+            out.approved_by_policy += not human
+        else:
+            from dulwich.refs import Ref
+
+            ref = Ref((_REJECTED_REF + name).encode())
+            if ref not in store.repo.refs or not c.parents:
+                out.rejected += 1
+                out.rows.append(
+                    {
+                        "proposal": name,
+                        "decided": "rejected",
+                        "gated": None,
+                        "why": "its commits are not in this clone",
+                    }
+                )
+                continue
+            head = store.repo.refs[ref].decode("ascii")
+            p = _replay(store, name, head, c.parents[0])
+            human = True
+            out.rejected += 1
+        if progress is not None:
+            progress(name)
+        try:
+            d = decide(store, p, gate, "gated")
+        except ReviewError:  # no evaluation set on main back then: judge without it
+            d = decide(store, p, gate, "gated", measured=None)
+        people_said = op == "approve"
+        if human:
+            if d.gated_ok == people_said:
+                out.gated_agrees += 1
+            else:
+                out.gated_disagrees += 1
+        out.rows.append(
+            {
+                "proposal": name,
+                "decided": "approved" if people_said else "rejected",
+                "by": (c.trailer("Imlgit-Approved-By") or c.trailer("Imlgit-Rejected-By")),
+                "gated": d.gated_ok,
+                "failed": [ck.to_dict() for ck in d.checks if not ck.ok],
+            }
+        )
+    return out
+
+
+def rejected_for(rejected: Sequence[Rejected], scope: str) -> list[Rejected]:
+    return [r for r in rejected if r.scope == scope]
