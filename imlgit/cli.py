@@ -63,6 +63,36 @@ def _person(store: Any) -> Any:
     return person_identity(os.environ, str(store.path))
 
 
+def _refuse_secrets(store: Any, rule: Any) -> None:
+    """A rule write carrying a secret or personal data is refused, with where."""
+    from .errors import RuleError
+    from .rules import render_rule
+    from .scan import scan_text
+
+    found = scan_text(render_rule(rule), path=rule.path, allow=_scan_allow(store))
+    if found:
+        listed = "; ".join(str(f) for f in found[:5])
+        raise RuleError(
+            f"refused: {listed}. Rules may not keep secrets or personal data; if this is "
+            "fine, add a pattern to [scan] allow in imlgit.toml",
+            path=rule.path,
+            line=found[0].line,
+        )
+
+
+def _scan_allow(store: Any) -> tuple[str, ...]:
+    from .store import CONFIG_FILE
+
+    data = store.read_file(CONFIG_FILE)
+    return _allow_from(data.decode("utf-8") if data else None)
+
+
+def _allow_from(toml_text: str | None) -> tuple[str, ...]:
+    from .config import load_settings
+
+    return tuple(load_settings(toml_text, env={}).get("scan", "allow"))
+
+
 def _why(why: str | None) -> str:
     from .errors import RationaleRequired
 
@@ -187,6 +217,7 @@ def rule_add(
         evidence=evidence.strip(),
         tags=tuple(tags),
     )
+    _refuse_secrets(store, new)
     msg = CommitMessage.make("add", f"add {rid}", rationale, rules=[rid])
     sha = store.put_rule(new, msg, author=_person(store), expected_head=head)
     click.echo(f"added {rid}", err=True)
@@ -247,6 +278,7 @@ def rule_edit(
         if not changes:
             raise click.UsageError("nothing to change: give --title, --statement, ... or --file")
         new = old.with_changes(updated=now_utc(), **changes)
+    _refuse_secrets(store, new)
     msg = CommitMessage.make("edit", f"edit {rule_id}", rationale, rules=[rule_id])
     sha = store.put_rule(new, msg, author=_person(store), expected_head=head)
     click.echo(f"edited {rule_id}", err=True)
@@ -806,6 +838,78 @@ def branch_merge(ctx: click.Context, name: str, why: str | None) -> None:
     click.echo(result.sha)
 
 
+# ---------------------------------------------------------------------- hygiene
+
+
+@cli.command()
+@click.option("--max-rules", type=click.IntRange(0), help="Keep at most N active rules "
+              "(default: [prune] max_rules in imlgit.toml; 0 there means no limit).")
+@click.option("--below", type=float, metavar="SCORE", help="Also retire rules scoring below.")
+@click.option("--dry-run", is_flag=True, help="Show what would be retired; change nothing.")
+@click.option("--propose", metavar="NAME", help="Name the proposal (default prune-<time>).")
+@json_option
+@click.pass_context
+def prune(
+    ctx: click.Context,
+    max_rules: int | None,
+    below: float | None,
+    dry_run: bool,
+    propose: str | None,
+    as_json: bool,
+) -> None:
+    """Retire the least important rules, one commit each, on a proposal for review.
+
+    Importance: support, contradictions, retrieval and citation counts, outcome
+    credit of the answers that cited the rule, and age (see README).
+    """
+    from . import hygiene
+    from . import review as rv
+
+    mem = _memory(ctx)
+    store = mem.store
+    if max_rules is None:
+        max_rules = mem.settings.get("prune", "max_rules") or None
+    retrieved, cited = hygiene.usage_counts(store)
+    right, wrong = hygiene.outcome_credit(hygiene.stored_experiences(store))
+    ranked = hygiene.importance(
+        store.read_rules().values(), retrieved=retrieved, cited=cited, right=right, wrong=wrong
+    )
+    plan = hygiene.plan_prune(ranked, max_rules=max_rules, below=below)
+    if dry_run or not plan:
+        if as_json:
+            _emit_json({"dry_run": True, "retire": plan, "active": len(ranked)})
+        else:
+            click.echo(f"{len(plan)} of {len(ranked)} active rules would be retired", err=True)
+            for imp in plan:
+                click.echo(f"{imp.score:8.2f}  {imp.rule_id}  ({imp.figures()})")
+        return
+    name = propose or rv.new_proposal_name(store, "prune")
+    created = store.head(rv.proposal_branch(name)) is None
+    branch = rv.start_proposal(store, name)
+    limit = f"The memory keeps at most {max_rules} active rules." if max_rules else ""
+    floor = f"Rules scoring below {below} are retired." if below is not None else ""
+    try:
+        reason = f"{limit} {floor}".strip()
+        commits = hygiene.commit_prune(store, plan, branch=branch, reason=reason)
+    except BaseException:
+        if created and store.head(branch) == store.head():
+            store.delete_branch(branch)
+        raise
+    decision, approval = rv.conclude(
+        store, name, mem.settings.get("review", "policy"), _gate(mem)
+    )
+    if as_json:
+        _emit_json({"proposal": name, "commits": commits, "retire": plan,
+                    "decision": decision, "approval": approval})
+        return
+    click.echo(f"proposal {name}: {len(commits)} rules to retire", err=True)
+    if decision is not None:
+        click.echo(f"policy {decision.summary()}", err=True)
+    if approval is None:
+        click.echo(f"review it: imlgit review {name}; then imlgit approve {name}", err=True)
+    click.echo(approval.sha if approval else commits[-1] if commits else store.head())
+
+
 # ---------------------------------------------------------------------- remotes
 
 
@@ -889,15 +993,27 @@ def check(
     as_json: bool,
 ) -> None:
     """Validate the memory's rule files (the git hooks call this)."""
+    from .scan import scan_text
     from .store import check_rule_file
 
     problems: list[str] = []
+
+    def scan(path: str, data: bytes, allow: tuple[str, ...]) -> None:
+        text = data.decode("utf-8", errors="replace")
+        problems.extend(f"{f} (secret scan)" for f in scan_text(text, path=path, allow=allow))
+
     if commit_msg is not None:
         problems.extend(_check_commit_msg(commit_msg))
     elif staged:
         seen: dict[str, str] = {}
+        try:
+            staged_toml = _git("show", ":imlgit.toml").decode("utf-8", errors="replace")
+        except subprocess.CalledProcessError:
+            staged_toml = None
+        allow = _allow_from(staged_toml)
         for path, data in _staged_rule_files():
             problems.extend(str(p) for p in check_rule_file(path, data, seen))
+            scan(path, data, allow)
     elif paths:
         seen = {}
         for p in paths:
@@ -910,8 +1026,13 @@ def check(
                 problems.append(f"{p}: {exc.strerror}")
                 continue
             problems.extend(str(x) for x in check_rule_file(rel, data, seen))
+            scan(rel, data, ())
     else:
-        problems.extend(str(p) for p in _store(ctx).check(at))
+        store = _store(ctx)
+        problems.extend(str(p) for p in store.check(at))
+        allow = _scan_allow(store)
+        for entry in store.rule_entries(at).values():
+            scan(entry.path, store.read_blob(entry.blob), allow)
     if as_json:
         _emit_json({"ok": not problems, "problems": problems})
     else:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any, BinaryIO
 
-from .errors import ExperienceError
+from .errors import ExperienceError, ImlgitError
+from .rules import validate_rule_id
 
 MAX_LINE_BYTES = 1 << 20
 MAX_ID_LENGTH = 128
@@ -31,7 +32,8 @@ REWARD_RIGHT = 0.5
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 SCOPE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_TOP_KEYS = ("id", "scope", "input", "output", "outcome")
+_TOP_KEYS = ("id", "scope", "input", "output", "outcome", "rules")
+MAX_CITED = 100
 _OUTCOME_KEYS = ("expected", "reward", "text")
 
 InputValue = str | int | float | bool
@@ -82,6 +84,10 @@ class Experience:
     input: str | dict[str, InputValue]
     outcome: Outcome
     output: str | None = None
+    # The rule ids the agent's answer cited (from ``imlgit ask``), so the outcome
+    # can be credited to them: cited in a right answer counts for a rule, in a
+    # wrong one against it.
+    rules: tuple[str, ...] = ()
 
     def __hash__(self) -> int:
         return hash(self.to_json())
@@ -140,11 +146,23 @@ class Experience:
             raise err("an outcome needs at least one of expected, reward, text", "outcome")
         outcome = Outcome(expected=expected, reward=reward, text=text)
 
+        cited = d.get("rules") or ()
+        if not isinstance(cited, (list, tuple)) or len(cited) > MAX_CITED:
+            raise err(f"rules is a list of at most {MAX_CITED} rule ids", "rules")
+        for rid in cited:
+            try:
+                validate_rule_id(rid)
+            except ImlgitError:
+                raise err(f"not a rule id: {rid!r}", "rules") from None
+        rules = tuple(dict.fromkeys(cited))
+
         exp_id = d.get("id")
         if exp_id is None:
             body: dict[str, Any] = {"scope": scope, "input": inp, "outcome": outcome.to_dict()}
             if output is not None:
                 body["output"] = output
+            if rules:
+                body["rules"] = list(rules)
             exp_id = "x-" + _sha256(_canonical(body))[:12]
         elif not valid_experience_id(exp_id):
             raise err(
@@ -152,7 +170,9 @@ class Experience:
                 f"{MAX_ID_LENGTH}), starting with a letter or digit, without '..'; got {exp_id!r}",
                 "id",
             )
-        return cls(id=exp_id, scope=scope, input=inp, outcome=outcome, output=output)
+        return cls(
+            id=exp_id, scope=scope, input=inp, outcome=outcome, output=output, rules=rules
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object (``from_dict(e.to_dict()) == e``)."""
@@ -161,6 +181,8 @@ class Experience:
         if self.output is not None:
             out["output"] = self.output
         out["outcome"] = self.outcome.to_dict()
+        if self.rules:
+            out["rules"] = list(self.rules)
         return out
 
     def to_json(self) -> str:
@@ -183,6 +205,15 @@ class Experience:
         reward = self.outcome.reward
         if reward is not None and reward >= REWARD_RIGHT and self.output is not None:
             return self.output
+        return None
+
+    @property
+    def right(self) -> bool | None:
+        """Whether the agent's output was right: by ``expected``, else by the reward."""
+        if self.outcome.expected is not None and self.output is not None:
+            return self.output == self.outcome.expected
+        if self.outcome.reward is not None:
+            return self.outcome.reward >= REWARD_RIGHT
         return None
 
 

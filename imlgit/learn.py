@@ -70,6 +70,7 @@ class LearnSettings:
     store_experiences: str = "full"  # full | hashes
     branch: str = "main"
     max_operations: int = 64
+    scan_allow: tuple[str, ...] = ()  # [scan] allow: matches the secret scan lets through
 
     def __post_init__(self) -> None:
         if self.batch < 1 or self.epochs < 1 or self.k < 1:
@@ -508,7 +509,9 @@ class Learning:
             return Refusal(op.op, op.target, "needs a candidate rule")
         if cand.scope != scope:
             cand = replace(cand, scope=scope)
-        problem = _candidate_problem(cand) or self._rejected_candidate(cand)
+        problem = (
+            _candidate_problem(cand) or self._rejected_candidate(cand) or self._secret(cand)
+        )
         if problem:
             return Refusal(op.op, op.target, problem)
         if op.op == "ADD":
@@ -573,6 +576,16 @@ class Learning:
             kind, result.edited
         ).append(new.id)
         return None
+
+    def _secret(self, cand: Candidate) -> str | None:
+        from .scan import scan_text
+
+        text = f"{cand.title}\n{cand.statement}"
+        found = scan_text(text, path="candidate", allow=self.settings.scan_allow)
+        if not found:
+            return None
+        kinds = ", ".join(sorted({f.kind for f in found}))
+        return f"the rule contains what looks like {kinds} ({found[0]}); rules may not keep it"
 
     # ------------------------------------------------------------------ rejections
 

@@ -61,6 +61,7 @@ __all__ = [
     "decide",
     "approve",
     "approve_by_policy",
+    "conclude",
     "reject",
     "rejected_rules",
     "stats",
@@ -581,6 +582,21 @@ def approve_by_policy(store: Store, p: Proposal, decision: Decision) -> Approval
         else 'every proposal is approved (policy = "auto" in imlgit.toml).'
     )
     return _merge(store, p, POLICY, why, f"policy {decision.policy} <{POLICY.email}>")
+
+
+def conclude(
+    store: Store, name: str, policy: str, gate: Gate
+) -> tuple[Decision | None, Approval | None]:
+    """After a proposal is written: what the policy decides, and its approval if any.
+
+    ``manual`` decides nothing (a person will); ``gated`` and ``auto`` decide
+    and, when they approve, merge as the policy.
+    """
+    if policy == "manual":
+        return None, None
+    p = get_proposal(store, name)
+    decision = decide(store, p, gate, policy)
+    return decision, approve_by_policy(store, p, decision) if decision.approve else None
 
 
 @dataclass(frozen=True)

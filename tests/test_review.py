@@ -491,8 +491,11 @@ def test_the_forge_ci_check_on_a_proposal_branch(tmp_path: Path) -> None:
     b = rv.start_proposal(src, "pr-1")
     put(src, rule("r-ok", "A harmless rule."), branch=b, author=LEARNER)
     b2 = rv.start_proposal(src, "pr-2")
+    for i in range(6):  # more rules than gated takes at once
+        put(src, rule(f"r-many-{i}", f"Harmless rule {i}."), branch=b2, author=LEARNER)
+    b4 = rv.start_proposal(src, "pr-4")
     leak = "call " + "+44 20 7946 0958"
-    put(src, rule("r-leak", f"For refunds {leak}."), branch=b2, author=LEARNER)
+    put(src, rule("r-leak", f"For refunds {leak}."), branch=b4, author=LEARNER)
     script = hooks_dir() / "ci" / "proposal-check"
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
@@ -507,10 +510,13 @@ def test_the_forge_ci_check_on_a_proposal_branch(tmp_path: Path) -> None:
     ok = ci("proposals/pr-1", "--strict", "proposals/pr-1")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "proposal pr-1: 1 commits" in ok.stdout and "[ok] secret scan: clean" in ok.stdout
-    bad = ci("proposals/pr-2", "--strict", "proposals/pr-2")
-    assert bad.returncode == 1 and "[no] secret scan" in bad.stdout
+    wide = ci("proposals/pr-2", "--strict", "proposals/pr-2")
+    assert wide.returncode == 1 and "[no] rules changed: 6 (at most 5)" in wide.stdout
     lenient = ci("proposals/pr-2", "proposals/pr-2")
-    assert lenient.returncode == 0
+    assert lenient.returncode == 0 and "[no] rules changed" in lenient.stdout
+    # a secret fails the rule check itself, named with its place, the secret masked
+    leaky = ci("proposals/pr-4", "proposals/pr-4")
+    assert leaky.returncode == 1 and "phone" in leaky.stderr and "7946 0958" not in leaky.stderr
     # an invalid rule file fails the check before any review
     b3 = rv.start_proposal(src, "pr-3")
     src.commit({"rules/zz/r-broken.md": b"---\nid: [\n---\n"},

@@ -1,0 +1,231 @@
+"""Importance of each rule, and pruning by it: memory that does not only grow.
+
+A rule's importance comes from figures anyone can check:
+
+- **evidence**: its support and contradictions (counted, for checkable rules);
+- **use**: how often retrieval put it in a prompt and how often an answer cited
+  it (``<git dir>/imlgit/usage.jsonl``, written by ``ask``; local to this copy);
+- **outcome credit**: stored experiences that name the rules their answer cited
+  (the ``rules`` field) and whether that answer was right: cited in a right
+  answer counts for a rule, in a wrong one against it;
+- **age**: days since the rule last changed; the evidence counts for less as it
+  ages (halved every 180 days), while use and outcome credit keep a rule that is
+  still working.
+
+    score = (support - 2 x contradictions) x 0.5 ** (age in days / 180)
+            + cited / 2 + retrieved / 10 + 2 x right - 3 x wrong
+
+Pruning retires the lowest-scoring active rules until at most ``max_rules``
+remain (or those below a score), one commit a rule whose rationale names the
+rule and its figures, on a proposal branch that goes through review like
+anything learned. ``imlgit restore`` brings any of them back.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .commits import CommitMessage, Identity
+from .errors import ImlgitError
+from .experience import Experience, parse_jsonl_text
+from .rules import Rule, now_utc, render_rule
+from .store import DEFAULT_BRANCH, Store
+
+__all__ = [
+    "HYGIENE",
+    "Importance",
+    "usage_counts",
+    "outcome_credit",
+    "importance",
+    "plan_prune",
+    "commit_prune",
+]
+
+HYGIENE = Identity("imlgit hygiene", "hygiene@imlgit.invalid")
+HALF_LIFE_DAYS = 180
+EXPERIENCES_DIR = "experiences"
+
+
+@dataclass(frozen=True)
+class Importance:
+    """A rule's figures and the score made from them."""
+
+    rule_id: str
+    support: int = 0
+    contradictions: int = 0
+    retrieved: int = 0
+    cited: int = 0
+    right: int = 0
+    wrong: int = 0
+    age_days: float = 0.0
+
+    @property
+    def score(self) -> float:
+        evidence = (self.support - 2 * self.contradictions) * 0.5 ** (
+            self.age_days / HALF_LIFE_DAYS
+        )
+        return evidence + self.cited / 2 + self.retrieved / 10 + 2 * self.right - 3 * self.wrong
+
+    def figures(self) -> str:
+        return (
+            f"support {self.support}, contradictions {self.contradictions}, retrieved "
+            f"{self.retrieved} times, cited {self.cited} times, cited in {self.right} right "
+            f"and {self.wrong} wrong answers, {self.age_days:.0f} days since its last "
+            f"change: importance {self.score:.2f}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule_id,
+            "score": round(self.score, 3),
+            "support": self.support,
+            "contradictions": self.contradictions,
+            "retrieved": self.retrieved,
+            "cited": self.cited,
+            "right": self.right,
+            "wrong": self.wrong,
+            "age_days": round(self.age_days, 1),
+        }
+
+
+def usage_counts(store: Store) -> tuple[Counter[str], Counter[str]]:
+    """(retrieved, cited) counts per rule from this copy's usage log."""
+    retrieved: Counter[str] = Counter()
+    cited: Counter[str] = Counter()
+    path = store.derived_dir / "usage.jsonl"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return retrieved, cited
+    for line in lines:
+        try:
+            rec = json.loads(line)
+            retrieved.update(str(r) for r in rec.get("retrieved", ()))
+            cited.update(str(r) for r in rec.get("cited", ()))
+        except (ValueError, AttributeError, TypeError):
+            continue  # a torn last line of a log being appended to
+    return retrieved, cited
+
+
+def stored_experiences(store: Store, rev: str | None = None) -> list[Experience]:
+    out: list[Experience] = []
+    for path, blob in store.files_under(EXPERIENCES_DIR, rev or DEFAULT_BRANCH):
+        if not path.endswith(".jsonl"):
+            continue
+        text = store.read_blob(blob).decode("utf-8")
+        if '"sha256"' in text.split("\n", 1)[0] and '"input"' not in text:
+            continue  # hashes-only storage
+        out.extend(parse_jsonl_text(text, path=path).experiences)
+    return out
+
+
+def outcome_credit(experiences: Iterable[Experience]) -> tuple[Counter[str], Counter[str]]:
+    """(right, wrong): per rule, the answers citing it that were right / wrong."""
+    right: Counter[str] = Counter()
+    wrong: Counter[str] = Counter()
+    for exp in experiences:
+        verdict = exp.right
+        if verdict is None or not exp.rules:
+            continue
+        (right if verdict else wrong).update(exp.rules)
+    return right, wrong
+
+
+def _age_days(rule: Rule, now: _dt.datetime) -> float:
+    try:
+        then = _dt.datetime.strptime(rule.updated, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.UTC)
+    except ValueError:
+        return 0.0
+    return max(0.0, (now - then).total_seconds() / 86400)
+
+
+def importance(
+    rules: Iterable[Rule],
+    *,
+    retrieved: Mapping[str, int] | None = None,
+    cited: Mapping[str, int] | None = None,
+    right: Mapping[str, int] | None = None,
+    wrong: Mapping[str, int] | None = None,
+    now: _dt.datetime | None = None,
+) -> list[Importance]:
+    """The importance of each active rule, lowest first (ties: oldest, then id)."""
+    now = now or _dt.datetime.now(_dt.UTC)
+    retrieved, cited = retrieved or {}, cited or {}
+    right, wrong = right or {}, wrong or {}
+    out = [
+        Importance(
+            r.id,
+            r.support,
+            r.contradictions,
+            retrieved.get(r.id, 0),
+            cited.get(r.id, 0),
+            right.get(r.id, 0),
+            wrong.get(r.id, 0),
+            _age_days(r, now),
+        )
+        for r in rules
+        if r.status == "active"
+    ]
+    out.sort(key=lambda i: (i.score, -i.age_days, i.rule_id))
+    return out
+
+
+def plan_prune(
+    ranked: Sequence[Importance], *, max_rules: int | None = None, below: float | None = None
+) -> list[Importance]:
+    """Which rules to retire: the lowest until ``max_rules`` remain, and any below ``below``."""
+    if max_rules is None and below is None:
+        raise ImlgitError("say how to prune: --max-rules N, --below SCORE, or [prune] max_rules")
+    if max_rules is not None and max_rules < 0:
+        raise ImlgitError("max_rules must be 0 or more")
+    chosen: dict[str, Importance] = {}
+    if max_rules is not None:
+        for imp in ranked[: max(0, len(ranked) - max_rules)]:
+            chosen[imp.rule_id] = imp
+    if below is not None:
+        for imp in ranked:
+            if imp.score < below:
+                chosen.setdefault(imp.rule_id, imp)
+    return sorted(chosen.values(), key=lambda i: (i.score, i.rule_id))
+
+
+def commit_prune(
+    store: Store,
+    plan: Sequence[Importance],
+    *,
+    branch: str,
+    reason: str,
+    author: Identity = HYGIENE,
+) -> list[str]:
+    """Retire each planned rule on ``branch``, one commit each; all or nothing."""
+    head = store.head(branch)
+    if head is None:
+        raise ImlgitError(f"branch {branch} does not exist")
+    rules = store.read_rules(head)
+    now = now_utc()
+    steps = []
+    for imp in plan:
+        rule = rules.get(imp.rule_id)
+        if rule is None or rule.status != "active":
+            continue
+        retired = rule.with_changes(status="retired", updated=now)
+        rationale = (
+            f"{imp.rule_id} is among the least important active rules ({imp.figures()}). "
+            f"{reason} `imlgit restore {imp.rule_id}` brings it back."
+        )
+        msg = CommitMessage.make(
+            "prune",
+            f"retire {imp.rule_id}",
+            rationale,
+            rules=[imp.rule_id],
+            trailers=[("Imlgit-Importance", f"{imp.score:.3f}")],
+        )
+        steps.append(({rule.path: render_rule(retired).encode("utf-8")}, msg))
+    if not steps:
+        return []
+    return store.commit_many(steps, author=author, branch=branch, expected_head=head)
