@@ -10,7 +10,9 @@ The store knows nothing of the retrieval index or of language models.
 
 from __future__ import annotations
 
+import binascii
 import difflib
+import hashlib
 import itertools
 import os
 import random
@@ -164,6 +166,7 @@ class Store:
         self._history: _history.HistoryIndex | None = None
         self._defer = False
         self._cache: dict[bytes, object] = {}
+        self._tree_entries: dict[bytes, dict[bytes, tuple[int, bytes]]] = {}
         self._objects_dir = Path(repo.object_store.path)
         self._pending: dict[str, str] = {}  # path -> branch, written while deferred
 
@@ -381,15 +384,14 @@ class Store:
         current = tree
         parts = path.split("/")
         for i, part in enumerate(parts):
-            obj = self._get(current)
-            if not isinstance(obj, Tree):
+            found = self._entries(current).get(part.encode())
+            if found is None:
                 return None
-            try:
-                mode, sha = obj[part.encode()]
-            except KeyError:
-                return None
+            mode, sha = found
             if i == len(parts) - 1:
                 return mode, sha
+            if not stat.S_ISDIR(mode):
+                return None
             current = sha
         return None
 
@@ -478,14 +480,7 @@ class Store:
 
         Returns None for a tree left empty (git has no empty directories).
         """
-        base = self._get(tree) if tree is not None else Tree()
-        assert isinstance(base, Tree)
-        # A copy parsed from the raw bytes (C code) is faster than re-adding entries.
-        new = Tree()
-        if len(base):
-            copied = Tree.from_raw_string(Tree.type_num, base.as_raw_string())
-            assert isinstance(copied, Tree)
-            new = copied
+        new = dict(self._entries(tree)) if tree is not None else {}
         groups: dict[str, dict[str, bytes | None]] = {}
         for path, sha in changes.items():
             head, sep, rest = path.partition("/")
@@ -494,12 +489,11 @@ class Store:
             else:
                 name = head.encode()
                 if sha is None:
-                    if name in new:
-                        del new[name]
+                    new.pop(name, None)
                 else:
                     if name in new and stat.S_ISDIR(new[name][0]):
                         raise StoreError(f"{path} is a directory")
-                    new.add(name, _FILE_MODE, _oid(sha))
+                    new[name] = (_FILE_MODE, _oid(sha))
         for head, sub in groups.items():
             name = head.encode()
             existing = None
@@ -510,14 +504,34 @@ class Store:
                 existing = sha
             subtree = self._write_tree(existing, sub)
             if subtree is None:
-                if name in new:
-                    del new[name]
+                new.pop(name, None)
             else:
-                new.add(name, _TREE_MODE, _oid(subtree))
-        if not len(new):
+                new[name] = (_TREE_MODE, subtree)
+        if not new:
             return None
-        self._add_object(new)
-        return new.id
+        # Serialized here in git's order (a directory sorts as if its name ended in
+        # "/"): one join instead of dulwich's entry-by-entry Tree, on every commit.
+        names = sorted(new, key=lambda n: n + b"/" if new[n][0] == _TREE_MODE else n)
+        raw = b"".join(
+            b"%o %s\0%s" % (new[n][0], n, binascii.unhexlify(new[n][1])) for n in names
+        )
+        sha = hashlib.sha1(b"tree %d\0" % len(raw) + raw).hexdigest().encode("ascii")
+        self._tree_entries[sha] = new
+        self._write_raw(b"tree", raw, sha)
+        return sha
+
+    def _entries(self, tree: bytes) -> dict[bytes, tuple[int, bytes]]:
+        """A tree's entries, name -> (mode, hex sha); cached, as trees never change."""
+        found = self._tree_entries.get(tree)
+        if found is None:
+            obj = self._get(tree)
+            assert isinstance(obj, Tree)
+            found = {e.path: (e.mode, e.sha) for e in obj.iteritems()}
+            if len(self._tree_entries) >= 4096:
+                for old in list(self._tree_entries)[:1024]:
+                    del self._tree_entries[old]
+            self._tree_entries[tree] = found
+        return found
 
     def _get(self, sha: bytes) -> object:
         """An object by sha; trees and commits are cached (git objects never change)."""
@@ -532,19 +546,25 @@ class Store:
         return obj
 
     def _add_object(self, obj: Blob | Tree | Commit) -> None:
-        """Write a loose object: compressed in one piece to a temporary file, then
-        renamed into place (what git does; dulwich compresses entry by entry)."""
+        """Write a loose object (see :meth:`_write_raw`)."""
         if not isinstance(obj, Blob):
             self._cache[obj.id] = obj
-        hexsha = obj.id.decode("ascii")
-        directory = self._objects_dir / hexsha[:2]
-        path = directory / hexsha[2:]
-        if path.exists():
+        self._write_raw(obj.type_name, obj.as_raw_string(), obj.id)
+
+    def _write_raw(self, type_name: bytes, raw: bytes, sha: bytes) -> None:
+        """Write a loose object: compressed in one piece to a temporary file, then
+        renamed into place (what git does; dulwich compresses entry by entry)."""
+        hexsha = sha.decode("ascii")
+        directory = os.path.join(self._objects_dir, hexsha[:2])
+        path = os.path.join(directory, hexsha[2:])
+        if os.path.exists(path):
             return
-        raw = obj.as_raw_string()
-        data = zlib.compress(b"%s %d\0" % (obj.type_name, len(raw)) + raw)
-        directory.mkdir(exist_ok=True)
-        tmp = directory / f"tmp_obj_{os.getpid()}_{next(_TMP_COUNTER)}"
+        data = zlib.compress(b"%s %d\0" % (type_name, len(raw)) + raw)
+        try:
+            os.mkdir(directory)
+        except FileExistsError:
+            pass
+        tmp = os.path.join(directory, f"tmp_obj_{os.getpid()}_{next(_TMP_COUNTER)}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
             os.write(fd, data)
@@ -984,11 +1004,8 @@ class Store:
     def _diff_trees(self, a: bytes | None, b: bytes | None, prefix: str = "") -> Iterator[str]:
         if a == b:
             return
-        ta = self._get(a) if a is not None else Tree()
-        tb = self._get(b) if b is not None else Tree()
-        assert isinstance(ta, Tree) and isinstance(tb, Tree)
-        ea = {i.path: (i.mode, i.sha) for i in ta.iteritems()}
-        eb = {i.path: (i.mode, i.sha) for i in tb.iteritems()}
+        ea = self._entries(a) if a is not None else {}
+        eb = self._entries(b) if b is not None else {}
         for name in sorted(set(ea) | set(eb)):
             x, y = ea.get(name), eb.get(name)
             if x == y:
