@@ -447,7 +447,7 @@ def _memory(ctx: click.Context) -> Memory:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False), required=False)
 @click.option("--batch", type=click.IntRange(1, 10_000), help="Experiences per batch.")
 @click.option("--epochs", type=click.IntRange(1, 100), default=1, show_default=True)
 @click.option(
@@ -471,7 +471,7 @@ def _memory(ctx: click.Context) -> Memory:
 @click.pass_context
 def learn(
     ctx: click.Context,
-    file: str,
+    file: str | None,
     batch: int | None,
     epochs: int,
     learner: str | None,
@@ -482,17 +482,22 @@ def learn(
 ) -> None:
     """Learn rules from experiences (JSONL) into a proposal: one commit per rule change.
 
+    Without FILE, learns from the journal that agents record to (the MCP tool
+    record_experience, Memory.record), and removes what it learned from it.
     The review policy of imlgit.toml then acts: manual leaves the proposal for a
     person (imlgit review / approve / reject); gated approves it when every check
     holds; auto approves it.
     """
     from .experience import load_jsonl
 
-    loaded = load_jsonl(file, skip_invalid=skip_invalid)
-    for line, why in loaded.skipped:
-        click.echo(f"skipped {file}:{line}: {why}", err=True)
+    experiences = None
+    if file is not None:
+        loaded = load_jsonl(file, skip_invalid=skip_invalid)
+        for line, why in loaded.skipped:
+            click.echo(f"skipped {file}:{line}: {why}", err=True)
+        experiences = loaded.experiences
     mem = _memory(ctx)
-    total = len(loaded.experiences)
+    total = len(experiences if experiences is not None else mem.journal())
     size = batch or mem.settings.get("learn", "batch")
     batches = epochs * ((total + size - 1) // size)
     with click.progressbar(length=batches, label="learning", file=sys.stderr) as bar:
@@ -504,7 +509,7 @@ def learn(
                 click.echo(f"    refused {refusal}", err=True)
 
         done = mem.learn(
-            loaded.experiences,
+            experiences,
             batch=size,
             epochs=epochs,
             learner=learner,
@@ -908,6 +913,23 @@ def prune(
     if approval is None:
         click.echo(f"review it: imlgit review {name}; then imlgit approve {name}", err=True)
     click.echo(approval.sha if approval else commits[-1] if commits else store.head())
+
+
+# ---------------------------------------------------------------------- MCP
+
+
+@cli.command()
+@click.pass_context
+def mcp(ctx: click.Context) -> None:
+    """Serve this memory to MCP clients (agents) over stdio.
+
+    Tools: recall, record_experience, propose_rule, learn; resources: a rule and
+    its history. There is no approve tool: what an agent proposes waits for a
+    person (or the review policy).
+    """
+    from .mcp_server import serve
+
+    serve(_find_repo(ctx.obj.get("repo")))
 
 
 # ---------------------------------------------------------------------- remotes

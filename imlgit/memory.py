@@ -4,27 +4,47 @@ the retrieval index, the learners and the chat model together.
 >>> mem = Memory.open("memory")                     # doctest: +SKIP
 >>> mem.recall("heavy parcel abroad", k=3)          # doctest: +SKIP
 >>> mem.ask({"glimmer": "yes", "tansy": "no"}, scope="truth-table")  # doctest: +SKIP
->>> mem.learn(load_jsonl("experiences.jsonl").experiences)           # doctest: +SKIP
+>>> mem.record({"scope": "truth-table", "input": {"glimmer": "yes"},
+...             "outcome": {"expected": "VESPER"}})                    # doctest: +SKIP
+>>> mem.learn()                                     # doctest: +SKIP
+>>> mem.propose("Parcels over 30 kg go by sea.", "Air refuses them.")  # doctest: +SKIP
+
+The experience journal (``<git dir>/imlgit/journal.jsonl``) is local and never
+committed: :meth:`Memory.record` appends to it, :meth:`Memory.learn` with no
+experiences learns from it and then removes what it learned.
 
 The agent-facing API has no approve path: approving a change is a person's act.
+docs/PYTHON-API.md documents it with examples that run.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .commits import LEARNER
+from .commits import LEARNER, CommitMessage
 from .config import Settings, load_settings
-from .errors import ConfigError, LearnError, ReviewError
-from .experience import Experience
+from .errors import (
+    ConfigError,
+    ExperienceError,
+    ImlgitError,
+    LearnError,
+    RationaleRequired,
+    ReviewError,
+    RuleError,
+    StoreError,
+)
+from .experience import MAX_LINE_BYTES, Experience, load_jsonl, valid_experience_id
 from .infer import Answer, answer, record_usage
-from .learn import BatchResult, Learning, LearnSettings
-from .rules import Rule
-from .store import CONFIG_FILE, Store
+from .learn import MAX_EVIDENCE_IN_TRAILER, BatchResult, Learning, LearnSettings
+from .rules import MAX_SOURCES, Rule, now_utc, slugify
+from .store import CONFIG_FILE, DEFAULT_BRANCH, Store
 
 if TYPE_CHECKING:
     from .embed import Embedder
@@ -33,7 +53,10 @@ if TYPE_CHECKING:
     from .llm import ChatModel
     from .review import Approval, Decision
 
-__all__ = ["Memory", "Recalled", "Learned"]
+__all__ = ["Memory", "Recalled", "Learned", "JOURNAL"]
+
+JOURNAL = "journal.jsonl"
+"""The experience journal's file name, in the store's derived directory."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,8 @@ class Memory:
         self._chat = chat
         self._embedder = embedder
         self._index: RuleIndex | None = None
+        self._opened: tuple[Mapping[str, str] | None, Mapping[tuple[str, str], Any] | None] | None
+        self._opened = None  # (env, flags) when made by open(): settings can be re-read
 
     @classmethod
     def open(
@@ -82,10 +107,18 @@ class Memory:
     ) -> Memory:
         """Open the memory at ``path``; settings from its imlgit.toml, env and flags."""
         store = Store.open(path)
-        data = store.read_file(CONFIG_FILE)
-        text = data.decode("utf-8") if data else None
-        settings = load_settings(text, env=env, flags=flags, where=f"{path}/{CONFIG_FILE}")
-        return cls(store, settings, chat=chat, embedder=embedder)
+        settings = _read_settings(store, env, flags)
+        mem = cls(store, settings, chat=chat, embedder=embedder)
+        mem._opened = (env, flags)
+        return mem
+
+    def reload_settings(self) -> Settings:
+        """Read imlgit.toml on main again (a long-running process, such as ``imlgit
+        mcp``, calls it before acting, so a reviewed policy change applies at once).
+        A memory built from given settings keeps them."""
+        if self._opened is not None:
+            self.settings = _read_settings(self.store, *self._opened)
+        return self.settings
 
     @property
     def path(self) -> Path:
@@ -230,9 +263,208 @@ class Memory:
         record_usage(self.store.derived_dir, ans)
         return ans
 
+    # ------------------------------------------------------------------ the journal
+
+    @property
+    def journal_path(self) -> Path:
+        """``<git dir>/imlgit/journal.jsonl``: experiences recorded, not learned yet."""
+        return self.store.derived_dir / JOURNAL
+
+    def record(self, experience: Experience | Mapping[str, Any]) -> Experience:
+        """Append one experience to the journal that :meth:`learn` learns from.
+
+        ``experience`` is an :class:`Experience` or its JSON object (``scope``,
+        ``input``, ``output``, ``outcome``, and optionally ``id``); it is validated
+        like a line of an experiences file, and gets an id ``j-<12 hex>`` when it
+        has none. An id already in the journal is refused. The append is one
+        write under a lock, so concurrent agents never interleave lines. Returns
+        the experience as recorded.
+        """
+        if isinstance(experience, Experience):
+            data: dict[str, Any] = experience.to_dict()
+        elif isinstance(experience, Mapping):
+            data = dict(experience)
+            if data.get("id") is None:
+                data["id"] = "j-" + uuid.uuid4().hex[:12]
+        else:
+            raise ExperienceError(
+                f"an experience is an Experience or a JSON object, got {type(experience).__name__}"
+            )
+        exp = Experience.from_dict(data)
+        line = (exp.to_json() + "\n").encode("utf-8")
+        if len(line) > MAX_LINE_BYTES:
+            raise ExperienceError(
+                f"the experience is {len(line)} bytes as JSON; at most {MAX_LINE_BYTES}",
+                field="input",
+            )
+        path = self.journal_path
+        with _journal_lock(path):
+            if exp.id in _journal_ids(path):
+                raise ExperienceError(
+                    f"duplicate id {exp.id!r}: already in the journal", path=str(path), field="id"
+                )
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+                if self.store.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        return exp
+
+    def journal(self) -> list[Experience]:
+        """The experiences recorded and not learned yet, oldest first."""
+        path = self.journal_path
+        with _journal_lock(path):
+            if not path.exists():
+                return []
+            return load_jsonl(path).experiences
+
+    def _forget(self, ids: set[str]) -> None:
+        """Remove learned experiences from the journal; lines added meanwhile stay."""
+        path = self.journal_path
+        with _journal_lock(path):
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                return
+            keep = [line + b"\n" for line in data.split(b"\n") if line.strip()]
+            keep = [line for line in keep if _line_id(line) not in ids]
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, b"".join(keep))
+                if self.store.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+
+    # ------------------------------------------------------------------ proposing
+
+    def propose(
+        self,
+        statement: str,
+        rationale: str,
+        *,
+        evidence: Sequence[str] = (),
+        scope: str = "general",
+        title: str | None = None,
+        name: str | None = None,
+        when: Any = None,
+        then: str | None = None,
+    ) -> str:
+        """Propose one rule for review: a new proposal branch with one commit; never main.
+
+        ``rationale`` says why the rule is right (required). ``evidence`` are the
+        ids of the experiences behind it (``Imlgit-Evidence``). ``title`` defaults
+        to the statement's beginning and makes the rule id; ``when``/``then`` make
+        it checkable (the form of RULE-FORMAT.md; the statement must say the same).
+        ``name`` names the proposal (default ``agent-<time>``; it must be new).
+
+        Refused, with nothing written: a rule that is already active on main in
+        the scope (same statement, or same checkable form), one that people
+        rejected before, and text that looks like a secret or personal data (the
+        ``[scan] allow`` patterns of imlgit.toml let some through). Returns the
+        proposal's name; a person approves it with ``imlgit approve NAME``.
+        """
+        from .conditions import parse_then, parse_when, statement_agrees
+        from .review import PREFIX, new_proposal_name, proposal_branch, rejected_rules
+        from .scan import scan_text
+
+        store = self.store
+        if not isinstance(rationale, str) or not rationale.strip():
+            raise RationaleRequired("a rationale is required: say why this rule is right")
+        if not isinstance(statement, str) or not statement.strip():
+            raise RuleError("a rule needs a statement", field="statement")
+        statement = statement.strip()
+        rationale = rationale.strip()
+        if title is not None and not isinstance(title, str):
+            raise RuleError("the title is text", field="title")
+        title = (title or "").strip() or _title_from(statement)
+        if isinstance(evidence, str):
+            raise ExperienceError("evidence is a list of experience ids", field="evidence")
+        sources = tuple(dict.fromkeys(evidence))
+        if len(sources) > MAX_SOURCES:
+            raise ExperienceError(f"at most {MAX_SOURCES} evidence ids", field="evidence")
+        for ev in sources:
+            if not valid_experience_id(ev):
+                raise ExperienceError(
+                    f"bad evidence id {ev!r}: an experience id is letters, digits, '.', '_', "
+                    "':' or '-', starting with a letter or digit, without '..'",
+                    field="evidence",
+                )
+        conds = parse_when(when) if when is not None else None
+        outcome = parse_then(then) if then is not None else None
+        if (conds is None) != (outcome is None):
+            raise RuleError("'when' and 'then' go together: give both or neither", field="when")
+        if conds is not None and outcome is not None:
+            if not statement_agrees(statement, conds, outcome):
+                raise RuleError(
+                    "the statement does not say what its when/then form says", field="statement"
+                )
+        main = store.resolve(DEFAULT_BRANCH)
+        rules = store.read_rules(main)
+        now = now_utc()
+        rule = Rule(
+            id=_unique_id(title, rules),
+            title=title,
+            statement=statement,
+            scope=scope,
+            created=now,
+            updated=now,
+            sources=sources,
+            when=conds,
+            then=outcome,
+        )
+        for other in rules.values():
+            if other.status == "active" and _same_rule(
+                rule, other.scope, other.statement, other.when, other.then
+            ):
+                raise ReviewError(f"the same rule is already in memory: {other.id}")
+        for r in rejected_rules(store, main):
+            if not r.retired and _same_rule(rule, r.scope, r.statement, r.when, r.then):
+                raise ReviewError(f"people rejected this rule in proposal {r.proposal}: {r.why}")
+        allow = self.settings.get("scan", "allow") or ()
+        for where, text in (("statement", statement), ("rationale", rationale), ("title", title)):
+            found = scan_text(text, path=where, allow=allow)
+            if found:
+                f = found[0]
+                raise RuleError(
+                    f"looks like a secret or personal data: {f.kind} at line {f.line}, column "
+                    f"{f.column} ({f.excerpt}); remove it (or allow the pattern in [scan] allow "
+                    "of imlgit.toml)",
+                    field=where,
+                )
+        trailers = []
+        if sources:
+            shown = sources[:MAX_EVIDENCE_IN_TRAILER]
+            more = len(sources) - len(shown)
+            trailers.append(
+                ("Imlgit-Evidence", " ".join(shown) + (f" (+{more} more)" if more else ""))
+            )
+        msg = CommitMessage.make(
+            "induce", f"add {rule.id}", rationale, rules=[rule.id], trailers=trailers
+        )
+        name = name or new_proposal_name(store, "agent")
+        branch = proposal_branch(name)
+        try:  # atomically, at the commit the checks above read
+            store.create_branch(branch, main)
+        except StoreError:
+            raise ReviewError(f"proposal {name!r} exists: propose under a new name") from None
+        try:
+            store.put_rule(rule, msg, author=LEARNER, branch=branch, expected_head=main)
+        except BaseException:
+            with suppress(ImlgitError, OSError):
+                store.delete_branch(branch)  # the branch is this call's own: leave no trace
+            raise
+        return branch.removeprefix(PREFIX)
+
+    # ------------------------------------------------------------------ learning
+
     def learn(
         self,
-        experiences: Sequence[Experience],
+        experiences: Sequence[Experience] | None = None,
         *,
         batch: int | None = None,
         epochs: int = 1,
@@ -250,18 +482,25 @@ class Memory:
         approves it when every check holds; ``auto`` approves it. ``branch``
         learns straight into another branch instead; into ``main`` only under the
         ``auto`` policy, since anything else would skip the review.
+
+        With ``experiences`` None, learns from the journal (:meth:`record`); once
+        learning has committed, the experiences it learned leave the journal.
         """
         from .review import (
             PREFIX,
             Gate,
-            approve_by_policy,
-            decide,
+            conclude,
             get_proposal,
             proposal_branch,
             rejected_rules,
             start_proposal,
         )
 
+        from_journal = experiences is None
+        if experiences is None:
+            experiences = self.journal()
+            if not experiences:
+                raise LearnError("nothing to learn: the journal is empty")
         if not experiences:
             raise LearnError("no experiences to learn from")
         policy = self.settings.get("review", "policy")
@@ -298,6 +537,7 @@ class Memory:
             k=s.get("retrieval", "k"),
             store_experiences=s.get("learn", "store_experiences"),
             branch=target,
+            scan_allow=tuple(s.get("scan", "allow")),
         )
         retriever = _IndexRetriever(self, target) if retrieval else None
         engine = Learning(
@@ -315,6 +555,8 @@ class Memory:
             if created and proposal and store.head(target) == store.head("main"):
                 store.delete_branch(target)
             raise
+        if from_journal:
+            self._forget({e.id for e in experiences})
         out = Learned(results, target, proposal)
         if proposal is None:
             return out
@@ -325,10 +567,7 @@ class Memory:
             out.proposal = None
             return out
         gate = Gate.from_settings(s.section("review"), s.section("scan"))
-        if policy != "manual":
-            out.decision = decide(store, p, gate, policy)
-            if out.decision.approve:
-                out.approval = approve_by_policy(store, p, out.decision)
+        out.decision, out.approval = conclude(store, proposal, policy, gate)
         return out
 
 
@@ -371,3 +610,80 @@ class _IndexRetriever:
             self._index = self.memory.index(self.branch)
             self._synced = head
         return [h.rule_id for h in self._index.search(query, k, scope=scope)]
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _read_settings(
+    store: Store,
+    env: Mapping[str, str] | None,
+    flags: Mapping[tuple[str, str], Any] | None,
+) -> Settings:
+    data = store.read_file(CONFIG_FILE, DEFAULT_BRANCH)
+    text = data.decode("utf-8") if data else None
+    return load_settings(text, env=env, flags=flags, where=f"{store.path}/{CONFIG_FILE}")
+
+
+@contextmanager
+def _journal_lock(journal: Path) -> Iterator[None]:
+    """An exclusive lock for the journal: on a separate file, which is never replaced."""
+    import fcntl
+
+    fd = os.open(journal.with_name(journal.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _line_id(line: bytes) -> str | None:
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    value = obj.get("id") if isinstance(obj, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _journal_ids(path: Path) -> set[str]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return set()
+    return {i for i in map(_line_id, data.split(b"\n")) if i is not None}
+
+
+def _title_from(statement: str, limit: int = 80) -> str:
+    """A one-line title: the statement on one line, cut at a word before ``limit``."""
+    text = " ".join(statement.split())
+    if len(text) <= limit:
+        return text.rstrip(".") or text
+    cut = text[:limit].rsplit(" ", 1)[0] or text[:limit]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def _unique_id(title: str, rules: Mapping[str, Rule]) -> str:
+    base = slugify(title, max_length=60)
+    rid, n = base, 2
+    while rid in rules:
+        rid = f"{base}-{n}"
+        n += 1
+    return rid
+
+
+def _norm_statement(text: str) -> str:
+    return " ".join(text.lower().split()).rstrip(".")
+
+
+def _same_rule(
+    rule: Rule, scope: str, statement: str, when: Sequence[Any] | None, then: str | None
+) -> bool:
+    """Whether ``rule`` is the rule described: same scope, and same checkable form
+    (when both are checkable) or else the same statement."""
+    if rule.scope != scope:
+        return False
+    if rule.when is not None and when is not None:
+        return frozenset(rule.when) == frozenset(when) and (rule.then or "") == (then or "")
+    return _norm_statement(rule.statement) == _norm_statement(statement)

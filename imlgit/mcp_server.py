@@ -1,0 +1,489 @@
+"""``imlgit mcp``: the memory served to agents over the Model Context Protocol (stdio).
+
+Tools (each validates its arguments before it touches anything, and an error is
+an MCP tool error carrying the message, with nothing written):
+
+``recall(query, k=8, scope=None)``
+    The most relevant active rules on main, with ids, scores and main's commit.
+``record_experience(input, output, outcome, scope="general", id=None)``
+    Appends one experience to the journal (``<git dir>/imlgit/journal.jsonl``).
+``propose_rule(statement, rationale, evidence=[], scope="general", title=None)``
+    One rule on a new proposal branch, never main.
+``learn()``
+    Learns from the journal into a proposal (into main only when the review
+    policy of imlgit.toml approves it).
+
+Resources: ``imlgit://rules/{rule_id}`` (the rule's Markdown on main) and
+``imlgit://rules/{rule_id}/history`` (its commits with their rationales, JSON).
+
+There is no approve tool: what an agent proposes waits for a person
+(``imlgit approve NAME``) or the review policy. Nothing is written outside the
+memory repository. The SDK (``pip install 'imlgit[mcp]'``) is imported only
+when the server is built, so :class:`Tools` can be used and tested without it.
+"""
+
+# No ``from __future__ import annotations`` here: the SDK reads the tools' annotations
+# at registration, and they name Annotated and Field imported inside build_server.
+import json
+import math
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .errors import ImlgitError
+from .experience import SCOPE_RE, valid_experience_id
+from .memory import Memory
+from .rules import MAX_STATEMENT_LENGTH, MAX_TITLE_LENGTH, rule_path, validate_rule_id
+from .store import DEFAULT_BRANCH
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+__all__ = ["Tools", "ToolInputError", "build_server", "serve", "LIMITS"]
+
+LIMITS = {
+    "query": 2_000,
+    "k": 50,
+    "statement": MAX_STATEMENT_LENGTH,  # 4,000
+    "rationale": 4_000,
+    "title": MAX_TITLE_LENGTH,  # 200
+    "input": 20_000,  # characters of the input as JSON
+    "output": 4_000,
+    "outcome": 4_000,  # characters of the outcome as JSON
+    "evidence": 100,
+    "history": 100,  # commits a history resource shows
+}
+APPROVAL_NOTE = (
+    "A person must approve it before it reaches main: imlgit review {name}; "
+    "imlgit approve {name} (or imlgit reject {name} --why ...)."
+)
+INSTRUCTIONS = (
+    "imlgit memory: learned rules kept in a git repository. Call recall before acting "
+    "to get the relevant rules; record_experience after acting, with what happened; "
+    "learn to turn the recorded experiences into rules (a proposal a person approves); "
+    "propose_rule to suggest one rule yourself. You cannot approve a proposal."
+)
+
+T = TypeVar("T")
+
+
+class ToolInputError(ImlgitError):
+    """An MCP tool argument that is refused before anything is done."""
+
+
+# ---------------------------------------------------------------------- checks
+
+
+def _text(name: str, value: object, *, required: bool = True, multiline: bool = True) -> str:
+    """A string argument: a str, within its limit, without control characters."""
+    if not isinstance(value, str):
+        raise ToolInputError(f"{name} must be text, got {type(value).__name__}")
+    limit = LIMITS[name]
+    if len(value) > limit:
+        raise ToolInputError(f"{name} has {len(value)} characters; at most {limit}")
+    allowed = "\t\n\r" if multiline else ""
+    for i, ch in enumerate(value):
+        if (ord(ch) < 32 and ch not in allowed) or 127 <= ord(ch) < 160:
+            raise ToolInputError(f"{name} has a control character (U+{ord(ch):04X}) at {i + 1}")
+    if required and not value.strip():
+        raise ToolInputError(f"{name} must not be empty")
+    return value
+
+
+def _scope(value: object, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not SCOPE_RE.match(value) or ".." in value:
+        raise ToolInputError(
+            f"bad scope {_show(value)}: lowercase letters, digits, '.', '_' or '-' (at most 64), "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def _experience_id(name: str, value: object) -> str:
+    if not valid_experience_id(value):
+        raise ToolInputError(
+            f"bad {name} {_show(value)}: letters, digits, '.', '_', ':' or '-' (at most 128), "
+            "starting with a letter or digit, without '..'"
+        )
+    assert isinstance(value, str)
+    return value
+
+
+def _rule_id(value: object) -> str:
+    try:
+        return validate_rule_id(value)
+    except ImlgitError as exc:
+        raise ToolInputError(f"bad rule id {_show(value)}: {exc}") from None
+
+
+def _k(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LIMITS["k"]:
+        raise ToolInputError(
+            f"k must be a whole number from 1 to {LIMITS['k']}, got {_show(value)}"
+        )
+    return value
+
+
+def _json_size(name: str, value: object) -> None:
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ToolInputError(f"{name} is not plain JSON: {exc}") from None
+    if len(text) > LIMITS[name]:
+        raise ToolInputError(f"{name} has {len(text)} characters as JSON; at most {LIMITS[name]}")
+
+
+def _show(value: object, n: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _outcome(value: object) -> dict[str, Any]:
+    """The outcome as an experience has it: an object, or a reward (number), or text."""
+    if value is None:
+        raise ToolInputError(
+            "an outcome is required: an object with expected, reward or text; a number "
+            "(the reward, 0 to 1); or text (what the environment said)"
+        )
+    if isinstance(value, bool):
+        return {"reward": 1.0 if value else 0.0}
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ToolInputError(f"the reward must be a finite number, got {value!r}")
+        return {"reward": float(value)}
+    if isinstance(value, str):
+        return {"text": value}
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise ToolInputError(f"outcome must be an object, a number or text, got {type(value).__name__}")
+
+
+# ---------------------------------------------------------------------- the tools
+
+
+class Tools:
+    """What the MCP tools and resources do, as plain Python over one :class:`Memory`.
+
+    Every method checks all its arguments first and raises :class:`ImlgitError`
+    (:class:`ToolInputError` for a refused argument) before anything is written.
+    Calls are serialized: the server runs tools on worker threads.
+    """
+
+    def __init__(self, memory: Memory) -> None:
+        self.memory = memory
+        self._lock = threading.Lock()
+
+    def _locked(self, fn: Callable[[], T]) -> T:
+        with self._lock:
+            return fn()
+
+    def _journal_size(self) -> int:
+        """Experiences in the journal (its lines: one experience each)."""
+        try:
+            return self.memory.journal_path.read_bytes().count(b"\n")
+        except FileNotFoundError:
+            return 0
+
+    def recall(self, query: object, k: object = 8, scope: object = None) -> dict[str, Any]:
+        q = _text("query", query, multiline=True)
+        n = _k(k)
+        sc = _scope(scope, optional=True)
+
+        def run() -> dict[str, Any]:
+            store = self.memory.store
+            for _ in range(3):  # main may move meanwhile: report the commit the rules are from
+                commit = store.resolve(DEFAULT_BRANCH)
+                # main's rules, even when someone has checked out a proposal (the fast
+                # path, the persisted index, follows HEAD)
+                at = None if store.resolve("HEAD") == commit else commit
+                hits = self.memory.recall(q, k=n, scope=sc, at=at)
+                if store.resolve(DEFAULT_BRANCH) == commit:
+                    break
+            return {"commit": commit, "rules": [h.to_dict() for h in hits]}
+
+        return self._locked(run)
+
+    def record_experience(
+        self,
+        input: object,
+        output: object = None,
+        outcome: object = None,
+        scope: object = "general",
+        id: object = None,
+        rules: object = None,
+    ) -> dict[str, Any]:
+        if isinstance(input, str):
+            _text("input", input)
+        elif not isinstance(input, Mapping):
+            raise ToolInputError(
+                f"input is text or a flat object of field -> value, got {type(input).__name__}"
+            )
+        _json_size("input", input)
+        if output is not None:
+            _text("output", output)
+        out = _outcome(outcome)
+        _json_size("outcome", out)
+        data: dict[str, Any] = {"scope": _scope(scope), "input": input, "outcome": out}
+        if output is not None:
+            data["output"] = output
+        if id is not None:
+            data["id"] = _experience_id("id", id)
+        if rules is not None:
+            if not isinstance(rules, (list, tuple)) or len(rules) > LIMITS["evidence"]:
+                raise ToolInputError(
+                    f"rules is a list of at most {LIMITS['evidence']} rule ids, got {_show(rules)}"
+                )
+            data["rules"] = [_rule_id(r) for r in rules]
+
+        def run() -> dict[str, Any]:
+            exp = self.memory.record(data)
+            return {"id": exp.id, "journal": self._journal_size()}
+
+        return self._locked(run)
+
+    def propose_rule(
+        self,
+        statement: object,
+        rationale: object,
+        evidence: object = (),
+        scope: object = "general",
+        title: object = None,
+    ) -> dict[str, Any]:
+        st = _text("statement", statement)
+        why = _text("rationale", rationale)
+        if not isinstance(evidence, (list, tuple)):
+            raise ToolInputError(f"evidence is a list of experience ids, got {_show(evidence)}")
+        if len(evidence) > LIMITS["evidence"]:
+            raise ToolInputError(f"evidence has {len(evidence)} ids; at most {LIMITS['evidence']}")
+        ids = [_experience_id("evidence id", e) for e in evidence]
+        sc = _scope(scope)
+        ti = None if title is None else _text("title", title, multiline=False)
+
+        def run() -> dict[str, Any]:
+            from .review import get_proposal
+
+            self.memory.reload_settings()
+            name = self.memory.propose(st, why, evidence=ids, scope=sc or "general", title=ti)
+            p = get_proposal(self.memory.store, name)
+            return {
+                "proposal": name,
+                "branch": p.branch,
+                "rule": p.rules[0] if p.rules else None,
+                "main": p.main,
+                "note": APPROVAL_NOTE.format(name=name),
+            }
+
+        return self._locked(run)
+
+    def learn(self) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            mem = self.memory
+            mem.reload_settings()
+            policy = mem.settings.get("review", "policy")
+            done = mem.learn()
+            if done.proposal is None:
+                decision = (
+                    "nothing new to propose"
+                    if done.branch.startswith("proposals/")
+                    else f"learned into {done.branch}"
+                )
+            elif done.decision is not None:
+                decision = done.decision.summary()
+            else:
+                decision = f"{policy}: left for a person"
+            out: dict[str, Any] = {
+                "proposal": done.proposal,
+                "branch": done.branch,
+                "policy": policy,
+                "decision": decision,
+                "approved": done.approval is not None,
+                "main": mem.store.resolve(DEFAULT_BRANCH),
+                "batches": [b.summary() for b in done.batches],
+                "refused": [str(r) for b in done.batches for r in b.refused],
+                "journal": self._journal_size(),
+            }
+            if done.proposal is not None and done.approval is None:
+                out["note"] = APPROVAL_NOTE.format(name=done.proposal)
+            return out
+
+        return self._locked(run)
+
+    def rule(self, rule_id: object) -> str:
+        """The rule's Markdown file on main."""
+        rid = validate_rule_id(rule_id)
+
+        def run() -> str:
+            data = self.memory.store.read_file(rule_path(rid), DEFAULT_BRANCH)
+            if data is None:
+                raise LookupError(f"no rule {rid!r} on main")
+            return data.decode("utf-8")
+
+        return self._locked(run)
+
+    def rule_history(self, rule_id: object) -> str:
+        """The rule's commits on main, newest first, with their rationales (JSON)."""
+        rid = validate_rule_id(rule_id)
+
+        def run() -> str:
+            commits = self.memory.store.history(rid, DEFAULT_BRANCH, limit=LIMITS["history"])
+            if not commits:
+                raise LookupError(f"no rule {rid!r} on main, nor in its history")
+            rows = [
+                {
+                    "sha": c.sha,
+                    "subject": c.subject,
+                    "rationale": c.rationale,
+                    "trailers": dict(c.trailers),
+                    "author": c.author,
+                    "time": c.time,
+                }
+                for c in commits
+            ]
+            return json.dumps({"rule": rid, "commits": rows}, indent=2, ensure_ascii=False)
+
+        return self._locked(run)
+
+
+# ---------------------------------------------------------------------- the server
+
+
+def build_server(memory: Memory) -> "MCPServer[Any]":
+    """The MCP server (the SDK's ``MCPServer``) with imlgit's tools and resources."""
+    from typing import Annotated
+
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+    from mcp.shared.exceptions import MCPError
+    from mcp_types import INVALID_PARAMS, ToolAnnotations
+    from pydantic import Field
+
+    tools = Tools(memory)
+    server: MCPServer[Any] = MCPServer(
+        "imlgit", instructions=INSTRUCTIONS, version=_version(), log_level="WARNING"
+    )
+
+    def tool_call(fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except ImlgitError as exc:
+            raise ToolError(str(exc)) from exc
+
+    def resource_read(fn: Callable[[], str]) -> str:
+        try:
+            return fn()
+        except ImlgitError as exc:
+            raise MCPError(INVALID_PARAMS, str(exc)) from exc
+        except LookupError as exc:
+            raise ResourceNotFoundError(str(exc.args[0])) from exc
+
+    writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+
+    @server.tool(
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
+        structured_output=True,
+    )
+    def recall(
+        query: Annotated[str, Field(description="What to find rules about (at most 2,000 chars).")],
+        k: Annotated[int, Field(description="How many rules, 1 to 50.")] = 8,
+        scope: Annotated[str | None, Field(description="Only rules of this scope.")] = None,
+    ) -> dict[str, Any]:
+        """The most relevant active rules on main, best first: id, title, statement, scope
+        and cosine score, and `commit`, the memory commit they were read at."""
+        return tool_call(lambda: tools.recall(query, k, scope))
+
+    @server.tool(annotations=writes, structured_output=True)
+    def record_experience(
+        input: Annotated[
+            str | dict[str, Any],
+            Field(description="What the agent saw: text, or a flat object field -> value."),
+        ],
+        outcome: Annotated[
+            dict[str, Any] | float | str | None,
+            Field(
+                description="What happened: {expected, reward, text}; a number is the reward "
+                "(0 to 1); text is what the environment said."
+            ),
+        ],
+        output: Annotated[str | None, Field(description="What the agent did or answered.")] = None,
+        scope: Annotated[str, Field(description="The task family, e.g. truth-table.")] = "general",
+        id: Annotated[
+            str | None, Field(description="A unique id (default: j-<12 hex digits>).")
+        ] = None,
+        rules: Annotated[
+            list[str] | None,
+            Field(
+                description="The rule ids the answer cited (from recall), so the outcome "
+                "counts for or against them when memory is pruned."
+            ),
+        ] = None,
+    ) -> dict[str, Any]:
+        """Record one experience in the journal that `learn` learns from. Returns its id
+        and how many experiences the journal holds."""
+        return tool_call(
+            lambda: tools.record_experience(input, output, outcome, scope, id, rules)
+        )
+
+    @server.tool(annotations=writes, structured_output=True)
+    def propose_rule(
+        statement: Annotated[str, Field(description="The rule, a sentence or two.")],
+        rationale: Annotated[
+            str, Field(description="Why the rule is right (a reviewer reads it).")
+        ],
+        evidence: Annotated[
+            list[str], Field(description="Ids of the experiences behind it (at most 100).")
+        ] = [],  # noqa: B006 - the schema's default; never mutated
+        scope: Annotated[str, Field(description="The task family the rule is for.")] = "general",
+        title: Annotated[str | None, Field(description="One line naming the rule.")] = None,
+    ) -> dict[str, Any]:
+        """Propose one rule: it goes to a new proposal branch, never to main, and waits
+        for a person to approve it. Refused: a rule already in memory, one people
+        rejected, text that looks like a secret."""
+        return tool_call(lambda: tools.propose_rule(statement, rationale, evidence, scope, title))
+
+    @server.tool(annotations=writes, structured_output=True)
+    def learn() -> dict[str, Any]:
+        """Learn rules from the recorded experiences: the changes go to a proposal that a
+        person approves (or that the review policy of imlgit.toml approves); the learned
+        experiences leave the journal."""
+        return tool_call(tools.learn)
+
+    @server.resource(
+        "imlgit://rules/{rule_id}",
+        name="rule",
+        description="A rule's Markdown file as it is on main.",
+        mime_type="text/markdown",
+    )
+    def rule(rule_id: str) -> str:
+        return resource_read(lambda: tools.rule(rule_id))
+
+    @server.resource(
+        "imlgit://rules/{rule_id}/history",
+        name="rule-history",
+        description="The commits that changed a rule on main, newest first, with rationales.",
+        mime_type="application/json",
+    )
+    def rule_history(rule_id: str) -> str:
+        return resource_read(lambda: tools.rule_history(rule_id))
+
+    return server
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("imlgit")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def serve(repo: str) -> None:
+    """Run the MCP server on the memory at ``repo`` over stdio until the client leaves."""
+    try:
+        import mcp.server.mcpserver  # noqa: F401
+    except ImportError:
+        raise ImlgitError("imlgit mcp needs the MCP SDK 2.x: pip install 'imlgit[mcp]'") from None
+    memory = Memory.open(repo)
+    build_server(memory).run("stdio")
