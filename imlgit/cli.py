@@ -63,6 +63,22 @@ def _person(store: Any) -> Any:
     return person_identity(os.environ, str(store.path))
 
 
+def _refuse_duplicate(store: Any, rule: Any, head: str) -> None:
+    """The same rule twice in a scope is refused at write (imlgit doctor finds the rest)."""
+    from .doctor import active_rules, duplicate_of
+    from .errors import RuleError
+
+    dup = duplicate_of(rule, active_rules(store, head, scope=rule.scope))
+    if dup is not None:
+        raise RuleError(
+            f"the same rule is already active in scope {rule.scope!r}: {dup} (the same "
+            "statement, ignoring case, spacing and punctuation, or the same when/then); "
+            f"edit {dup} instead",
+            path=rule.path,
+            field="statement",
+        )
+
+
 def _refuse_secrets(store: Any, rule: Any) -> None:
     """A rule write carrying a secret or personal data is refused, with where."""
     from .errors import RuleError
@@ -218,6 +234,7 @@ def rule_add(
         tags=tuple(tags),
     )
     _refuse_secrets(store, new)
+    _refuse_duplicate(store, new, head)
     msg = CommitMessage.make("add", f"add {rid}", rationale, rules=[rid])
     sha = store.put_rule(new, msg, author=_person(store), expected_head=head)
     click.echo(f"added {rid}", err=True)
@@ -279,6 +296,7 @@ def rule_edit(
             raise click.UsageError("nothing to change: give --title, --statement, ... or --file")
         new = old.with_changes(updated=now_utc(), **changes)
     _refuse_secrets(store, new)
+    _refuse_duplicate(store, new, head)
     msg = CommitMessage.make("edit", f"edit {rule_id}", rationale, rules=[rule_id])
     sha = store.put_rule(new, msg, author=_person(store), expected_head=head)
     click.echo(f"edited {rule_id}", err=True)
@@ -913,6 +931,46 @@ def prune(
     if approval is None:
         click.echo(f"review it: imlgit review {name}; then imlgit approve {name}", err=True)
     click.echo(approval.sha if approval else commits[-1] if commits else store.head())
+
+
+@cli.command()
+@click.option(
+    "--similarity",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=0.9,
+    show_default=True,
+    help="Cosine similarity from which two plain rules count as look-alikes.",
+)
+@click.option(
+    "--stale-days",
+    type=click.FloatRange(min=0),
+    default=14,
+    show_default=True,
+    help="An open proposal with no commit for this many days is forgotten.",
+)
+@click.option(
+    "--no-confirm", is_flag=True, help="Do not ask the chat model about look-alike pairs."
+)
+@json_option
+@click.pass_context
+def doctor(
+    ctx: click.Context, similarity: float, stale_days: float, no_confirm: bool, as_json: bool
+) -> None:
+    """Find duplicates, contradictions, invalid files, a stale index, forgotten proposals.
+
+    Exit 1 when it finds anything but a stale index (derived data, rebuilt on use).
+    """
+    from .doctor import diagnose
+
+    report = diagnose(
+        _memory(ctx), similarity=similarity, stale_days=stale_days, confirm=not no_confirm
+    )
+    if as_json:
+        _emit_json(report)
+    else:
+        click.echo(report.summary())
+    if any(f.kind != "stale-index" for f in report.findings):
+        raise SystemExit(1)
 
 
 # ---------------------------------------------------------------------- MCP

@@ -396,6 +396,21 @@ class _Searchable:
         with self._lock:
             return dict(self._core.rules)
 
+    def vectors(self, rule_ids: Sequence[str]) -> np.ndarray:
+        """The stored unit vectors of ``rule_ids``, one row each, in their order: what
+        was embedded for them, so a caller can search by a rule (``imlgit doctor``)
+        without embedding it again. KeyError names a rule that is not searchable
+        (not indexed, or retired)."""
+        with self._lock:
+            core = self._core
+            fids = []
+            for rule_id in rule_ids:
+                row = core.rules.get(rule_id)
+                if row is None or row.fid not in core.by_fid:
+                    raise KeyError(rule_id)
+                fids.append(row.fid)
+            return core.vectors(np.array(fids, np.int64))
+
     def search(
         self, query: str | np.ndarray, k: int = 8, *, scope: str | None = None,
         tags: Iterable[str] | None = None,

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from .commits import LEARNER, CommitMessage, Identity
 from .conditions import Condition, ScoredRule, choose, render_statement, statement_agrees
+from .doctor import duplicate_of
+from .doctor import normalize_statement as _norm_statement
 from .errors import ImlgitError, LearnError, LLMError, RuleError
 from .experience import Experience, parse_jsonl_text
 from .learners.base import OPS, Candidate, LearnContext, Learner, Operation, RuleContext
@@ -541,6 +543,9 @@ class Learning:
                 if src != new.id and src in trial:
                     trial[src] = replace(trial[src], status="retired", updated=now)
                     retired_sources.append(src)
+        dup = duplicate_of(new, trial)
+        if dup is not None:
+            return Refusal(op.op, dup, "the same rule is already in memory")
         if new.checkable:
             self._recount(trial, scope, evidence)
             counted = trial[new.id]
@@ -709,10 +714,6 @@ def _candidate_problem(cand: Candidate) -> str | None:
                 f"({render_statement(cand.when, cand.then)!r})"
             )
     return None
-
-
-def _norm_statement(text: str) -> str:
-    return " ".join(text.lower().split()).rstrip(".")
 
 
 def _form(when: Sequence[Condition] | None, then: str | None) -> tuple[frozenset[Condition], str]:

@@ -417,11 +417,11 @@ class Memory:
             when=conds,
             then=outcome,
         )
-        for other in rules.values():
-            if other.status == "active" and _same_rule(
-                rule, other.scope, other.statement, other.when, other.then
-            ):
-                raise ReviewError(f"the same rule is already in memory: {other.id}")
+        from .doctor import duplicate_of
+
+        dup = duplicate_of(rule, rules)
+        if dup is not None:
+            raise ReviewError(f"the same rule is already in memory: {dup}")
         for r in rejected_rules(store, main):
             if not r.retired and _same_rule(rule, r.scope, r.statement, r.when, r.then):
                 raise ReviewError(f"people rejected this rule in proposal {r.proposal}: {r.why}")
@@ -674,7 +674,9 @@ def _unique_id(title: str, rules: Mapping[str, Rule]) -> str:
 
 
 def _norm_statement(text: str) -> str:
-    return " ".join(text.lower().split()).rstrip(".")
+    from .doctor import normalize_statement
+
+    return normalize_statement(text)
 
 
 def _same_rule(

@@ -272,3 +272,94 @@ def test_the_learning_engine_refuses_a_rule_with_a_secret(tmp_path: Path) -> Non
         store, Leaky(), settings=LearnSettings(batch=1, scan_allow=(r"\+44 20 7946 0958",))
     ).learn_batch(exps)
     assert allowed.added
+
+
+# ---------------------------------------------------------------------- duplicates at write
+
+
+def test_rule_add_refuses_a_normalized_duplicate(tmp_path: Path, imlgit_cli: Cli) -> None:
+    repo = tmp_path / "m"
+    assert imlgit_cli("init", str(repo)).returncode == 0
+    first = imlgit_cli(
+        "rule",
+        "add",
+        "--title",
+        "Sea",
+        "--scope",
+        "shipping",
+        "--statement",
+        "Heavy parcels go by sea.",
+        "--why",
+        "Seen.",
+        repo=repo,
+    )
+    assert first.returncode == 0, first.stderr
+    with Store.open(repo) as store:
+        main = store.head()
+    again = imlgit_cli(
+        "rule",
+        "add",
+        "--title",
+        "Sea again",
+        "--scope",
+        "shipping",
+        "--statement",
+        "heavy  parcels go by SEA",
+        "--why",
+        "Seen.",
+        repo=repo,
+    )
+    assert again.returncode == 1 and "already active in scope 'shipping': r-sea" in again.stderr
+    other_scope = imlgit_cli(
+        "rule",
+        "add",
+        "--title",
+        "Sea elsewhere",
+        "--scope",
+        "freight",
+        "--statement",
+        "Heavy parcels go by sea.",
+        "--why",
+        "Seen.",
+        repo=repo,
+    )
+    assert other_scope.returncode == 0, other_scope.stderr
+    with Store.open(repo) as store:
+        assert store.log(limit=2)[1].sha == main  # only the other scope's rule was added
+
+
+def test_the_learning_engine_refuses_an_edit_into_a_duplicate(tmp_path: Path) -> None:
+    from imlgit.learn import Learning, LearnSettings
+    from imlgit.learners.base import Candidate, Operation
+
+    store = Store.init(tmp_path / "m", author=PERSON, clock=Clock())
+    for rid, text in (("r-a", "Light parcels go by air."), ("r-b", "Heavy parcels go by sea.")):
+        r = Rule(
+            id=rid,
+            title=rid,
+            statement=text,
+            scope="s",
+            created="2026-11-01T00:00:00Z",
+            updated="2026-11-01T00:00:00Z",
+            contradictions=1,  # so that momentum lets an edit through
+        )
+        store.put_rule(r, CommitMessage.make("add", f"add {rid}", "Seed."), author=PERSON)
+
+    class Copier:
+        identity = "test:copier"
+
+        def induce(self, batch, ctx):  # type: ignore[no-untyped-def]
+            return []
+
+        def revise(self, batch, cands, ctx):  # type: ignore[no-untyped-def]
+            cand = Candidate("r-a", "Heavy parcels go by sea!", "s", ("e-1",))
+            return [Operation("EDIT", "Reworded.", target="r-a", candidate=cand, evidence=("e-1",))]
+
+    exps = [
+        Experience.from_dict(
+            {"id": "e-1", "scope": "s", "input": "parcel", "outcome": {"reward": 1.0}}
+        )
+    ]
+    res = Learning(store, Copier(), settings=LearnSettings(batch=1, momentum=0)).learn_batch(exps)
+    assert not res.edited and any("already in memory" in str(r) for r in res.refused)
+    assert store.read_rule("r-a").statement == "Light parcels go by air."

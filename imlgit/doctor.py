@@ -1,0 +1,833 @@
+"""Memory hygiene: what ``imlgit doctor`` finds in a memory as it grows.
+
+:func:`diagnose` reads main once and reports :class:`Finding` objects of these kinds:
+
+``invalid-file``
+    A file under ``rules/`` that :meth:`imlgit.store.Store.check` would refuse: it
+    does not parse, is not at ``rules/<xx>/<id>.md``, repeats an id, or is not a
+    rule file. The same checks, made in the one pass that also reads the rules.
+``duplicate``
+    Active rules of one scope that are the same rule for certain: the same
+    statement once case, spacing and punctuation are ignored
+    (:func:`normalize_statement`), or the same checkable form (the same set of
+    ``when`` conditions, in any order, and the same ``then``). One finding a group.
+    :func:`duplicate_of` is the same test for one rule, for refusing at write time.
+``contradiction``
+    Checkable rules of one scope with the same set of conditions and different
+    conclusions: whichever ranks first decides, and the other is dead or wrong.
+    A rule whose conditions are a proper subset of another's, with another
+    conclusion, is *not* a contradiction: it is the decision list working as
+    RULE-FORMAT.md specifies (the more specific rule decides where both match, so
+    the other is an exception's general case). Nor are rules that differ in the
+    value of one condition: they cover different inputs. For plain (text) rules,
+    a contradiction is a pair the chat model confirmed (below).
+``near-duplicate`` and ``possible-contradiction``
+    Plain rules (at least one of the pair without a checkable form) whose embedded
+    texts are close: each active plain rule's vector is searched in the retrieval
+    index (FAISS, one batched search per scope) for its nearest neighbours of the
+    same scope, and pairs at cosine similarity >= ``similarity`` are candidates;
+    so are pairs at >= ``edited_similarity`` whose statements differ by a small
+    edit (:func:`small_edit`: one or two words in one place). One changed word is
+    how a rule turns into its contradiction ("approve" -> "reject"), and an
+    embedding can rate that pair lower than unrelated rules of the same shape.
+    With a chat model configured (and ``confirm``), :func:`confirm_same` asks it
+    whether the two are the same rule, contradict each other, or are different
+    rules: ``near-duplicate``, ``contradiction`` or nothing. Without a model the
+    pair is reported as ``near-duplicate``, or as ``possible-contradiction`` when
+    one says "not" (or another negation) where the other does not, with
+    "unconfirmed", the similarity and any small edit in the detail. Similarity
+    alone never merges anything: rules that only look alike are often different.
+``stale-index``
+    The retrieval index reflects another commit than main's head, or another
+    embedder (read from its database without opening or building it). An index
+    never built is not a finding (``Report.index`` says ``not built``). The
+    near-duplicate search syncs the index, so the detail says when this run did.
+``forgotten-proposal``
+    An open proposal whose newest commit is older than ``stale_days`` days.
+
+Nothing here writes to the memory: a finding is a report, for a person or for the
+learning engine, which merges confirmed near-duplicates through review.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+import sqlite3
+import time
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import LLMError, LLMOutputError, RuleError
+from .rules import RULES_DIR, Rule, parse_rule, rule_id_from_path, rule_path
+
+if TYPE_CHECKING:
+    from .conditions import Condition
+    from .llm import ChatModel
+    from .memory import Memory
+    from .store import Store
+
+__all__ = [
+    "KINDS",
+    "RELATIONS",
+    "Finding",
+    "Report",
+    "active_rules",
+    "confirm_same",
+    "diagnose",
+    "duplicate_of",
+    "normalize_statement",
+    "small_edit",
+]
+
+KINDS = (
+    "invalid-file",
+    "duplicate",
+    "contradiction",
+    "near-duplicate",
+    "possible-contradiction",
+    "stale-index",
+    "forgotten-proposal",
+)
+"""Every finding kind, in the order a report lists them."""
+
+RELATIONS = ("same", "contradict", "different")
+"""What :func:`confirm_same` answers."""
+
+ACTIVE = "active"
+DEFAULT_SIMILARITY = 0.9
+DEFAULT_EDITED_SIMILARITY = 0.75
+_EDIT_WORDS = 2  # a small edit changes this many words at most, in one place
+DEFAULT_NEIGHBOURS = 5
+DEFAULT_STALE_DAYS = 14
+_QUERY_CHUNK = 1024  # queries a search_many call: bounds the score matrix of a big scope
+_PROMPT_CLIP = 1_000  # characters of a statement shown to the model
+_INDEX_DB = ("index", "index.sqlite")  # Memory.index(): <derived dir>/index/index.sqlite
+
+_OPERATOR_RE = re.compile(r"^!?[<>=≤≥≠]+$")  # kept whole: !=, >=, <, ...
+_EDGE_PUNCTUATION = ".,;:!?\"'`()[]{}«»“”„‚…*_"
+_DASHES = "-‐‑‒–—―"
+_NEGATIONS = frozenset(
+    "not no never none nothing nobody nowhere neither nor without cannot".split()
+)
+
+_RELATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"relation": {"type": "string", "enum": list(RELATIONS)}},
+    "required": ["relation"],
+    "additionalProperties": False,
+}
+
+
+# ---------------------------------------------------------------------- duplicates
+
+
+def normalize_statement(text: str) -> str:
+    """A statement as duplicates are compared: case, spacing and punctuation ignored.
+
+    Unicode is NFKC-normalised and case-folded; curly quotes become straight ones;
+    punctuation at the edges of words (``. , ; : ! ? " ' ( ) [ ]`` ...) and lone
+    dashes are dropped, so a trailing period, commas and quotes do not count.
+    Punctuation inside a word (``3.5``, ``don't``, ``e-mail``) and comparison
+    operators (``<``, ``>=``, ``!=``) are kept: they change what a rule says.
+
+    >>> normalize_statement('Heavy parcels, abroad, ship by "sea".')
+    'heavy parcels abroad ship by sea'
+    >>> normalize_statement("If age >= 18 -- and plan != free -- allow it")
+    'if age >= 18 and plan != free allow it'
+    """
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = text.translate({0x2018: "'", 0x2019: "'", 0x201C: '"', 0x201D: '"'})
+    words = []
+    for token in text.split():
+        if not _OPERATOR_RE.match(token):
+            token = token.strip(_EDGE_PUNCTUATION)
+            if not token.strip(_DASHES):
+                continue
+        words.append(token)
+    return " ".join(words)
+
+
+def _form(rule: Rule) -> tuple[frozenset[Condition], str] | None:
+    """The checkable form as duplicates compare it: conditions in any order, then."""
+    if rule.when is None or rule.then is None:
+        return None
+    return frozenset(rule.when), rule.then
+
+
+def duplicate_of(rule: Rule, rules: Mapping[str, Rule] | Iterable[Rule]) -> str | None:
+    """The id of an active rule among ``rules`` that ``rule`` duplicates, else None.
+
+    A duplicate is an active rule of the same scope, other than ``rule`` itself
+    (same id), with the same statement under :func:`normalize_statement`, or the
+    same checkable form (the same set of conditions and the same ``then``). A
+    retired ``rule`` duplicates nothing. This is the test to refuse a write with
+    (``imlgit rule add`` / ``rule edit``, the learning engine); the first match in
+    the order of ``rules`` is returned.
+    """
+    if rule.status != ACTIVE:
+        return None
+    others = rules.values() if isinstance(rules, Mapping) else rules
+    statement = normalize_statement(rule.statement)
+    form = _form(rule)
+    for other in others:
+        if other.id == rule.id or other.status != ACTIVE or other.scope != rule.scope:
+            continue
+        if normalize_statement(other.statement) == statement:
+            return other.id
+        if form is not None and _form(other) == form:
+            return other.id
+    return None
+
+
+def active_rules(
+    store: Store, rev: str | None = None, *, scope: str | None = None
+) -> dict[str, Rule]:
+    """The active rules at ``rev`` (default: main), to hold a write against with
+    :func:`duplicate_of`.
+
+    Invalid files are skipped, so one broken file does not block every write
+    (``imlgit check`` and ``imlgit doctor`` report it). With ``scope``, only files
+    whose bytes contain the scope's name are parsed: a scope is plain text in the
+    front matter (short of YAML escapes), so in a memory of many scopes a write
+    parses a fraction of it.
+    """
+    commit = store.resolve(rev)
+    needle = scope.encode("utf-8") if scope is not None else None
+    out: dict[str, Rule] = {}
+    for path, blob in store.files_under(RULES_DIR, commit):
+        if rule_id_from_path(path) is None:
+            continue
+        data = store.read_blob(blob)
+        if needle is not None and needle not in data:
+            continue
+        try:
+            rule = parse_rule(data, path=path)
+        except RuleError:
+            continue
+        if rule.status == ACTIVE and (scope is None or rule.scope == scope):
+            out.setdefault(rule.id, rule)
+    return out
+
+
+# ---------------------------------------------------------------------- findings
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing doctor found: its kind, the rules involved, and what it is, in words.
+
+    ``similarity`` is the cosine similarity of a pair found through the index,
+    ``edit`` the words one statement changes of the other when that is a small
+    edit (``"approve" -> "reject"``); ``path`` the file of an ``invalid-file``;
+    ``proposal`` the name of a ``forgotten-proposal``.
+    """
+
+    kind: str
+    rules: tuple[str, ...]
+    detail: str
+    similarity: float | None = None
+    edit: str | None = None
+    path: str | None = None
+    proposal: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown finding kind {self.kind!r}; one of {', '.join(KINDS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "rules": list(self.rules),
+            "detail": self.detail,
+            "similarity": None if self.similarity is None else round(self.similarity, 4),
+            "edit": self.edit,
+            "path": self.path,
+            "proposal": self.proposal,
+        }
+
+    def line(self) -> str:
+        """One line for people: kind, rules, detail."""
+        who = ", ".join(self.rules) or self.path or self.proposal or "-"
+        return f"{self.kind:<22} {who}: {self.detail}"
+
+
+@dataclass
+class Report:
+    """What :func:`diagnose` found, and what it looked at."""
+
+    commit: str
+    findings: list[Finding] = field(default_factory=list)
+    files: int = 0  # files under rules/
+    active: int = 0
+    checkable: int = 0  # active checkable rules
+    index: str = "not built"  # the index before this run: current, stale, not built, ...
+    index_note: str | None = None  # why look-alikes were compared without the index
+    similarity: float = DEFAULT_SIMILARITY
+    edited_similarity: float = DEFAULT_EDITED_SIMILARITY
+    candidates: int = 0  # look-alike pairs (at the thresholds) put to the model or reported
+    model: str | None = None  # the chat model that confirmed pairs, if any
+    dismissed: int = 0  # pairs the model called different rules
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was found."""
+        return not self.findings
+
+    def counts(self) -> dict[str, int]:
+        """Findings per kind, in the order of :data:`KINDS` (kinds found only)."""
+        out = {kind: 0 for kind in KINDS}
+        for f in self.findings:
+            out[f.kind] += 1
+        return {k: n for k, n in out.items() if n}
+
+    def of_kind(self, kind: str) -> list[Finding]:
+        return [f for f in self.findings if f.kind == kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "commit": self.commit,
+            "files": self.files,
+            "active": self.active,
+            "checkable": self.checkable,
+            "index": self.index,
+            "index_note": self.index_note,
+            "similarity": self.similarity,
+            "edited_similarity": self.edited_similarity,
+            "candidates": self.candidates,
+            "model": self.model,
+            "dismissed": self.dismissed,
+            "seconds": round(self.seconds, 3),
+            "counts": self.counts(),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+    def summary(self) -> str:
+        """The report for people: a header, one line a finding, how pairs were judged."""
+        lines = [
+            f"main at {self.commit[:12]}: {self.files:,} rule files, {self.active:,} active "
+            f"({self.checkable:,} checkable); index: {self.index}"
+        ]
+        if self.ok:
+            lines.append("ok: nothing found")
+        else:
+            counts = ", ".join(f"{n} {kind}" for kind, n in self.counts().items())
+            total = len(self.findings)
+            lines.append(f"{total} finding{'s' if total != 1 else ''}: {counts}")
+            lines.extend(f.line() for f in self.findings)
+        judged = (
+            f"confirmed by {self.model}, {self.dismissed} dismissed as different rules"
+            if self.model
+            else "no model confirmed them"
+        )
+        if self.index_note:
+            lines.append(f"look-alikes compared without the index: {self.index_note}")
+        lines.append(
+            f"look-alike pairs at similarity >= {self.similarity:.2f} (small edits >= "
+            f"{self.edited_similarity:.2f}): "
+            f"{self.candidates} ({judged}); {self.seconds:.1f} s"
+        )
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- the model
+
+
+def _shown(rule: Rule) -> str:
+    data: dict[str, Any] = {"title": rule.title, "statement": _clip(rule.statement)}
+    if rule.checkable:
+        from .conditions import when_to_yaml_obj
+
+        data["when"] = when_to_yaml_obj(rule.when or ())
+        data["then"] = rule.then
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _clip(text: str, limit: int = _PROMPT_CLIP) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def confirm_same(chat: ChatModel, a: Rule, b: Rule) -> str:
+    """Ask ``chat`` how two look-alike rules relate: ``same``, ``contradict`` or ``different``.
+
+    The prompt is ``imlgit/prompts/same_rule.md``; the answer is one JSON object
+    ``{"relation": ...}`` checked against a schema (retried, then
+    :class:`~imlgit.errors.LLMOutputError`; an endpoint failure is
+    :class:`~imlgit.errors.LLMError`).
+    """
+    from .learners.model import load_prompt
+
+    scope = f' (scope "{a.scope}")' if a.scope == b.scope else ""
+    prompt = load_prompt("same_rule").substitute(scope=scope, a=_shown(a), b=_shown(b))
+    reply = chat.complete_json(
+        [{"role": "user", "content": prompt}], _RELATION_SCHEMA, name="same_rule"
+    )
+    relation = reply.data["relation"]
+    assert relation in RELATIONS  # the schema's enum
+    return str(relation)
+
+
+# ---------------------------------------------------------------------- the checks
+
+
+def _read(store: Store, commit: str) -> tuple[dict[str, Rule], list[Finding], int]:
+    """Every valid rule at ``commit`` (first of a repeated id), the invalid files as
+    findings, and the number of files: the checks of ``Store.check`` in one pass."""
+    from .store import check_rule_file
+
+    rules: dict[str, Rule] = {}
+    findings: list[Finding] = []
+    seen: dict[str, str] = {}
+    files = store.files_under(RULES_DIR, commit)
+    for path, blob in files:
+        data = store.read_blob(blob)
+        rid = rule_id_from_path(path)
+        problems: list[RuleError] = []
+        if rid is None:
+            problems = check_rule_file(path, data, seen)
+        else:
+            try:
+                rule = parse_rule(data, path=path)
+            except RuleError as exc:
+                problems = [exc]
+            else:
+                if path != rule_path(rule.id):
+                    problems.append(
+                        RuleError(f"a rule with this id lives at {rule_path(rule.id)}", path=path)
+                    )
+                if rule.id in seen:
+                    problems.append(
+                        RuleError(
+                            f"duplicate rule id {rule.id!r}, also in {seen[rule.id]}", path=path
+                        )
+                    )
+                else:
+                    rules[rule.id] = rule
+                seen[rule.id] = path
+        for problem in problems:
+            findings.append(Finding("invalid-file", (rid,) if rid else (), str(problem), path=path))
+    return rules, findings, len(files)
+
+
+class _Groups:
+    """Union-find over rule ids: which rules are one duplicate group."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        root = self.parent.setdefault(x, x)
+        while root != self.parent[root]:
+            root = self.parent[root]
+        while x != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def same(self, a: str, b: str) -> bool:
+        return a in self.parent and b in self.parent and self.find(a) == self.find(b)
+
+
+def _conditions_text(conds: Iterable[Condition]) -> str:
+    parts = sorted(f"{c.field or 'the text'} {c.op} {c.value}" for c in conds)
+    return ", ".join(parts) if parts else "no conditions (always)"
+
+
+def _keeper(rules: Sequence[Rule]) -> Rule:
+    """The rule of a duplicate group to keep: most support, then oldest, then id."""
+    return min(rules, key=lambda r: (-r.support, r.created, r.id))
+
+
+def _duplicates(active: Sequence[Rule]) -> tuple[list[Finding], _Groups]:
+    groups = _Groups()
+    reasons: dict[tuple[str, str], set[str]] = defaultdict(set)  # pair -> what they share
+    first: dict[tuple[Any, ...], str] = {}
+    for r in active:
+        keys: list[tuple[tuple[Any, ...], str]] = [
+            (("s", r.scope, normalize_statement(r.statement)), "statement")
+        ]
+        form = _form(r)
+        if form is not None:
+            keys.append((("f", r.scope, form), "form"))
+        for key, reason in keys:
+            other = first.setdefault(key, r.id)
+            if other != r.id:
+                groups.union(other, r.id)
+                reasons[(other, r.id)].add(reason)
+    members: dict[str, list[Rule]] = defaultdict(list)
+    by_id = {r.id: r for r in active}
+    for rid in groups.parent:
+        members[groups.find(rid)].append(by_id[rid])
+    why_of: dict[str, set[str]] = defaultdict(set)
+    for (a, _), why in reasons.items():
+        why_of[groups.find(a)] |= why
+    findings = []
+    for root in sorted(members):
+        group = sorted(members[root], key=lambda r: r.id)
+        why = why_of[root]
+        said = []
+        if "statement" in why:
+            said.append("the same statement (ignoring case, spacing and punctuation)")
+        if "form" in why:
+            form = _form(group[0]) or _form(next(r for r in group if r.checkable))
+            assert form is not None
+            said.append(f"the same checkable form (when {_conditions_text(form[0])}: {form[1]})")
+        keep = _keeper(group)
+        findings.append(
+            Finding(
+                "duplicate",
+                tuple(r.id for r in group),
+                f"{len(group)} active rules of scope {group[0].scope!r} have "
+                f"{' and '.join(said)}; keep {keep.id} (support {keep.support}) and retire "
+                f"the other{'s' if len(group) > 2 else ''}",
+            )
+        )
+    return findings, groups
+
+
+def _contradictions(active: Sequence[Rule]) -> list[Finding]:
+    """Checkable rules with the same conditions and different conclusions.
+
+    Only equal condition sets: a rule with a subset of another's conditions is
+    the general case of a decision list, which the more specific rule overrides.
+    """
+    by_conditions: dict[tuple[str, frozenset[Condition]], list[Rule]] = defaultdict(list)
+    for r in active:
+        if r.when is not None and r.then is not None:
+            by_conditions[(r.scope, frozenset(r.when))].append(r)
+    findings = []
+    for (scope, conds), group in sorted(by_conditions.items(), key=lambda kv: kv[1][0].id):
+        outcomes: dict[str, list[str]] = defaultdict(list)
+        for r in sorted(group, key=lambda r: r.id):
+            outcomes[r.then or ""].append(r.id)
+        if len(outcomes) < 2:
+            continue
+        said = "; ".join(f"{then} ({', '.join(ids)})" for then, ids in sorted(outcomes.items()))
+        findings.append(
+            Finding(
+                "contradiction",
+                tuple(sorted(r.id for r in group)),
+                f"the same conditions ({_conditions_text(conds)}) in scope {scope!r} conclude "
+                f"{len(outcomes)} different outcomes: {said}; only the highest-ranked decides",
+            )
+        )
+    return findings
+
+
+def _index_state(memory: Memory, head: str) -> tuple[str, str | None]:
+    """The index as it is on disk, before this run touches it: (state, detail).
+
+    Read from its SQLite ``meta`` table (imlgit.index's documented layout), read
+    only, so nothing is built or repaired here.
+    """
+    path = Path(memory.store.derived_dir, *_INDEX_DB)
+    if not path.exists():
+        return "not built", None
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.Error as exc:
+        return "unreadable", f"the index database cannot be read ({exc}); it is rebuilt on use"
+    commit, identity = meta.get("commit") or None, meta.get("identity")
+    if commit is None:
+        return "not built", None
+    ours = memory.embedder.identity
+    if identity is not None and identity != ours:
+        return "other embedder", f"the index was built with {identity}, the embedder is {ours}"
+    if commit != head:
+        return "stale", f"the index reflects commit {commit[:12]}, main is at {head[:12]}"
+    return "current", None
+
+
+def _vectors(memory: Memory, index: Any, rules: Sequence[Rule]) -> np.ndarray:
+    """The index's stored vectors of ``rules`` (RuleIndex.vectors), else re-embedded."""
+    getter = getattr(index, "vectors", None)
+    if callable(getter):
+        try:
+            return np.asarray(getter([r.id for r in rules]), dtype=np.float32)
+        except KeyError:  # a rule the index does not hold: embed them all
+            pass
+    from .index import rule_text
+
+    texts = [rule_text(r.title, r.statement, r.scope, r.tags) for r in rules]
+    return np.asarray(memory.embedder.embed(texts), dtype=np.float32)
+
+
+def _neighbours_exact(
+    memory: Memory, queries: Sequence[Rule], pool: Sequence[Rule], k: int
+) -> list[list[tuple[str, float]]]:
+    """The ``k`` nearest of ``pool`` to each query, by embedding both here (no index)."""
+    pool_vectors = _vectors(memory, None, pool)
+    ids = [r.id for r in pool]
+    out: list[list[tuple[str, float]]] = []
+    for start in range(0, len(queries), _QUERY_CHUNK):
+        chunk = queries[start : start + _QUERY_CHUNK]
+        scores = _vectors(memory, None, chunk) @ pool_vectors.T
+        want = min(k, len(ids))
+        for row in scores:
+            top = np.argpartition(-row, want - 1)[:want] if want < len(row) else range(len(row))
+            out.append([(ids[i], float(row[i])) for i in top])
+    return out
+
+
+def small_edit(a: str, b: str) -> str | None:
+    """The words statement ``b`` changes of ``a`` when that is a small edit, else None.
+
+    Compared as :func:`normalize_statement` words; small is one place in the
+    sentence where at most two words are changed, inserted or dropped, and at
+    most a quarter of the longer statement. Equal statements are no edit.
+
+    >>> small_edit("Late invoices are approved.", "Late invoices are rejected.")
+    '"approved" -> "rejected"'
+    >>> small_edit("Ship it by sea.", "Never ship it by sea.")
+    '+"never"'
+    """
+    wa, wb = normalize_statement(a).split(), normalize_statement(b).split()
+    ops = [
+        op for op in SequenceMatcher(None, wa, wb, autojunk=False).get_opcodes() if op[0] != "equal"
+    ]
+    if len(ops) != 1:
+        return None
+    _, i1, i2, j1, j2 = ops[0]
+    changed = max(i2 - i1, j2 - j1)
+    if changed > _EDIT_WORDS or 4 * changed > max(len(wa), len(wb)):
+        return None
+    old, new = " ".join(wa[i1:i2]), " ".join(wb[j1:j2])
+    return f'"{old}" -> "{new}"' if old and new else f'+"{new}"' if new else f'-"{old}"'
+
+
+def _look_alikes(
+    memory: Memory,
+    head: str,
+    active: Sequence[Rule],
+    groups: _Groups,
+    similarity: float,
+    edited_similarity: float,
+    neighbours: int,
+) -> tuple[list[tuple[str, str, float]], str | None]:
+    """Pairs of active rules, at least one plain, at or above ``similarity`` (or
+    ``edited_similarity`` for a small edit), most similar first, and why the index
+    was not used (None when it was).
+
+    A pair whose rules are in duplicate groups counts once for the two groups
+    (the most similar of its members), and never within one group.
+    """
+    plain: dict[str, list[Rule]] = defaultdict(list)
+    for r in active:
+        if not r.checkable:
+            plain[r.scope].append(r)
+    if not plain:
+        return [], None
+    by_id = {r.id: r for r in active}
+    index: Any = None
+    unused: str | None = None
+    try:
+        index = memory.index(head)
+    except RuleError as exc:  # an invalid rule file: the index cannot be synced
+        unused = f"the index cannot be synced ({exc})"
+    best: dict[tuple[str, str], tuple[float, str, str]] = {}
+    floor = min(similarity, edited_similarity)
+    for scope in sorted(plain):
+        queries = plain[scope]
+        if index is None:
+            pool = [r for r in active if r.scope == scope]
+            rows = _neighbours_exact(memory, queries, pool, neighbours + 1)
+        else:
+            rows = []
+            for start in range(0, len(queries), _QUERY_CHUNK):
+                matrix = _vectors(memory, index, queries[start : start + _QUERY_CHUNK])
+                hits = index.search_many(matrix, neighbours + 1, scope=scope)
+                rows += [[(h.rule_id, float(h.score)) for h in row] for row in hits]
+        for rule, row in zip(queries, rows, strict=True):
+            for rid, score in row:
+                other = by_id.get(rid)
+                if score < floor or other is None or other.id == rule.id:
+                    continue
+                if groups.same(rule.id, other.id):
+                    continue
+                if score < similarity and small_edit(rule.statement, other.statement) is None:
+                    continue
+                key = tuple(sorted((groups.find(rule.id), groups.find(other.id))))
+                a, b = sorted((rule.id, other.id))
+                found = (min(score, 1.0), a, b)
+                if key not in best or found[0] > best[key][0]:
+                    best[(key[0], key[1])] = found
+    pairs = sorted(best.values(), key=lambda t: (-t[0], t[1], t[2]))
+    return [(a, b, score) for score, a, b in pairs], unused
+
+
+def _negations(text: str) -> int:
+    words = normalize_statement(text).split()
+    return sum(w in _NEGATIONS or w.endswith("n't") for w in words)
+
+
+def _judge(
+    pairs: Sequence[tuple[str, str, float]],
+    rules: Mapping[str, Rule],
+    chat: ChatModel | None,
+    report: Report,
+    unconfirmed: str,
+) -> list[Finding]:
+    findings = []
+    failed: str | None = None  # the endpoint failed: ask no more
+    for a_id, b_id, score in pairs:
+        a, b = rules[a_id], rules[b_id]
+        relation: str | None = None
+        note = unconfirmed
+        if chat is not None and failed is None:
+            try:
+                relation = confirm_same(chat, a, b)
+            except LLMOutputError as exc:
+                note = f"the model's answer did not validate: {_clip(str(exc), 200)}"
+            except LLMError as exc:
+                failed = note = f"the model failed: {_clip(str(exc), 200)}"
+        elif failed is not None:
+            note = failed
+        edit = small_edit(a.statement, b.statement)
+        figure = f"similarity {score:.3f}" + (f", edit {edit}" if edit else "")
+        if relation == "different":
+            report.dismissed += 1
+        elif relation == "same":
+            findings.append(
+                Finding(
+                    "near-duplicate",
+                    (a_id, b_id),
+                    f"{figure}; the model ({report.model}) says they are the same rule: merge them",
+                    similarity=score,
+                    edit=edit,
+                )
+            )
+        elif relation == "contradict":
+            findings.append(
+                Finding(
+                    "contradiction",
+                    (a_id, b_id),
+                    f"{figure}; the model ({report.model}) says they contradict each other",
+                    similarity=score,
+                    edit=edit,
+                )
+            )
+        elif _negations(a.statement) != _negations(b.statement):
+            findings.append(
+                Finding(
+                    "possible-contradiction",
+                    (a_id, b_id),
+                    f"unconfirmed: {figure}, and one is negated where the other is not ({note})",
+                    similarity=score,
+                    edit=edit,
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    "near-duplicate",
+                    (a_id, b_id),
+                    f"unconfirmed: {figure} ({note}); similarity alone merges nothing",
+                    similarity=score,
+                    edit=edit,
+                )
+            )
+    return findings
+
+
+def _forgotten(store: Store, stale_days: float, now: float) -> list[Finding]:
+    from .review import list_proposals
+
+    findings = []
+    for p in list_proposals(store):
+        newest = max(c.time for c in p.commits)
+        days = (now - newest) / 86_400
+        if days <= stale_days:
+            continue
+        when = _dt.datetime.fromtimestamp(newest, _dt.UTC).strftime("%Y-%m-%d")
+        n = len(p.commits)
+        findings.append(
+            Finding(
+                "forgotten-proposal",
+                tuple(p.rules),
+                f"proposal {p.name}: {n} commit{'s' if n != 1 else ''}, the newest {days:.0f} "
+                f"days old ({when}, more than {stale_days:g}); review it with imlgit review "
+                f"{p.name}, then approve or reject it",
+                proposal=p.name,
+            )
+        )
+    return findings
+
+
+def diagnose(
+    memory: Memory,
+    *,
+    similarity: float = DEFAULT_SIMILARITY,
+    edited_similarity: float = DEFAULT_EDITED_SIMILARITY,
+    stale_days: float = DEFAULT_STALE_DAYS,
+    confirm: bool = True,
+    neighbours: int = DEFAULT_NEIGHBOURS,
+    now: float | None = None,
+) -> Report:
+    """Check main of ``memory`` (an :class:`imlgit.memory.Memory`) for every kind of
+    finding in the module docstring; returns a :class:`Report`, writes nothing.
+
+    ``similarity`` is the cosine threshold for look-alike pairs, and
+    ``edited_similarity`` the one for pairs whose statements differ by a small
+    edit (:func:`small_edit`); ``neighbours`` how many nearest rules each plain
+    rule is compared with, ``stale_days`` the age at which a proposal counts as
+    forgotten, ``now`` the time (Unix seconds) that age is measured from. With
+    ``confirm`` and a chat model configured (``memory.model_configured()``), each
+    look-alike pair is put to the model.
+    The retrieval index is synced to main when there are plain rules to compare.
+    """
+    for name, value in (("similarity", similarity), ("edited_similarity", edited_similarity)):
+        if not 0.0 < value <= 1.0:
+            raise ValueError(f"{name} is a cosine in (0, 1], got {value}")
+    if neighbours < 1:
+        raise ValueError(f"neighbours must be at least 1, got {neighbours}")
+    started = time.perf_counter()
+    store = memory.store
+    head = store.resolve("main")
+    report = Report(commit=head, similarity=similarity, edited_similarity=edited_similarity)
+    rules, findings, report.files = _read(store, head)
+    active = [r for r in rules.values() if r.status == ACTIVE]
+    report.active = len(active)
+    report.checkable = sum(r.checkable for r in active)
+
+    duplicates, groups = _duplicates(active)
+    findings += duplicates
+    findings += _contradictions(active)
+
+    report.index, stale = _index_state(memory, head)
+    pairs, unused = _look_alikes(
+        memory, head, active, groups, similarity, edited_similarity, neighbours
+    )
+    synced = any(not r.checkable for r in active) and unused is None
+    if stale is not None:
+        findings.append(
+            Finding("stale-index", (), stale + ("; this run synced it" if synced else ""))
+        )
+    report.index_note = unused
+    report.candidates = len(pairs)
+    configured = bool(pairs) and memory.model_configured()
+    chat = memory.chat if configured and confirm else None
+    report.model = chat.identity if chat is not None else None
+    why = "not put to the model (confirm is off)" if configured else "no model configured"
+    findings += _judge(pairs, rules, chat, report, why)
+
+    findings += _forgotten(store, stale_days, time.time() if now is None else now)
+    order = {kind: i for i, kind in enumerate(KINDS)}
+    report.findings = sorted(findings, key=lambda f: (order[f.kind], f.rules, f.path or ""))
+    report.seconds = time.perf_counter() - started
+    return report
