@@ -39,7 +39,7 @@ from .doctor import normalize_statement as _norm_statement
 from .errors import ImlgitError, LearnError, LLMError, RuleError
 from .experience import Experience, parse_jsonl_text
 from .learners.base import OPS, Candidate, LearnContext, Learner, Operation, RuleContext
-from .rules import Rule, now_utc, render_rule, slugify, validate_rule_id
+from .rules import Rule, now_utc, render_rule, unique_rule_id, validate_rule_id
 from .store import Store
 
 if TYPE_CHECKING:
@@ -524,7 +524,7 @@ class Learning:
                 new = replace(work[dup], status="active", updated=now)
                 kind, summary = "restore", f"restore {dup}"
             else:
-                rid = _unique_id(cand.title, work)
+                rid = unique_rule_id(cand.title, work)
                 new = _rule_from(cand, rid, now)
                 kind, summary = "induce", f"add {rid}"
         else:
@@ -732,14 +732,6 @@ def _duplicate(cand: Candidate, work: Mapping[str, Rule]) -> str | None:
             return rid
     return None
 
-
-def _unique_id(title: str, work: Mapping[str, Rule]) -> str:
-    base = slugify(title, max_length=60)
-    rid, n = base, 2
-    while rid in work:
-        rid = f"{base}-{n}"
-        n += 1
-    return rid
 
 
 def _rule_from(cand: Candidate, rid: str, now: str, base: Rule | None = None) -> Rule:

@@ -43,7 +43,7 @@ from .errors import (
 from .experience import MAX_LINE_BYTES, Experience, load_jsonl, valid_experience_id
 from .infer import Answer, answer, record_usage
 from .learn import MAX_EVIDENCE_IN_TRAILER, BatchResult, Learning, LearnSettings
-from .rules import MAX_SOURCES, Rule, now_utc, slugify
+from .rules import MAX_SOURCES, Rule, now_utc, unique_rule_id
 from .store import CONFIG_FILE, DEFAULT_BRANCH, Store
 
 if TYPE_CHECKING:
@@ -407,7 +407,7 @@ class Memory:
         rules = store.read_rules(main)
         now = now_utc()
         rule = Rule(
-            id=_unique_id(title, rules),
+            id=unique_rule_id(title, rules),
             title=title,
             statement=statement,
             scope=scope,
@@ -663,14 +663,6 @@ def _title_from(statement: str, limit: int = 80) -> str:
     cut = text[:limit].rsplit(" ", 1)[0] or text[:limit]
     return cut.rstrip(" ,;:") + "…"
 
-
-def _unique_id(title: str, rules: Mapping[str, Rule]) -> str:
-    base = slugify(title, max_length=60)
-    rid, n = base, 2
-    while rid in rules:
-        rid = f"{base}-{n}"
-        n += 1
-    return rid
 
 
 def _norm_statement(text: str) -> str:

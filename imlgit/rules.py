@@ -29,7 +29,7 @@ import datetime as _dt
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -46,6 +46,7 @@ __all__ = [
     "rule_path",
     "rule_id_from_path",
     "slugify",
+    "unique_rule_id",
     "now_utc",
 ]
 
@@ -140,6 +141,16 @@ def slugify(text: str, *, prefix: str = "r-", max_length: int = 60) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     slug = slug[: max_length - len(prefix)].rstrip("-")
     return prefix + (slug or "rule")
+
+
+def unique_rule_id(title: str, taken: Container[str]) -> str:
+    """:func:`slugify` of ``title``, with ``-2``, ``-3``, ... when an id is taken."""
+    base = slugify(title, max_length=60)
+    rid, n = base, 2
+    while rid in taken:
+        rid = f"{base}-{n}"
+        n += 1
+    return rid
 
 
 @dataclass(frozen=True)
