@@ -1,0 +1,677 @@
+"""One entry point per benchmark, for ``imlgit bench`` and ``python -m imlgit.bench``.
+
+:func:`run_truth_table` (and :func:`run_tickets`, the same on the text
+environment) runs the conditions of :mod:`imlgit.bench.harness` over seeds and
+writes into ``options.out``:
+
+- ``truthtable.json``: everything (options, environment, every run, iteration by
+  iteration, and the summaries);
+- ``truthtable.md``: the main results (mean ± sd over seeds per condition), the
+  learning curve, a noise table and a difficulty table;
+- ``truthtable.png``: learning curves (skipped when matplotlib is missing).
+
+Runs are shared between the tables: the main results at noise 0 are the noise
+table's 0% column, and the base difficulty is the main environment.
+
+Which conditions run by default: the ones that need no model; with a model
+endpoint configured (``base_url`` here, or ``IMLGIT_BASE_URL`` / ``OPENAI_BASE_URL``)
+the model conditions too, so one command gives the paper's comparison. The
+embedded SmolLM2-135M is not used unless model conditions are named
+(``conditions``): on 2 cores one learning step of 4 experiences takes it 1-2
+minutes. Model conditions run on the first ``model_seeds`` seeds (default: all
+with an endpoint, one on the embedded model) and are left out of the noise and
+difficulty tables unless ``sweep_conditions`` names them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..embed import Embedder
+from ..llm import ChatModel, OpenAIChat
+from .chat import MeteredChat, bench_chat, endpoint_configured, is_embedded
+from .embedders import CachedEmbedder, bench_embedder
+from .harness import (
+    CONDITIONS,
+    MODEL_CONDITIONS,
+    NO_MODEL_CONDITIONS,
+    RunResult,
+    run_condition,
+)
+from .report import curve_table, main_table, plot_curves, summarize, sweep_table
+from .scale import ScaleOptions, run_scale
+
+__all__ = [
+    "BenchOptions",
+    "ScaleOptions",
+    "main",
+    "parse_conditions",
+    "parse_difficulty",
+    "resolve_conditions",
+    "run_benchmark",
+    "run_scale",
+    "run_tickets",
+    "run_truth_table",
+]
+
+Difficulty = tuple[int, int, int]  # clauses, literals, attributes
+DEFAULT_DIFFICULTY: tuple[Difficulty, ...] = (
+    (2, 1, 6),
+    (3, 2, 10),
+    (5, 2, 10),
+    (3, 3, 10),
+    (3, 2, 16),
+    (5, 3, 16),
+)
+TICKETS_DIFFICULTY: tuple[Difficulty, ...] = ((2, 0, 0), (3, 0, 0), (4, 0, 0), (5, 0, 0))
+EMBEDDED_MODEL_BATCH = 4
+DEFAULT_NOISE_LEVELS = (0.0, 0.1, 0.2)
+QUICK_ITERATIONS = 3
+QUICK_TEST = 200
+ENVIRONMENTS = ("truth-table", "tickets")
+_GROUPS = {CONDITIONS: "all", NO_MODEL_CONDITIONS: "no-model", MODEL_CONDITIONS: "with-model"}
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to run. ``quick`` shrinks it for a CI smoke test (see :meth:`resolved`)."""
+
+    env: str = "truth-table"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    iterations: int = 10
+    batch: int = 20
+    test: int = 1000
+    noise: float = 0.0
+    noise_levels: tuple[float, ...] = DEFAULT_NOISE_LEVELS
+    attributes: int = 10
+    classes: int = 4
+    clauses: int = 3
+    literals: int = 2
+    difficulty: tuple[Difficulty, ...] | None = None  # None: the environment's default
+    conditions: tuple[str, ...] | None = None  # None: see the module docstring
+    sweep_conditions: tuple[str, ...] | None = None
+    momentum: float = 0.25
+    window: int | None = None
+    k: int = 8
+    embedder: str | None = None  # minilm (default) | hash (default in quick mode)
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    model_test: int = 20
+    model_timeout: float | None = None  # seconds per model request (None: the client's)
+    model_batch: int | None = None
+    model_seeds: int | None = None
+    act_with_model: bool = False
+    quick: bool = False
+    out: Path = Path("bench-results")
+
+    def __post_init__(self) -> None:
+        if self.env not in ENVIRONMENTS:
+            raise ValueError(f"env is one of {', '.join(ENVIRONMENTS)}")
+        if not self.seeds:
+            raise ValueError("need at least one seed")
+        if self.iterations < 1 or self.batch < 1 or self.test < 1 or self.k < 1:
+            raise ValueError("iterations, batch, test and k must be at least 1")
+        for level in (self.noise, *self.noise_levels):
+            if not 0.0 <= level < 1.0:
+                raise ValueError("noise is a share of flipped outcomes, 0 <= noise < 1")
+        if self.model_test < 1:
+            raise ValueError("model_test must be at least 1")
+
+    @property
+    def stem(self) -> str:
+        return "truthtable" if self.env == "truth-table" else "tickets"
+
+    def resolved(self) -> BenchOptions:
+        """Quick mode applied: one seed, at most 3 iterations, at most 200 held-out and
+        5 model-answered questions; unless given, noise levels 0 and 20%, two
+        difficulties and the hash embedder."""
+        if not self.quick:
+            return self
+        base = self.base_difficulty()
+        harder = (5, 2, 10) if self.env == "truth-table" else (4, 0, 0)
+        return replace(
+            self,
+            seeds=self.seeds[:1],
+            iterations=min(self.iterations, QUICK_ITERATIONS),
+            test=min(self.test, QUICK_TEST),
+            noise_levels=(
+                tuple(dict.fromkeys((self.noise, 0.2)))
+                if self.noise_levels == DEFAULT_NOISE_LEVELS
+                else self.noise_levels
+            ),
+            difficulty=(
+                tuple(dict.fromkeys((base, harder))) if self.difficulty is None else self.difficulty
+            ),
+            embedder=self.embedder or "hash",
+            model_test=min(self.model_test, 5),
+        )
+
+    def base_difficulty(self) -> Difficulty:
+        if self.env == "tickets":
+            return (self.clauses, 0, 0)
+        return (self.clauses, self.literals, self.attributes)
+
+    def difficulties(self) -> tuple[Difficulty, ...]:
+        if self.difficulty is not None:
+            return self.difficulty
+        return DEFAULT_DIFFICULTY if self.env == "truth-table" else TICKETS_DIFFICULTY
+
+    def command(self) -> str:
+        """The ``imlgit bench`` command line that makes these options (no API key)."""
+        default = BenchOptions(env=self.env)
+        words = ["imlgit", "bench", self.env]
+        for f in fields(self):
+            name, value = f.name, getattr(self, f.name)
+            if name in ("env", "api_key") or value == getattr(default, name):
+                continue
+            flag = "--" + name.replace("_", "-")
+            if isinstance(value, bool):
+                words.append(flag)
+            elif name in ("conditions", "sweep_conditions") and value in _GROUPS:
+                words += [flag, _GROUPS[value]]
+            elif isinstance(value, tuple) and not value:
+                words += [flag, '""']
+            elif name == "difficulty":
+                words += [flag, format_difficulty(value)]
+            elif isinstance(value, tuple):
+                words += [
+                    flag,
+                    ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value),
+                ]
+            else:
+                words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+        return " ".join(words)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["out"] = str(self.out)
+        data["api_key"] = "(set)" if self.api_key else None
+        return data
+
+
+def parse_ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def parse_floats(text: str) -> tuple[float, ...]:
+    out = []
+    for x in text.split(","):
+        x = x.strip()
+        if x:
+            out.append(float(x[:-1]) / 100 if x.endswith("%") else float(x))
+    return tuple(out)
+
+
+def parse_difficulty(text: str) -> tuple[Difficulty, ...]:
+    """``"3x2x10,5x3x16"``: clauses x literals x attributes (tickets: clauses alone)."""
+    out: list[Difficulty] = []
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        parts = [int(p) for p in item.strip().lower().split("x") if p]
+        if not 1 <= len(parts) <= 3:
+            raise ValueError(f"difficulty {item!r}: CLAUSESxLITERALSxATTRIBUTES")
+        parts += [0] * (3 - len(parts))
+        out.append((parts[0], parts[1], parts[2]))
+    return tuple(out)
+
+
+def format_difficulty(values: Sequence[Difficulty]) -> str:
+    return ",".join("x".join(str(p) for p in d if p) for d in values)
+
+
+def parse_conditions(text: str | None) -> tuple[str, ...] | None:
+    """Names, comma-separated; ``all``, ``no-model`` and ``with-model`` name groups."""
+    if text is None or not text.strip():
+        return None
+    out: list[str] = []
+    for word in (w.strip() for w in text.split(",")):
+        if word == "all":
+            out += CONDITIONS
+        elif word == "no-model":
+            out += NO_MODEL_CONDITIONS
+        elif word == "with-model":
+            out += MODEL_CONDITIONS
+        elif word in CONDITIONS:
+            out.append(word)
+        elif word:
+            raise ValueError(
+                f"unknown condition {word!r}; known: {', '.join(CONDITIONS)} "
+                "(or all, no-model, with-model)"
+            )
+    ordered = [c for c in CONDITIONS if c in out]
+    return tuple(ordered)
+
+
+def resolve_conditions(
+    wanted: Sequence[str] | None, *, endpoint: bool, quick: bool = False
+) -> tuple[str, ...]:
+    """The conditions to run: those named, else the no-model ones, plus the model
+    ones when an endpoint is configured (not in quick mode)."""
+    if wanted:
+        return tuple(c for c in CONDITIONS if c in wanted)
+    if endpoint and not quick:
+        return CONDITIONS
+    return NO_MODEL_CONDITIONS
+
+
+def _make_env(env: str, difficulty: Difficulty, classes: int, seed: int) -> Any:
+    if env == "tickets":
+        from .tickets import Tickets
+
+        return Tickets(clauses=difficulty[0], seed=seed)
+    from .truthtable import TruthTable
+
+    c, lit, a = difficulty
+    return TruthTable(n_attributes=a, n_classes=classes, clauses=c, literals=lit, seed=seed)
+
+
+def _describe_env(options: BenchOptions, difficulty: Difficulty) -> str:
+    if options.env == "tickets":
+        return (
+            f"support tickets (text), a hidden policy of {difficulty[0]} phrase clauses, 3 classes"
+        )
+    c, lit, a = difficulty
+    return (
+        f"{a} yes/no attributes, {options.classes} classes, a hidden decision list of {c} "
+        f"clauses of {lit} literals plus a default"
+    )
+
+
+def _difficulty_name(options: BenchOptions, d: Difficulty) -> str:
+    base = " (main)" if d == options.base_difficulty() else ""
+    if options.env == "tickets":
+        return f"{d[0]} clauses{base}"
+    return f"{d[0]} clauses × {d[1]} literals, {d[2]} attributes{base}"
+
+
+class _Runner:
+    """Runs (setting, seed, condition) once, however many tables need it."""
+
+    def __init__(
+        self,
+        options: BenchOptions,
+        chat: ChatModel | None,
+        embedder: Embedder | None,
+        model_seeds: int,
+        model_batch: int | None,
+        progress: Callable[[str], None] | None,
+    ) -> None:
+        self.o = options
+        self.chat = chat
+        self.embedder = embedder
+        self.model_seeds = model_seeds
+        self.model_batch = model_batch
+        self.progress = progress
+        self.memo: dict[tuple[Difficulty, float, int, str], RunResult] = {}
+        self.data: dict[tuple[Difficulty, float, int], tuple[Any, list[Any], list[Any]]] = {}
+
+    def seeds_for(self, condition: str) -> tuple[int, ...]:
+        if condition in MODEL_CONDITIONS:
+            return self.o.seeds[: self.model_seeds]
+        return self.o.seeds
+
+    def _data(self, d: Difficulty, noise: float, seed: int) -> tuple[Any, list[Any], list[Any]]:
+        key = (d, noise, seed)
+        if key not in self.data:
+            env = _make_env(self.o.env, d, self.o.classes, seed)
+            train = env.sample(self.o.iterations * self.o.batch, seed * 1000 + 1, noise=noise)
+            test = env.sample(self.o.test, seed * 1000 + 2)
+            self.data[key] = (env, train, test)
+        return self.data[key]
+
+    def run(self, d: Difficulty, noise: float, conditions: Sequence[str]) -> list[RunResult]:
+        from ..learners.rulelearner import CoveringLearner
+
+        out = []
+        for cond in conditions:
+            for seed in self.seeds_for(cond):
+                key = (d, noise, seed, cond)
+                if key not in self.memo:
+                    env, train, test = self._data(d, noise, seed)
+                    self.memo[key] = run_condition(
+                        cond,
+                        train,
+                        test,
+                        seed=seed,
+                        batch=self.o.batch,
+                        hidden=env.hidden_rules(),
+                        classes=env.classes,
+                        momentum=self.o.momentum,
+                        learner=CoveringLearner(window=self.o.window),
+                        chat=self.chat,
+                        embedder=self.embedder,
+                        k=self.o.k,
+                        model_test=self.o.model_test,
+                        model_batch=self.model_batch,
+                        act_with_model=self.o.act_with_model,
+                        progress=self.progress,
+                    )
+                out.append(self.memo[key])
+        return out
+
+
+def run_benchmark(
+    options: BenchOptions,
+    *,
+    chat: ChatModel | None = None,
+    embedder: Embedder | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
+    """Run the benchmark ``options`` describe; write JSON, Markdown and PNG into
+    ``options.out``; return their paths (``json``, ``markdown``, ``png`` when drawn).
+
+    ``chat`` and ``embedder`` replace the configured model and MiniLM (tests pass
+    fakes); a chat model given counts as an endpoint for the default conditions.
+    """
+    started = time.perf_counter()
+    o = options.resolved()
+    endpoint = chat is not None or endpoint_configured(o.base_url)
+    conditions = resolve_conditions(o.conditions, endpoint=endpoint, quick=o.quick)
+    sweep = tuple(
+        c for c in (o.sweep_conditions or [c for c in conditions if c not in MODEL_CONDITIONS])
+    )
+    wanted = set(conditions) | set(sweep)
+    metered: MeteredChat | None = None
+    if wanted & set(MODEL_CONDITIONS):
+        given = chat if chat is not None else bench_chat(o.base_url, o.model, o.api_key)
+        if o.model_timeout is not None and isinstance(given, OpenAIChat):
+            settings = replace(given.settings, timeout=o.model_timeout)
+            given = OpenAIChat(settings, identity=given.identity)
+        metered = given if isinstance(given, MeteredChat) else MeteredChat(given)
+    emb: CachedEmbedder | None = None
+    if wanted & {"episodic-knn", *MODEL_CONDITIONS}:
+        emb = bench_embedder(embedder if embedder is not None else (o.embedder or "minilm"))
+    embedded = metered is not None and is_embedded(metered)
+    model_seeds = o.model_seeds or (1 if embedded or metered is None else len(o.seeds))
+    model_batch = o.model_batch or (min(o.batch, EMBEDDED_MODEL_BATCH) if embedded else None)
+    runner = _Runner(o, metered, emb, model_seeds, model_batch, progress)
+
+    base = o.base_difficulty()
+    main_runs = runner.run(base, o.noise, conditions)
+    noise_cols = [(f"{level:.0%}", runner.run(base, level, sweep)) for level in o.noise_levels]
+    diff_cols = [
+        (_difficulty_name(o, d), d, runner.run(d, o.noise, sweep)) for d in o.difficulties()
+    ]
+    seconds = time.perf_counter() - started
+
+    o.out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": o.out / f"{o.stem}.json", "markdown": o.out / f"{o.stem}.md"}
+    n_train = o.iterations * o.batch
+    hidden_counts = {
+        seed: len(runner._data(base, o.noise, seed)[0].hidden_rules()) for seed in o.seeds
+    }
+    info = {
+        "benchmark": o.env,
+        "command": options.command(),
+        "options": o.to_dict(),
+        "environment": _describe_env(o, base),
+        "hidden_rules_per_seed": hidden_counts,
+        "training_experiences": n_train,
+        "model": metered.identity if metered is not None else None,
+        "model_tokens_counted": (
+            None
+            if metered is None
+            else "per request (server usage)"
+            if metered.per_request
+            else "per validated answer"
+        ),
+        "model_seeds": list(o.seeds[:model_seeds]) if metered is not None else [],
+        "model_batch": model_batch,
+        "embedder": emb.identity if emb is not None else None,
+        "conditions": list(conditions),
+        "sweep_conditions": list(sweep),
+        "seconds": seconds,
+        "cpus": os.cpu_count(),
+    }
+    doc = {
+        **info,
+        "main": {
+            "noise": o.noise,
+            "summary": summarize(main_runs),
+            "runs": [r.to_dict() for r in main_runs],
+        },
+        "noise": [
+            {"noise": level, "summary": summarize(runs), "runs": [r.to_dict() for r in runs]}
+            for level, (_, runs) in zip(o.noise_levels, noise_cols, strict=True)
+        ],
+        "difficulty": [
+            {
+                "clauses": d[0],
+                "literals": d[1],
+                "attributes": d[2],
+                "summary": summarize(runs),
+                "runs": [r.to_dict() for r in runs],
+            }
+            for _, d, runs in diff_cols
+        ],
+    }
+    paths["json"].write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    paths["markdown"].write_text(
+        _markdown(o, info, main_runs, noise_cols, [(n, r) for n, _, r in diff_cols]),
+        encoding="utf-8",
+    )
+    png = o.out / f"{o.stem}.png"
+    panels = [(f"noise {o.noise:.0%}: all conditions run", main_runs)]
+    panels += [
+        (f"noise {name}", runs) for name, runs in noise_cols if runs and name != f"{o.noise:.0%}"
+    ]
+    title = f"{o.env}: held-out accuracy, mean of seeds (band: min to max)"
+    if plot_curves(panels, png, suptitle=title):
+        paths["png"] = png
+    return paths
+
+
+def _markdown(
+    o: BenchOptions,
+    info: dict[str, Any],
+    main_runs: Sequence[RunResult],
+    noise_cols: Sequence[tuple[str, Sequence[RunResult]]],
+    diff_cols: Sequence[tuple[str, Sequence[RunResult]]],
+) -> str:
+    n_train = info["training_experiences"]
+    lines = [
+        f"# {o.env} benchmark",
+        "",
+        f"`{info['command']}`",
+        "",
+        f"- environment: {info['environment']}; seeds {', '.join(map(str, o.seeds))} "
+        f"(hidden rules as checkable rules per seed: "
+        f"{', '.join(str(v) for v in info['hidden_rules_per_seed'].values())})",
+        f"- {n_train} training experiences in {o.iterations} iterations of {o.batch} "
+        f"(act -> learn -> evaluate); {o.test} held-out experiences, never noisy",
+        f"- momentum {o.momentum:g}; k = {o.k}; embedder: {info['embedder'] or '-'}",
+    ]
+    if info["model"]:
+        lines.append(
+            f"- model: {info['model']} on seeds {', '.join(map(str, info['model_seeds']))}; "
+            f"model-answered accuracy over the first {o.model_test} held-out questions; "
+            f"the model learner learns each batch in steps of {info['model_batch'] or o.batch}; "
+            f"tokens counted {info['model_tokens_counted']}"
+        )
+    else:
+        lines.append("- model: none (no model condition was run)")
+    lines += [
+        f"- wall time {info['seconds']:.0f} s on {info['cpus']} cores",
+        "",
+        f"## Results (noise {o.noise:.0%})",
+        "",
+        main_table(main_runs),
+        "",
+        "### Learning curve (held-out accuracy after each batch, mean over seeds)",
+        "",
+        curve_table(main_runs),
+        "",
+    ]
+    if noise_cols and any(runs for _, runs in noise_cols):
+        lines += [
+            "## Noise (share of training outcomes flipped to another class)",
+            "",
+            "Final held-out accuracy, mean ± sd over seeds.",
+            "",
+            sweep_table(noise_cols),
+            "",
+        ]
+    if diff_cols and any(runs for _, runs in diff_cols):
+        lines += [
+            f"## Difficulty (noise {o.noise:.0%})",
+            "",
+            "Final held-out accuracy, mean ± sd over seeds.",
+            "",
+            sweep_table(diff_cols),
+            "",
+        ]
+    model_runs = [r for r in main_runs if r.condition in MODEL_CONDITIONS]
+    if model_runs:
+        lines += ["## What the model answered (commonest answers, and rules at the end)", ""]
+        for r in model_runs:
+            said = "; ".join(f"{a!r} x{n}" for a, n in r.answers.items()) or "-"
+            lines.append(f"- {r.condition}, seed {r.seed}: {said}")
+            if r.condition not in ("none", "episodic", "hidden-rules-model"):
+                shown = "; ".join(repr(t) for t in r.rules[:5]) or "none"
+                lines.append(f"  - rules: {shown}")
+        lines.append("")
+    notes = [(r.condition, r.seed, n) for r in main_runs for n in r.notes]
+    if notes:
+        lines += ["## Notes (failed learning steps, first few)", ""]
+        lines += [f"- {c}, seed {s}: {n}" for c, s, n in notes[:20]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def run_truth_table(
+    options: BenchOptions | None = None,
+    *,
+    chat: ChatModel | None = None,
+    embedder: Embedder | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
+    """:func:`run_benchmark` on the truth table (``options.env`` is forced)."""
+    opts = replace(options or BenchOptions(), env="truth-table")
+    return run_benchmark(opts, chat=chat, embedder=embedder, progress=progress)
+
+
+def run_tickets(
+    options: BenchOptions | None = None,
+    *,
+    chat: ChatModel | None = None,
+    embedder: Embedder | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
+    """:func:`run_benchmark` on the support tickets (text)."""
+    opts = replace(options or BenchOptions(env="tickets"), env="tickets")
+    return run_benchmark(opts, chat=chat, embedder=embedder, progress=progress)
+
+
+# --------------------------------------------------------------------------- argparse
+
+
+def _bench_parser(sub: Any, name: str, help_text: str) -> None:
+    d = BenchOptions()
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated (default 0,1,2)")
+    p.add_argument("--iterations", type=int, default=d.iterations)
+    p.add_argument("--batch", type=int, default=d.batch)
+    p.add_argument("--test", type=int, default=d.test, help="held-out experiences")
+    p.add_argument("--noise", type=float, default=d.noise, help="noise of the main results")
+    p.add_argument("--noise-levels", default="0,0.1,0.2", help="columns of the noise table")
+    p.add_argument("--attributes", type=int, default=d.attributes)
+    p.add_argument("--classes", type=int, default=d.classes)
+    p.add_argument("--clauses", type=int, default=d.clauses)
+    p.add_argument("--literals", type=int, default=d.literals)
+    p.add_argument("--difficulty", help="CLAUSESxLITERALSxATTRIBUTES,... (the difficulty table)")
+    p.add_argument("--conditions", help="comma-separated names, or all, no-model, with-model")
+    p.add_argument("--sweep-conditions", help="conditions of the noise and difficulty tables")
+    p.add_argument("--momentum", type=float, default=d.momentum)
+    p.add_argument("--window", type=int)
+    p.add_argument("--k", type=int, default=d.k)
+    p.add_argument("--embedder", help="minilm (default) or hash (default with --quick)")
+    p.add_argument("--base-url")
+    p.add_argument("--model")
+    p.add_argument("--api-key")
+    p.add_argument("--model-test", type=int, default=d.model_test)
+    p.add_argument("--model-timeout", type=float, help="seconds per model request")
+    p.add_argument("--model-batch", type=int)
+    p.add_argument("--model-seeds", type=int)
+    p.add_argument("--act-with-model", action="store_true")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", type=Path, default=d.out)
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "seeds": parse_ints,
+    "noise_levels": parse_floats,
+    "difficulty": parse_difficulty,
+    "conditions": parse_conditions,
+    "sweep_conditions": parse_conditions,
+    "sizes": parse_ints,
+}
+
+
+def _values(values: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, str) and key in _PARSERS:
+            value = _PARSERS[key](value)
+        elif key == "out" and value is not None:
+            value = Path(value)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def bench_options(env: str, **values: Any) -> BenchOptions:
+    """BenchOptions from command-line values: seeds, noise levels, difficulty and
+    conditions as comma-separated text (``""``: none); None means the default.
+    ValueError names what is wrong."""
+    return BenchOptions(env=env, **_values(values))
+
+
+def scale_options(**values: Any) -> ScaleOptions:
+    """ScaleOptions from command-line values (sizes comma-separated; None: default)."""
+    return ScaleOptions(**_values(values))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m imlgit.bench truth-table|tickets|scale ...`` (the same options as
+    ``imlgit bench``)."""
+    ap = argparse.ArgumentParser(prog="python -m imlgit.bench", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+    _bench_parser(sub, "truth-table", "the truth-table learning benchmark")
+    _bench_parser(sub, "tickets", "the same benchmark on support tickets (text)")
+    s = sub.add_parser("scale", help="accuracy and prompt tokens as distractor rules grow")
+    sd = ScaleOptions()
+    s.add_argument("--sizes", default=",".join(map(str, sd.sizes)))
+    s.add_argument("--k", type=int, default=sd.k)
+    s.add_argument("--seed", type=int, default=sd.seed)
+    s.add_argument("--test", type=int, default=sd.test)
+    s.add_argument("--embedder", default=sd.embedder)
+    s.add_argument("--base-url")
+    s.add_argument("--model")
+    s.add_argument("--api-key")
+    s.add_argument("--model-test", type=int, default=sd.model_test)
+    s.add_argument("--out", type=Path, default=sd.out)
+    args = ap.parse_args(argv)
+
+    def progress(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    values = {k: v for k, v in vars(args).items() if k != "command"}
+    try:
+        if args.command == "scale":
+            paths = run_scale(scale_options(**values), progress=progress)
+        else:
+            paths = run_benchmark(bench_options(args.command, **values), progress=progress)
+    except ValueError as exc:
+        ap.error(str(exc))
+    sys.stdout.write(paths["markdown"].read_text(encoding="utf-8"))
+    for kind, path in paths.items():
+        print(f"wrote {kind}: {path}", file=sys.stderr)
+    return 0
