@@ -556,10 +556,9 @@ def _index_state(memory: Memory, head: str) -> tuple[str, str | None]:
 
 def _vectors(memory: Memory, index: Any, rules: Sequence[Rule]) -> np.ndarray:
     """The index's stored vectors of ``rules`` (RuleIndex.vectors), else re-embedded."""
-    getter = getattr(index, "vectors", None)
-    if callable(getter):
+    if index is not None:
         try:
-            return np.asarray(getter([r.id for r in rules]), dtype=np.float32)
+            return np.asarray(index.vectors([r.id for r in rules]), dtype=np.float32)
         except KeyError:  # a rule the index does not hold: embed them all
             pass
     from .index import rule_text
