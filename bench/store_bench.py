@@ -3,7 +3,8 @@
     python bench/store_bench.py            # 1,000 and 10,000 commits (a few minutes)
     python bench/store_bench.py --quick    # 200 and 1,000 commits (CI smoke)
 
-Prints one block of numbers; every ratio is measured in this one run.
+Prints one block of numbers; every ratio is measured in this one run, the commit
+rates in interleaved blocks (imlgit, imlgit in chains, the git CLI, in turn).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from imlgit.commits import LEARNER, CommitMessage, Identity
 from imlgit.rules import Rule, render_rule, rule_path
@@ -44,93 +46,146 @@ def make_rule(i: int, version: int = 0) -> Rule:
     )
 
 
-def imlgit_commits(root: Path, n: int, *, edits_every: int = 10) -> tuple[Store, float, float]:
-    """n one-rule commits through the library; every 10th edits rule 0 again."""
-    store = Store.init(root / f"imlgit-{n}", author=PERSON)
-    store.checkout_worktree()
-    t0 = time.perf_counter()
-    tail_start = 0.0
-    with store.deferred_worktree():
-        for i in range(n):
-            if i == n - min(n, 1000):
-                tail_start = time.perf_counter()
-            if i % edits_every == 0 and i:
-                r = make_rule(0, version=i)
-                op = "revise"
+class ImlgitSingle:
+    """One-rule commits through the library, one commit each; every 10th edits rule 0."""
+
+    def __init__(self, root: Path, n: int) -> None:
+        self.store = Store.init(root / f"imlgit-{n}", author=PERSON)
+        self.store.checkout_worktree()
+        self.i = 0
+
+    def block(self, k: int) -> None:
+        for i in range(self.i, self.i + k):
+            if i % 10 == 0 and i:
+                r, op = make_rule(0, version=i), "revise"
             else:
-                r = make_rule(i)
-                op = "add"
+                r, op = make_rule(i), "add"
             msg = CommitMessage.make(op, f"{op} {r.id}", f"Benchmark commit {i}.", rules=[r.id])
-            store.put_rule(r, msg, author=LEARNER)
-    end = time.perf_counter()
-    return store, n / (end - t0), min(n, 1000) / (end - tail_start)
+            self.store.put_rule(r, msg, author=LEARNER)
+        self.i += k
 
 
-def imlgit_batched(root: Path, n: int, chunk: int = 50) -> float:
-    """n one-rule commits written as chains of `chunk` (as a learning batch is)."""
-    store = Store.init(root / f"imlgit-batched-{n}", author=PERSON)
-    store.checkout_worktree()
-    t0 = time.perf_counter()
-    with store.deferred_worktree():
-        for start in range(0, n, chunk):
+class ImlgitChains:
+    """One-rule commits written as chains of 50 (as a learning batch is)."""
+
+    def __init__(self, root: Path, n: int, chunk: int = 50) -> None:
+        self.store = Store.init(root / f"imlgit-batched-{n}", author=PERSON)
+        self.store.checkout_worktree()
+        self.i, self.chunk = 0, chunk
+
+    def block(self, k: int) -> None:
+        for start in range(self.i, self.i + k, self.chunk):
             steps = []
-            for i in range(start, min(n, start + chunk)):
+            for i in range(start, min(self.i + k, start + self.chunk)):
                 r = make_rule(i)
                 msg = CommitMessage.make(
                     "add", f"add {r.id}", f"Benchmark commit {i}.", rules=[r.id]
                 )
                 steps.append(({r.path: render_rule(r).encode("utf-8")}, msg))
-            store.commit_many(steps, author=LEARNER)
-    return n / (time.perf_counter() - t0)
+            self.store.commit_many(steps, author=LEARNER)
+        self.i += k
 
 
-def git_cli_commits(root: Path, existing: int, n: int) -> float:
-    """The git CLI adding n one-rule commits to a repo that already holds `existing` rules."""
-    repo = root / f"git-{existing}"
-    repo.mkdir()
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True, env=GIT_ENV)
-    for i in range(existing):
-        f = repo / rule_path(make_rule(i).id)
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(render_rule(make_rule(i)))
-    if existing:
-        subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=GIT_ENV)
-        subprocess.run(
-            ["git", "commit", "-q", "-m", "seed", "-m", "Seed."], cwd=repo, check=True, env=GIT_ENV
-        )
-    t0 = time.perf_counter()
-    for j in range(n):
-        r = make_rule(existing + j)
-        f = repo / rule_path(r.id)
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(render_rule(r))
-        subprocess.run(["git", "add", "--", rule_path(r.id)], cwd=repo, check=True, env=GIT_ENV)
-        subprocess.run(
-            ["git", "commit", "-q", "-m", f"add: add {r.id}", "-m", f"Benchmark commit {j}."],
-            cwd=repo,
-            check=True,
-            env=GIT_ENV,
-        )
-    return n / (time.perf_counter() - t0)
+class GitCli:
+    """The git CLI adding one-rule commits (write the file, git add, git commit) to a
+    repository that already holds ``existing`` rules."""
+
+    def __init__(self, root: Path, existing: int) -> None:
+        self.repo = root / f"git-{existing}"
+        self.repo.mkdir()
+        self._git("init", "-q", "-b", "main")
+        for i in range(existing):
+            f = self.repo / rule_path(make_rule(i).id)
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(render_rule(make_rule(i)))
+        if existing:
+            self._git("add", "-A")
+            self._git("commit", "-q", "-m", "seed", "-m", "Seed.")
+        self.i = existing
+
+    def _git(self, *args: str) -> None:
+        subprocess.run(["git", *args], cwd=self.repo, check=True, env=GIT_ENV)
+
+    def block(self, k: int) -> None:
+        for j in range(self.i, self.i + k):
+            r = make_rule(j)
+            f = self.repo / rule_path(r.id)
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(render_rule(r))
+            self._git("add", "--", rule_path(r.id))
+            self._git("commit", "-q", "-m", f"add: add {r.id}", "-m", f"Benchmark commit {j}.")
+        self.i += k
+
+
+def throughput(root: Path, n: int, git_sample: int, rounds: int = 10) -> dict[str, Any]:
+    """Commits/s of imlgit (one commit at a time, and in chains) and of the git CLI at
+    ``n`` rules. The first ``n - 1,000`` commits of each imlgit repository are written
+    untimed; then the last 1,000 of each and ``git_sample`` git CLI commits (on a
+    repository seeded with ``n - git_sample`` rules) are timed in ``rounds``
+    interleaved blocks, so that the machine's slow moments fall on all three alike;
+    before each block, the page cache is flushed (``sync``), so that no block pays for
+    the writing back of another's files."""
+    tail = min(n, 1000)
+    single, chains = ImlgitSingle(root, n), ImlgitChains(root, n)
+    git = GitCli(root, n - git_sample) if shutil.which("git") else None
+    secs = {"imlgit": 0.0, "chains": 0.0, "git": 0.0}
+    t_all = 0.0
+    with single.store.deferred_worktree(), chains.store.deferred_worktree():
+        t0 = time.perf_counter()
+        single.block(n - tail)
+        t_all += time.perf_counter() - t0
+        chains.block(n - tail)
+        for _ in range(rounds):
+            for name, writer, k in (
+                ("imlgit", single, tail // rounds),
+                ("chains", chains, tail // rounds),
+                ("git", git, git_sample // rounds),
+            ):
+                if writer is None:
+                    continue
+                os.sync()  # the previous block's writes are flushed, not charged to this one
+                t0 = time.perf_counter()
+                writer.block(k)
+                secs[name] += time.perf_counter() - t0
+    t_all += secs["imlgit"]
+    rounded = tail // rounds * rounds
+    git_rate = git_sample // rounds * rounds / secs["git"] if git else float("nan")
+    return {
+        "store": single.store,
+        "overall": single.i / t_all,
+        "tail": rounded / secs["imlgit"],
+        "chains": rounded / secs["chains"],
+        "git": git_rate,
+    }
+
+
+def _history_call(repo: Path, rid: str) -> float:
+    """Seconds ``Store.history(rid)`` takes in a fresh process, as ``imlgit history``
+    runs it (timed inside that process, so interpreter start-up is not counted)."""
+    code = (
+        "import sys, time\n"
+        "from imlgit.store import Store\n"
+        "s = Store.open(sys.argv[1])\n"
+        "t0 = time.perf_counter(); s.history(sys.argv[2])\n"
+        "print(time.perf_counter() - t0)"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(repo), rid], capture_output=True, text=True, check=True
+    )
+    return float(res.stdout.strip())
 
 
 def history_times(store: Store) -> dict[str, float]:
+    """History of a rule changed by many commits and of one changed once, each timed in
+    a fresh process (best of 3): warm (the derived index exists), cold (it was deleted
+    and is rebuilt from git), and warm again after that rebuild."""
     rid = make_rule(0).id
-    out = {}
-    t0 = time.perf_counter()
-    hist = Store.open(store.path).history(rid)
-    out["warm"] = time.perf_counter() - t0
-    out["commits"] = len(hist)
-    t0 = time.perf_counter()
-    Store.open(store.path).history(make_rule(5).id)
-    out["light"] = time.perf_counter() - t0
+    out: dict[str, float] = {"commits": len(store.history(rid))}
+    out["warm"] = min(_history_call(store.path, rid) for _ in range(3))
+    out["light"] = min(_history_call(store.path, make_rule(5).id) for _ in range(3))
     (store.derived_dir / "history.jsonl").unlink()
-    t0 = time.perf_counter()
-    Store.open(store.path).history(rid)
-    out["cold"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    Store.open(store.path).history(rid)
-    out["warm_after_rebuild"] = time.perf_counter() - t0
+    out["cold"] = _history_call(store.path, rid)
+    out["warm_after_rebuild"] = min(_history_call(store.path, rid) for _ in range(3))
     if shutil.which("git"):
         t0 = time.perf_counter()
         subprocess.run(
@@ -144,6 +199,14 @@ def history_times(store: Store) -> dict[str, float]:
 
 
 def cold_start(repo: Path) -> tuple[float, list[str]]:
+    """Wall time of ``imlgit log -n 20`` in a fresh interpreter, best of 5. The package
+    is byte-compiled first, as pip does at install time: with PYTHONDONTWRITEBYTECODE
+    set, a source checkout would otherwise recompile every edited module on each run."""
+    import compileall
+
+    import imlgit
+
+    compileall.compile_dir(str(Path(imlgit.__file__).parent), quiet=1)
     code = (
         "import sys, time; t=time.perf_counter(); from imlgit.cli import main\n"
         "try:\n    main(['--repo', sys.argv[1], 'log', '-n', '20'])\n"
@@ -179,24 +242,19 @@ def main() -> None:
         print(f"store benchmark ({'quick' if args.quick else 'full'}), in {root}")
         results = {}
         for n in sizes:
-            store, rate, tail = imlgit_commits(root, n)
-            git_rate = (
-                git_cli_commits(root, n - args.git_sample, args.git_sample)
-                if shutil.which("git")
-                else float("nan")
-            )
-            results[n] = store
-            batched = imlgit_batched(root, n)
+            t = throughput(root, n, args.git_sample)
+            results[n] = t["store"]
             print(
-                f"  {n:>6} one-rule commits: imlgit {rate:7.1f} commits/s overall, "
-                f"{tail:7.1f}/s over the last 1,000; git CLI {git_rate:6.1f}/s at that size "
-                f"-> {tail / git_rate:4.1f}x; in chains of 50 (as a learning batch) "
-                f"{batched:7.1f}/s -> {batched / git_rate:4.1f}x"
+                f"  {n:>6} one-rule commits: imlgit {t['overall']:7.1f} commits/s overall, "
+                f"{t['tail']:7.1f}/s over the last 1,000; git CLI {t['git']:6.1f}/s at that "
+                f"size -> {t['tail'] / t['git']:4.1f}x; in chains of 50 (as a learning batch) "
+                f"{t['chains']:7.1f}/s -> {t['chains'] / t['git']:4.1f}x"
             )
         big = results[sizes[-1]]
         h = history_times(big)
         print(
-            f"  history on a {sizes[-1]:,}-commit repo: a rule changed once "
+            f"  history on a {sizes[-1]:,}-commit repo (fresh process, best of 3): "
+            f"a rule changed once "
             f"{h['light'] * 1000:.0f} ms; a rule changed by {int(h['commits'])} commits "
             f"{h['warm'] * 1000:.0f} ms, {h['cold'] * 1000:.0f} ms cold "
             f"(index rebuilt from git), {h['warm_after_rebuild'] * 1000:.0f} ms after; "

@@ -468,22 +468,31 @@ def _split_body(body: str) -> tuple[str, str]:
 # render
 
 _PLAIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.,/()'+-]*$")
+_RESOLVER = yaml.resolver.Resolver()
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
-def _scalar(value: str) -> str:
-    """A YAML scalar for ``value``: plain where YAML reads it back unchanged, else quoted."""
-    if _PLAIN_RE.match(value) and not value.endswith(" "):
-        try:
-            if yaml.safe_load(value) == value:
-                return value
-        except yaml.YAMLError:
-            pass
+def _scalar(value: str, *, in_flow: bool = False) -> str:
+    """A YAML scalar for ``value``: plain where YAML reads it back unchanged, else quoted.
+
+    Plain needs safe characters (no ``: `` or `` #``, no edge spaces; no comma inside a
+    flow list) and YAML's implicit resolvers must see a string, not a bool, number,
+    date or null (``yes``, ``0b``, ``1e3``, ``2026-11-27``, ``~``). Asking the
+    resolvers is what ``safe_load`` would do, without parsing a document a scalar.
+    """
+    if (
+        _PLAIN_RE.match(value)
+        and not value.endswith(" ")
+        and not (in_flow and "," in value)
+        and _RESOLVER.resolve(yaml.nodes.ScalarNode, value, (True, False)) == _STR_TAG
+    ):
+        return value
     # JSON strings are valid YAML double-quoted scalars.
     return json.dumps(value, ensure_ascii=False)
 
 
 def _flow_list(values: Sequence[str]) -> str:
-    return "[" + ", ".join(_scalar(v) for v in values) + "]"
+    return "[" + ", ".join(_scalar(v, in_flow=True) for v in values) + "]"
 
 
 def _yaml_value(value: Any) -> str:

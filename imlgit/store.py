@@ -11,6 +11,7 @@ The store knows nothing of the retrieval index or of language models.
 from __future__ import annotations
 
 import binascii
+import bisect
 import difflib
 import hashlib
 import itertools
@@ -59,6 +60,8 @@ CONFIG_FILE = "imlgit.toml"
 DEFAULT_BRANCH = "main"
 _FILE_MODE = 0o100644
 _TREE_MODE = 0o040000
+_TREE_ENTRIES_KEPT = 400_000  # tree entries cached in all (about 40 MB)
+_TREE_LINES_KEPT = 8  # serialized trees kept for the next commit's incremental write
 _MAX_CAS_ATTEMPTS = 10_000
 _TMP_COUNTER = itertools.count()
 
@@ -167,6 +170,11 @@ class Store:
         self._defer = False
         self._cache: dict[bytes, object] = {}
         self._tree_entries: dict[bytes, dict[bytes, tuple[int, bytes]]] = {}
+        self._tree_entry_count = 0  # entries held by _tree_entries, to bound its memory
+        # The last trees written, serialized in git's order: (sort keys, entry lines).
+        # A commit changes one entry of a large tree; it is re-serialized by a bisect
+        # and a join rather than by sorting and formatting every entry again.
+        self._tree_lines: dict[bytes, tuple[list[bytes], list[bytes]]] = {}
         self._objects_dir = Path(repo.object_store.path)
         self._pending: dict[str, str] = {}  # path -> branch, written while deferred
 
@@ -482,8 +490,10 @@ class Store:
         """
         new = dict(self._entries(tree)) if tree is not None else {}
         groups: dict[str, dict[str, bytes | None]] = {}
+        touched: set[bytes] = set()
         for path, sha in changes.items():
             head, sep, rest = path.partition("/")
+            touched.add(head.encode())
             if sep:
                 groups.setdefault(head, {})[rest] = sha
             else:
@@ -509,16 +519,60 @@ class Store:
                 new[name] = (_TREE_MODE, subtree)
         if not new:
             return None
-        # Serialized here in git's order (a directory sorts as if its name ended in
-        # "/"): one join instead of dulwich's entry-by-entry Tree, on every commit.
-        names = sorted(new, key=lambda n: n + b"/" if new[n][0] == _TREE_MODE else n)
-        raw = b"".join(
-            b"%o %s\0%s" % (new[n][0], n, binascii.unhexlify(new[n][1])) for n in names
-        )
+        keys, lines = self._serialize(tree, new, touched)
+        raw = b"".join(lines)
         sha = hashlib.sha1(b"tree %d\0" % len(raw) + raw).hexdigest().encode("ascii")
-        self._tree_entries[sha] = new
+        self._remember_tree(sha, new)
+        if len(self._tree_lines) >= _TREE_LINES_KEPT:
+            del self._tree_lines[next(iter(self._tree_lines))]
+        self._tree_lines[sha] = (keys, lines)
         self._write_raw(b"tree", raw, sha)
         return sha
+
+    def _serialize(
+        self,
+        base: bytes | None,
+        new: dict[bytes, tuple[int, bytes]],
+        touched: set[bytes],
+    ) -> tuple[list[bytes], list[bytes]]:
+        """The entries of ``new`` as git serializes a tree, in git's order (a directory
+        sorts as if its name ended in "/"): sort keys and entry lines. From the base
+        tree's lines when they are at hand and only ``touched`` names differ."""
+
+        def key(name: bytes, mode: int) -> bytes:
+            return name + b"/" if mode == _TREE_MODE else name
+
+        def line(name: bytes, mode: int, sha: bytes) -> bytes:
+            return b"%o %s\0%s" % (mode, name, binascii.unhexlify(sha))
+
+        cached = self._tree_lines.get(base) if base is not None else None
+        if cached is None or len(touched) * 8 > len(new):
+            names = sorted(new, key=lambda n: key(n, new[n][0]))
+            return [key(n, new[n][0]) for n in names], [line(n, *new[n]) for n in names]
+        keys, lines = list(cached[0]), list(cached[1])
+        old = self._entries(base) if base is not None else {}
+        for name in touched:
+            if name in old:
+                i = bisect.bisect_left(keys, key(name, old[name][0]))
+                del keys[i], lines[i]
+            if name in new:
+                k = key(name, new[name][0])
+                i = bisect.bisect_left(keys, k)
+                keys.insert(i, k)
+                lines.insert(i, line(name, *new[name]))
+        return keys, lines
+
+    def _remember_tree(self, sha: bytes, entries: dict[bytes, tuple[int, bytes]]) -> None:
+        """Cache a tree's entries; the oldest go first once the cache holds more than
+        _TREE_ENTRIES_KEPT entries in all (a long-running agent must not grow without
+        bound: every commit makes a new copy of a large scope's tree)."""
+        if sha in self._tree_entries:
+            return
+        self._tree_entries[sha] = entries
+        self._tree_entry_count += len(entries)
+        while self._tree_entry_count > _TREE_ENTRIES_KEPT and len(self._tree_entries) > 1:
+            oldest = next(iter(self._tree_entries))
+            self._tree_entry_count -= len(self._tree_entries.pop(oldest))
 
     def _entries(self, tree: bytes) -> dict[bytes, tuple[int, bytes]]:
         """A tree's entries, name -> (mode, hex sha); cached, as trees never change."""
@@ -527,10 +581,7 @@ class Store:
             obj = self._get(tree)
             assert isinstance(obj, Tree)
             found = {e.path: (e.mode, e.sha) for e in obj.iteritems()}
-            if len(self._tree_entries) >= 4096:
-                for old in list(self._tree_entries)[:1024]:
-                    del self._tree_entries[old]
-            self._tree_entries[tree] = found
+            self._remember_tree(tree, found)
         return found
 
     def _get(self, sha: bytes) -> object:
@@ -559,7 +610,8 @@ class Store:
         path = os.path.join(directory, hexsha[2:])
         if os.path.exists(path):
             return
-        data = zlib.compress(b"%s %d\0" % (type_name, len(raw)) + raw)
+        # Level 1, as git compresses loose objects (core.looseCompression defaults to 1).
+        data = zlib.compress(b"%s %d\0" % (type_name, len(raw)) + raw, 1)
         try:
             os.mkdir(directory)
         except FileExistsError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -233,3 +234,36 @@ def test_parser_never_crashes(text: str) -> None:
         parse_rule(text, path="rules/ab/x.md")
     except RuleError:
         pass
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "0b_",
+        "0x_",
+        "0_",
+        "0b",
+        "yes",
+        "No",
+        "null",
+        "1e3",
+        "12:30",
+        "2026-11-27",
+        "1_000",
+        "a, b",
+        "~",
+    ],
+)
+def test_titles_that_yaml_would_read_as_another_type_round_trip(title: str) -> None:
+    """A title YAML would resolve to a bool, number, date or null is quoted, and one
+    it cannot even load plain ("0b_": an int with no digits) does not crash render."""
+    when = "2026-11-27T08:00:00Z"
+    rule = Rule(id="r-x", title=title, statement="S.", created=when, updated=when)
+    text = render_rule(rule)
+    assert parse_rule(text, path=rule_path("r-x")).title == title
+
+
+def test_flow_list_quotes_commas() -> None:
+    from imlgit.rules import _flow_list
+
+    assert yaml.safe_load(_flow_list(["a, b", "c"])) == ["a, b", "c"]

@@ -329,3 +329,80 @@ def test_commit_many_is_all_or_nothing(memory: Store) -> None:
     assert len(shas) == 2 and memory.head() == shas[-1]
     assert memory.commit_info(shas[1]).parents == (shas[0],)
     assert [c.sha for c in memory.history("r-a")] == [shas[0]]
+
+
+def test_trees_stay_canonical_through_many_small_commits(memory: Store) -> None:
+    """Trees are re-serialized incrementally from the previous commit's tree: after
+    random adds, edits and deletes (names chosen so that a file and a directory sort
+    differently in git's order: "a", "a.md", "a-b", "a/..."), every tree written is
+    the one git would write, and the files are what was committed."""
+    import random
+    import shutil
+    import subprocess
+
+    from dulwich.objects import Tree
+
+    rng = random.Random(7)
+    names = ["a", "a.md", "a-b", "a0", "a/x", "a/y.md", "a-b/z", "b/c/d", "b/c.md", "b.md"]
+    names += [f"rules/{i:02x}/r-{i}.md" for i in range(40)]
+    expected = {
+        p: memory.read_file(p) for p in ["imlgit.toml", "README.md"] if memory.read_file(p)
+    }
+    head = memory.head()
+    for step in range(150):
+        changes: dict[str, bytes | None] = {}
+        for path in rng.sample(names, rng.randint(1, 3)):
+            if path in expected and rng.random() < 0.4:
+                changes[path] = None
+            else:
+                changes[path] = f"{path} {step}\n".encode()
+        # a path can't be a file and a directory at once: drop what would collide
+        files = {p for p in expected if expected.get(p) is not None} | {
+            p for p, v in changes.items() if v is not None
+        }
+        if any(any(q.startswith(p + "/") for q in files) for p in files):
+            continue
+        msg = CommitMessage.make("add", f"step {step}", "Random change.")
+        try:
+            head = memory.commit(changes, msg, author=LEARNER)
+        except ImlgitError as e:  # every change a no-op: nothing to commit
+            assert "no change" in str(e)
+            continue
+        for p, v in changes.items():
+            if v is None:
+                expected.pop(p, None)
+            else:
+                expected[p] = v
+        commit = memory.repo[head.encode()]
+        stack = [commit.tree]
+        while stack:
+            obj = memory.repo[stack.pop()]
+            assert isinstance(obj, Tree)
+            canonical = Tree()
+            for e in obj.iteritems():
+                canonical.add(e.path, e.mode, e.sha)
+                if e.mode == 0o040000:
+                    stack.append(e.sha)
+            assert canonical.as_raw_string() == obj.as_raw_string()
+    for path, content in expected.items():
+        assert memory.read_file(path) == content
+    if shutil.which("git"):
+        fsck = subprocess.run(
+            ["git", "fsck", "--strict"], cwd=memory.path, capture_output=True, text=True
+        )
+        assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+
+
+def test_tree_cache_is_bounded(memory: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long-running agent commits for days: the cache of tree entries must not grow
+    with every commit (each one makes new copies of the trees on its path)."""
+    import imlgit.store as store_module
+
+    monkeypatch.setattr(store_module, "_TREE_ENTRIES_KEPT", 300)
+    for i in range(60):
+        add(memory, make_rule(f"r-bound-{i}"))
+    assert 0 < memory._tree_entry_count <= 300
+    assert memory._tree_entry_count == sum(len(e) for e in memory._tree_entries.values())
+    assert {rid for rid in memory.read_rules() if rid.startswith("r-bound-")} == {
+        f"r-bound-{i}" for i in range(60)
+    }
