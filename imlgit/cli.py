@@ -989,7 +989,7 @@ def bench(args: tuple[str, ...]) -> None:
     """
     from .bench.cli_support import main as bench_main
 
-    raise SystemExit(bench_main(list(args)))
+    raise SystemExit(bench_main(list(args), prog="imlgit bench"))
 
 
 # ---------------------------------------------------------------------- MCP

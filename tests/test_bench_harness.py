@@ -19,6 +19,7 @@ from imlgit.bench import BenchOptions, ScaleOptions, run_scale, run_truth_table
 from imlgit.bench.chat import MeteredChat, match_class
 from imlgit.bench.cli_support import (
     bench_options,
+    markdown_from_json,
     parse_conditions,
     parse_difficulty,
     parse_floats,
@@ -176,6 +177,7 @@ def test_verification_refuses_what_it_lets_through_when_off(data: Any) -> None:
     unchecked = runs["model-no-verification"].iterations[0]
     assert checked.operations.get("refused") and not checked.operations.get("added")
     assert checked.rules == 0
+    assert "decides" in runs["model"].refusals[0]  # why: the counts, shown in the report
     assert unchecked.operations.get("added") == 1 and unchecked.rules == 1
     # the rule answers every held-out question, always wrongly
     assert unchecked.checked_accuracy == 0.0
@@ -357,6 +359,8 @@ def test_quick_truth_table_end_to_end_without_a_model(tmp_path: Path) -> None:
     assert "| covering |" in md and "| hidden-rules |" in md
     if importlib.util.find_spec("matplotlib") is not None:
         assert paths["png"].is_file() and paths["png"].read_bytes()[:4] == b"\x89PNG"
+    # the report can be rendered again from the JSON alone
+    assert markdown_from_json(paths["json"]) == md
 
 
 def test_quick_with_model_conditions_named(tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ __all__ = [
     "BenchOptions",
     "ScaleOptions",
     "main",
+    "markdown_from_json",
     "parse_conditions",
     "parse_difficulty",
     "resolve_conditions",
@@ -459,12 +460,7 @@ def run_benchmark(
         encoding="utf-8",
     )
     png = o.out / f"{o.stem}.png"
-    panels = [(f"noise {o.noise:.0%}: all conditions run", main_runs)]
-    panels += [
-        (f"noise {name}", runs) for name, runs in noise_cols if runs and name != f"{o.noise:.0%}"
-    ]
-    title = f"{o.env}: held-out accuracy, mean of seeds (band: min to max)"
-    if plot_curves(panels, png, suptitle=title):
+    if plot_curves(_panels(o, main_runs, noise_cols), png, suptitle=_title(o)):
         paths["png"] = png
     return paths
 
@@ -537,6 +533,8 @@ def _markdown(
             if r.condition not in ("none", "episodic", "hidden-rules-model"):
                 shown = "; ".join(repr(t) for t in r.rules[:5]) or "none"
                 lines.append(f"  - rules: {shown}")
+                if r.refusals:
+                    lines.append(f"  - refused, first: {r.refusals[0]}")
         lines.append("")
     notes = [(r.condition, r.seed, n) for r in main_runs for n in r.notes]
     if notes:
@@ -544,6 +542,54 @@ def _markdown(
         lines += [f"- {c}, seed {s}: {n}" for c, s, n in notes[:20]]
         lines.append("")
     return "\n".join(lines)
+
+
+def _load(path: Path) -> tuple[dict[str, Any], BenchOptions]:
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    raw = dict(doc["options"])
+    raw["api_key"] = None
+    raw["out"] = Path(raw["out"])
+    for key in ("seeds", "noise_levels", "conditions", "sweep_conditions"):
+        if raw.get(key) is not None:
+            raw[key] = tuple(raw[key])
+    if raw.get("difficulty") is not None:
+        raw["difficulty"] = tuple(tuple(d) for d in raw["difficulty"])
+    return doc, BenchOptions(**raw)
+
+
+def _runs(section: dict[str, Any]) -> list[RunResult]:
+    return [RunResult.from_dict(r) for r in section["runs"]]
+
+
+def markdown_from_json(path: Path) -> str:
+    """The Markdown report of a benchmark's JSON (``truthtable.json``, ``tickets.json``),
+    rendered again by this version of the code: no run is repeated."""
+    doc, o = _load(path)
+    info = {k: v for k, v in doc.items() if k not in ("main", "noise", "difficulty")}
+    noise_cols = [(f"{sec['noise']:.0%}", _runs(sec)) for sec in doc["noise"]]
+    diff_cols = [
+        (_difficulty_name(o, (sec["clauses"], sec["literals"], sec["attributes"])), _runs(sec))
+        for sec in doc["difficulty"]
+    ]
+    return _markdown(o, info, _runs(doc["main"]), noise_cols, diff_cols)
+
+
+def _panels(
+    o: BenchOptions,
+    main_runs: Sequence[RunResult],
+    noise_cols: Sequence[tuple[str, Sequence[RunResult]]],
+) -> list[tuple[str, Sequence[RunResult]]]:
+    panels: list[tuple[str, Sequence[RunResult]]] = [
+        (f"noise {o.noise:.0%}: all conditions run", main_runs)
+    ]
+    panels += [
+        (f"noise {name}", runs) for name, runs in noise_cols if runs and name != f"{o.noise:.0%}"
+    ]
+    return panels
+
+
+def _title(o: BenchOptions) -> str:
+    return f"{o.env}: held-out accuracy, mean of seeds (band: min to max)"
 
 
 def run_truth_table(
@@ -639,10 +685,12 @@ def scale_options(**values: Any) -> ScaleOptions:
     return ScaleOptions(**_values(values))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m imlgit.bench") -> int:
     """``python -m imlgit.bench truth-table|tickets|scale ...`` (the same options as
-    ``imlgit bench``)."""
-    ap = argparse.ArgumentParser(prog="python -m imlgit.bench", description=__doc__)
+    ``imlgit bench``; ``prog`` names the command in usage messages)."""
+    ap = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="command", required=True)
     _bench_parser(sub, "truth-table", "the truth-table learning benchmark")
     _bench_parser(sub, "tickets", "the same benchmark on support tickets (text)")

@@ -171,6 +171,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)  # failed learning steps, first few
     rules: list[str] = field(default_factory=list)  # statements of the rules at the end
     answers: dict[str, int] = field(default_factory=dict)  # the model's commonest answers
+    refusals: list[str] = field(default_factory=list)  # refused operations, first few
 
     @property
     def final(self) -> float:
@@ -206,6 +207,7 @@ class RunResult:
             "notes": self.notes,
             "rules": self.rules,
             "model_answers": self.answers,
+            "refusals": self.refusals,
             "iterations": [asdict(i) for i in self.iterations],
         }
 
@@ -218,6 +220,7 @@ class RunResult:
             list(data.get("notes", [])),
             list(data.get("rules", [])),
             dict(data.get("model_answers", {})),
+            list(data.get("refusals", [])),
         )
 
 
@@ -456,6 +459,9 @@ def run_condition(
                                 ops[name] += len(getattr(res, name))
                         if res.refused:
                             ops["refused"] += len(res.refused)
+                            for refusal in res.refused:
+                                if len(result.refusals) < MAX_NOTES:
+                                    result.refusals.append(_clip(str(refusal), 300))
                         osc += oscillation.batch(res, lambda rid: store.read_rule(rid).statement)
                 seen_labels.update(e.label for e in acted if e.label)
                 if episodes is not None:

@@ -145,7 +145,8 @@ def curve_table(runs: Sequence[RunResult]) -> str:
 
 
 def sweep_table(columns: Sequence[tuple[str, Sequence[RunResult]]]) -> str:
-    """Final accuracy per condition (rows) and setting (columns), mean ± sd over seeds."""
+    """Final accuracy per condition (rows) and setting (columns), mean ± sd over seeds,
+    and the oscillations per run where there were any."""
     conds = list(dict.fromkeys(r.condition for _, runs in columns for r in runs))
     lines = [
         "| condition | " + " | ".join(name for name, _ in columns) + " |",
@@ -154,8 +155,10 @@ def sweep_table(columns: Sequence[tuple[str, Sequence[RunResult]]]) -> str:
     for c in conds:
         cells = []
         for _, runs in columns:
-            finals = [r.final for r in runs if r.condition == c and r.iterations]
-            cells.append(mean_spread(finals))
+            rs = [r for r in runs if r.condition == c and r.iterations]
+            cell = mean_spread([r.final for r in rs])
+            osc = _mean([r.oscillations for r in rs])
+            cells.append(cell + (f" ({_num(osc)} osc.)" if osc else ""))
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -173,7 +176,8 @@ def plot_curves(
     except ImportError:
         return False
     n = max(1, len(panels))
-    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.2), squeeze=False, sharey=True)
+    width = 5.2 * n if n > 1 else 7.5
+    fig, axes = plt.subplots(1, n, figsize=(width, 4.4), squeeze=False, sharey=True)
     for ax, (title, runs) in zip(axes[0], panels, strict=False):
         for cond in dict.fromkeys(r.condition for r in runs if r.iterations):
             rs = [r for r in runs if r.condition == cond and r.iterations]
