@@ -63,7 +63,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -162,6 +162,31 @@ def _form(rule: Rule) -> tuple[frozenset[Condition], str] | None:
     if rule.when is None or rule.then is None:
         return None
     return frozenset(rule.when), rule.then
+
+
+class Described(Protocol):
+    """What :func:`same_rule` compares: a rule, a learner's candidate, a rejection record."""
+
+    @property
+    def scope(self) -> str: ...
+    @property
+    def statement(self) -> str: ...
+    @property
+    def when(self) -> Sequence[Condition] | None: ...
+    @property
+    def then(self) -> str | None: ...
+
+
+def same_rule(a: Described, b: Described) -> bool:
+    """Whether ``a`` and ``b`` are the same rule: the same scope, and the same checkable
+    form (conditions in any order, the same ``then``) when both have one, else the
+    same statement under :func:`normalize_statement`. Learning uses it to find the
+    rule a candidate repeats, and the rejected rule it would bring back."""
+    if a.scope != b.scope:
+        return False
+    if a.when is not None and b.when is not None:
+        return frozenset(a.when) == frozenset(b.when) and (a.then or "") == (b.then or "")
+    return normalize_statement(a.statement) == normalize_statement(b.statement)
 
 
 def duplicate_of(rule: Rule, rules: Mapping[str, Rule] | Iterable[Rule]) -> str | None:

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 from .commits import LEARNER, CommitMessage, Identity
-from .conditions import Condition, ScoredRule, choose, render_statement, statement_agrees
-from .doctor import duplicate_of
+from .conditions import ScoredRule, choose, render_statement, statement_agrees
+from .doctor import duplicate_of, same_rule
 from .doctor import normalize_statement as _norm_statement
 from .errors import ImlgitError, LearnError, LLMError, RuleError
 from .experience import Experience, parse_jsonl_text
@@ -597,14 +597,7 @@ class Learning:
     def _rejected_candidate(self, cand: Candidate) -> str | None:
         """Why ``cand`` may not be proposed: people rejected the same rule before."""
         for r in self.rejected:
-            if r.retired or r.scope != cand.scope:
-                continue
-            same = (
-                _form(r.when, r.then) == _form(cand.when, cand.then)
-                if cand.when is not None and r.when is not None
-                else _norm_statement(r.statement) == _norm_statement(cand.statement)
-            )
-            if same:
+            if not r.retired and same_rule(r, cand):
                 return f"people rejected this rule in proposal {r.proposal}: {_clip(r.why)}"
         return None
 
@@ -716,22 +709,9 @@ def _candidate_problem(cand: Candidate) -> str | None:
     return None
 
 
-def _form(when: Sequence[Condition] | None, then: str | None) -> tuple[frozenset[Condition], str]:
-    return frozenset(when or ()), then or ""
-
-
 def _duplicate(cand: Candidate, work: Mapping[str, Rule]) -> str | None:
     """An existing rule (active or retired) that is the same rule as ``cand``."""
-    for rid, r in work.items():
-        if r.scope != cand.scope:
-            continue
-        if cand.when is not None and r.checkable:
-            if _form(r.when, r.then) == _form(cand.when, cand.then):
-                return rid
-        elif _norm_statement(r.statement) == _norm_statement(cand.statement):
-            return rid
-    return None
-
+    return next((rid for rid, r in work.items() if same_rule(r, cand)), None)
 
 
 def _rule_from(cand: Candidate, rid: str, now: str, base: Rule | None = None) -> Rule:

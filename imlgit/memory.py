@@ -417,13 +417,13 @@ class Memory:
             when=conds,
             then=outcome,
         )
-        from .doctor import duplicate_of
+        from .doctor import duplicate_of, same_rule
 
         dup = duplicate_of(rule, rules)
         if dup is not None:
             raise ReviewError(f"the same rule is already in memory: {dup}")
         for r in rejected_rules(store, main):
-            if not r.retired and _same_rule(rule, r.scope, r.statement, r.when, r.then):
+            if not r.retired and same_rule(rule, r):
                 raise ReviewError(f"people rejected this rule in proposal {r.proposal}: {r.why}")
         allow = self.settings.get("scan", "allow") or ()
         for where, text in (("statement", statement), ("rationale", rationale), ("title", title)):
@@ -662,22 +662,3 @@ def _title_from(statement: str, limit: int = 80) -> str:
         return text.rstrip(".") or text
     cut = text[:limit].rsplit(" ", 1)[0] or text[:limit]
     return cut.rstrip(" ,;:") + "…"
-
-
-
-def _norm_statement(text: str) -> str:
-    from .doctor import normalize_statement
-
-    return normalize_statement(text)
-
-
-def _same_rule(
-    rule: Rule, scope: str, statement: str, when: Sequence[Any] | None, then: str | None
-) -> bool:
-    """Whether ``rule`` is the rule described: same scope, and same checkable form
-    (when both are checkable) or else the same statement."""
-    if rule.scope != scope:
-        return False
-    if rule.when is not None and when is not None:
-        return frozenset(rule.when) == frozenset(when) and (rule.then or "") == (then or "")
-    return _norm_statement(rule.statement) == _norm_statement(statement)

@@ -550,3 +550,26 @@ def test_stored_vectors_are_used_when_the_index_offers_them(look_alikes: Store) 
     report = diagnose(mem)
     assert kinds(report) == ["near-duplicate"]
     assert embedder.texts_embedded == before
+
+
+def test_same_rule_compares_forms_when_both_have_one_else_statements() -> None:
+    """The one test of 'the same rule' that learning (duplicates, rejected rules) and
+    Memory.propose share."""
+    from imlgit.doctor import same_rule
+    from imlgit.learners.base import Candidate
+
+    a = checkable("r-a", {"glimmer": "yes", "tansy": "no"}, "VESPER")
+    reordered = checkable("r-b", {"tansy": "no", "glimmer": "yes"}, "VESPER")
+    other_then = checkable("r-c", {"glimmer": "yes", "tansy": "no"}, "LUMEN")
+    assert same_rule(a, reordered)  # conditions in any order
+    assert not same_rule(a, other_then)
+    elsewhere = checkable("r-d", {"glimmer": "yes", "tansy": "no"}, "VESPER", scope="x")
+    assert not same_rule(a, elsewhere)
+    # a checkable form and a plain statement: the statements decide
+    plain = Candidate(title="t", statement=a.statement.upper(), scope="tt")
+    assert same_rule(a, plain) and same_rule(plain, a)
+    assert not same_rule(a, Candidate(title="t", statement="Something else.", scope="tt"))
+    # two plain statements: case, spacing and punctuation do not count
+    assert same_rule(
+        rule("r-e", "Heavy parcels ship by sea."), rule("r-f", "heavy  parcels ship by SEA")
+    )
