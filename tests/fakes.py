@@ -8,15 +8,14 @@ They are passed in where a real backend would be; nothing is monkeypatched.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from imlgit.bench.embedders import hashed_vectors
 from imlgit.llm import JsonAnswer, Messages, Usage, Validator, complete_json_via
 
 __all__ = ["FakeCall", "FakeChat"]
@@ -115,18 +114,7 @@ class HashEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         texts = list(texts)
         self.calls.append(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for token in re.findall(r"[a-z0-9]+", text.lower()):
-                digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
-                slot = int.from_bytes(digest[:4], "little") % self.dim
-                out[row, slot] += 1.0 if digest[4] & 1 else -1.0
-            norm = float(np.linalg.norm(out[row]))
-            if norm == 0.0:
-                out[row, 0] = 1.0
-            else:
-                out[row] /= norm
-        return out
+        return hashed_vectors(texts, self.dim, pairs=False)
 
 
 __all__ += ["HashEmbedder"]

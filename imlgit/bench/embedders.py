@@ -16,7 +16,7 @@ import numpy as np
 
 from ..embed import Embedder
 
-__all__ = ["CachedEmbedder", "HashEmbedder", "bench_embedder"]
+__all__ = ["CachedEmbedder", "HashEmbedder", "bench_embedder", "hashed_vectors"]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -42,20 +42,28 @@ class HashEmbedder:
         return self._dim
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self._dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            words = _TOKEN.findall(text.lower())
+        return hashed_vectors(texts, self._dim, pairs=True)
+
+
+def hashed_vectors(texts: Sequence[str], dim: int, *, pairs: bool) -> np.ndarray:
+    """Each text's words (and with ``pairs``, adjacent word pairs) hashed into signed
+    counts over ``dim`` slots, as unit vectors (an empty text: the first axis)."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for row, text in enumerate(texts):
+        words = _TOKEN.findall(text.lower())
+        features = words
+        if pairs:
             features = words + [f"{a}_{b}" for a, b in zip(words, words[1:], strict=False)]
-            for feature in features:
-                digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
-                slot = int.from_bytes(digest[:4], "little") % self._dim
-                out[row, slot] += 1.0 if digest[4] & 1 else -1.0
-            norm = float(np.linalg.norm(out[row]))
-            if norm == 0.0:
-                out[row, 0] = 1.0
-            else:
-                out[row] /= norm
-        return out
+        for feature in features:
+            digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+            slot = int.from_bytes(digest[:4], "little") % dim
+            out[row, slot] += 1.0 if digest[4] & 1 else -1.0
+        norm = float(np.linalg.norm(out[row]))
+        if norm == 0.0:
+            out[row, 0] = 1.0
+        else:
+            out[row] /= norm
+    return out
 
 
 class CachedEmbedder:
