@@ -112,7 +112,7 @@ def main_table(runs: Sequence[RunResult]) -> str:
             if s["ask_accuracy"]:
                 extra.append(f"as ask {mean_spread(s['ask_accuracy'])}")
             if s["failed"]:
-                extra.append(f"{s['failed']:g} failed calls")
+                extra.append(f"{_num(s['failed'])} failed calls a run")
             if extra:
                 acc += " [" + "; ".join(extra) + "]"
         lines.append(
