@@ -119,8 +119,8 @@ class GitCli:
 
 def throughput(root: Path, n: int, git_sample: int, rounds: int = 10) -> dict[str, Any]:
     """Commits/s of imlgit (one commit at a time, and in chains) and of the git CLI at
-    ``n`` rules. The first ``n - 1,000`` commits of each imlgit repository are written
-    untimed; then the last 1,000 of each and ``git_sample`` git CLI commits (on a
+    ``n`` rules. The first ``n - 1,000`` commits of each imlgit repository count only
+    in the overall rate; then the last 1,000 of each and ``git_sample`` git CLI commits (on a
     repository seeded with ``n - git_sample`` rules) are timed in ``rounds``
     interleaved blocks, so that the machine's slow moments fall on all three alike;
     before each block, the page cache is flushed (``sync``), so that no block pays for

@@ -546,11 +546,11 @@ class Store:
             return b"%o %s\0%s" % (mode, name, binascii.unhexlify(sha))
 
         cached = self._tree_lines.get(base) if base is not None else None
-        if cached is None or len(touched) * 8 > len(new):
+        if base is None or cached is None or len(touched) * 8 > len(new):
             names = sorted(new, key=lambda n: key(n, new[n][0]))
             return [key(n, new[n][0]) for n in names], [line(n, *new[n]) for n in names]
         keys, lines = list(cached[0]), list(cached[1])
-        old = self._entries(base) if base is not None else {}
+        old = self._entries(base)
         for name in touched:
             if name in old:
                 i = bisect.bisect_left(keys, key(name, old[name][0]))
