@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from .errors import ImlgitError, RationaleRequired
 
-__all__ = ["Identity", "CommitMessage", "OPS", "LEARNER", "parse_identity"]
+__all__ = ["Identity", "CommitMessage", "OPS", "LEARNER", "parse_identity", "plain_rationale"]
 
 # The operations a memory commit can record (the subject's prefix and Imlgit-Op).
 OPS = (
@@ -44,6 +44,8 @@ MAX_SUBJECT = 200
 MAX_RATIONALE = 20_000
 _TRAILER_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
 _TRAILER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{0,63}): ?(.*)$")
+# git's trailer parser stops at a line that starts a patch ("---" then a space or the end).
+_PATCH_DIVIDER = re.compile(r"^---(\s|$)")
 
 
 @dataclass(frozen=True)
@@ -114,15 +116,30 @@ class CommitMessage:
             raise RationaleRequired("a rationale is required: say why this change is right (--why)")
         if len(self.rationale) > MAX_RATIONALE:
             raise ImlgitError(f"a rationale has at most {MAX_RATIONALE} characters")
-        if _looks_like_trailers(self.rationale.strip().split("\n\n")[-1]):
+        # imlgit writes its trailers as the last paragraph, so git reads a rationale that
+        # ends in "Reason: ..." as text. Only a message with no trailers of its own would
+        # have its rationale read as trailers.
+        if not self.trailers and _looks_like_trailers(self.rationale.strip().split("\n\n")[-1]):
             raise ImlgitError(
                 "the rationale's last paragraph looks like git trailers ('Key: value' lines); "
                 "reword it"
             )
+        for number, line in enumerate(self.rationale.split("\n"), 1):
+            if _PATCH_DIVIDER.match(line):
+                raise ImlgitError(
+                    f"line {number} of the rationale starts with '---': git reads the rest of "
+                    "the message as a patch and would miss its trailers; reword it"
+                )
+        if "\0" in self.rationale or "\0" in self.subject:
+            raise ImlgitError("a commit message may not contain a NUL character")
+        try:
+            (self.subject + self.rationale).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ImlgitError("a commit message must be valid Unicode") from None
         for key, value in self.trailers:
             if not _TRAILER_KEY.match(key):
                 raise ImlgitError(f"bad trailer key {key!r}")
-            if "\n" in value or "\r" in value or len(value) > 10_000:
+            if any(c in value for c in "\n\r\0") or len(value) > 10_000:
                 raise ImlgitError(f"trailer {key} must be one line")
 
     def trailer(self, key: str) -> str | None:
@@ -169,3 +186,19 @@ class CommitMessage:
 def _looks_like_trailers(paragraph: str) -> bool:
     lines = [line for line in paragraph.strip("\n").split("\n") if line.strip()]
     return bool(lines) and all(_TRAILER_LINE.match(line) for line in lines)
+
+
+def plain_rationale(text: str) -> str:
+    """A model's or a person's rationale made safe to commit, its words kept.
+
+    Line endings become "\\n", NULs and other control characters (tabs aside) go,
+    and a line that git would take for the start of a patch ("---") is indented
+    by one space, so git still finds the message's trailers.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = "".join(
+        "\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c
+        for c in text
+        if c in "\n\t" or (ord(c) >= 32 and ord(c) != 127)
+    )
+    return "\n".join(" " + ln if _PATCH_DIVIDER.match(ln) else ln for ln in text.split("\n"))

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
-from .commits import LEARNER, CommitMessage, Identity
+from .commits import LEARNER, MAX_RATIONALE, CommitMessage, Identity, plain_rationale
 from .conditions import ScoredRule, choose, render_statement, statement_agrees
 from .doctor import duplicate_of, same_rule
 from .doctor import normalize_statement as _norm_statement
@@ -279,17 +279,16 @@ class Learning:
             stored = self.evidence(head, scope)
             seen = {e.id for e in stored}
             evidence = stored + [e for e in part if e.id not in seen]
-            self._learn_scope(part, scope, rules, stored, evidence, head, planned, result)
+            self._learn_scope(part, scope, rules, stored, evidence, head, planned, result, bid)
         if not any(p.rules for p in planned):
             result.head = head
             if already:
                 return result
-        steps = [(self._changes(p), self._message(p, bid)) for p in planned]
-        steps = [(c, m) for c, m in steps if c]
-        if not steps:
-            result.head = head
-            return result
         try:
+            steps = self._steps(planned, bid, head)
+            if not steps:
+                result.head = head
+                return result
             result.commits = self.store.commit_many(
                 steps, author=self.author, branch=s.branch, expected_head=head
             )
@@ -362,6 +361,7 @@ class Learning:
         head: str,
         planned: list[_Planned],
         result: BatchResult,
+        bid: str,
     ) -> None:
         s = self.settings
         ctx, relevant = self._context(batch, scope, rules, stored, head)
@@ -391,7 +391,7 @@ class Learning:
             if (r.support, r.contradictions) != (rules[rid].support, rules[rid].contradictions):
                 old_s, old_c = rules[rid].support, rules[rid].contradictions
                 why = (
-                    f"Batch {batch_id(batch)} changes the counted figures of {rid}: support "
+                    f"Batch {bid} changes the counted figures of {rid}: support "
                     f"{old_s} -> {r.support}, contradictions {old_c} -> {r.contradictions}."
                 )
                 if rid in result.damped:
@@ -431,8 +431,16 @@ class Learning:
         s = self.settings
         if op.op not in OPS:
             return Refusal(op.op, op.target, "unknown operation")
-        if not op.rationale.strip():
+        # The model's words, kept, made safe to commit (see commits.plain_rationale).
+        rationale = plain_rationale(op.rationale).strip()
+        if not rationale:
             return Refusal(op.op, op.target, "no rationale")
+        if len(rationale) > MAX_RATIONALE // 2:
+            return Refusal(
+                op.op,
+                op.target,
+                f"the rationale has {len(rationale)} characters; at most {MAX_RATIONALE // 2}",
+            )
         for rid in (op.target, *op.sources):
             if rid is not None:
                 try:
@@ -452,19 +460,7 @@ class Learning:
             return Refusal(op.op, target.id, "the rule is retired")
         if op.op == "AGREE":
             assert target is not None
-            if not target.checkable:
-                work[target.id] = replace(target, support=target.support + len(op.evidence))
-                planned.append(
-                    _Planned(
-                        "revise",
-                        f"{target.id} agrees with the batch",
-                        op.rationale,
-                        [target.id],
-                        list(op.evidence),
-                        states={target.id: work[target.id]},
-                    )
-                )
-            result.agreed.append(target.id)
+            self._agree(target, rationale, op.evidence, work, planned, result)
             return None
         if op.op == "RETIRE":
             assert target is not None
@@ -474,22 +470,8 @@ class Learning:
         if op.op in ("EDIT", "RETIRE"):
             assert target is not None
             contra = target.contradictions + (0 if target.checkable else len(op.contradicting))
-            if not contra > s.momentum * target.support:
-                if not target.checkable and op.contradicting:
-                    work[target.id] = replace(target, contradictions=contra)
-                    planned.append(
-                        _Planned(
-                            "revise",
-                            f"record contradictions of {target.id}",
-                            f"{op.rationale}\n\nDamped: {contra} contradictions do not outweigh "
-                            f"support {target.support} at momentum {s.momentum}; the rule stands "
-                            "and the contradictions are recorded.",
-                            [target.id],
-                            list(op.contradicting),
-                            states={target.id: work[target.id]},
-                        )
-                    )
-                result.damped.append(target.id)
+            if self._damped(target, contra):
+                self._record_damped(target, contra, op, rationale, work, planned, result)
                 return None
         if op.op == "RETIRE":
             assert target is not None
@@ -498,7 +480,7 @@ class Learning:
                 _Planned(
                     "retire",
                     f"retire {target.id}",
-                    op.rationale,
+                    rationale,
                     [target.id],
                     list(op.contradicting) or list(op.evidence),
                     states={target.id: work[target.id]},
@@ -516,6 +498,10 @@ class Learning:
         )
         if problem:
             return Refusal(op.op, op.target, problem)
+        if op.op == "EDIT" and target is not None and _says_the_same(target, cand):
+            # An EDIT that changes nothing is the batch agreeing with the rule.
+            self._agree(target, rationale, op.evidence, work, planned, result)
+            return None
         if op.op == "ADD":
             dup = _duplicate(cand, work)
             if dup is not None and work[dup].status == "active":
@@ -539,10 +525,29 @@ class Learning:
         trial[new.id] = new
         retired_sources = []
         if op.op == "MERGE":
-            for src in op.sources:
-                if src != new.id and src in trial:
-                    trial[src] = replace(trial[src], status="retired", updated=now)
-                    retired_sources.append(src)
+            for src in dict.fromkeys(op.sources):
+                if src == new.id:
+                    continue
+                source = trial[src]
+                if source.status != "active":
+                    return Refusal(op.op, src, "a source of the merge is retired")
+                no = self._rejected_retirement(source)
+                if no is not None:
+                    return Refusal(op.op, src, no)
+                trial[src] = replace(source, status="retired", updated=now)
+                retired_sources.append(src)
+            if not new.checkable:
+                # What a plain rule says cannot be checked against the evidence, so a
+                # merge may rewrite or retire a plain rule only where an EDIT or a RETIRE
+                # could: when its contradictions outweigh its support (momentum). The
+                # merged rule keeps the sources' figures.
+                new = replace(
+                    new,
+                    support=new.support + sum(work[r].support for r in retired_sources),
+                    contradictions=new.contradictions
+                    + sum(work[r].contradictions for r in retired_sources),
+                )
+                trial[new.id] = new
         dup = duplicate_of(new, trial)
         if dup is not None:
             return Refusal(op.op, dup, "the same rule is already in memory")
@@ -560,6 +565,13 @@ class Learning:
                     f"{s.min_precision:.0%}",
                 )
             new = counted
+        if op.op == "MERGE":
+            assert target is not None
+            held = self._merge_holds_evidence(
+                [target.id, *retired_sources], op, work, trial, scope, evidence
+            )
+            if held is not None:
+                return Refusal(op.op, held[0], held[1])
         work.clear()
         work.update(trial)
         figures = ""
@@ -571,7 +583,7 @@ class Learning:
         p = _Planned(
             kind,
             summary,
-            op.rationale.strip() + figures,
+            rationale + figures,
             [new.id, *retired_sources],
             list(op.evidence),
             states={new.id: new, **{r: work[r] for r in retired_sources}},
@@ -581,6 +593,115 @@ class Learning:
             kind, result.edited
         ).append(new.id)
         return None
+
+    # ------------------------------------------------------------------ momentum
+
+    def _damped(self, rule: Rule, contradictions: int) -> bool:
+        """Whether momentum holds ``rule`` against a change: its contradictions do not
+        outweigh ``momentum`` x its support. A rule with no support has nothing to
+        protect; ``momentum = 0`` turns damping off."""
+        m = self.settings.momentum
+        return m > 0 and rule.support > 0 and not contradictions > m * rule.support
+
+    def _record_damped(
+        self,
+        target: Rule,
+        contra: int,
+        op: Operation,
+        rationale: str,
+        work: dict[str, Rule],
+        planned: list[_Planned],
+        result: BatchResult,
+    ) -> None:
+        """A damped EDIT or RETIRE: the rule stands; a plain rule's contradictions are
+        recorded, so they accumulate batch after batch (a checkable rule's are counted)."""
+        if not target.checkable and op.contradicting:
+            work[target.id] = replace(target, contradictions=contra)
+            planned.append(
+                _Planned(
+                    "revise",
+                    f"record contradictions of {target.id}",
+                    f"{rationale}\n\nThe change is damped: {contra} contradictions do not "
+                    f"outweigh support {target.support} at momentum {self.settings.momentum}; "
+                    "the rule stands and the contradictions are recorded.",
+                    [target.id],
+                    list(op.contradicting),
+                    states={target.id: work[target.id]},
+                )
+            )
+        result.damped.append(target.id)
+
+    def _merge_holds_evidence(
+        self,
+        changed: Sequence[str],
+        op: Operation,
+        before: Mapping[str, Rule],
+        after: Mapping[str, Rule],
+        scope: str,
+        evidence: Sequence[Experience],
+    ) -> tuple[str, str] | None:
+        """Why a MERGE may not change or retire one of ``changed``, or None.
+
+        Each rule the merge rewrites or retires must either be one momentum would let
+        an EDIT or RETIRE change, or be accounted for: every stored experience it got
+        right is still decided right once merged (checkable rules, counted)."""
+        right_after: set[str] | None = None
+        for rid in changed:
+            rule = before[rid]
+            if rule == after.get(rid):
+                continue
+            contra = rule.contradictions + (0 if rule.checkable else len(op.contradicting))
+            if not self._damped(rule, contra):
+                continue
+            if rule.checkable:
+                if right_after is None:
+                    right_after = {
+                        e for e, (_, ok) in _decisions(after, scope, evidence).items() if ok
+                    }
+                lost = [
+                    e
+                    for e, (who, ok) in _decisions(before, scope, evidence).items()
+                    if who == rid and ok and e not in right_after
+                ]
+                if not lost:
+                    continue
+                return rid, (
+                    f"merging would lose {len(lost)} of the {rule.support} experiences {rid} "
+                    f"gets right (e.g. {', '.join(lost[:3])}); its {rule.contradictions} "
+                    f"contradictions do not outweigh that support at momentum "
+                    f"{self.settings.momentum}"
+                )
+            return rid, (
+                f"a merge would rewrite or retire {rid} (support {rule.support}, "
+                f"{contra} contradictions); they do not outweigh the support at momentum "
+                f"{self.settings.momentum}, and a plain rule's meaning cannot be checked"
+            )
+        return None
+
+    def _agree(
+        self,
+        target: Rule,
+        rationale: str,
+        evidence: Sequence[str],
+        work: dict[str, Rule],
+        planned: list[_Planned],
+        result: BatchResult,
+    ) -> None:
+        """The batch supports ``target``: a plain rule's support grows by the evidence
+        cited (a checkable rule's figures are counted, not cited)."""
+        if not target.checkable and evidence:
+            work[target.id] = replace(target, support=target.support + len(evidence))
+            planned.append(
+                _Planned(
+                    "revise",
+                    f"{target.id} agrees with the batch",
+                    rationale,
+                    [target.id],
+                    list(evidence),
+                    states={target.id: work[target.id]},
+                )
+            )
+        result.agreed.append(target.id)
 
     def _secret(self, cand: Candidate) -> str | None:
         from .scan import scan_text
@@ -625,23 +746,10 @@ class Learning:
         ]
         if not ids:
             return
-        scored = [
-            ScoredRule(
-                work[rid].when or (), work[rid].then or "", _precision(work[rid]), work[rid].support
-            )
-            for rid in ids
-        ]
         right = dict.fromkeys(ids, 0)
         wrong = dict.fromkeys(ids, 0)
-        for exp in evidence:
-            label = exp.label
-            if label is None:
-                continue
-            hit = choose(scored, exp.input)
-            if hit is None:
-                continue
-            rid = ids[hit[1]]
-            if hit[0] == label:
+        for rid, ok in _decisions(work, scope, evidence).values():
+            if ok:
                 right[rid] += 1
             else:
                 wrong[rid] += 1
@@ -649,6 +757,24 @@ class Learning:
             work[rid] = replace(work[rid], support=right[rid], contradictions=wrong[rid])
 
     # ------------------------------------------------------------------ commits
+
+    def _steps(
+        self, planned: Sequence[_Planned], bid: str, head: str
+    ) -> list[tuple[dict[str, bytes | None], CommitMessage]]:
+        """The commits to make: a planned step's files that already hold what it would
+        write are left out, and a step left with nothing is no commit at all."""
+        current: dict[str, bytes | None] = {}
+        steps = []
+        for p in planned:
+            changes: dict[str, bytes | None] = {}
+            for path, data in self._changes(p).items():
+                if path not in current:
+                    current[path] = self.store.read_file(path, head)
+                if current[path] != data:
+                    changes[path] = current[path] = data
+            if changes:
+                steps.append((changes, self._message(p, bid)))
+        return steps
 
     def _changes(self, p: _Planned) -> dict[str, bytes | None]:
         changes: dict[str, bytes | None] = dict(p.extra)
@@ -673,6 +799,46 @@ class Learning:
         trailers.append(("Imlgit-Batch", bid))
         trailers.append(("Imlgit-Model", self.learner.identity))
         return CommitMessage.make(p.op, p.summary, p.rationale, rules=p.rules, trailers=trailers)
+
+
+def _decisions(
+    rules: Mapping[str, Rule], scope: str, evidence: Iterable[Experience]
+) -> dict[str, tuple[str, bool]]:
+    """experience id -> (the rule that decides it, whether it is right), for the
+    scope's active checkable rules, in the order checked inference applies them."""
+    ids = [
+        rid
+        for rid, r in sorted(rules.items())
+        if r.scope == scope and r.checkable and r.status == "active"
+    ]
+    if not ids:
+        return {}
+    scored = [
+        ScoredRule(
+            rules[rid].when or (), rules[rid].then or "", _precision(rules[rid]), rules[rid].support
+        )
+        for rid in ids
+    ]
+    out: dict[str, tuple[str, bool]] = {}
+    for exp in evidence:
+        label = exp.label
+        if label is None:
+            continue
+        hit = choose(scored, exp.input)
+        if hit is not None:
+            out[exp.id] = (ids[hit[1]], hit[0] == label)
+    return out
+
+
+def _says_the_same(rule: Rule, cand: Candidate) -> bool:
+    """Whether ``cand`` would leave ``rule`` as it is (title, statement and form)."""
+    return (
+        rule.title == cand.title
+        and rule.statement.strip() == cand.statement.strip()
+        and (rule.then or None) == (cand.then or None)
+        and (None if rule.when is None else frozenset(rule.when))
+        == (None if cand.when is None else frozenset(cand.when))
+    )
 
 
 def _precision(rule: Rule) -> float:
