@@ -744,7 +744,9 @@ def ask(
 
 @cli.command()
 @click.argument("query")
-@click.option("-k", type=click.IntRange(1, 1000), default=8, show_default=True)
+@click.option(
+    "-k", type=click.IntRange(1, 1000), help="Rules retrieved (default: [retrieval] k, 8)."
+)
 @click.option("--scope", help="Only rules of this scope.")
 @click.option("--tag", "tags", multiple=True, help="Only rules with this tag (repeatable).")
 @at_option
@@ -1182,6 +1184,10 @@ def _check_commit_msg(file: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: library errors become one line on stderr and exit 1."""
+    from .config import PROCESS_ENV
+
+    for name, value in PROCESS_ENV.items():
+        os.environ.setdefault(name, value)
     try:
         cli.main(args=argv, prog_name="imlgit", standalone_mode=False)
     except click.exceptions.Abort:

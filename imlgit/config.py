@@ -18,7 +18,15 @@ from typing import Any, cast
 from .commits import LEARNER, Identity, parse_identity
 from .errors import ConfigError, ImlgitError
 
-__all__ = ["Settings", "load_settings", "person_identity", "DEFAULTS"]
+__all__ = ["Settings", "load_settings", "person_identity", "DEFAULTS", "PROCESS_ENV"]
+
+# What a process imlgit owns (the CLI, the MCP server, the benchmarks) sets for itself,
+# unless already set; the library never changes the host's environment.
+# - idle OpenMP workers sleep rather than spin: with torch's and faiss's pools in one
+#   process, or on busy cores, spinning made a query embedding ~30x slower
+#   (bench/retrieval_bench.py); read once, when OpenMP loads;
+# - the Hugging Face hub is never contacted (the models are local files).
+PROCESS_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 # section -> key -> (type, default). The template imlgit.toml documents each.
 DEFAULTS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
@@ -28,8 +36,15 @@ DEFAULTS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
         "api_key": (str, None),
         "timeout": ((int, float), 60.0),
         "retries": (int, 2),
+        "max_retries": (int, 2),
+        "max_tokens": (int, None),
+        "temperature": ((int, float), None),
     },
-    "embedder": {"model": (str, "all-MiniLM-L6-v2")},
+    "embedder": {
+        "model": (str, "all-MiniLM-L6-v2"),
+        "device": (str, "cpu"),
+        "batch_size": (int, 64),
+    },
     "retrieval": {"k": (int, 8), "hnsw_threshold": (int, 200_000)},
     "learn": {
         "learner": (str, "auto"),
@@ -48,6 +63,23 @@ DEFAULTS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
     "scan": {"allow": (list, [])},
     "prune": {"max_rules": (int, 0)},
 }
+
+MAX_CONFIG_CHARS = 1_000_000
+MAX_CONFIG_DEPTH = 32
+
+
+def _nesting(text: str) -> int:
+    """An upper bound of how deep a TOML text nests arrays and inline tables (brackets
+    inside strings count too, which only makes the bound safer): tomllib recurses."""
+    depth = deepest = 0
+    for c in text:
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
 
 # Environment variables and the setting each one sets.
 ENV = {
@@ -120,9 +152,16 @@ def load_settings(
     values = {s: {k: d for k, (_, d) in keys.items()} for s, keys in DEFAULTS.items()}
     sources = {f"{s}.{k}": "default" for s, keys in DEFAULTS.items() for k in keys}
     if toml_text:
+        if len(toml_text) > MAX_CONFIG_CHARS:
+            raise ConfigError(f"{where}: {len(toml_text)} characters; at most {MAX_CONFIG_CHARS}")
+        depth = _nesting(toml_text)
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{where}: values nested {depth} deep; at most {MAX_CONFIG_DEPTH}")
         try:
             data = tomllib.loads(toml_text)
         except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
             raise ConfigError(f"{where}: {exc}") from None
         for section, keys in data.items():
             if section not in DEFAULTS or not isinstance(keys, dict):

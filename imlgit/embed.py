@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -198,12 +197,9 @@ class SentenceTransformerEmbedder:
 
     def _load(self) -> Any:
         source = self._source()
-        # The hub must never be contacted: set before transformers reads them.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        # Idle OpenMP workers sleep rather than spin (read when torch loads): on busy
-        # cores, or next to faiss's own pool, spinning made embeddings many times slower.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # The hub is never contacted: the model is a local directory, loaded with
+        # local_files_only. The process environment is the host's: a library does not
+        # change it (the CLI sets config.PROCESS_ENV for the processes it owns).
         try:
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging

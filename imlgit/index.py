@@ -96,10 +96,6 @@ def _faiss() -> Any:
     """Import faiss on first use, so that importing imlgit stays fast."""
     global _faiss_module
     if _faiss_module is None:
-        # Idle OpenMP workers sleep instead of spinning: with torch's own OpenMP
-        # pool in the same process, or busy cores, spinning made a query embedding
-        # ~30x slower in bench/retrieval_bench.py. Read once, when OpenMP loads.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import faiss
 
         # faiss-cpu 1.15 raised the default to 128000, which keeps batched

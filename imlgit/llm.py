@@ -353,7 +353,7 @@ def _pick(
         if env.get(name):
             return name, env[name]
     if cfg.get(key) not in (None, ""):
-        return f"imlgit.toml [llm] {key}", cfg[key]
+        return f"imlgit.toml [model] {key}", cfg[key]
     return "", None
 
 
@@ -372,7 +372,8 @@ def settings_from(
 ) -> LLMSettings | None:
     """The configured endpoint, or None when there is none (use the embedded model).
 
-    ``config`` is the ``[llm]`` table of imlgit.toml; ``env`` defaults to os.environ.
+    ``config`` is the ``[model]`` table of imlgit.toml; ``env`` defaults to os.environ
+    (:class:`imlgit.memory.Memory` passes its resolved settings and an empty ``env``).
     Precedence: base_url from IMLGIT_BASE_URL > OPENAI_BASE_URL > config; model
     from IMLGIT_MODEL > config; api_key from IMLGIT_API_KEY > OPENAI_API_KEY >
     config; timeout from IMLGIT_LLM_TIMEOUT > config. Empty values count as unset.
@@ -386,7 +387,7 @@ def settings_from(
     if model is None:
         raise ConfigError(
             f"an endpoint is configured ({where} = {base_url}) but no model: "
-            "set IMLGIT_MODEL or 'model' in the [llm] table of imlgit.toml"
+            "set IMLGIT_MODEL or 'model' in the [model] table of imlgit.toml"
         )
     _, api_key = _pick(env, cfg, ("IMLGIT_API_KEY", "OPENAI_API_KEY"), "api_key")
     extra: dict[str, Any] = {}

@@ -136,6 +136,7 @@ class Memory:
 
     def index(self, rev: str | None = None) -> RuleIndex:
         """The retrieval index, synced to ``rev`` (default: main's head)."""
+        rev = rev or DEFAULT_BRANCH
         from .index import RuleIndex
 
         if self._index is None:
@@ -167,7 +168,9 @@ class Memory:
         if self._chat is None:
             from .llm import chat_from
 
-            self._chat = chat_from(self.settings.section("model"), None)
+            # The settings already hold what the environment said (config.ENV): the
+            # process environment is not read again, so Memory.open(env=...) decides.
+            self._chat = chat_from(self.settings.section("model"), {})
         return self._chat
 
     def model_configured(self) -> bool:
@@ -206,7 +209,7 @@ class Memory:
         """The rules most relevant to ``query`` (active rules only), best first;
         ``scope`` and ``tags`` filter, ``at`` reads memory as it was at a revision."""
         k = k or self.settings.get("retrieval", "k")
-        commit = self.store.resolve(at)
+        commit = self.store.resolve(at or DEFAULT_BRANCH)
         tag_filter = list(tags) if tags else None
         if at is None:
             hits = self.index().search(query, k, scope=scope, tags=tag_filter)
@@ -231,8 +234,9 @@ class Memory:
         k: int | None = None,
         use_model: bool = True,
     ) -> Answer:
-        """Answer with the relevant rules; the answer names the rules and the commit."""
-        commit = self.store.resolve(at)
+        """Answer with the relevant rules; the answer names the rules and the commit.
+        Memory is read on main unless ``at`` names another revision."""
+        commit = self.store.resolve(at or DEFAULT_BRANCH)
         text = (
             question
             if isinstance(question, str)

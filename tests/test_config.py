@@ -86,3 +86,41 @@ def test_person_identity_is_never_the_learner() -> None:
 def test_review_and_scan_settings_are_checked(toml: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_settings(toml, env={})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a = " + "[" * 100_000 + "]" * 100_000,
+        "[learn]\nbatch = " + "9" * 5000,
+        "a = {" * 5000,
+        "x" * 1_000_001,
+        "\x00",
+    ],
+    ids=["deep-array", "huge-int", "deep-table", "huge", "nul"],
+)
+def test_any_toml_is_a_located_config_error(text: str) -> None:
+    """A 100,000-deep array or a 5,000-digit integer raised RecursionError / ValueError."""
+    with pytest.raises(ConfigError, match="^mem/imlgit.toml: "):
+        load_settings(text, env={}, where="mem/imlgit.toml")
+
+
+def test_every_setting_the_code_reads_is_accepted() -> None:
+    """max_tokens, temperature, max_retries and the embedder's device and batch_size
+    were read by the code and refused by the configuration."""
+    from imlgit.llm import settings_from
+
+    text = (
+        '[model]\nbase_url = "http://127.0.0.1:1/v1"\nmodel = "m"\nmax_tokens = 256\n'
+        "temperature = 0.5\nmax_retries = 0\n"
+        '[embedder]\ndevice = "cpu"\nbatch_size = 8\n'
+    )
+    s = load_settings(text, env={})
+    llm = settings_from(s.section("model"), {})
+    assert llm is not None
+    assert (llm.max_tokens, llm.temperature, llm.max_retries) == (256, 0.5, 0)
+    assert s.get("embedder", "batch_size") == 8 and s.get("embedder", "device") == "cpu"
+    from imlgit.embed import embedder_from
+
+    emb = embedder_from(s.section("embedder"))
+    assert emb.batch_size == 8 and emb.device == "cpu"  # type: ignore[attr-defined]

@@ -688,6 +688,10 @@ def scale_options(**values: Any) -> ScaleOptions:
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m imlgit.bench") -> int:
     """``python -m imlgit.bench truth-table|tickets|scale ...`` (the same options as
     ``imlgit bench``; ``prog`` names the command in usage messages)."""
+    from ..config import PROCESS_ENV
+
+    for name, value in PROCESS_ENV.items():
+        os.environ.setdefault(name, value)
     ap = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
