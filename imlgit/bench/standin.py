@@ -1,0 +1,646 @@
+"""A stand-in for a capable language model. It is not a language model.
+
+No capable model is reachable on the machines imlgit is built and tested on, and
+the embedded SmolLM2-135M is far too weak to learn. :class:`CompetentStandIn` is a
+:class:`~imlgit.llm.ChatModel` that reads the learner's prompts (the experiences,
+the rules in memory, the candidates, the refusals shown back) and answers them the
+way a competent model would, so that the language-model learner's whole path runs
+for real: the prompts, the JSON schemas and their retries, every revision
+operation, the engine's verification, momentum, refusals, the secret scan, review
+and rollback.
+
+How it answers, like a careful but imperfect model:
+
+- **induce**: counts, in the batch, which attribute value (or, for text, which word)
+  goes with which outcome, and writes checkable rules for the clear ones
+  ("When glimmer is yes, the class is VESPER."), plain-language rules for
+  tendencies ("Inputs with glimmer = yes lean towards VESPER, though not always.")
+  and, where only a reward says what failed, a plain rule against the failing action.
+  It skips what memory already holds and what was refused or rejected before;
+- **revise**: AGREE with a rule the batch supports, EDIT one whose outcome the batch
+  contradicts, MERGE rules a candidate generalises, RETIRE one the batch refutes,
+  ADD what is new;
+- **infer**: answers with the rule whose statement the question matches;
+- rationales in its own words, some of them "Reason: ..." or "Note: ..." lines;
+- mistakes, at seeded rates: a wrong outcome, a statement that says another value
+  than its form, an ADD of a rule memory already holds, an email address copied
+  from the feedback into a rule, a rule people rejected proposed again, a MERGE of
+  two rules that are not one, a first
+  answer that breaks the schema (the client shows it the error and asks again).
+
+Its rules come from counting within one batch; it never sees the environment's
+hidden rules. It is a stand-in for exercising the mechanism, not evidence of how
+well a real model learns.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..conditions import matches, parse_when, render_statement
+from ..llm import JsonAnswer, Messages, Usage, Validator, complete_json_via
+
+__all__ = ["CompetentStandIn", "Mistakes"]
+
+_WORD = re.compile(r"[a-z][a-z'-]{3,}")
+_STOP = frozenset(
+    "this that with from have what when your about there their would could should "
+    "been were they them then than into just some also only very over".split()
+)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+_TENDENCY = re.compile(r"^Inputs with (\S+) = (\S+) lean towards (\S+), though not always\.$")
+_AGAINST = re.compile(r"^Answering (\S+) fails when (\S+) is (\S+)\.$")
+
+_REASONS = (
+    "Reason: {n} of the {m} experiences with {what} ended as {label}.",
+    "Note: every case of {what} in this batch came out {label} ({n} of {m}).",
+    "{n} of {m} experiences with {what} were {label}; that is more than chance.",
+    "The batch shows {what} leading to {label} in {n} of {m} cases.\n---\nCounted by hand.",
+)
+
+
+@dataclass(frozen=True)
+class Mistakes:
+    """How often the stand-in errs (each a probability per chance to err)."""
+
+    wrong_outcome: float = 0.08  # a candidate whose outcome is another class
+    slip: float = 0.05  # the statement names another value than the form
+    repeat: float = 0.1  # ADD a candidate memory already holds
+    leak: float = 0.3  # copy an email address from the feedback into a rule
+    stubborn: float = 0.2  # propose a rejected rule again
+    malformed: float = 0.1  # a first answer that breaks the schema
+    overmerge: float = 0.05  # MERGE two well-supported rules that are not one rule
+
+
+class CompetentStandIn:
+    """A ChatModel that answers imlgit's prompts as a competent model would (see the
+    module docstring). ``calls`` counts requests by prompt name."""
+
+    def __init__(self, seed: int = 0, mistakes: Mistakes | None = None, retries: int = 2):
+        self.identity = "stand-in:competent (not a language model)"
+        self.rng = random.Random(f"stand-in:{seed}")
+        self.mistakes = mistakes or Mistakes()
+        self.retries = retries
+        self.calls: Counter[str] = Counter()
+        self.proposed: Counter[str] = Counter()  # operations proposed, by kind
+        self.refusals_seen: list[str] = []  # the refusals its induction prompts showed
+        self.retried = 0
+
+    # ------------------------------------------------------------------ the protocol
+
+    def complete_json(
+        self,
+        messages: Messages,
+        schema: dict[str, Any],
+        *,
+        name: str,
+        validate: Validator | None = None,
+        grammar: dict[str, Any] | None = None,
+    ) -> JsonAnswer:
+        self.calls[name] += 1
+        prompt = next((m["content"] for m in messages if m.get("role") == "user"), "")
+        reply = {"induce": self._induce, "revise": self._revise}.get(name, self._infer)(
+            prompt, schema
+        )
+        broken = self.rng.random() < self.mistakes.malformed
+
+        def send(conversation: Messages) -> tuple[str, Usage]:
+            nonlocal broken
+            words = sum(len(m.get("content", "").split()) for m in conversation)
+            if broken:  # a first answer with a field the schema does not allow
+                broken = False
+                self.retried += 1
+                raw = json.dumps({**reply, "comment": "here is my answer"})
+            else:
+                raw = json.dumps(reply)
+            return raw, Usage(words, len(raw.split()))
+
+        return complete_json_via(
+            send, messages, schema, name=name, validate=validate, retries=self.retries
+        )
+
+    def complete_text(self, messages: Messages) -> str:
+        self.calls["text"] += 1
+        return "I cannot tell."
+
+    # ------------------------------------------------------------------ reading a prompt
+
+    @staticmethod
+    def _sections(prompt: str) -> dict[str, list[Any]]:
+        """The prompt's blocks by their first words: JSON lines and bullets."""
+        out: dict[str, list[Any]] = {}
+        for block in prompt.split("\n\n"):
+            lines = block.split("\n")
+            head = lines[0]
+            items: list[Any] = []
+            for line in lines[1:]:
+                if line.startswith("{"):
+                    try:
+                        items.append(json.loads(line))
+                    except ValueError:
+                        continue
+                elif line.startswith("- "):
+                    items.append(line[2:])
+            key = next(
+                (
+                    k
+                    for k in (
+                        "Experiences",
+                        "Rules",
+                        "Proposals refused",
+                        "Statements people",
+                        "Candidate rules",
+                        "Question",
+                    )
+                    if head.startswith(k)
+                ),
+                head[:20],
+            )
+            out.setdefault(key, []).extend(items)
+        return out
+
+    @staticmethod
+    def _label(e: Mapping[str, Any]) -> str | None:
+        outcome = e.get("outcome") or {}
+        if outcome.get("expected") is not None:
+            return str(outcome["expected"])
+        if (outcome.get("reward") or 0) >= 0.5 and e.get("output") is not None:
+            return str(e["output"])
+        return None
+
+    @staticmethod
+    def _features(inp: Any) -> list[tuple[str | None, Any]]:
+        if isinstance(inp, str):
+            return sorted({(None, w) for w in _WORD.findall(inp.lower()) if w not in _STOP})
+        if isinstance(inp, Mapping):
+            return [(k, v) for k, v in sorted(inp.items()) if isinstance(v, (str, int, bool))]
+        return []
+
+    # ------------------------------------------------------------------ induce
+
+    def _induce(self, prompt: str, schema: Mapping[str, Any]) -> dict[str, Any]:
+        sec = self._sections(prompt)
+        exps = [e for e in sec.get("Experiences", []) if isinstance(e, dict)]
+        item = schema["properties"]["candidates"]["items"]["properties"]
+        scope = item["scope"]["enum"][0]
+        limit = schema["properties"]["candidates"].get("maxItems", 8)
+        known = {
+            json.dumps(r.get("when"), sort_keys=True) + str(r.get("then"))
+            for r in sec.get("Rules", [])
+            if isinstance(r, dict)
+        }
+        statements = {r.get("statement") for r in sec.get("Rules", []) if isinstance(r, dict)}
+        self.refusals_seen.extend(s for s in sec.get("Proposals refused", []) if s != "(none)")
+        refused = " ".join(sec.get("Proposals refused", []))
+        rejected = [s for s in sec.get("Statements people", []) if isinstance(s, str)]
+        by_feature: dict[tuple[str | None, Any], Counter[str]] = defaultdict(Counter)
+        ids: dict[tuple[str | None, Any], list[str]] = defaultdict(list)
+        failed: dict[tuple[str, str, Any], list[str]] = defaultdict(list)
+        tried: dict[tuple[str, str, Any], int] = Counter()
+        labels = sorted({lab for e in exps if (lab := self._label(e))})
+        for e in exps:
+            lab = self._label(e)
+            for f in self._features(e.get("input")):
+                if lab is not None:
+                    by_feature[f][lab] += 1
+                    ids[f].append(e["id"])
+                out = e.get("output")
+                if out is not None and f[0] is not None:
+                    act = (str(out), f[0], f[1])
+                    tried[act] += 1
+                    if (e.get("outcome") or {}).get("reward") == 0:
+                        failed[act].append(e["id"])
+        cands: list[dict[str, Any]] = []
+        ranked = sorted(
+            by_feature.items(),
+            key=lambda kv: (
+                -max(kv[1].values()) / sum(kv[1].values()),
+                -sum(kv[1].values()),
+                str(kv[0]),
+            ),
+        )
+        for (field, value), counts in ranked:
+            label, n = counts.most_common(1)[0]
+            m = sum(counts.values())
+            if m < 3 or n / m < 0.6:
+                continue
+            what = f"{field} = {value}" if field else f"the word {value!r}"
+            evidence = [i for i in ids[(field, value)]][:20]
+            if n / m >= 0.8:
+                when: Any = {field: value} if field else [{"op": "contains", "value": value}]
+                then = label
+                if self.rng.random() < self.mistakes.wrong_outcome and len(labels) > 1:
+                    then = self.rng.choice([c for c in labels if c != label])
+                if json.dumps(when, sort_keys=True) + then in known:
+                    continue
+                conds = parse_when(when)
+                statement = render_statement(conds, then)
+                if field and self.rng.random() < self.mistakes.slip:
+                    other = "no" if value == "yes" else "yes"
+                    statement = statement.replace(f" is {value},", f" is {other},")
+                cand = {
+                    "title": f"{what} is {then}"[:120],
+                    "statement": statement,
+                    "when": when,
+                    "then": then,
+                }
+            elif field:
+                statement = (
+                    f"Inputs with {field} = {value} lean towards {label}, though not always."
+                )
+                cand = {"title": f"{what} leans {label}"[:120], "statement": statement}
+            else:
+                continue
+            if cand["statement"] in statements or cand["statement"] in refused:
+                continue
+            if any(s in cand["statement"] for s in rejected):
+                continue
+            cand.update(
+                scope=scope,
+                evidence=evidence,
+                rationale=self.rng.choice(_REASONS).format(n=n, m=m, what=what, label=label),
+            )
+            cands.append(cand)
+        cands.extend(self._pairs(exps, by_feature, known, statements, refused, scope))
+        memory = [r for r in sec.get("Rules", []) if isinstance(r, dict)]
+        cands[:0] = self._from_memory(memory, exps, known, refused, scope)
+        for (out, field, value), bad in sorted(failed.items()):
+            if len(bad) >= 3 and len(bad) == tried[(out, field, value)]:
+                statement = f"Answering {out} fails when {field} is {value}."
+                if statement not in statements and statement not in refused:
+                    cands.append(
+                        {
+                            "title": f"{out} fails on {field} {value}"[:120],
+                            "statement": statement,
+                            "scope": scope,
+                            "evidence": bad[:20],
+                            "rationale": f"Note: all {len(bad)} tries of {out} with "
+                            f"{field} = {value} got reward 0.",
+                        }
+                    )
+        self._mistakes_of_induction(cands, exps, rejected, scope)
+        return {"candidates": cands[:limit]}
+
+    def _pairs(
+        self,
+        exps: Sequence[Mapping[str, Any]],
+        single: Mapping[tuple[str | None, Any], Counter[str]],
+        known: set[str],
+        statements: set[Any],
+        refused: str,
+        scope: str,
+    ) -> list[dict[str, Any]]:
+        """Two attribute values that together always give one outcome, where neither
+        alone is clear (a careful model looks for the conjunction)."""
+        clear = {f for f, c in single.items() if max(c.values()) / sum(c.values()) >= 0.8}
+        counts: dict[tuple[tuple[str, Any], tuple[str, Any]], Counter[str]] = defaultdict(Counter)
+        ids: dict[tuple[tuple[str, Any], tuple[str, Any]], list[str]] = defaultdict(list)
+        for e in exps:
+            lab = self._label(e)
+            feats = [f for f in self._features(e.get("input")) if f[0] is not None]
+            if lab is None:
+                continue
+            for a in range(len(feats)):
+                for b in range(a + 1, len(feats)):
+                    if feats[a] in clear or feats[b] in clear:
+                        continue
+                    key = ((str(feats[a][0]), feats[a][1]), (str(feats[b][0]), feats[b][1]))
+                    counts[key][lab] += 1
+                    ids[key].append(e["id"])
+        out = []
+        for key, c in sorted(counts.items(), key=lambda kv: (-sum(kv[1].values()), str(kv[0]))):
+            label, n = c.most_common(1)[0]
+            if n < 4 or n != sum(c.values()):
+                continue
+            when = {key[0][0]: key[0][1], key[1][0]: key[1][1]}
+            if json.dumps(when, sort_keys=True) + label in known:
+                continue
+            statement = render_statement(parse_when(when), label)
+            if statement in statements or statement in refused:
+                continue
+            what = f"{key[0][0]} = {key[0][1]} with {key[1][0]} = {key[1][1]}"
+            out.append(
+                {
+                    "title": f"{what} is {label}"[:120],
+                    "statement": statement,
+                    "when": when,
+                    "then": label,
+                    "scope": scope,
+                    "evidence": ids[key][:20],
+                    "rationale": f"All {n} experiences with {what} were {label}.",
+                }
+            )
+            if len(out) >= 3:
+                break
+        return out
+
+    def _from_memory(
+        self,
+        rules: Sequence[Mapping[str, Any]],
+        exps: Sequence[Mapping[str, Any]],
+        known: set[str],
+        refused: str,
+        scope: str,
+    ) -> list[dict[str, Any]]:
+        """Rules a careful model writes by rereading memory against the batch: a rule
+        narrowed by the one yes/no value all its failures share, and two rules that
+        differ only in one yes/no attribute written as one."""
+        out: list[dict[str, Any]] = []
+
+        def add(when: dict[str, Any], then: str, evidence: list[str], why: str) -> None:
+            statement = render_statement(parse_when(when), then)
+            key = json.dumps(when, sort_keys=True) + then
+            if key in known or statement in refused or not evidence:
+                return
+            known.add(key)
+            title = " and ".join(f"{k} {v}" for k, v in sorted(when.items())) + f" is {then}"
+            out.append(
+                {
+                    "title": title[:120],
+                    "statement": statement,
+                    "when": when,
+                    "then": then,
+                    "scope": scope,
+                    "evidence": evidence[:20],
+                    "rationale": why,
+                }
+            )
+
+        forms = [r for r in rules if isinstance(r.get("when"), dict) and "then" in r]
+        for r in forms:
+            right, wrong = self._judge(r, exps)
+            if len(wrong) < 2:
+                continue
+            by_id = {e["id"]: e.get("input") for e in exps}
+            shared = None
+            for i in wrong:
+                feats = {(k, v) for k, v in (by_id.get(i) or {}).items() if v in ("yes", "no")}
+                shared = feats if shared is None else shared & feats
+            for k, v in sorted(shared or ()):
+                if k in r["when"] or any((by_id.get(i) or {}).get(k) == v for i in right):
+                    continue
+                add(
+                    {**r["when"], k: "no" if v == "yes" else "yes"},
+                    str(r["then"]),
+                    right,
+                    f"Reason: the {len(wrong)} failures of {r['id']} in this batch all had "
+                    f"{k} = {v}; without them it holds.",
+                )
+                break
+        for a in range(len(forms)):
+            for b in range(a + 1, len(forms)):
+                x, y = forms[a], forms[b]
+                if x["then"] != y["then"] or set(x["when"]) != set(y["when"]):
+                    continue
+                diff = [k for k in x["when"] if x["when"][k] != y["when"][k]]
+                if len(diff) == 1 and len(x["when"]) > 1:
+                    rest = {k: v for k, v in x["when"].items() if k != diff[0]}
+                    ids = [
+                        e["id"]
+                        for e in exps
+                        if self._label(e) == str(x["then"])
+                        and all((e.get("input") or {}).get(k) == v for k, v in rest.items())
+                    ]
+                    add(
+                        rest,
+                        str(x["then"]),
+                        ids,
+                        f"Note: {x['id']} and {y['id']} differ only in {diff[0]}, so it "
+                        "does not matter.",
+                    )
+        return out
+
+    def _mistakes_of_induction(
+        self,
+        cands: list[dict[str, Any]],
+        exps: Sequence[Mapping[str, Any]],
+        rejected: Sequence[str],
+        scope: str,
+    ) -> None:
+        if not exps:
+            return
+        first = [exps[0]["id"]]
+        for e in exps:
+            text = str((e.get("outcome") or {}).get("text") or "")
+            found = _EMAIL.search(text)
+            if found and self.rng.random() < self.mistakes.leak:
+                cands.insert(
+                    0,
+                    {
+                        "title": "Escalate to the owner",
+                        "scope": scope,
+                        "statement": f"Escalate such cases to {found.group(0)}.",
+                        "evidence": [e["id"]],
+                        "rationale": "The feedback names who handles them.",
+                    },
+                )
+                break
+        # the prompt lists "the rule r-x: <statement> (rejected: <why>)"
+        again = [
+            m.group(1) for s in rejected if (m := re.match(r"^the rule \S+: (.+) \(rejected: ", s))
+        ]
+        if again and self.rng.random() < self.mistakes.stubborn:
+            cands.insert(
+                0,
+                {
+                    "title": again[0][:60],
+                    "statement": again[0][:600],
+                    "scope": scope,
+                    "evidence": first,
+                    "rationale": "I still think this holds.",
+                },
+            )
+
+    # ------------------------------------------------------------------ revise
+
+    def _revise(self, prompt: str, schema: Mapping[str, Any]) -> dict[str, Any]:
+        sec = self._sections(prompt)
+        rules = [r for r in sec.get("Rules", []) if isinstance(r, dict) and "id" in r]
+        exps = [e for e in sec.get("Experiences", []) if isinstance(e, dict)]
+        cands = [c for c in sec.get("Candidate rules", []) if isinstance(c, dict)]
+        ops: list[dict[str, Any]] = []
+        used: set[str] = set()
+
+        def op(kind: str, target: str | None, cand: int | None, why: str, **kw: Any) -> None:
+            self.proposed[kind] += 1
+            ops.append({"op": kind, "target": target, "candidate": cand, "rationale": why, **kw})
+            if target:
+                used.add(target)
+            used.update(kw.get("sources", []))
+
+        for c in cands:
+            i = c["number"]
+            form = json.dumps(c.get("when"), sort_keys=True) if "when" in c else None
+            same = [
+                r
+                for r in rules
+                if r["id"] not in used
+                and form is not None
+                and json.dumps(r.get("when"), sort_keys=True) == form
+            ]
+            wider = [
+                r
+                for r in rules
+                if r["id"] not in used
+                and "when" in c
+                and "when" in r
+                and r.get("then") == c.get("then")
+                and _narrower(r["when"], c["when"])
+            ]
+            broader = [
+                r
+                for r in rules
+                if r["id"] not in used
+                and "when" in c
+                and "when" in r
+                and r.get("then") == c.get("then")
+                and _narrower(c["when"], r["when"])
+            ]
+            if same and same[0].get("then") == c.get("then"):
+                if self.rng.random() < self.mistakes.repeat:
+                    op(
+                        "ADD",
+                        None,
+                        i,
+                        "Reason: this rule explains the batch.",
+                        evidence=c["evidence"],
+                    )
+                else:
+                    op(
+                        "AGREE",
+                        same[0]["id"],
+                        None,
+                        "The batch supports it again.",
+                        evidence=c["evidence"],
+                    )
+            elif same:
+                op(
+                    "EDIT",
+                    same[0]["id"],
+                    i,
+                    f"The batch says {c.get('then')}, not {same[0].get('then')}.",
+                    evidence=c["evidence"],
+                )
+            elif broader and self._judge(broader[0], exps)[1]:
+                op(
+                    "EDIT",
+                    broader[0]["id"],
+                    i,
+                    "Narrowed: its failures in this batch share one value.",
+                    evidence=c["evidence"],
+                )
+            elif len(wider) >= 2:
+                op(
+                    "MERGE",
+                    wider[0]["id"],
+                    i,
+                    "Note: these rules are one broader rule.",
+                    sources=[r["id"] for r in wider[1:]],
+                    evidence=c["evidence"],
+                )
+            elif len(wider) == 1:
+                op(
+                    "EDIT",
+                    wider[0]["id"],
+                    i,
+                    "Widened: the extra condition does not matter.",
+                    evidence=c["evidence"],
+                )
+            elif (
+                self.rng.random() < self.mistakes.overmerge
+                and len(
+                    free := [r for r in rules if r["id"] not in used and r.get("support", 0) >= 5]
+                )
+                >= 2
+            ):
+                op(
+                    "MERGE",
+                    free[0]["id"],
+                    i,
+                    "These look like one rule to me.",
+                    sources=[free[1]["id"]],
+                    evidence=c["evidence"],
+                )
+            else:
+                op(
+                    "ADD",
+                    None,
+                    i,
+                    c.get("rationale") or "New in this batch.",
+                    evidence=c["evidence"],
+                )
+        for r in rules:
+            if r["id"] in used:
+                continue
+            right, wrong = self._judge(r, exps)
+            if len(wrong) >= 2 and len(wrong) > len(right):
+                op(
+                    "RETIRE",
+                    r["id"],
+                    None,
+                    f"Reason: {len(wrong)} experiences of this batch go against it.",
+                    contradicting=wrong[:20],
+                )
+            elif len(right) >= 2 and not wrong:
+                op("AGREE", r["id"], None, "It held for this batch.", evidence=right[:20])
+        limit = schema["properties"]["operations"].get("maxItems", len(ops))
+        return {"operations": ops[:limit]}
+
+    def _judge(
+        self, rule: Mapping[str, Any], exps: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[str], list[str]]:
+        """The batch's experiences that agree and disagree with a rule, as the
+        stand-in reads it: a checkable form, or one of its own plain phrasings."""
+        right: list[str] = []
+        wrong: list[str] = []
+        if "when" in rule and "then" in rule:
+            conds = parse_when(rule["when"])
+            for e in exps:
+                lab = self._label(e)
+                inp = e.get("input")
+                if lab is not None and isinstance(inp, (str, Mapping)) and matches(conds, inp):
+                    (right if lab == str(rule["then"]) else wrong).append(e["id"])
+            return right, wrong
+        statement = str(rule.get("statement", ""))
+        tendency, against = _TENDENCY.match(statement), _AGAINST.match(statement)
+        for e in exps:
+            inp = e.get("input")
+            if not isinstance(inp, Mapping):
+                continue
+            if tendency:
+                field, value, label = tendency.groups()
+                lab = self._label(e)
+                if lab is not None and str(inp.get(field)) == value:
+                    (right if lab == label else wrong).append(e["id"])
+            elif against:
+                out, field, value = against.groups()
+                if str(e.get("output")) == out and str(inp.get(field)) == value:
+                    ok = (e.get("outcome") or {}).get("reward") == 0
+                    (right if ok else wrong).append(e["id"])
+        return right, wrong
+
+    # ------------------------------------------------------------------ infer
+
+    def _infer(self, prompt: str, schema: Mapping[str, Any]) -> dict[str, Any]:
+        sec = self._sections(prompt)
+        question = prompt.rsplit("\n\n", 2)[-2] if "\n\n" in prompt else prompt
+        for r in sec.get("Rules", []):
+            if not isinstance(r, dict):
+                continue
+            m = re.match(r"^When (\S+) is (\S+), the \w+ is (\S+)\.$", str(r.get("statement")))
+            if m and re.search(rf"{re.escape(m.group(1))}\W+{re.escape(m.group(2))}", question):
+                return {"answer": m.group(3), "rules": [r["id"]]}
+        return {"answer": "unknown", "rules": []}
+
+
+def _narrower(inner: Any, outer: Any) -> bool:
+    """Whether the form ``inner`` tests everything ``outer`` does, and more."""
+    if not isinstance(inner, Mapping) or not isinstance(outer, Mapping):
+        return False
+    return len(inner) > len(outer) and all(inner.get(k) == v for k, v in outer.items())
