@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 from .commits import LEARNER, MAX_RATIONALE, CommitMessage, Identity, plain_rationale
-from .conditions import ScoredRule, choose, evaluate, render_statement, statement_agrees
+from .conditions import ScoredRule, choose, render_statement, statement_agrees
 from .doctor import duplicate_of, same_rule
 from .doctor import normalize_statement as _norm_statement
 from .errors import ImlgitError, LearnError, LLMError, RuleError
@@ -552,15 +552,6 @@ class Learning:
         if dup is not None:
             return Refusal(op.op, dup, "the same rule is already in memory")
         if new.checkable:
-            old = work.get(new.id)
-            if old is None or (old.when, old.then) != (new.when, new.then):
-                # A new or changed form is ranked by what it gets right on its own,
-                # not by figures it has not earned (none, or its old form's): with
-                # 0/0 it would rank below every rule it overlaps and decide nothing.
-                alone = evaluate(new.when or (), new.then or "", evidence)
-                trial[new.id] = replace(
-                    new, support=len(alone.correct), contradictions=len(alone.wrong)
-                )
             self._recount(trial, scope, evidence)
             counted = trial[new.id]
             decided = counted.support + counted.contradictions

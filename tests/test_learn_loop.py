@@ -310,3 +310,39 @@ def test_two_scopes_name_the_batch_their_trailer_names(memory: Store) -> None:
         info = memory.commit_info(sha)
         assert info.trailer("Imlgit-Batch") == res.batch_id
         assert "Batch b-" not in info.rationale or res.batch_id in info.rationale
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation (issue 15): rules rank by the figures they decided, and those "
+    "figures depend on the ranking, so an overlapping rule that is better on the overlap "
+    "can lose it to an older one with more support",
+)
+def test_a_new_rule_is_ranked_by_what_it_gets_right(memory: Store) -> None:
+    """A new rule that is right on every experience it matches (5 of 5) decides only
+    the 2 an older, overlapping rule (10 right, 3 wrong) does not."""
+
+    def e(i: int, a: str, b: str, label: str) -> Experience:
+        return Experience.from_dict(
+            {
+                "id": f"n-{i:02d}",
+                "scope": "tt",
+                "input": {"a": a, "b": b},
+                "outcome": {"expected": label},
+            }
+        )
+
+    first = [e(i, "yes", "no", "X") for i in range(10)] + [
+        e(i, "yes", "yes", "Y") for i in range(10, 13)
+    ]
+    eng = engine(memory, None, momentum=0, min_precision=0.7)
+    eng.settings = LearnSettings(batch=20, momentum=0, min_precision=0.7)
+    eng.learner = ScriptedLearner([Operation("ADD", "a", candidate=cand({"a": "yes"}, "X"))])
+    rid = eng.learn_batch(first).added[0]
+    assert (memory.read_rule(rid).support, memory.read_rule(rid).contradictions) == (10, 3)
+    eng.learner = ScriptedLearner([Operation("ADD", "b", candidate=cand({"b": "yes"}, "Y"))])
+    res = eng.learn_batch([e(20, "no", "yes", "Y"), e(21, "no", "yes", "Y")])
+    assert len(res.added) == 1, res.refused
+    new = memory.read_rule(res.added[0])
+    assert (new.support, new.contradictions) == (5, 0)
+    assert (memory.read_rule(rid).support, memory.read_rule(rid).contradictions) == (10, 0)
