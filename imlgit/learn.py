@@ -198,6 +198,7 @@ class Learning:
         retriever: Retriever | None = None,
         author: Identity = LEARNER,
         rejected: Sequence[Rejected] = (),
+        refusals: Sequence[str] = (),
     ) -> None:
         self.store = store
         self.rejected = list(rejected)
@@ -205,7 +206,9 @@ class Learning:
         self.settings = settings or LearnSettings()
         self.retriever = retriever
         self.author = author
-        self.refusals: list[str] = []
+        # Why proposals were refused (earlier runs' too, when the caller keeps them):
+        # the learner is shown the last ten.
+        self.refusals: list[str] = list(refusals)
         self._parsed: dict[str, Rule] = {}
         self._evidence_cache: dict[str, list[Experience]] = {}
 

@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 __all__ = ["Memory", "Recalled", "Learned", "JOURNAL"]
 
 JOURNAL = "journal.jsonl"
+REFUSALS = "refusals.jsonl"  # the learner's last refusals, shown to the next learn (derived)
+_REFUSALS_KEPT = 50
 """The experience journal's file name, in the store's derived directory."""
 
 
@@ -551,7 +553,9 @@ class Memory:
             retriever=retriever,
             author=LEARNER,
             rejected=rejected_rules(store),
+            refusals=_read_refusals(store.derived_dir / REFUSALS),
         )
+        kept = len(engine.refusals)
         try:
             with store.deferred_worktree():
                 results = engine.learn(experiences, progress=progress)
@@ -559,6 +563,8 @@ class Memory:
             if created and proposal and store.head(target) == store.head("main"):
                 store.delete_branch(target)
             raise
+        finally:
+            _keep_refusals(store.derived_dir / REFUSALS, engine.refusals[kept:])
         if from_journal:
             self._forget({e.id for e in experiences})
         out = Learned(results, target, proposal)
@@ -627,6 +633,36 @@ def _read_settings(
     data = store.read_file(CONFIG_FILE, DEFAULT_BRANCH)
     text = data.decode("utf-8") if data else None
     return load_settings(text, env=env, flags=flags, where=f"{store.path}/{CONFIG_FILE}")
+
+
+def _read_refusals(path: Path) -> list[str]:
+    """The last refusals kept by earlier learns (derived data: a bad line is skipped)."""
+    try:
+        data = path.read_bytes()[-1_000_000:]
+    except OSError:
+        return []
+    out = []
+    for line in data.split(b"\n")[-_REFUSALS_KEPT:]:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, str) and len(value) <= 2_000:
+            out.append(value)
+    return out
+
+
+def _keep_refusals(path: Path, new: Sequence[str]) -> None:
+    """Append this learn's refusals and keep the last few (replaced atomically)."""
+    if not new:
+        return
+    lines = [json.dumps(r) for r in [*_read_refusals(path), *new]]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text("\n".join(lines[-_REFUSALS_KEPT:]) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # derived data: losing it never fails a learn
 
 
 @contextmanager

@@ -346,3 +346,25 @@ def test_a_new_rule_is_ranked_by_what_it_gets_right(memory: Store) -> None:
     new = memory.read_rule(res.added[0])
     assert (new.support, new.contradictions) == (5, 0)
     assert (memory.read_rule(rid).support, memory.read_rule(rid).contradictions) == (10, 0)
+
+
+def test_refusals_are_shown_to_the_next_learn(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Each `imlgit learn` started with no refusals: a refusal was shown back only to
+    later batches of the same run."""
+    from conftest import PERSON
+    from fakes import HashEmbedder
+
+    from imlgit.memory import Memory
+
+    Store.init(tmp_path / "m", author=PERSON)
+    mem = Memory.open(tmp_path / "m", env={}, embedder=HashEmbedder())
+    wrong = ScriptedLearner([Operation("ADD", "Trust me.", candidate=cand({"a": "yes"}, "Y"))])
+    first = mem.learn(batch(0, 10), learner=wrong, retrieval=False)
+    assert first.batches[0].refused
+    second = ScriptedLearner([])
+    mem.learn(batch(10, 10), learner=second, retrieval=False)
+    assert any("gets 0 right" in r for r in second.contexts[0].refused)
+    (mem.store.derived_dir / "refusals.jsonl").write_bytes(b"\xff\xfe not json\n")
+    third = ScriptedLearner([])
+    mem.learn(batch(20, 10), learner=third, retrieval=False)  # derived data: skipped
+    assert third.contexts[0].refused == ()
