@@ -393,16 +393,23 @@ def log(ctx: click.Context, rev: str | None, limit: int | None, full: bool, as_j
 @click.argument("rule_id")
 @at_option
 @click.option("-n", "--limit", type=int, default=None)
+@click.option("--verify", is_flag=True,
+              help="Recompute the history from git, say what the index had wrong, repair it.")
 @json_option
 @click.pass_context
 def history(
-    ctx: click.Context, rule_id: str, at: str | None, limit: int | None, as_json: bool
+    ctx: click.Context, rule_id: str, at: str | None, limit: int | None, verify: bool,
+    as_json: bool,
 ) -> None:
     """One rule's audit: every commit that changed it, with its rationale."""
     from .rules import validate_rule_id
 
     validate_rule_id(rule_id)
     store = _store(ctx)
+    if verify:
+        from .history import verify_history
+
+        _print_history_check(verify_history(store, rule_id, at))
     commits = store.history(rule_id, at, limit=limit)
     if as_json:
         _emit_json([c.to_dict() for c in commits])
@@ -410,6 +417,24 @@ def history(
         if not commits:
             click.echo(f"no commit changed {rule_id}", err=True)
         _print_commits(commits, full=True)
+
+
+def _print_history_check(check: Any) -> None:
+    """What ``history --verify`` found, on stderr (the history itself follows on stdout)."""
+    if check.ok:
+        click.echo(f"verified: the history index agrees with git ({len(check.actual)} commits)",
+                   err=True)
+        return
+    if check.problem:
+        click.echo(f"the history index was damaged: {check.problem}", err=True)
+    for label, shas in (("missing from the index", check.missing),
+                        ("reported, but did not change the rule", check.extra),
+                        ("recorded with another author or message", check.changed)):
+        for sha in shas:
+            click.echo(f"{label}: {sha[:12]}", err=True)
+    if set(check.indexed) == set(check.actual) and check.indexed != check.actual:
+        click.echo("the index had the commits in another order", err=True)
+    click.echo(f"repaired: rebuilt from git ({len(check.actual)} commits)", err=True)
 
 
 @cli.command()
