@@ -356,18 +356,28 @@ def rule_show(ctx: click.Context, rule_id: str, at: str | None, as_json: bool) -
 def rule_list(
     ctx: click.Context, at: str | None, scope: str | None, status: str, as_json: bool
 ) -> None:
-    """List rules: id, status, support/contradictions, title."""
+    """List rules: id, status, support/contradictions, title.
+
+    A rule file that does not parse is named on stderr, the others listed, exit 1.
+    """
+    from .rulefiles import read_rules
+
     store = _store(ctx)
+    found = read_rules(store, at)
     rules = [
         r
-        for r in store.read_rules(at).values()
+        for r in found.rules.values()
         if (status == "all" or r.status == status) and (scope is None or r.scope == scope)
     ]
     if as_json:
         _emit_json([r.to_dict() for r in rules])
-        return
-    for r in rules:
-        click.echo(f"{r.id}\t{r.status}\t{r.support}/{r.contradictions}\t{r.scope}\t{r.title}")
+    else:
+        for r in rules:
+            click.echo(f"{r.id}\t{r.status}\t{r.support}/{r.contradictions}\t{r.scope}\t{r.title}")
+    for problem in found.problems.values():
+        click.echo(f"not listed: {problem}", err=True)
+    if found.problems:
+        raise SystemExit(1)
 
 
 # ---------------------------------------------------------------------- audit
@@ -803,10 +813,12 @@ def eval_(ctx: click.Context, file: str, at: str | None, as_json: bool) -> None:
     """Accuracy of checked answers on labelled experiences (a held-out JSONL)."""
     from .experience import load_jsonl
     from .infer import evaluate
+    from .rulefiles import read_rules
 
     exps = load_jsonl(file).experiences
     store = _store(ctx)
-    rules = [r for r in store.read_rules(at).values() if r.status == "active"]
+    every = read_rules(store, at).require(what="eval")
+    rules = [r for r in every.values() if r.status == "active"]
     result = evaluate(rules, exps)
     if as_json:
         _emit_json(result)
@@ -919,8 +931,11 @@ def prune(
         max_rules = mem.settings.get("prune", "max_rules") or None
     retrieved, cited = hygiene.usage_counts(store)
     right, wrong = hygiene.outcome_credit(hygiene.stored_experiences(store))
+    from .rulefiles import read_rules
+
+    every = read_rules(store).require(what="prune")
     ranked = hygiene.importance(
-        store.read_rules().values(), retrieved=retrieved, cited=cited, right=right, wrong=wrong
+        every.values(), retrieved=retrieved, cited=cited, right=right, wrong=wrong
     )
     plan = hygiene.plan_prune(ranked, max_rules=max_rules, below=below)
     if dry_run or not plan:
@@ -1117,8 +1132,9 @@ def check(
     as_json: bool,
 ) -> None:
     """Validate the memory's rule files (the git hooks call this)."""
+    from .rulefiles import check as check_tree
+    from .rulefiles import check_file as check_rule_file
     from .scan import scan_text
-    from .store import check_rule_file
 
     problems: list[str] = []
 
@@ -1153,7 +1169,7 @@ def check(
             scan(rel, data, ())
     else:
         store = _store(ctx)
-        problems.extend(str(p) for p in store.check(at))
+        problems.extend(str(p) for p in check_tree(store, at))
         allow = _scan_allow(store)
         for entry in store.rule_entries(at).values():
             scan(entry.path, store.read_blob(entry.blob), allow)

@@ -68,7 +68,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from .errors import LLMError, LLMOutputError, RuleError
-from .rules import RULES_DIR, Rule, parse_rule, rule_id_from_path, rule_path
+from .rulefiles import check_file, parse_rule_file
+from .rules import RULES_DIR, Rule, rule_id_from_path, rule_path
 
 if TYPE_CHECKING:
     from .conditions import Condition
@@ -236,7 +237,7 @@ def active_rules(
         if needle is not None and needle not in data:
             continue
         try:
-            rule = parse_rule(data, path=path)
+            rule = parse_rule_file(data, path)
         except RuleError:
             continue
         if rule.status == ACTIVE and (scope is None or rule.scope == scope):
@@ -409,8 +410,6 @@ def confirm_same(chat: ChatModel, a: Rule, b: Rule) -> str:
 def _read(store: Store, commit: str) -> tuple[dict[str, Rule], list[Finding], int]:
     """Every valid rule at ``commit`` (first of a repeated id), the invalid files as
     findings, and the number of files: the checks of ``Store.check`` in one pass."""
-    from .store import check_rule_file
-
     rules: dict[str, Rule] = {}
     findings: list[Finding] = []
     seen: dict[str, str] = {}
@@ -420,10 +419,10 @@ def _read(store: Store, commit: str) -> tuple[dict[str, Rule], list[Finding], in
         rid = rule_id_from_path(path)
         problems: list[RuleError] = []
         if rid is None:
-            problems = check_rule_file(path, data, seen)
+            problems = check_file(path, data, seen)
         else:
             try:
-                rule = parse_rule(data, path=path)
+                rule = parse_rule_file(data, path)
             except RuleError as exc:
                 problems = [exc]
             else:

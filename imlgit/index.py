@@ -72,11 +72,12 @@ from imlgit.embed import Embedder
 from imlgit.errors import EmbedderError, IndexError_
 
 __all__ = ["Hit", "IndexView", "IndexedRule", "RuleDoc", "RuleEntry"]
-__all__ += ["RuleIndex", "SyncStats", "rule_text"]
+__all__ += ["RuleIndex", "SyncStats", "UNPARSABLE", "rule_text"]
 
 FORMAT = "1"
 TEXT_VERSION = 1
 ACTIVE = "active"
+UNPARSABLE = "unparsable"  # a loader's status for a rule file that does not parse: never searched
 DB_NAME = "index.sqlite"
 LOCK_NAME = "write.lock"
 SNAPSHOT_GLOB = "faiss-*.index"
@@ -284,6 +285,7 @@ class _Core:
         self.index = index if index is not None else self._new_index(kind)
         self.commit: str | None = None
         self.digest = 0  # _digest(self.rules), kept up to date by apply
+        self.unparsable: set[str] = set()  # rule ids whose file the loader could not parse
         self.rules: dict[str, IndexedRule] = {}
         self.blobs: dict[str, str] = {}  # rule_id -> blob, for a fast diff
         self.by_fid: dict[int, str] = {}  # searchable ids
@@ -325,6 +327,7 @@ class _Core:
         for rule_id in removed:
             row = self.rules.pop(rule_id)
             del self.blobs[rule_id]
+            self.unparsable.discard(rule_id)
             if self._unmap(row):
                 hide.append(row.fid)
         for rule_id, row in upserts:
@@ -332,6 +335,10 @@ class _Core:
             if old is not None and self._unmap(old):
                 hide.append(old.fid)
             self.rules[rule_id], self.blobs[rule_id] = row, row.blob
+            if row.status == UNPARSABLE:
+                self.unparsable.add(rule_id)
+            else:
+                self.unparsable.discard(rule_id)
         self.hidden.update(hide)
         live = [(rid, row) for rid, row in upserts if row.status == ACTIVE]
         if live:
@@ -461,6 +468,11 @@ class _Searchable:
     def __len__(self) -> int:
         """Number of searchable (active) rules."""
         return len(self._core.by_fid)
+
+    def unparsable(self) -> list[str]:
+        """The rules the loader could not parse (status ``unparsable``): never searched."""
+        with self._lock:
+            return sorted(self._core.unparsable)
 
     def mapping(self) -> dict[str, IndexedRule]:
         """Every indexed rule, retired ones included."""
@@ -839,6 +851,8 @@ class RuleIndex(_Searchable):
         if lost:  # left out here, so the next sync sees them as new and embeds them
             self._warn(f"{len(lost)} cached vectors are missing; the next sync re-embeds them")
         for rid, r in rules.items():
+            if r.status == UNPARSABLE:
+                core.unparsable.add(rid)
             if r.fid in present:
                 core.rules[rid], core.blobs[rid] = r, r.blob
                 if r.status == ACTIVE:
@@ -908,7 +922,9 @@ class RuleIndex(_Searchable):
         """Bring the index to ``commit``, whose rules are ``entries`` (rule id -> blob).
 
         ``load(rule_ids)`` returns parsed rules (:class:`RuleDoc` or alike) for those
-        ids; it is only asked for blobs never seen. If it leaves one out
+        ids; it is only asked for blobs never seen. A rule whose file does not parse
+        is given status :data:`UNPARSABLE`: indexed, never searched, listed by
+        :meth:`unparsable`, so the rest of memory stays searchable. If it leaves one out
         (:class:`IndexError_`) or embedding fails (:class:`EmbedderError`), the
         persisted index is unchanged.
         """
@@ -996,9 +1012,10 @@ class RuleIndex(_Searchable):
             "INSERT OR REPLACE INTO vectors(identity, blob, vec) VALUES (?, ?, ?)",
             [(self._cache_key, blob, vec) for blob, vec in embedded.items()],
         )
-        conn.executemany(
+        conn.executemany(  # an unparsable file is not cached: a later parser may read it
             "INSERT OR IGNORE INTO docs VALUES (?, ?, ?, ?)",
-            [(blob, s, st, _TAG_SEP.join(t)) for blob, (s, st, t) in docs.items()],
+            [(blob, s, st, _TAG_SEP.join(t)) for blob, (s, st, t) in docs.items()
+             if st != UNPARSABLE],
         )
 
     def _prepare(
