@@ -998,7 +998,7 @@ def doctor(
 ) -> None:
     """Find duplicates, contradictions, invalid files, a stale index, forgotten proposals.
 
-    Exit 1 when it finds anything but a stale index (derived data, rebuilt on use).
+    Exit 1 when it finds anything but a stale or lying index (derived data, repaired).
     """
     from .doctor import diagnose
 
@@ -1009,7 +1009,7 @@ def doctor(
         _emit_json(report)
     else:
         click.echo(report.summary())
-    if any(f.kind != "stale-index" for f in report.findings):
+    if any(f.kind not in ("stale-index", "index-mismatch") for f in report.findings):
         raise SystemExit(1)
 
 

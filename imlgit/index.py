@@ -669,6 +669,7 @@ class RuleIndex(_Searchable):
         self._gen = -1
         self._snapshot_stale = False
         self._core = _Core(self._dim, "flat", ef_search)
+        self.repairs: list[str] = []  # what this instance found wrong and rebuilt, in words
 
     @classmethod
     def open(
@@ -704,7 +705,9 @@ class RuleIndex(_Searchable):
 
     # -- reading and repair ----------------------------------------------------
 
-    def _warn(self, message: str) -> None:
+    def _warn(self, message: str, damage: bool = True) -> None:
+        if damage:  # not a mere change of embedder or format: something on disk was wrong
+            self.repairs.append(message)
         log.warning("rule index %s: %s", self.directory, message)
 
     @contextlib.contextmanager
@@ -863,7 +866,8 @@ class RuleIndex(_Searchable):
 
     def _reset(self, reset: _Reset) -> None:
         """Start over empty; the rules come back on the next sync, cached vectors stay."""
-        self._warn(f"{reset}; it is rebuilt from the rules on the next sync")
+        self._warn(f"{reset}; it is rebuilt from the rules on the next sync",
+                   damage=reset.corrupt or reset.lying)
         path = self.directory / DB_NAME
         with self._writer():
             self._core, self._gen = _Core(self._dim, "flat", self.ef_search), -1
