@@ -356,18 +356,28 @@ def rule_show(ctx: click.Context, rule_id: str, at: str | None, as_json: bool) -
 def rule_list(
     ctx: click.Context, at: str | None, scope: str | None, status: str, as_json: bool
 ) -> None:
-    """List rules: id, status, support/contradictions, title."""
+    """List rules: id, status, support/contradictions, title.
+
+    A rule file that does not parse is named on stderr, the others listed, exit 1.
+    """
+    from .rulefiles import read_rules
+
     store = _store(ctx)
+    found = read_rules(store, at)
     rules = [
         r
-        for r in store.read_rules(at).values()
+        for r in found.rules.values()
         if (status == "all" or r.status == status) and (scope is None or r.scope == scope)
     ]
     if as_json:
         _emit_json([r.to_dict() for r in rules])
-        return
-    for r in rules:
-        click.echo(f"{r.id}\t{r.status}\t{r.support}/{r.contradictions}\t{r.scope}\t{r.title}")
+    else:
+        for r in rules:
+            click.echo(f"{r.id}\t{r.status}\t{r.support}/{r.contradictions}\t{r.scope}\t{r.title}")
+    for problem in found.problems.values():
+        click.echo(f"not listed: {problem}", err=True)
+    if found.problems:
+        raise SystemExit(1)
 
 
 # ---------------------------------------------------------------------- audit
@@ -393,16 +403,23 @@ def log(ctx: click.Context, rev: str | None, limit: int | None, full: bool, as_j
 @click.argument("rule_id")
 @at_option
 @click.option("-n", "--limit", type=int, default=None)
+@click.option("--verify", is_flag=True,
+              help="Recompute the history from git, say what the index had wrong, repair it.")
 @json_option
 @click.pass_context
 def history(
-    ctx: click.Context, rule_id: str, at: str | None, limit: int | None, as_json: bool
+    ctx: click.Context, rule_id: str, at: str | None, limit: int | None, verify: bool,
+    as_json: bool,
 ) -> None:
     """One rule's audit: every commit that changed it, with its rationale."""
     from .rules import validate_rule_id
 
     validate_rule_id(rule_id)
     store = _store(ctx)
+    if verify:
+        from .history import verify_history
+
+        _print_history_check(verify_history(store, rule_id, at))
     commits = store.history(rule_id, at, limit=limit)
     if as_json:
         _emit_json([c.to_dict() for c in commits])
@@ -410,6 +427,24 @@ def history(
         if not commits:
             click.echo(f"no commit changed {rule_id}", err=True)
         _print_commits(commits, full=True)
+
+
+def _print_history_check(check: Any) -> None:
+    """What ``history --verify`` found, on stderr (the history itself follows on stdout)."""
+    if check.ok:
+        click.echo(f"verified: the history index agrees with git ({len(check.actual)} commits)",
+                   err=True)
+        return
+    if check.problem:
+        click.echo(f"the history index was damaged: {check.problem}", err=True)
+    for label, shas in (("missing from the index", check.missing),
+                        ("reported, but did not change the rule", check.extra),
+                        ("recorded with another author or message", check.changed)):
+        for sha in shas:
+            click.echo(f"{label}: {sha[:12]}", err=True)
+    if set(check.indexed) == set(check.actual) and check.indexed != check.actual:
+        click.echo("the index had the commits in another order", err=True)
+    click.echo(f"repaired: rebuilt from git ({len(check.actual)} commits)", err=True)
 
 
 @cli.command()
@@ -780,10 +815,12 @@ def eval_(ctx: click.Context, file: str, at: str | None, as_json: bool) -> None:
     """Accuracy of checked answers on labelled experiences (a held-out JSONL)."""
     from .experience import load_jsonl
     from .infer import evaluate
+    from .rulefiles import read_rules
 
     exps = load_jsonl(file).experiences
     store = _store(ctx)
-    rules = [r for r in store.read_rules(at).values() if r.status == "active"]
+    every = read_rules(store, at).require(what="eval")
+    rules = [r for r in every.values() if r.status == "active"]
     result = evaluate(rules, exps)
     if as_json:
         _emit_json(result)
@@ -896,8 +933,11 @@ def prune(
         max_rules = mem.settings.get("prune", "max_rules") or None
     retrieved, cited = hygiene.usage_counts(store)
     right, wrong = hygiene.outcome_credit(hygiene.stored_experiences(store))
+    from .rulefiles import read_rules
+
+    every = read_rules(store).require(what="prune")
     ranked = hygiene.importance(
-        store.read_rules().values(), retrieved=retrieved, cited=cited, right=right, wrong=wrong
+        every.values(), retrieved=retrieved, cited=cited, right=right, wrong=wrong
     )
     plan = hygiene.plan_prune(ranked, max_rules=max_rules, below=below)
     if dry_run or not plan:
@@ -960,7 +1000,7 @@ def doctor(
 ) -> None:
     """Find duplicates, contradictions, invalid files, a stale index, forgotten proposals.
 
-    Exit 1 when it finds anything but a stale index (derived data, rebuilt on use).
+    Exit 1 when it finds anything but a stale or lying index (derived data, repaired).
     """
     from .doctor import diagnose
 
@@ -971,7 +1011,7 @@ def doctor(
         _emit_json(report)
     else:
         click.echo(report.summary())
-    if any(f.kind != "stale-index" for f in report.findings):
+    if any(f.kind not in ("stale-index", "index-mismatch") for f in report.findings):
         raise SystemExit(1)
 
 
@@ -1094,8 +1134,9 @@ def check(
     as_json: bool,
 ) -> None:
     """Validate the memory's rule files (the git hooks call this)."""
+    from .rulefiles import check as check_tree
+    from .rulefiles import check_file as check_rule_file
     from .scan import scan_text
-    from .store import check_rule_file
 
     problems: list[str] = []
 
@@ -1130,7 +1171,7 @@ def check(
             scan(rel, data, ())
     else:
         store = _store(ctx)
-        problems.extend(str(p) for p in store.check(at))
+        problems.extend(str(p) for p in check_tree(store, at))
         allow = _scan_allow(store)
         for entry in store.rule_entries(at).values():
             scan(entry.path, store.read_blob(entry.blob), allow)

@@ -42,6 +42,13 @@
     embedder (read from its database without opening or building it). An index
     never built is not a finding (``Report.index`` says ``not built``). The
     near-duplicate search syncs the index, so the detail says when this run did.
+``index-mismatch``
+    The retrieval index lied, and was rebuilt: its rules table does not hold the
+    rules of the commit it claims (or claims a commit the repository lacks); it
+    found damage as it loaded (garbled vectors, counts, a table not what was
+    synced); or the stored vectors of a sample of active rules (:data:`INDEX_SAMPLE`,
+    spread over the ids; ``Report.index_sampled`` says how many) differ from
+    their texts embedded again. Derived data: reported, repaired, not a failure.
 ``forgotten-proposal``
     An open proposal whose newest commit is older than ``stale_days`` days.
 
@@ -68,7 +75,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from .errors import LLMError, LLMOutputError, RuleError
-from .rules import RULES_DIR, Rule, parse_rule, rule_id_from_path, rule_path
+from .rulefiles import check_file, parse_rule_file
+from .rules import RULES_DIR, Rule, rule_id_from_path, rule_path
 
 if TYPE_CHECKING:
     from .conditions import Condition
@@ -96,6 +104,7 @@ KINDS = (
     "near-duplicate",
     "possible-contradiction",
     "stale-index",
+    "index-mismatch",
     "forgotten-proposal",
 )
 """Every finding kind, in the order a report lists them."""
@@ -112,6 +121,8 @@ DEFAULT_STALE_DAYS = 14
 _QUERY_CHUNK = 1024  # queries a search_many call: bounds the score matrix of a big scope
 _PROMPT_CLIP = 1_000  # characters of a statement shown to the model
 _INDEX_DB = ("index", "index.sqlite")  # Memory.index(): <derived dir>/index/index.sqlite
+INDEX_SAMPLE = 32  # active rules re-embedded to check the stored vectors against
+_SAME_VECTOR = 0.99  # cosine of a stored vector and its text embedded again, at least
 
 _OPERATOR_RE = re.compile(r"^!?[<>=≤≥≠]+$")  # kept whole: !=, >=, <, ...
 _EDGE_PUNCTUATION = ".,;:!?\"'`()[]{}«»“”„‚…*_"
@@ -236,7 +247,7 @@ def active_rules(
         if needle is not None and needle not in data:
             continue
         try:
-            rule = parse_rule(data, path=path)
+            rule = parse_rule_file(data, path)
         except RuleError:
             continue
         if rule.status == ACTIVE and (scope is None or rule.scope == scope):
@@ -302,6 +313,7 @@ class Report:
     candidates: int = 0  # look-alike pairs (at the thresholds) put to the model or reported
     model: str | None = None  # the chat model that confirmed pairs, if any
     dismissed: int = 0  # pairs the model called different rules
+    index_sampled: int = 0  # active rules whose stored vectors were checked by re-embedding
     seconds: float = 0.0
 
     @property
@@ -333,6 +345,7 @@ class Report:
             "candidates": self.candidates,
             "model": self.model,
             "dismissed": self.dismissed,
+            "index_sampled": self.index_sampled,
             "seconds": round(self.seconds, 3),
             "counts": self.counts(),
             "findings": [f.to_dict() for f in self.findings],
@@ -358,6 +371,9 @@ class Report:
         )
         if self.index_note:
             lines.append(f"look-alikes compared without the index: {self.index_note}")
+        if self.index_sampled:
+            lines.append(f"index vectors checked against {self.index_sampled} rules "
+                         "embedded again")
         lines.append(
             f"look-alike pairs at similarity >= {self.similarity:.2f} (small edits >= "
             f"{self.edited_similarity:.2f}): "
@@ -409,8 +425,6 @@ def confirm_same(chat: ChatModel, a: Rule, b: Rule) -> str:
 def _read(store: Store, commit: str) -> tuple[dict[str, Rule], list[Finding], int]:
     """Every valid rule at ``commit`` (first of a repeated id), the invalid files as
     findings, and the number of files: the checks of ``Store.check`` in one pass."""
-    from .store import check_rule_file
-
     rules: dict[str, Rule] = {}
     findings: list[Finding] = []
     seen: dict[str, str] = {}
@@ -420,10 +434,10 @@ def _read(store: Store, commit: str) -> tuple[dict[str, Rule], list[Finding], in
         rid = rule_id_from_path(path)
         problems: list[RuleError] = []
         if rid is None:
-            problems = check_rule_file(path, data, seen)
+            problems = check_file(path, data, seen)
         else:
             try:
-                rule = parse_rule(data, path=path)
+                rule = parse_rule_file(data, path)
             except RuleError as exc:
                 problems = [exc]
             else:
@@ -577,6 +591,81 @@ def _index_state(memory: Memory, head: str) -> tuple[str, str | None]:
     if commit != head:
         return "stale", f"the index reflects commit {commit[:12]}, main is at {head[:12]}"
     return "current", None
+
+
+def _index_claims(memory: Memory, state: str) -> list[Finding]:
+    """The index's rules table against the repository's rules at the commit it claims
+    (read only, before anything syncs it); a mismatch is an ``index-mismatch``."""
+    if state not in ("current", "stale"):
+        return []
+    path = Path(memory.store.derived_dir, *_INDEX_DB)
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            commit = dict(conn.execute("SELECT key, value FROM meta").fetchall()).get("commit")
+            held = dict(conn.execute("SELECT rule_id, blob FROM rules").fetchall())
+    except sqlite3.Error:
+        return []  # _index_state reported it
+    if not commit:
+        return []
+    try:
+        entries = memory.store.rule_entries(memory.store.resolve(commit))
+    except Exception as exc:  # noqa: BLE001 - a commit git lacks, or two files of one id
+        why = f"the index claims commit {commit[:12]}, which cannot be read ({exc})"
+        return [Finding("index-mismatch", (), why + "; this run synced it")]
+    repo = {rid: e.blob for rid, e in entries.items()}
+    wrong = sorted(rid for rid in held.keys() | repo.keys() if held.get(rid) != repo.get(rid))
+    if not wrong:
+        return []
+    shown = ", ".join(wrong[:5]) + (", ..." if len(wrong) > 5 else "")
+    why = (f"the index claims commit {commit[:12]} but holds other versions of "
+           f"{len(wrong)} rules ({shown}); this run synced it")
+    return [Finding("index-mismatch", tuple(wrong[:20]), why)]
+
+
+def _index_sample(
+    memory: Memory, head: str, active: Sequence[Rule], report: Report
+) -> list[Finding]:
+    """Sync the index (it checks what it loads: report its repairs), then hold the stored
+    vectors of a sample of active rules against their texts embedded again; stored
+    vectors that are not theirs make the index be rebuilt from the rules."""
+    from .index import rule_text
+
+    try:
+        index = memory.index(head)
+    except RuleError:  # two files of one id: the index cannot be synced (invalid-file says)
+        return []
+    findings = [
+        Finding("index-mismatch", (), f"{what}; rebuilt") for what in dict.fromkeys(index.repairs)
+    ]
+    index.repairs.clear()
+    held = index.mapping()
+    searchable = sorted(
+        (r for r in active if r.id in held and held[r.id].status == ACTIVE), key=lambda r: r.id
+    )
+    step = max(1, len(searchable) // INDEX_SAMPLE)
+    sample = searchable[::step][:INDEX_SAMPLE]
+    report.index_sampled = len(sample)
+    if sample:
+        stored = np.asarray(index.vectors([r.id for r in sample]), dtype=np.float32)
+        texts = [rule_text(r.title, r.statement, r.scope, r.tags) for r in sample]
+        fresh = np.asarray(memory.embedder.embed(texts), dtype=np.float32)
+        norms = np.linalg.norm(fresh, axis=1) * np.linalg.norm(stored, axis=1)
+        cosines = np.einsum("ij,ij->i", fresh, stored) / np.where(norms > 0, norms, 1.0)
+        off = [r.id for r, c in zip(sample, cosines, strict=True) if not c >= _SAME_VECTOR]
+        if off:
+            findings.append(Finding(
+                "index-mismatch", tuple(off),
+                f"{len(off)} of {len(sample)} sampled rules have stored vectors that are not "
+                "their text's embedding; rebuilt by this run",
+            ))
+            # The sync cannot repair a vector its blob still matches: start over. The
+            # open index sees its database replaced and reloads (RuleIndex._sql).
+            for part in (memory.store.derived_dir / _INDEX_DB[0]).iterdir():
+                if part.is_file() and part.name != "write.lock":  # the lock stays, as a lock
+                    part.unlink(missing_ok=True)
+            memory.index(head)
+            index.repairs.clear()
+    return findings
 
 
 def _vectors(memory: Memory, index: Any, rules: Sequence[Rule]) -> np.ndarray:
@@ -834,9 +923,12 @@ def diagnose(
     findings += _contradictions(active)
 
     report.index, stale = _index_state(memory, head)
+    claims = _index_claims(memory, report.index)
     pairs, unused = _look_alikes(
         memory, head, active, groups, similarity, edited_similarity, neighbours
     )
+    if report.index != "not built" or unused is None and any(not r.checkable for r in active):
+        findings += claims + _index_sample(memory, head, active, report)
     synced = any(not r.checkable for r in active) and unused is None
     if stale is not None:
         findings.append(

@@ -20,6 +20,7 @@ docs/PYTHON-API.md documents it with examples that run.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -48,12 +49,14 @@ from .store import CONFIG_FILE, DEFAULT_BRANCH, Store
 
 if TYPE_CHECKING:
     from .embed import Embedder
-    from .index import RuleIndex
+    from .index import IndexView, RuleIndex
     from .learners.base import Learner
     from .llm import ChatModel
     from .review import Approval, Decision
 
 __all__ = ["Memory", "Recalled", "Learned", "JOURNAL"]
+
+log = logging.getLogger("imlgit")
 
 JOURNAL = "journal.jsonl"
 REFUSALS = "refusals.jsonl"  # the learner's last refusals, shown to the next learn (derived)
@@ -152,14 +155,20 @@ class Memory:
         return self._index
 
     def _index_inputs(self, commit: str) -> tuple[dict[str, Any], Callable[..., Any]]:
-        from .index import RuleDoc, RuleEntry
+        from .index import UNPARSABLE, RuleDoc, RuleEntry
+        from .rulefiles import parse_rule_file
 
         entries = self.store.rule_entries(commit)
 
         def load(ids: list[str]) -> dict[str, RuleDoc]:
             out = {}
             for rid in ids:
-                r = self.store.rule_from_blob(entries[rid].blob, entries[rid].path)
+                try:
+                    data = self.store.read_blob(entries[rid].blob)
+                    r = parse_rule_file(data, entries[rid].path)
+                except RuleError:  # one bad file must not hide the others: never searched
+                    out[rid] = RuleDoc("", "", "", UNPARSABLE)
+                    continue
                 out[rid] = RuleDoc(r.title, r.statement, r.scope, r.status, r.tags)
             return out
 
@@ -213,12 +222,17 @@ class Memory:
         k = k or self.settings.get("retrieval", "k")
         commit = self.store.resolve(at or DEFAULT_BRANCH)
         tag_filter = list(tags) if tags else None
+        view: RuleIndex | IndexView
         if at is None:
-            hits = self.index().search(query, k, scope=scope, tags=tag_filter)
+            view = self.index()
         else:
             view = self.index().at(commit, *self._index_inputs(commit))
-            hits = view.search(query, k, scope=scope, tags=tag_filter)
+        hits = view.search(query, k, scope=scope, tags=tag_filter)
         entries = self.store.rule_entries(commit)
+        if bad := view.unparsable():
+            paths = ", ".join(entries[rid].path for rid in bad[:5] if rid in entries)
+            log.warning("recall left out %d rule files that do not parse (%s%s); "
+                        "imlgit check says why", len(bad), paths, ", ..." if len(bad) > 5 else "")
         return [
             Recalled(
                 self.store.rule_from_blob(entries[h.rule_id].blob, entries[h.rule_id].path), h.score
@@ -245,9 +259,12 @@ class Memory:
             else ", ".join(f"{a} = {b}" for a, b in question.items())
         )
         retrieved = [r.rule for r in self.recall(text, k=k, scope=scope, at=at)]
+        from .rulefiles import read_rules
+
+        readable = read_rules(self.store, commit)  # recall above warned of the rest
         scope_rules = [
             r
-            for r in self.store.read_rules(commit).values()
+            for r in readable.rules.values()
             if r.checkable and r.status == "active" and (scope is None or r.scope == scope)
         ]
         model = None

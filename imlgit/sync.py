@@ -11,8 +11,9 @@ The rules of the road:
 - **pull** fetches, then merges ``<remote>/main`` into ``main`` rule file by rule
   file with :meth:`Store.merge` (a fast-forward when possible, else a merge
   commit whose rationale names the remote). The same rule changed on both sides
-  is a :class:`SyncConflict` showing both versions; nothing local moves but the
-  remote-tracking refs.
+  is a :class:`SyncConflict` showing both versions; an incoming rule file that
+  ``imlgit check`` refuses is a :class:`PullRefused` naming each file and error;
+  either way nothing local moves but the remote-tracking refs.
 - **push** sends ``main`` (and, asked to, every ``proposals/*`` branch). A branch
   the remote has moved past is never overwritten: :class:`PushRejected` says to
   pull first. A successful push moves the matching remote-tracking refs.
@@ -45,8 +46,8 @@ from dulwich.refs import Ref
 from dulwich.repo import Repo
 
 from .commits import CommitMessage, Identity
-from .errors import ConflictError, NotAMemoryRepo, RevisionNotFound, StoreError
-from .rules import rule_id_from_path
+from .errors import ConflictError, NotAMemoryRepo, RevisionNotFound, RuleError, StoreError
+from .rules import RULES_DIR, rule_id_from_path
 from .store import CONFIG_FILE, DEFAULT_BRANCH, Store
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "pull",
     "push",
     "remote_url",
+    "PullRefused",
     "PullResult",
     "SyncConflict",
     "PushRejected",
@@ -79,6 +81,17 @@ class PushRejected(StoreError):
 
     def __init__(self, message: str, branches: Sequence[str]) -> None:
         self.branches = list(branches)
+        super().__init__(message)
+
+
+class PullRefused(StoreError):
+    """The remote's branch brings rule files ``imlgit check`` refuses; nothing was merged.
+
+    ``problems`` holds one :class:`RuleError` per problem, each naming its file.
+    """
+
+    def __init__(self, message: str, problems: Sequence[RuleError]) -> None:
+        self.problems = list(problems)
         super().__init__(message)
 
 
@@ -398,6 +411,33 @@ def _conflict_error(
     return SyncConflict(message, versions, where)
 
 
+def _check_incoming(
+    store: Store, yours: Mapping[str, bytes | None], *, remote: str, branch: str
+) -> None:
+    """Refuse a pull that brings a rule file ``imlgit check`` would refuse: once on
+    main, a file that does not parse stops every command that needs that rule."""
+    from .rulefiles import check_file
+
+    seen: dict[str, str] = {}
+    problems: list[RuleError] = []
+    for path, blob in sorted(yours.items()):
+        if blob is None or not path.startswith(RULES_DIR + "/"):
+            continue
+        data = store.repo[_oid(blob)]
+        raw = data.as_raw_string() if isinstance(data, Blob) else b""
+        problems += check_file(path, raw, seen)
+    if problems:
+        shown = "\n".join(f"  {p}" for p in problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise PullRefused(
+            f"pull from {remote}/{branch} refused: it brings {len(problems)} invalid rule "
+            f"file problem{'s' if len(problems) != 1 else ''}; nothing was merged and "
+            f"{branch} is as it was (only refs/remotes/{remote}/* moved). Have them fixed "
+            f"on {remote}, then pull again.\n{shown}{more}",
+            problems,
+        )
+
+
 def _check_worktree(store: Store, branch: str, ours: str, paths: Iterable[str]) -> None:
     """Refuse to pull over a person's uncommitted edit to a file the pull would change."""
     if store.repo.bare:
@@ -457,6 +497,7 @@ def pull(
     mine, yours, both = _conflicts(store, ours, theirs)
     if both:
         raise _conflict_error(store, both, mine, yours, remote=remote, branch=branch)
+    _check_incoming(store, yours, remote=remote, branch=branch)
     _check_worktree(store, branch, ours, set(yours))
     rules = sorted({rid for p in yours if (rid := rule_id_from_path(p))})
     url = remote_url(store, remote)

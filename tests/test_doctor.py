@@ -209,10 +209,9 @@ def test_invalid_files_are_reported_and_the_rest_is_still_checked(store: Store) 
     assert broken.rules == ("r-broken",) and "malformed front matter" in broken.detail
     assert any("lives at" in f.detail for f in invalid)
     assert [f.rules for f in report.of_kind("duplicate")] == [("r-sea", "r-sea-copy")]
-    # the index cannot be synced with an invalid file: look-alikes are compared directly
-    assert report.index_note and "cannot be synced" in report.index_note
+    # an invalid file no longer stops the index (issue 14): it is left out of it
+    assert report.index_note is None
     assert [f.rules for f in report.of_kind("near-duplicate")] == [("r-air", "r-sea")]
-    assert "compared without the index" in report.summary()
     # the same problems Store.check reports
     assert sorted(str(p) for p in store.check()) == sorted(f.detail for f in invalid)
 
@@ -455,12 +454,15 @@ def test_the_index_of_a_memory_opened_by_a_relative_path(
     assert diagnose(mem).index == "current"
 
 
-def test_an_index_of_another_embedder_is_stale(store: Store) -> None:
+def test_an_index_of_another_embedder_is_stale(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     add(store, rule("r-sea", SEA))
     open_memory(store.path).index()
     mem = Memory.open(store.path, env={}, embedder=HashEmbedder(dim=32))
-    with pytest.warns(Warning):  # the index rebuilds itself for the new embedder
-        report = diagnose(mem)
+    report = diagnose(mem)
+    # the index rebuilds itself for the new embedder, and says so on the imlgit logger
+    assert any("hash:64" in r.getMessage() for r in caplog.records if r.name == "imlgit")
     assert kinds(report) == ["stale-index"] and report.index == "other embedder"
     assert "built with hash:64, the embedder is hash:32" in report.findings[0].detail
 
@@ -549,7 +551,9 @@ def test_stored_vectors_are_used_when_the_index_offers_them(look_alikes: Store) 
         index.vectors = vectors  # type: ignore[attr-defined]
     report = diagnose(mem)
     assert kinds(report) == ["near-duplicate"]
-    assert embedder.texts_embedded == before
+    # only the sample that checks the stored vectors is embedded again
+    assert report.index_sampled == len(texts)
+    assert embedder.texts_embedded == before + report.index_sampled
 
 
 def test_same_rule_compares_forms_when_both_have_one_else_statements() -> None:
@@ -573,3 +577,86 @@ def test_same_rule_compares_forms_when_both_have_one_else_statements() -> None:
     assert same_rule(
         rule("r-e", "Heavy parcels ship by sea."), rule("r-f", "heavy  parcels ship by SEA")
     )
+
+
+# ---------------------------------------------------------------------- a lying index (issue 14)
+
+
+PLAIN = [
+    ("r-sea", SEA, "Heavy parcels"),
+    ("r-refund", REFUND, "Refunds"),
+    ("r-label", "Every parcel carries a printed label with the sender address.", "Labels"),
+    ("r-fragile", "Glass items are packed in double boxes with foam corners.", "Fragile"),
+]
+
+
+@pytest.fixture
+def indexed(store: Store) -> Store:
+    """Four unrelated plain rules, and the index built for main."""
+    add(store, *(rule(rid, text, title=title) for rid, text, title in PLAIN))
+    index = open_memory(store.path).index()
+    index.close()
+    return store
+
+
+def _snapshot(store: Store) -> Path:
+    (snapshot,) = (store.derived_dir / "index").glob("faiss-*.index")
+    return snapshot
+
+
+def _stored(store: Store, rid: str) -> bytes:
+    index = open_memory(store.path).index()
+    data = np.asarray(index.vectors([rid])[0], np.float32).tobytes()
+    index.close()
+    return data
+
+
+def _recall_first(store: Store, rid: str) -> tuple[str, float]:
+    text = next(t for r, t, _ in PLAIN if r == rid)
+    best = open_memory(store.path).recall(text, k=1)[0]
+    return best.rule.id, best.score
+
+
+def test_garbled_index_vectors_are_an_index_mismatch_and_repaired(indexed: Store) -> None:
+    sea = _stored(indexed, "r-sea")
+    data = _snapshot(indexed).read_bytes()
+    junk = np.full(len(sea) // 4, 3.0e17, np.float32).tobytes()  # loads; scores ~1e34
+    _snapshot(indexed).write_bytes(data.replace(sea, junk))
+    report = diagnose(open_memory(indexed.path))
+    mismatch = report.of_kind("index-mismatch")
+    assert mismatch and "not unit length" in mismatch[0].detail
+    assert "index-mismatch" in report.summary()
+    rid, score = _recall_first(indexed, "r-refund")
+    assert rid == "r-refund" and score <= 1.0001
+
+
+def test_stored_vectors_of_other_rules_are_found_by_the_sample(indexed: Store) -> None:
+    """Two vectors swapped in the snapshot and the cache: every norm and count is right,
+    so only embedding a sample again shows that recall would answer the wrong rule."""
+    sea, refund = _stored(indexed, "r-sea"), _stored(indexed, "r-refund")
+    for path in (_snapshot(indexed), indexed.derived_dir / "index" / "index.sqlite"):
+        hold = b"\xab" * len(sea)
+        data = path.read_bytes().replace(sea, hold).replace(refund, sea).replace(hold, refund)
+        path.write_bytes(data)
+    assert _recall_first(indexed, "r-refund")[0] == "r-sea"  # the lie, before doctor
+    report = diagnose(open_memory(indexed.path))
+    (found,) = report.of_kind("index-mismatch")
+    assert set(found.rules) == {"r-sea", "r-refund"}
+    assert report.index_sampled == 5  # the four and the template rule
+    assert "2 of 5 sampled rules" in found.detail
+    assert _recall_first(indexed, "r-refund")[0] == "r-refund"
+    assert diagnose(open_memory(indexed.path)).of_kind("index-mismatch") == []
+
+
+def test_an_index_claiming_another_commit_is_an_index_mismatch(indexed: Store) -> None:
+    import sqlite3
+
+    first = indexed.log()[-1].sha  # the memory's first commit: other rules
+    with sqlite3.connect(indexed.derived_dir / "index" / "index.sqlite") as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'commit'", (first,))
+    conn.close()
+    report = diagnose(open_memory(indexed.path))
+    claims = [f for f in report.of_kind("index-mismatch") if "claims commit" in f.detail]
+    assert claims and set(claims[0].rules) == {rid for rid, _, _ in PLAIN}
+    assert report.index == "stale"
+    assert diagnose(open_memory(indexed.path)).of_kind("index-mismatch") == []

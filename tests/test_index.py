@@ -6,11 +6,11 @@ Everything runs with the HashEmbedder from fakes; the real model is in test_embe
 from __future__ import annotations
 
 import hashlib
+import logging
 import multiprocessing
 import subprocess
 import sys
 import threading
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,7 +20,6 @@ from fakes import HashEmbedder
 
 from imlgit.errors import IndexError_
 from imlgit.index import (
-    IndexRebuiltWarning,
     RuleDoc,
     RuleEntry,
     RuleIndex,
@@ -77,6 +76,16 @@ def text_of(doc: RuleDoc) -> str:
 
 def ids(hits: list) -> list[str]:  # type: ignore[type-arg]
     return [h.rule_id for h in hits]
+
+
+def rebuilt(caplog: pytest.LogCaptureFixture, match: str = "") -> list[str]:
+    """The index's repair warnings logged so far (on the "imlgit" logger), then forgotten."""
+    found = [
+        r.getMessage() for r in caplog.records
+        if r.name == "imlgit" and r.levelno == logging.WARNING and match in r.getMessage()
+    ]
+    caplog.clear()
+    return found
 
 
 @pytest.fixture
@@ -204,57 +213,62 @@ def test_query_vectors_and_batches(tmp_path: Path, emb: HashEmbedder) -> None:
     assert index.search_many([], k=4) == [] and index.search("x", k=0) == []
 
 
-def test_corrupt_snapshot_is_rebuilt_from_the_cache(tmp_path: Path, emb: HashEmbedder) -> None:
+def test_corrupt_snapshot_is_rebuilt_from_the_cache(
+    tmp_path: Path, emb: HashEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
     docs = memory(10)
     RuleIndex.open(tmp_path, emb).sync("c1", *state(docs))
     (snapshot,) = tmp_path.glob("faiss-*.index")
     snapshot.write_bytes(b"not a faiss index at all")
     fresh = HashEmbedder()
-    with pytest.warns(IndexRebuiltWarning, match="unreadable"):
-        index = RuleIndex.open(tmp_path, fresh)
+    index = RuleIndex.open(tmp_path, fresh)
+    assert rebuilt(caplog, "unreadable")
     assert fresh.calls == [] and index.commit == "c1"
     assert ids(index.search(text_of(docs["r0007"]), k=1)) == ["r0007"]
-    with warnings.catch_warnings():  # repaired on the spot: the next open is silent
-        warnings.simplefilter("error")
-        assert len(RuleIndex.open(tmp_path, fresh)) == 10
+    assert len(RuleIndex.open(tmp_path, fresh)) == 10
+    assert rebuilt(caplog) == []  # repaired on the spot: the next open is silent
 
 
-def test_missing_snapshot_is_rebuilt(tmp_path: Path, emb: HashEmbedder) -> None:
+def test_missing_snapshot_is_rebuilt(
+    tmp_path: Path, emb: HashEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
     docs = memory(4)
     RuleIndex.open(tmp_path, emb).sync("c1", *state(docs))
     for path in tmp_path.glob("faiss-*.index"):
         path.unlink()
-    with pytest.warns(IndexRebuiltWarning, match="missing"):
-        index = RuleIndex.open(tmp_path, emb)
-    assert len(index) == 4
+    index = RuleIndex.open(tmp_path, emb)
+    assert rebuilt(caplog, "missing") and len(index) == 4
 
 
-def test_corrupt_database_is_rebuilt_from_the_rules(tmp_path: Path, emb: HashEmbedder) -> None:
+def test_corrupt_database_is_rebuilt_from_the_rules(
+    tmp_path: Path, emb: HashEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
     docs = memory(6)
     RuleIndex.open(tmp_path, emb).sync("c1", *state(docs))
     for suffix in ("-wal", "-shm"):
         (tmp_path / f"index.sqlite{suffix}").unlink(missing_ok=True)
     (tmp_path / "index.sqlite").write_bytes(b"\x00garbage" * 4096)
-    with pytest.warns(IndexRebuiltWarning, match="unreadable"):
-        index = RuleIndex.open(tmp_path, emb)
+    index = RuleIndex.open(tmp_path, emb)
+    assert rebuilt(caplog, "unreadable")
     assert index.commit is None and len(index) == 0
     stats = index.sync("c1", *state(docs))
     assert stats.added == 6 and stats.embedded == 6
     assert ids(index.search(text_of(docs["r0001"]), k=1)) == ["r0001"]
 
 
-def test_other_embedder_makes_the_index_stale(tmp_path: Path, emb: HashEmbedder) -> None:
+def test_other_embedder_makes_the_index_stale(
+    tmp_path: Path, emb: HashEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
     docs = memory(5)
     RuleIndex.open(tmp_path, emb).sync("c1", *state(docs))
     other = HashEmbedder(dim=32)
-    with pytest.warns(IndexRebuiltWarning, match="hash:64"):
-        index = RuleIndex.open(tmp_path, other)
-    assert len(index) == 0
+    index = RuleIndex.open(tmp_path, other)
+    assert rebuilt(caplog, "hash:64") and len(index) == 0
     assert index.sync("c1", *state(docs)).embedded == 5
     assert ids(index.search(text_of(docs["r0004"]), k=1)) == ["r0004"]
     # Switching back finds the first embedder's vectors still cached.
-    with pytest.warns(IndexRebuiltWarning):
-        back = RuleIndex.open(tmp_path, HashEmbedder())
+    back = RuleIndex.open(tmp_path, HashEmbedder())
+    assert rebuilt(caplog)
     assert back.sync("c1", *state(docs)).embedded == 0
 
 
@@ -304,9 +318,14 @@ def test_hnsw_agrees_with_exact_search(tmp_path: Path, emb: HashEmbedder) -> Non
     assert approx.sync("c4", *state(small)).rebuilt and len(approx) == 50
 
 
+class _Raise(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        raise AssertionError(record.getMessage())
+
+
 def _writer(directory: str, rounds: int, offset: int) -> None:
     """A writer process: alternately syncs two commits; any warning fails it."""
-    warnings.simplefilter("error")
+    logging.getLogger("imlgit").addHandler(_Raise())
     index = RuleIndex.open(Path(directory), HashEmbedder())
     for i in range(rounds):
         name = "cA" if (i + offset) % 2 == 0 else "cB"
@@ -386,3 +405,117 @@ def test_importing_the_modules_loads_neither_torch_nor_faiss() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- derived data that lies (issue 14): garbled on disk, still loading ---------------------
+
+
+def _garble(path: Path, vector: np.ndarray) -> None:
+    """Overwrite one stored float32 vector in ``path`` with bytes that still load."""
+    data = path.read_bytes()
+    at = data.find(vector.astype(np.float32).tobytes())
+    assert at >= 0, f"vector not found in {path.name}"
+    junk = np.full(vector.shape, 3.0e17, np.float32).tobytes()  # scores ~1e34 against a unit query
+    path.write_bytes(data[:at] + junk + data[at + len(junk) :])
+
+
+def test_garbled_snapshot_vectors_are_caught_and_rebuilt(
+    tmp_path: Path, emb: HashEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    docs = memory(12)
+    index = RuleIndex.open(tmp_path, emb)
+    index.sync("c1", *state(docs))
+    (snapshot,) = tmp_path.glob("faiss-*.index")
+    _garble(snapshot, index.vectors(["r0003"])[0])
+    index.close()
+    reopened = RuleIndex.open(tmp_path, HashEmbedder())
+    assert rebuilt(caplog, "not unit length")
+    best = reopened.search(text_of(docs["r0008"]), k=3)
+    assert best[0].rule_id == "r0008" and all(h.score <= 1.0001 for h in best)
+    assert ids(reopened.search(text_of(docs["r0003"]), k=1)) == ["r0003"]
+    assert rebuilt(caplog) == []
+    assert rebuilt(caplog) == [] and len(RuleIndex.open(tmp_path, emb)) == 12  # rewritten
+    assert rebuilt(caplog) == []
+
+
+def test_garbled_cached_vectors_are_embedded_again(
+    tmp_path: Path, emb: HashEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    docs = memory(8)
+    index = RuleIndex.open(tmp_path, emb)
+    index.sync("c1", *state(docs))
+    vector = index.vectors(["r0005"])[0]
+    index.close()  # the last connection checkpoints the WAL into index.sqlite
+    _garble(tmp_path / "index.sqlite", vector)
+    for path in tmp_path.glob("faiss-*.index"):
+        path.unlink()  # so the vectors come from the cache
+    fresh = HashEmbedder()
+    reopened = RuleIndex.open(tmp_path, fresh)
+    assert rebuilt(caplog, "garbled")
+    stats = reopened.sync("c1", *state(docs))
+    assert stats.embedded == 1 and fresh.texts_embedded == 1
+    best = reopened.search(text_of(docs["r0002"]), k=8)
+    assert best[0].rule_id == "r0002" and all(h.score <= 1.0001 for h in best)
+    assert ids(reopened.search(text_of(docs["r0005"]), k=1)) == ["r0005"]
+    # The cache holds the good vector again: a rebuild from it embeds nothing.
+    for path in tmp_path.glob("faiss-*.index"):
+        path.unlink()
+    again = HashEmbedder()
+    RuleIndex.open(tmp_path, again).sync("c1", *state(docs))
+    assert again.calls == []
+
+
+def _edit_db(directory: Path, *statements: str) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(directory / "index.sqlite")
+    with conn:
+        for sql in statements:
+            conn.execute(sql)
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    "edit, why",
+    [
+        # two rules swap FAISS ids: a search for one answers with the other
+        (("UPDATE rules SET fid = -1 WHERE rule_id = 'r0001'",
+          "UPDATE rules SET fid = 1 WHERE rule_id = 'r0002'",
+          "UPDATE rules SET fid = 2 WHERE rule_id = 'r0001'"), "not what was synced"),
+        (("DELETE FROM rules WHERE rule_id = 'r0004'",), "claims 6 rules"),
+        (("UPDATE meta SET value = '2' WHERE key = 'rows'",), "claims 2 rules"),
+    ],
+)
+def test_a_rules_table_that_lies_is_rebuilt_from_the_rules(
+    tmp_path: Path, emb: HashEmbedder, caplog: pytest.LogCaptureFixture,
+    edit: tuple[str, ...], why: str,
+) -> None:
+    docs = memory(6)
+    index = RuleIndex.open(tmp_path, emb)
+    index.sync("c1", *state(docs))
+    assert [index.mapping()[r].fid for r in ("r0001", "r0002")] == [1, 2]
+    index.close()
+    _edit_db(tmp_path, *edit)
+    reopened = RuleIndex.open(tmp_path, emb)
+    assert rebuilt(caplog, why) and len(reopened) == 0
+    stats = reopened.sync("c1", *state(docs))
+    assert stats.added == 6 and stats.embedded == 0  # the cache survives
+    for rid in ("r0001", "r0002", "r0004"):
+        assert ids(reopened.search(text_of(docs[rid]), k=1)) == [rid]
+    assert rebuilt(caplog) == [] and len(RuleIndex.open(tmp_path, emb)) == 6
+    assert rebuilt(caplog) == []
+
+
+def test_an_index_claiming_a_commit_it_does_not_hold_is_repaired(
+    tmp_path: Path, emb: HashEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    old, new = memory(5), {**memory(4), "r0009": make_doc(9)}
+    index = RuleIndex.open(tmp_path, emb)
+    index.sync("c1", *state(old))
+    index.close()
+    _edit_db(tmp_path, "UPDATE meta SET value = 'c2' WHERE key = 'commit'")
+    reopened = RuleIndex.open(tmp_path, emb)
+    assert reopened.commit == "c2"
+    stats = reopened.sync("c2", *state(new))
+    assert rebuilt(caplog, "claimed commit c2") and (stats.added, stats.removed) == (1, 1)
+    assert ids(reopened.search(text_of(new["r0009"]), k=1)) == ["r0009"]

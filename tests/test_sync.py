@@ -19,6 +19,7 @@ from imlgit.errors import ConflictError, NotAMemoryRepo, StoreError
 from imlgit.rules import Rule, render_rule, rule_path
 from imlgit.store import Store
 from imlgit.sync import (
+    PullRefused,
     PushRejected,
     RemoteError,
     SyncConflict,
@@ -210,6 +211,39 @@ def test_two_clones_push_pull_push(tmp_path: Path, origin: tuple[str, Path]) -> 
     for s in (a, b):
         run_git(s.path, "fsck", "--strict", "--no-dangling")
         s.close()
+
+
+def test_pull_refuses_invalid_incoming_rule_files(
+    tmp_path: Path, origin: tuple[str, Path]
+) -> None:
+    """A rule file imlgit check refuses, pushed by a plain git commit elsewhere, is not
+    merged: once on main it would stop every command that needs that rule (issue 14)."""
+    url, _ = origin
+    a, b = clone(url, tmp_path / "a"), clone(url, tmp_path / "b")
+    bad = {
+        rule_path("r-no-scope"): b"---\nid: r-no-scope\ntitle: No scope\n---\nA body.\n",
+        rule_path("r-bad-yaml"): b"---\nid: [r-bad-yaml\n---\nA body.\n",
+        "rules/notes.txt": b"not a rule\n",
+    }
+    put(a, rule("r-good", "Fine."))
+    msg = CommitMessage.make("add", "add by hand", "Written without imlgit's checks.")
+    a.commit(bad, msg, author=PERSON)  # raw bytes: no validation, as git commit would
+    assert push(a) == ["main"]
+    for side_change in (False, True):  # a fast-forward, then a merge commit
+        if side_change:
+            put(b, rule("r-local", "Only here."))
+        before = b.head()
+        with pytest.raises(PullRefused) as info:
+            pull(b, author=PERSON)
+        text = str(info.value)
+        assert all(path in text for path in bad) and "nothing was merged" in text
+        assert "scope" in text
+        assert {p.path for p in info.value.problems} == set(bad)
+        assert b.head() == before and status(b) == ""
+        assert not (b.path / rule_path("r-good")).exists()
+        assert "r-good" not in b.read_rules()
+    a.close()
+    b.close()
 
 
 def test_same_rule_changed_on_both_sides(tmp_path: Path, origin: tuple[str, Path]) -> None:
