@@ -140,7 +140,8 @@ def test_recall_reads_main_even_when_a_proposal_is_checked_out(tools: Tools) -> 
     found = tools.recall("sorrel orrery", k=5)
     assert found["commit"] == store.head("main")
     assert got["rule"] not in {r["id"] for r in found["rules"]}
-    assert tools.memory.recall("sorrel orrery", k=5)[0].rule.id == got["rule"]  # HEAD's view
+    # the rule is there to find, on its branch
+    assert tools.memory.recall("sorrel orrery", k=5, at=got["branch"])[0].rule.id == got["rule"]
 
 
 # ---------------------------------------------------------------------- over stdio
