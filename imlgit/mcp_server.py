@@ -16,6 +16,10 @@ an MCP tool error carrying the message, with nothing written):
 Resources: ``imlgit://rules/{rule_id}`` (the rule's Markdown on main) and
 ``imlgit://rules/{rule_id}/history`` (its commits with their rationales, JSON).
 
+Every stdin line gets an answer: one that is not a JSON-RPC message gets a
+JSON-RPC error (:mod:`imlgit.mcp_stdio`), and arguments that do not fit a
+tool's schema get a tool error naming each argument and what is wrong.
+
 There is no approve tool: what an agent proposes waits for a person
 (``imlgit approve NAME``) or the review policy. Nothing is written outside the
 memory repository. The SDK (``pip install 'imlgit[mcp]'``) is imported only

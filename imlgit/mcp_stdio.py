@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -198,20 +198,15 @@ class _Lines:
     """The checked lines of ``stream`` as text for the SDK's reader; errors go to ``answer``."""
 
     def __init__(self, stream: IO[bytes]) -> None:
-        self.stream = stream
-        self.answer: Callable[[WireError], Any] | None = None
-        self._ready: Any = None  # an anyio.Event, made in the event loop
-
-    async def start(self, answer: Callable[[WireError], Any]) -> None:
-        self.answer = answer
-        self._event().set()
-
-    def _event(self) -> Any:
         import anyio
 
-        if self._ready is None:
-            self._ready = anyio.Event()
-        return self._ready
+        self.stream = stream
+        self.answer: Callable[[WireError], Awaitable[None]] | None = None
+        self._ready = anyio.Event()  # set once the SDK's write stream exists
+
+    def start(self, answer: Callable[[WireError], Awaitable[None]]) -> None:
+        self.answer = answer
+        self._ready.set()
 
     def __aiter__(self) -> AsyncIterator[str]:
         return self._lines()
@@ -235,7 +230,7 @@ class _Lines:
             if isinstance(got, dict):
                 got = _sdk_check(got)
             if isinstance(got, WireError):
-                await self._event().wait()  # the answer stream exists once the SDK is up
+                await self._ready.wait()
                 assert self.answer is not None
                 await self.answer(got)
                 continue
@@ -322,7 +317,7 @@ async def stdio_server(
                 except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                     pass  # the server has stopped writing: nobody is listening any more
 
-            await lines.start(answer)
+            lines.start(answer)
             yield read_stream, write_stream
     finally:
         restore()
