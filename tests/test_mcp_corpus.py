@@ -118,6 +118,9 @@ def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
                 proc.wait()
             reader.join(timeout=HANG)
             out.close()
+        log = (root / "server.log").read_text(encoding="utf-8", errors="replace")
+        assert proc.returncode == 0, log
+        assert "Traceback" not in log, log
 
 
 def test_the_corpus_is_complete() -> None:
