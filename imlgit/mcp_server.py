@@ -16,6 +16,10 @@ an MCP tool error carrying the message, with nothing written):
 Resources: ``imlgit://rules/{rule_id}`` (the rule's Markdown on main) and
 ``imlgit://rules/{rule_id}/history`` (its commits with their rationales, JSON).
 
+Every stdin line gets an answer: one that is not a JSON-RPC message gets a
+JSON-RPC error (:mod:`imlgit.mcp_stdio`), and arguments that do not fit a
+tool's schema get a tool error naming each argument and what is wrong.
+
 There is no approve tool: what an agent proposes waits for a person
 (``imlgit approve NAME``) or the review policy. Nothing is written outside the
 memory repository. The SDK (``pip install 'imlgit[mcp]'``) is imported only
@@ -31,7 +35,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ImlgitError
-from .experience import SCOPE_RE, valid_experience_id
+from .experience import ID_RE, SCOPE_RE, valid_experience_id
 from .memory import Memory
 from .rules import MAX_STATEMENT_LENGTH, MAX_TITLE_LENGTH, rule_path, validate_rule_id
 from .store import DEFAULT_BRANCH
@@ -39,7 +43,7 @@ from .store import DEFAULT_BRANCH
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-__all__ = ["Tools", "ToolInputError", "build_server", "serve", "LIMITS"]
+__all__ = ["Tools", "ToolInputError", "argument_errors", "build_server", "serve", "LIMITS"]
 
 LIMITS = {
     "query": 2_000,
@@ -81,19 +85,36 @@ def _text(name: str, value: object, *, required: bool = True, multiline: bool = 
     limit = LIMITS[name]
     if len(value) > limit:
         raise ToolInputError(f"{name} has {len(value)} characters; at most {limit}")
-    allowed = "\t\n\r" if multiline else ""
-    for i, ch in enumerate(value):
-        if (ord(ch) < 32 and ch not in allowed) or 127 <= ord(ch) < 160:
-            raise ToolInputError(f"{name} has a control character (U+{ord(ch):04X}) at {i + 1}")
+    _no_controls(name, value, multiline=multiline)
     if required and not value.strip():
         raise ToolInputError(f"{name} must not be empty")
     return value
 
 
+def _no_controls(name: str, value: str, *, multiline: bool = False) -> None:
+    """Refuse control characters (a line break only in multi-line text): a NUL or a
+    newline in a journal field would break every later read of it."""
+    allowed = "\t\n\r" if multiline else ""
+    for i, ch in enumerate(value):
+        if (ord(ch) < 32 and ch not in allowed) or 127 <= ord(ch) < 160:
+            raise ToolInputError(f"{name} has a control character (U+{ord(ch):04X}) at {i + 1}")
+
+
+def _input_fields(value: Mapping[Any, Any]) -> None:
+    """An object input's field names are one-line text, its text values free of NULs."""
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise ToolInputError(f"input field names are text, got {_show(key)}")
+        _no_controls(f"input field name {_show(key)}", key)
+        if isinstance(item, str):
+            _no_controls(f"input field {_show(key)}", item, multiline=True)
+
+
 def _scope(value: object, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
-    if not isinstance(value, str) or not SCOPE_RE.match(value) or ".." in value:
+    # fullmatch: the pattern's "$" also matches before a final newline
+    if not isinstance(value, str) or not SCOPE_RE.fullmatch(value) or ".." in value:
         raise ToolInputError(
             f"bad scope {_show(value)}: lowercase letters, digits, '.', '_' or '-' (at most 64), "
             "starting with a letter or digit"
@@ -102,7 +123,7 @@ def _scope(value: object, *, optional: bool = False) -> str | None:
 
 
 def _experience_id(name: str, value: object) -> str:
-    if not valid_experience_id(value):
+    if not valid_experience_id(value) or not ID_RE.fullmatch(str(value)):
         raise ToolInputError(
             f"bad {name} {_show(value)}: letters, digits, '.', '_', ':' or '-' (at most 128), "
             "starting with a letter or digit, without '..'"
@@ -112,6 +133,8 @@ def _experience_id(name: str, value: object) -> str:
 
 
 def _rule_id(value: object) -> str:
+    if isinstance(value, str) and not value.isprintable():
+        raise ToolInputError(f"bad rule id {_show(value)}: it has a control character")
     try:
         return validate_rule_id(value)
     except ImlgitError as exc:
@@ -154,8 +177,12 @@ def _outcome(value: object) -> dict[str, Any]:
             raise ToolInputError(f"the reward must be a finite number, got {value!r}")
         return {"reward": float(value)}
     if isinstance(value, str):
+        _no_controls("outcome", value, multiline=True)
         return {"text": value}
     if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(item, str):
+                _no_controls(f"outcome {_show(key)}", item, multiline=True)
         return dict(value)
     raise ToolInputError(f"outcome must be an object, a number or text, got {type(value).__name__}")
 
@@ -220,6 +247,8 @@ class Tools:
             raise ToolInputError(
                 f"input is text or a flat object of field -> value, got {type(input).__name__}"
             )
+        else:
+            _input_fields(input)
         _json_size("input", input)
         if output is not None:
             _text("output", output)
@@ -349,18 +378,89 @@ class Tools:
 # ---------------------------------------------------------------------- the server
 
 
+def argument_errors(tool: str, arguments: Mapping[str, Any], errors: list[Any]) -> str:
+    """The schema errors of a tool call (pydantic's ``errors()``) as one line.
+
+    Each argument is named with what is wrong with it; the caller's values are
+    not echoed (only their JSON type) and no pydantic link is shown.
+    """
+    missing: list[str] = []
+    wrong: dict[str, list[str]] = {}
+    for err in errors:
+        loc = tuple(err.get("loc") or ("?",))
+        name = str(loc[0])
+        if err.get("type") == "missing" and len(loc) == 1:
+            missing.append(name)
+            continue
+        # ints in the rest of loc are list positions; strings are the union branch tried
+        where = name + "".join(f"[{p}]" for p in loc[1:] if isinstance(p, int))
+        msg = str(err.get("msg", "is invalid"))
+        for word, json_word in (("dictionary", "object"), ("list", "array")):
+            msg = msg.replace(f"valid {word}", f"valid {json_word}")
+        msg = msg.removeprefix("Input should be ").removeprefix("Value error, ")
+        wrong.setdefault(where, [])
+        if msg not in wrong[where]:
+            wrong[where].append(msg)
+    parts = [f"missing argument '{n}'" for n in missing]
+    for where, msgs in wrong.items():
+        name = where.split("[", 1)[0]
+        got = _json_kind(arguments.get(name)) if where == name else None
+        parts.append(
+            f"argument '{where}' must be " + " or ".join(msgs) + (f" (got {got})" if got else "")
+        )
+    return f"{tool}: " + "; ".join(parts)
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    return "an object"
+
+
 def build_server(memory: Memory) -> "MCPServer[Any]":
     """The MCP server (the SDK's ``MCPServer``) with imlgit's tools and resources."""
     from typing import Annotated
 
-    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver import Context, MCPServer
     from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
     from mcp.shared.exceptions import MCPError
-    from mcp_types import INVALID_PARAMS, ToolAnnotations
-    from pydantic import Field
+    from mcp_types import INVALID_PARAMS, CallToolResult, InputRequiredResult, ToolAnnotations
+    from pydantic import Field, ValidationError
+
+    class Server(MCPServer[Any]):
+        """MCPServer with argument errors a model can act on, and the checked stdio wire."""
+
+        async def call_tool(
+            self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+        ) -> CallToolResult | InputRequiredResult:
+            try:
+                return await super().call_tool(name, arguments, context)
+            except ToolError as exc:
+                cause = exc.__cause__
+                if not isinstance(cause, ValidationError):
+                    raise
+                # the SDK's text is pydantic's, with a URL per error; the cause stays, so
+                # the SDK still logs field names only
+                raise ToolError(argument_errors(name, arguments, cause.errors())) from cause
+
+        async def run_stdio_async(self) -> None:
+            from .mcp_stdio import stdio_server
+
+            # as the SDK's own run_stdio_async, behind the wire that answers every bad line
+            low = self._lowlevel_server
+            async with stdio_server() as (read_stream, write_stream):
+                await low.run(read_stream, write_stream, low.create_initialization_options())
 
     tools = Tools(memory)
-    server: MCPServer[Any] = MCPServer(
+    server: MCPServer[Any] = Server(
         "imlgit", instructions=INSTRUCTIONS, version=_version(), log_level="WARNING"
     )
 

@@ -22,7 +22,15 @@ from fakes import HashEmbedder
 from imlgit import review as rv
 from imlgit.bench.truthtable import TruthTable
 from imlgit.errors import ImlgitError
-from imlgit.mcp_server import Tools
+from imlgit.mcp_server import Tools, build_server
+from imlgit.mcp_stdio import (
+    INVALID_REQUEST,
+    MAX_DEPTH,
+    MAX_LINE_BYTES,
+    PARSE_ERROR,
+    WireError,
+    check_line,
+)
 from imlgit.memory import Memory
 from imlgit.store import Store
 
@@ -55,6 +63,15 @@ HOSTILE_TOOL_CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("record_experience", {"input": {"a": "yes"}, "outcome": {"oops": 1}}, "unknown field"),
     ("record_experience", {"input": "a", "outcome": 1.0, "rules": ["../x"]}, "bad rule id"),
     ("record_experience", {"input": "a", "outcome": 1.0, "rules": "r-a"}, "rules"),
+    # a newline or NUL that reached the journal broke every later learn (issue 14)
+    ("record_experience", {"input": "a", "outcome": 1.0, "id": "j-1\n"}, "bad id"),
+    ("record_experience", {"input": {"colour": "red\x00"}, "outcome": 1.0}, "control character"),
+    ("record_experience", {"input": {"col\nour": "red"}, "outcome": 1.0}, "control character"),
+    ("record_experience", {"input": "a", "outcome": 1.0, "scope": "general\n"}, "bad scope"),
+    ("record_experience", {"input": "a", "outcome": "said\x00"}, "control character"),
+    ("record_experience", {"input": "a", "outcome": {"text": "x\x00"}}, "control character"),
+    ("record_experience", {"input": "a", "outcome": 1.0, "rules": ["r-a\n"]}, "bad rule id"),
+    ("recall", {"query": "x", "scope": "general\n"}, "bad scope"),
     ("propose_rule", {"statement": "s" * 1_000_000, "rationale": "r"}, "at most 4000"),
     ("propose_rule", {"statement": "Fine.", "rationale": "r" * 4_001}, "at most 4000"),
     ("propose_rule", {"statement": "Fine.", "rationale": " "}, "must not be empty"),
@@ -62,6 +79,11 @@ HOSTILE_TOOL_CALLS: list[tuple[str, dict[str, Any], str]] = [
     (
         "propose_rule",
         {"statement": "Fine.", "rationale": "r", "evidence": ["../../etc/passwd"]},
+        "bad evidence id",
+    ),
+    (
+        "propose_rule",
+        {"statement": "Fine.", "rationale": "r", "evidence": ["e-1\n"]},
         "bad evidence id",
     ),
     (
@@ -143,6 +165,132 @@ def test_recall_reads_main_even_when_a_proposal_is_checked_out(tools: Tools) -> 
     # Memory.recall reads main too, unless told another revision (issue 14)
     assert got["rule"] not in {r.rule.id for r in tools.memory.recall("sorrel orrery", k=5)}
     assert tools.memory.recall("sorrel orrery", k=5, at=got["branch"])[0].rule.id == got["rule"]
+
+
+def test_argument_errors_name_the_argument_without_pydantic_links(tools: Tools) -> None:
+    import anyio
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    server = build_server(tools.memory)
+    cases: list[tuple[str, dict[str, Any], list[str]]] = [
+        ("recall", {}, ["recall: missing argument 'query'"]),
+        (
+            "recall",
+            {"query": "x", "k": "many"},
+            ["argument 'k' must be a valid integer", "(got text)"],
+        ),
+        (
+            "record_experience",
+            {"input": 5, "outcome": 1.0},
+            ["argument 'input' must be a valid string or a valid object (got a number)"],
+        ),
+        (
+            "record_experience",
+            {"input": "a", "outcome": 1.0, "rules": ["r-a", 3]},
+            ["argument 'rules[1]' must be a valid string"],
+        ),
+        (
+            "propose_rule",
+            {"rationale": "r", "evidence": "e-1"},
+            ["missing argument 'statement'", "argument 'evidence' must be a valid array"],
+        ),
+    ]
+    for name, args, wanted in cases:
+        before = snapshot(tools.memory.path)
+        with pytest.raises(ToolError) as err:
+            anyio.run(server.call_tool, name, args)
+        text = str(err.value)
+        for w in wanted:
+            assert w in text
+        assert "pydantic" not in text and "http" not in text and "input_value" not in text
+        assert snapshot(tools.memory.path) == before
+
+
+OK_PING = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
+
+
+@pytest.mark.parametrize(
+    ("line", "code", "rid", "says"),
+    [
+        (b"{", PARSE_ERROR, None, "not JSON"),
+        (
+            b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":Infinity}}',
+            PARSE_ERROR,
+            None,
+            "not JSON",
+        ),
+        (
+            b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"\\udfff":1}}',
+            PARSE_ERROR,
+            None,
+            "lone surrogate",
+        ),
+        (b'{"jsonrpc":"2.0","id":1,"method":"ping"}\xc0', PARSE_ERROR, None, "not UTF-8"),
+        (b'{"jsonrpc":"2.0","id":null,"method":"ping"}', INVALID_REQUEST, None, "the id must be"),
+        (
+            b'{"jsonrpc":"2.0","id":"a","method":"ping","params":"x"}',
+            INVALID_REQUEST,
+            "a",
+            '"params" must be',
+        ),
+        (
+            b'{"jsonrpc":"2.0","id":3,"result":1,"method":null}',
+            INVALID_REQUEST,
+            3,
+            '"method" must be',
+        ),
+        (
+            b'{"jsonrpc":"2.0","method":"notifications/x","params":[]}',
+            INVALID_REQUEST,
+            None,
+            '"params" must be',
+        ),
+        (b"[]", INVALID_REQUEST, None, "batch"),
+        (b"true", INVALID_REQUEST, None, "JSON object"),
+    ],
+)
+def test_a_line_that_is_no_message_gets_its_error(
+    line: bytes, code: int, rid: object, says: str
+) -> None:
+    got = check_line(line)
+    assert isinstance(got, WireError)
+    assert (got.code, got.id) == (code, rid) and says in got.message
+    assert got.to_dict()["error"]["code"] == code
+
+
+def test_the_wire_limits_are_exact() -> None:
+    def nested(depth: int) -> bytes:
+        """A ping nested ``depth`` levels deep: the envelope, params, then arrays."""
+        params = "[" * (depth - 2) + "]" * (depth - 2)
+        return b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":' + params.encode() + b"}}"
+
+    assert isinstance(check_line(nested(MAX_DEPTH)), dict)
+    got = check_line(nested(MAX_DEPTH + 1))
+    assert isinstance(got, WireError) and got.code == PARSE_ERROR
+    pad = MAX_LINE_BYTES - len(OK_PING) - len(b',"params":{"x":""}')
+    longest = OK_PING[:-1] + b',"params":{"x":"' + b"a" * pad + b'"}}'
+    assert len(longest) == MAX_LINE_BYTES and isinstance(check_line(longest + b"\n"), dict)
+    got = check_line(longest[:-2] + b'a"}}')
+    assert isinstance(got, WireError) and got.code == PARSE_ERROR
+    assert check_line(b"  \r\n") is None  # a blank line is not a message
+    assert check_line(b'{"jsonrpc":"2.0","id":"r","result":{}}') == {
+        "jsonrpc": "2.0",
+        "id": "r",
+        "result": {},
+    }
+
+
+def test_an_over_long_line_is_read_in_bounded_pieces_and_the_next_one_kept() -> None:
+    import io
+
+    from imlgit.mcp_stdio import _read_line
+
+    stream = io.BytesIO(b"x" * (3 * MAX_LINE_BYTES) + b"\n" + OK_PING + b"\n" + OK_PING)
+    start, over = _read_line(stream)
+    assert over and len(start) <= MAX_LINE_BYTES
+    assert _read_line(stream) == (OK_PING + b"\n", False)
+    assert _read_line(stream) == (OK_PING, False)  # the last line, without its newline
+    assert _read_line(stream) == (b"", False)
 
 
 # ---------------------------------------------------------------------- over stdio
