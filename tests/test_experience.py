@@ -233,9 +233,11 @@ def test_dump_and_load_round_trip(tmp_path: Path) -> None:
     assert load_jsonl(path).experiences == exps
 
 
-_text = st.text(min_size=1, max_size=20).filter(lambda s: s.strip() != "")
+# Any character but NUL (refused; surrogates are not in hypothesis's default alphabet).
+_chars = st.characters(blacklist_characters="\x00")
+_text = st.text(_chars, min_size=1, max_size=20).filter(lambda s: s.strip() != "")
 _values = st.one_of(
-    st.text(max_size=10),
+    st.text(_chars, max_size=10),
     st.integers(-(10**9), 10**9),
     st.floats(allow_nan=False, allow_infinity=False),
     st.booleans(),
@@ -248,13 +250,13 @@ _experience_dicts = st.fixed_dictionaries(
             {"expected": _text},
             optional={
                 "reward": st.floats(0, 1),
-                "text": st.text(max_size=10),
+                "text": st.text(_chars, max_size=10),
             },
         ),
     },
     optional={
         "id": st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_:-]{0,30}\Z"),
-        "output": st.text(max_size=10),
+        "output": st.text(_chars, max_size=10),
     },
 )
 
