@@ -123,7 +123,8 @@ def usage_counts(store: Store) -> tuple[Counter[str], Counter[str]]:
                 if not all(isinstance(c, list) for c in counts):
                     raise ValueError("not a usage record")
             except (ImlgitError, ValueError, AttributeError) as exc:
-                log.warning("%s:%d: skipped a line of the usage log: %s", path, lineno, exc)
+                why = getattr(exc, "message", None) or str(exc)  # without a second path:line
+                log.warning("%s:%d: skipped a line of the usage log: %s", path, lineno, why)
                 continue
             retrieved.update(str(r) for r in counts[0])
             cited.update(str(r) for r in counts[1])
