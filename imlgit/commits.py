@@ -42,7 +42,7 @@ OPS = (
 )
 MAX_SUBJECT = 200
 MAX_RATIONALE = 20_000
-_TRAILER_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+_TRAILER_KEY = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}\Z")  # \Z: "$" allows a final "\n"
 _TRAILER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{0,63}): ?(.*)$")
 # git's trailer parser stops at a line that starts a patch ("---" then a space or the end).
 _PATCH_DIVIDER = re.compile(r"^---(\s|$)")

@@ -46,7 +46,7 @@ _NEGATED_OP = {
     "contains": "lacks",
     "lacks": "contains",
 }
-_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -149,7 +149,9 @@ def _when_error(msg: str, path: str | None, line: int | None) -> RuleError:
 
 
 def _coerce_order_value(value: object) -> object:
-    if isinstance(value, str) and _NUMBER_RE.match(value.strip()):
+    # A long digit string stays text (and is refused as not a number): int() of
+    # more than 4,300 digits raises ValueError.
+    if isinstance(value, str) and len(value) <= 64 and _NUMBER_RE.fullmatch(value.strip()):
         text = value.strip()
         return int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
     return value
@@ -278,7 +280,7 @@ def _norm(value: InputValue) -> Scalar:
 def _as_number(value: Scalar) -> float | None:
     if _is_number(value):
         return float(value)
-    if isinstance(value, str) and _NUMBER_RE.match(value):
+    if isinstance(value, str) and _NUMBER_RE.fullmatch(value):
         return float(value)
     return None
 

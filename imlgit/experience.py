@@ -25,13 +25,23 @@ from .errors import ExperienceError, ImlgitError
 from .rules import validate_rule_id
 
 MAX_LINE_BYTES = 1 << 20
+MAX_DEPTH = 32
+"""How deeply a line's arrays and objects may nest (checked before decoding)."""
+MAX_NUMBER_DIGITS = 64
 MAX_ID_LENGTH = 128
 MAX_SCOPE_LENGTH = 64
 REWARD_RIGHT = 0.5
 """A reward at or above this means the agent's output was right."""
 
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-SCOPE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# \Z, not $ ("$" matches before a final newline): these are also used with .match.
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
+SCOPE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}\Z")
+# NUL (refused by git tools and C strings) and lone surrogates (not encodable as
+# UTF-8, so the journal or a commit would fail later): refused in every string.
+_BAD_CHAR_RE = re.compile("[\x00\ud800-\udfff]")
+# One JSON token at a time: a whole string (to its end if unterminated, so the scan
+# stays linear), or a bracket.
+_TOKEN_RE = re.compile(r'"(?:[^"\\]++|\\.)*+"?|[\[{]|[\]}]', re.DOTALL)
 _TOP_KEYS = ("id", "scope", "input", "output", "outcome", "rules")
 MAX_CITED = 100
 _OUTCOME_KEYS = ("expected", "reward", "text")
@@ -53,7 +63,7 @@ def _is_number(value: object) -> bool:
 
 def valid_experience_id(value: object) -> bool:
     """Whether ``value`` is a safe experience id (usable as a rule source)."""
-    return isinstance(value, str) and bool(ID_RE.match(value)) and ".." not in value
+    return isinstance(value, str) and bool(ID_RE.fullmatch(value)) and ".." not in value
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,7 @@ class Experience:
         scope = d.get("scope")
         if scope is None:
             raise err("a scope is required", "scope")
-        if not isinstance(scope, str) or not SCOPE_RE.match(scope):
+        if not isinstance(scope, str) or not SCOPE_RE.fullmatch(scope):
             raise err(
                 f"scope must be lowercase letters, digits, '.', '_' or '-' (at most "
                 f"{MAX_SCOPE_LENGTH}), starting with a letter or digit; got {scope!r}",
@@ -122,6 +132,7 @@ class Experience:
         output = d.get("output")
         if output is not None and not isinstance(output, str):
             raise err(f"output must be text, got {type(output).__name__}", "output")
+        _check_chars(output, "output", err)
 
         raw = d.get("outcome")
         if raw is None:
@@ -137,11 +148,13 @@ class Experience:
         if expected is not None and (not isinstance(expected, str) or not expected.strip()):
             raise err(f"expected must be non-empty text, got {expected!r}", "outcome.expected")
         if reward is not None:
-            if not _is_number(reward) or not math.isfinite(reward):
-                raise err(f"reward must be a finite number, got {reward!r}", "outcome.reward")
+            if not _is_finite(reward):
+                raise err(f"reward must be a finite number, got {_short(reward)}", "outcome.reward")
             reward = float(reward)
         if text is not None and not isinstance(text, str):
             raise err(f"text must be text, got {type(text).__name__}", "outcome.text")
+        _check_chars(expected, "outcome.expected", err)
+        _check_chars(text, "outcome.text", err)
         if expected is None and reward is None and text is None:
             raise err("an outcome needs at least one of expected, reward, text", "outcome")
         outcome = Outcome(expected=expected, reward=reward, text=text)
@@ -170,9 +183,7 @@ class Experience:
                 f"{MAX_ID_LENGTH}), starting with a letter or digit, without '..'; got {exp_id!r}",
                 "id",
             )
-        return cls(
-            id=exp_id, scope=scope, input=inp, outcome=outcome, output=output, rules=rules
-        )
+        return cls(id=exp_id, scope=scope, input=inp, outcome=outcome, output=output, rules=rules)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object (``from_dict(e.to_dict()) == e``)."""
@@ -217,6 +228,34 @@ class Experience:
         return None
 
 
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:60] + f"... ({len(text)} characters)"
+
+
+def _is_finite(value: object) -> bool:
+    """A number that is finite as a float (an int too large for a float is not)."""
+    if not _is_number(value):
+        return False
+    try:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return False
+
+
+def _check_chars(
+    value: object,
+    fld: str,
+    err: Callable[[str, str | None], ExperienceError],
+    what: str = "the text",
+) -> None:
+    if isinstance(value, str):
+        bad = _BAD_CHAR_RE.search(value)
+        if bad is not None:
+            char = "NUL" if bad.group() == "\x00" else f"a lone surrogate U+{ord(bad.group()):04X}"
+            raise err(f"{what} holds {char} (at character {bad.start() + 1})", fld)
+
+
 def _check_input(
     value: object, err: Callable[[str, str | None], ExperienceError]
 ) -> str | dict[str, InputValue]:
@@ -225,6 +264,7 @@ def _check_input(
     if isinstance(value, str):
         if not value.strip():
             raise err("input text must not be empty", "input")
+        _check_chars(value, "input", err)
         return value
     if not isinstance(value, Mapping):
         raise err("input is text or a flat object of field -> value", "input")
@@ -235,10 +275,12 @@ def _check_input(
         fld = f"input.{key}"
         if not isinstance(key, str) or not key.strip():
             raise err("an input field name must be non-empty text", fld)
-        if isinstance(item, float) and not math.isfinite(item):
-            raise err(f"numbers must be finite, got {item!r}", fld)
+        _check_chars(key, "input", err, what=f"the field name {key!r}")
         if not isinstance(item, (str, int, float, bool)):
             raise err(f"input values are text, numbers or booleans, got {type(item).__name__}", fld)
+        if _is_number(item) and not _is_finite(item):
+            raise err(f"numbers must be finite, got {_short(item)}", fld)
+        _check_chars(item, fld, err)
         out[key] = item
     return out
 
@@ -255,7 +297,50 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _parse_line(raw: bytes | str, lineno: int, path: str) -> Experience | None:
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_NUMBER_DIGITS:
+        # int() itself refuses over 4,300 digits; no experience needs a tenth of that.
+        raise ValueError(f"a number of {digits} digits (at most {MAX_NUMBER_DIGITS})")
+    return int(text)
+
+
+def _too_deep(text: str) -> int | None:
+    """The 1-based column where nesting first exceeds MAX_DEPTH, or None.
+
+    json.loads recurses once per level and raises RecursionError (not ValueError)
+    on deep input, so depth is counted first, skipping brackets inside strings.
+    """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return None  # the common case: too few brackets to be too deep
+    depth = 0
+    for m in _TOKEN_RE.finditer(text):
+        c = m.group()[0]
+        if c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return m.start() + 1
+        elif c in "]}":
+            depth -= 1
+    return None
+
+
+def _line_text(raw: bytes | str, lineno: int, path: str) -> str:
     if isinstance(raw, bytes):
         if len(raw) > MAX_LINE_BYTES:
             raise ExperienceError(
@@ -275,15 +360,53 @@ def _parse_line(raw: bytes | str, lineno: int, path: str) -> Experience | None:
             )
     if lineno == 1:
         text = text.removeprefix("\ufeff")
-    text = text.removesuffix("\r")
-    if not text.strip():
-        return None
+    return text.removesuffix("\r")
+
+
+def decode_json_line(raw: bytes | str, *, path: str, line: int) -> Any:
+    """One JSONL line decoded within imlgit's bounds, or :class:`ExperienceError` at path:line.
+
+    Bounds: at most ``MAX_LINE_BYTES``, UTF-8, nesting at most ``MAX_DEPTH``, no key
+    twice in an object, integers of at most ``MAX_NUMBER_DIGITS`` digits, no NaN or
+    Infinity. A blank line is an error here (:func:`load_jsonl` skips them).
+    """
+    return _loads(_line_text(raw, line, path), line, path)
+
+
+def _loads(text: str, lineno: int, path: str) -> Any:
+    col = _too_deep(text)
+    if col is not None:
+        raise ExperienceError(
+            f"arrays and objects nested deeper than {MAX_DEPTH} levels (column {col})",
+            path=path,
+            line=lineno,
+        )
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_object,
+            parse_int=_bounded_int,
+        )
+    except _DuplicateKey as exc:
+        raise ExperienceError(
+            f"the key {exc.key[:100]!r} is given twice in one object",
+            path=path,
+            line=lineno,
+            field=exc.key[:100],
+        ) from None
     except ValueError as exc:
         msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        col = f" at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise ExperienceError(f"bad JSON: {msg}{col}", path=path, line=lineno) from None
+        at = f" at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ExperienceError(f"bad JSON: {msg}{at}", path=path, line=lineno) from None
+    return obj
+
+
+def _parse_line(raw: bytes | str, lineno: int, path: str) -> Experience | None:
+    text = _line_text(raw, lineno, path)
+    if not text.strip():
+        return None
+    obj = _loads(text, lineno, path)
     return Experience.from_dict(obj, path=path, line=lineno)
 
 

@@ -24,7 +24,7 @@ anything learned. ``imlgit restore`` brings any of them back.
 from __future__ import annotations
 
 import datetime as _dt
-import json
+import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,9 +32,11 @@ from typing import Any
 
 from .commits import CommitMessage, Identity
 from .errors import ImlgitError
-from .experience import Experience, parse_jsonl_text
+from .experience import MAX_LINE_BYTES, Experience, decode_json_line, parse_jsonl_text
 from .rules import Rule, now_utc, render_rule
 from .store import DEFAULT_BRANCH, Store
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "HYGIENE",
@@ -94,21 +96,38 @@ class Importance:
 
 
 def usage_counts(store: Store) -> tuple[Counter[str], Counter[str]]:
-    """(retrieved, cited) counts per rule from this copy's usage log."""
+    """(retrieved, cited) counts per rule from this copy's usage log.
+
+    The log is derived data: a line that is not a usage record (a torn last line,
+    bytes that are not UTF-8, anything else) is skipped with a warning naming
+    ``path:line``, never a reason to fail.
+    """
     retrieved: Counter[str] = Counter()
     cited: Counter[str] = Counter()
     path = store.derived_dir / "usage.jsonl"
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        f = open(path, "rb")
     except OSError:
         return retrieved, cited
-    for line in lines:
-        try:
-            rec = json.loads(line)
-            retrieved.update(str(r) for r in rec.get("retrieved", ()))
-            cited.update(str(r) for r in rec.get("cited", ()))
-        except (ValueError, AttributeError, TypeError):
-            continue  # a torn last line of a log being appended to
+    with f:
+        for lineno, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), 1):
+            while not raw.endswith(b"\n") and len(raw) > MAX_LINE_BYTES:
+                rest = f.readline(MAX_LINE_BYTES)  # skip the rest of an over-long line
+                if not rest or rest.endswith(b"\n"):
+                    break
+            if not raw.strip():
+                continue
+            try:
+                rec = decode_json_line(raw.rstrip(b"\n"), path=str(path), line=lineno)
+                counts = [rec.get(key) for key in ("retrieved", "cited")]
+                if not all(isinstance(c, list) for c in counts):
+                    raise ValueError("not a usage record")
+            except (ImlgitError, ValueError, AttributeError) as exc:
+                why = getattr(exc, "message", None) or str(exc)  # without a second path:line
+                log.warning("%s:%d: skipped a line of the usage log: %s", path, lineno, why)
+                continue
+            retrieved.update(str(r) for r in counts[0])
+            cited.update(str(r) for r in counts[1])
     return retrieved, cited
 
 

@@ -73,7 +73,7 @@ REJECTIONS_DIR = "reviews/rejected"
 _REJECTED_REF = "refs/imlgit/rejected/"
 POLICY = Identity("imlgit policy", "policy@imlgit.invalid")
 _RESERVED_DOMAIN = "imlgit.invalid"  # imlgit's own identities: the learner, the policy
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}\Z")  # \Z: "$" allows a final "\n"
 _RESERVED_NAMES = {"stats"}
 _MORE = re.compile(r"\s*\(\+(\d+) more\)$")
 

@@ -56,14 +56,23 @@ MAX_TITLE_LENGTH = 200
 MAX_STATEMENT_LENGTH = 4_000
 MAX_BODY_LENGTH = 64_000
 MAX_SOURCES = 1_000
+MAX_FILE_BYTES = 1 << 20
+MAX_FRONT_MATTER_BYTES = 256 * 1024  # room for MAX_SOURCES ids of 128 characters
+MAX_YAML_DEPTH = 16  # the deepest valid field, a list of condition mappings, is 3
+MAX_NUMBER_CHARS = 64  # int("9" * 5000) raises; no counter needs more than this
 RULES_DIR = "rules"
 EVIDENCE_HEADING = "## Evidence"
 
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-_SOURCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-_SCOPE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# \Z, not $: "$" also matches before a final newline, so "r-1\n" would pass.
+_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
+_TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
+_SOURCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
+_SCOPE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}\Z")
+_TAG_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}\Z")
+# Characters no rule text may hold: control characters other than tab and newline
+# (NUL, CR, escape codes, C1 controls), lone surrogates (not encodable as UTF-8, so
+# they would break the commit later) and the non-characters YAML refuses to read.
+_BAD_CHAR_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 # Front matter keys in the order they are rendered.
 _KEYS = (
@@ -106,7 +115,7 @@ def validate_rule_id(rule_id: object, *, path: str | None = None, line: int | No
             line=line,
             field="id",
         )
-    if ".." in rule_id or not _ID_RE.match(rule_id) or rule_id.endswith("."):
+    if ".." in rule_id or not _ID_RE.fullmatch(rule_id) or rule_id.endswith("."):
         raise RuleIdError(
             f"unsafe rule id {rule_id!r}: use lowercase letters, digits, '.', '_' and '-', "
             "starting with a letter or digit, without '..'",
@@ -220,6 +229,20 @@ def _err(msg: str, path: str | None, lines: Mapping[str, int], key: str | None) 
     return RuleError(msg, path=path, line=line, field=key)
 
 
+def _check_chars(
+    text: str, what: str, path: str | None, lines: Mapping[str, int], key: str | None
+) -> None:
+    bad = _BAD_CHAR_RE.search(text)
+    if bad is not None:
+        raise _err(
+            f"{what} holds the character U+{ord(bad.group()):04X}: no control characters "
+            "(other than tab and newline), lone surrogates or non-characters",
+            path,
+            lines,
+            key,
+        )
+
+
 def _check_rule(rule: Rule, *, path: str | None, lines: Mapping[str, int]) -> None:
     validate_rule_id(rule.id, path=path, line=lines.get("id"))
     if not isinstance(rule.title, str) or not rule.title.strip():
@@ -228,7 +251,8 @@ def _check_rule(rule: Rule, *, path: str | None, lines: Mapping[str, int]) -> No
         raise _err(
             f"a title is one line of at most {MAX_TITLE_LENGTH} characters", path, lines, "title"
         )
-    if not isinstance(rule.scope, str) or not _SCOPE_RE.match(rule.scope):
+    _check_chars(rule.title, "the title", path, lines, "title")
+    if not isinstance(rule.scope, str) or not _SCOPE_RE.fullmatch(rule.scope):
         raise _err(
             f"scope {rule.scope!r} must be lowercase letters, digits, '.', '_' or '-' (at most 64)",
             path,
@@ -245,7 +269,7 @@ def _check_rule(rule: Rule, *, path: str | None, lines: Mapping[str, int]) -> No
             raise _err(f"{key} must be a whole number >= 0, got {value!r}", path, lines, key)
     for key in ("created", "updated"):
         value = getattr(rule, key)
-        if not isinstance(value, str) or not _TS_RE.match(value):
+        if not isinstance(value, str) or not _TS_RE.fullmatch(value):
             raise _err(
                 f"{key} must be a UTC time like 2026-11-27T08:00:00Z, got {value!r}",
                 path,
@@ -255,15 +279,19 @@ def _check_rule(rule: Rule, *, path: str | None, lines: Mapping[str, int]) -> No
     if not isinstance(rule.sources, tuple) or len(rule.sources) > MAX_SOURCES:
         raise _err(f"sources must be a list of at most {MAX_SOURCES} ids", path, lines, "sources")
     for source in rule.sources:
-        if not isinstance(source, str) or ".." in source or not _SOURCE_RE.match(source):
+        if not isinstance(source, str) or ".." in source or not _SOURCE_RE.fullmatch(source):
             raise _err(f"unsafe source id {source!r}", path, lines, "sources")
     if not isinstance(rule.tags, tuple):
         raise _err("tags must be a list", path, lines, "tags")
     for tag in rule.tags:
-        if not isinstance(tag, str) or not _TAG_RE.match(tag):
+        if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag):
             raise _err(f"bad tag {tag!r}", path, lines, "tags")
     if not isinstance(rule.statement, str) or not rule.statement.strip():
         raise RuleError("the body must start with the rule's statement", path=path)
+    _check_chars(rule.statement, "the statement", path, lines, None)
+    if not isinstance(rule.evidence, str):
+        raise RuleError("the evidence must be text", path=path)
+    _check_chars(rule.evidence, "the evidence", path, lines, None)
     if rule.statement != rule.statement.strip() or EVIDENCE_HEADING in rule.statement:
         raise RuleError("the statement must be trimmed text before '## Evidence'", path=path)
     if len(rule.statement) > MAX_STATEMENT_LENGTH:
@@ -283,27 +311,51 @@ def _check_rule(rule: Rule, *, path: str | None, lines: Mapping[str, int]) -> No
         not isinstance(rule.then, str) or not rule.then.strip() or "\n" in rule.then
     ):
         raise _err("then must be a one-line outcome", path, lines, "then")
+    if rule.then is not None:
+        _check_chars(rule.then, "then", path, lines, "then")
     if rule.when is not None:
         from .conditions import Condition
 
         if not isinstance(rule.when, tuple) or not all(isinstance(c, Condition) for c in rule.when):
             raise _err("when must be parsed conditions", path, lines, "when")
+        for cond in rule.when:
+            for text in (cond.field, cond.value):
+                if isinstance(text, str):
+                    _check_chars(text, "a condition", path, lines, "when")
 
 
 # ---------------------------------------------------------------------------
 # parse
 
 
+def _line_of(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
+
+
 def _split(text: str, path: str | None) -> tuple[str, str, int]:
-    """Split a rule file into (front matter, body, first body line)."""
+    """Split a rule file into (front matter, body, first body line).
+
+    Refuses, with the line, what a rule file may not hold: a byte-order mark, CR,
+    control characters other than tab and newline, lone surrogates, non-characters.
+    """
     if text.startswith("\ufeff"):
         raise RuleError(
             "the file starts with a byte-order mark; save it as UTF-8 without BOM",
             path=path,
             line=1,
         )
-    if "\r" in text:
-        raise RuleError("use LF line endings, not CR or CRLF", path=path, line=1)
+    cr = text.find("\r")
+    if cr >= 0:
+        raise RuleError("use LF line endings, not CR or CRLF", path=path, line=_line_of(text, cr))
+    bad = _BAD_CHAR_RE.search(text)
+    if bad is not None:
+        raise RuleError(
+            f"the character U+{ord(bad.group()):04X} is not allowed in a rule file "
+            "(no control characters other than tab and newline, lone surrogates or "
+            "non-characters)",
+            path=path,
+            line=_line_of(text, bad.start()),
+        )
     lines = text.split("\n")
     if not lines or lines[0] != "---":
         raise RuleError(
@@ -311,17 +363,15 @@ def _split(text: str, path: str | None) -> tuple[str, str, int]:
         )
     for i in range(1, len(lines)):
         if lines[i] == "---":
-            return "\n".join(lines[1:i]), "\n".join(lines[i + 1 :]), i + 2
+            front = "\n".join(lines[1:i])
+            if len(front) > MAX_FRONT_MATTER_BYTES:
+                raise RuleError(
+                    f"the front matter is longer than {MAX_FRONT_MATTER_BYTES} characters",
+                    path=path,
+                    line=2,
+                )
+            return front, "\n".join(lines[i + 1 :]), i + 2
     raise RuleError("the front matter has no closing '---' line", path=path, line=1)
-
-
-def _key_lines(front: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for i, line in enumerate(front.split("\n")):
-        m = re.match(r"^([A-Za-z_][A-Za-z0-9_-]*)\s*:", line)
-        if m and m.group(1) not in out:
-            out[m.group(1)] = i + 2  # line 1 is the opening '---'
-    return out
 
 
 def _timestamp(value: Any) -> Any:
@@ -332,56 +382,142 @@ def _timestamp(value: Any) -> Any:
     return value
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate keys instead of keeping the last one."""
+_YAMLFail = yaml.constructor.ConstructorError
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """A SafeLoader bounded for untrusted front matter.
+
+    Nesting is limited before the (recursive) composer descends; anchors and
+    aliases are refused (no rule needs them, and they expand exponentially); a key
+    is a scalar given once; a number has at most ``MAX_NUMBER_CHARS`` characters;
+    and any value a constructor cannot build is a YAML error at its mark.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases are not allowed", event.start_mark
+            )
+        if self._depth >= MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:  # a date like 2026-99-99
+            raise _YAMLFail(None, None, f"cannot read this value: {exc}", node.start_mark) from None
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise _YAMLFail(
+                None, None, "a key must be a name, not a list or mapping", key_node.start_mark
+            )
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise _YAMLFail(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+def _construct_number(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    if len(node.value) > MAX_NUMBER_CHARS:
+        raise _YAMLFail(
+            None,
+            None,
+            f"a number of {len(node.value)} characters (at most {MAX_NUMBER_CHARS})",
+            node.start_mark,
+        )
+    if node.tag.endswith(":int"):
+        return loader.construct_yaml_int(node)
+    return loader.construct_yaml_float(node)
 
 
-def parse_rule(data: str | bytes, *, path: str | None = None) -> Rule:
-    """Parse a rule file. Raises :class:`RuleError` naming ``path``, line and field."""
+_FrontMatterLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
+)
+_FrontMatterLoader.add_constructor("tag:yaml.org,2002:int", _construct_number)
+_FrontMatterLoader.add_constructor("tag:yaml.org,2002:float", _construct_number)
+
+
+def _load_front(front: str, path: str | None) -> tuple[Any, dict[str, int]]:
+    """The front matter's value, and the line of each top-level key."""
+    loader = _FrontMatterLoader(front)
+    try:
+        node = loader.get_single_node()
+        key_lines: list[int] = []
+        if isinstance(node, yaml.MappingNode):
+            key_lines = [key_node.start_mark.line + 2 for key_node, _ in node.value]
+        meta = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        yaml_line: int | None = mark.line + 2 if mark is not None else None
+        if isinstance(exc, yaml.reader.ReaderError):
+            yaml_line = _line_of(front, exc.position) + 1
+        problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
+        raise RuleError(f"malformed front matter: {problem}", path=path, line=yaml_line) from None
+    finally:
+        loader.dispose()
+    # Keys are unique and kept in order, so the n-th key is on the n-th key's line.
+    lines: dict[str, int] = {}
+    if isinstance(meta, dict):
+        lines = {str(k): n for k, n in zip(meta, key_lines, strict=False)}
+    return meta, lines
+
+
+def _decode(data: str | bytes, path: str | None) -> str:
     if isinstance(data, bytes):
+        if len(data) > MAX_FILE_BYTES:
+            raise RuleError(f"the file is larger than {MAX_FILE_BYTES} bytes", path=path)
         try:
-            text = data.decode("utf-8")
+            return data.decode("utf-8")
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
             raise RuleError(
                 f"not UTF-8 text (byte {exc.start}): save the file as UTF-8", path=path, line=line
             ) from None
-    else:
-        text = data
+    if not isinstance(data, str):
+        raise RuleError(f"a rule file is text, got {type(data).__name__}", path=path)
+    if len(data) > MAX_FILE_BYTES:
+        raise RuleError(f"the file is larger than {MAX_FILE_BYTES} bytes", path=path)
+    return data
+
+
+def parse_rule(data: str | bytes, *, path: str | None = None) -> Rule:
+    """Parse a rule file. Raises :class:`RuleError` naming ``path``, line and field.
+
+    Bounded: at most ``MAX_FILE_BYTES``, front matter of at most
+    ``MAX_FRONT_MATTER_BYTES`` nested at most ``MAX_YAML_DEPTH`` deep, no YAML
+    anchors or aliases. No input raises anything but :class:`RuleError`.
+    """
+    text = _decode(data, path)
     front, body, body_line = _split(text, path)
-    lines = _key_lines(front)
-    try:
-        meta = yaml.load(front, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        yaml_line: int | None = mark.line + 2 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
-        raise RuleError(f"malformed front matter: {problem}", path=path, line=yaml_line) from None
+    meta, lines = _load_front(front, path)
     if not isinstance(meta, dict):
         raise RuleError("the front matter must be a mapping of fields", path=path, line=2)
     for key in meta:
         if key not in _KEYS:
             known = ", ".join(_KEYS)
             raise RuleError(
-                f"unknown field {key!r} (known fields: {known})",
+                f"unknown field {str(key)[:100]!r} (known fields: {known})",
                 path=path,
                 line=lines.get(str(key)),
-                field=str(key),
+                field=str(key)[:100],
             )
     for key in _REQUIRED:
         if key not in meta or meta[key] is None:
@@ -467,7 +603,7 @@ def _split_body(body: str) -> tuple[str, str]:
 # ---------------------------------------------------------------------------
 # render
 
-_PLAIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.,/()'+-]*$")
+_PLAIN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.,/()'+-]*")
 _RESOLVER = yaml.resolver.Resolver()
 _STR_TAG = "tag:yaml.org,2002:str"
 
@@ -481,7 +617,7 @@ def _scalar(value: str, *, in_flow: bool = False) -> str:
     resolvers is what ``safe_load`` would do, without parsing a document a scalar.
     """
     if (
-        _PLAIN_RE.match(value)
+        _PLAIN_RE.fullmatch(value)
         and not value.endswith(" ")
         and not (in_flow and "," in value)
         and _RESOLVER.resolve(yaml.nodes.ScalarNode, value, (True, False)) == _STR_TAG

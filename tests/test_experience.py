@@ -233,9 +233,11 @@ def test_dump_and_load_round_trip(tmp_path: Path) -> None:
     assert load_jsonl(path).experiences == exps
 
 
-_text = st.text(min_size=1, max_size=20).filter(lambda s: s.strip() != "")
+# Any character but NUL and lone surrogates (both refused).
+_chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+_text = st.text(_chars, min_size=1, max_size=20).filter(lambda s: s.strip() != "")
 _values = st.one_of(
-    st.text(max_size=10),
+    st.text(_chars, max_size=10),
     st.integers(-(10**9), 10**9),
     st.floats(allow_nan=False, allow_infinity=False),
     st.booleans(),
@@ -248,13 +250,13 @@ _experience_dicts = st.fixed_dictionaries(
             {"expected": _text},
             optional={
                 "reward": st.floats(0, 1),
-                "text": st.text(max_size=10),
+                "text": st.text(_chars, max_size=10),
             },
         ),
     },
     optional={
         "id": st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_:-]{0,30}\Z"),
-        "output": st.text(max_size=10),
+        "output": st.text(_chars, max_size=10),
     },
 )
 
@@ -266,3 +268,84 @@ def test_round_trip(d: dict[str, Any]) -> None:
     assert Experience.from_dict(e.to_dict()) == e
     assert Experience.from_dict(json.loads(e.to_json())) == e
     assert parse_jsonl_text(e.to_json()).experiences == [e]
+
+
+# ------------------------------------------------- bounded parsing (issue 14)
+
+
+def _refused(line: str, path: str = "data/b.jsonl") -> ExperienceError:
+    with pytest.raises(ExperienceError) as info:
+        parse_jsonl_text("\n" + line, path=path)  # on line 2
+    assert info.value.path == path and info.value.line == 2, str(info.value)
+    assert f"{path}:2:" in str(info.value)
+    return info.value
+
+
+def test_a_key_given_twice_is_refused_with_its_name() -> None:
+    err = _refused('{"id": "a", "id": "b", "scope": "s", "input": "x", "outcome": {"reward": 1}}')
+    assert err.field == "id" and "twice" in str(err)
+    err = _refused(_line(outcome=...)[:-1] + ', "outcome": {"text": "t", "text": "u"}}')
+    assert err.field == "text"
+
+
+@pytest.mark.parametrize("depth", [33, 1000, 100_000])
+def test_deep_nesting_is_refused_before_decoding(depth: int) -> None:
+    err = _refused('{"scope": "s", "input": ' + "[" * depth + "]" * depth + "}")
+    assert "nested deeper" in str(err)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    text = "[" * 5000 + '\\"{' * 100
+    e = parse_jsonl_text(_line(input=text)).experiences[0]
+    assert e.input == text
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"input": "a\0b"}, "input"),
+        ({"input": {"k": "a\0"}}, "input.k"),
+        ({"input": {"k\0": "a"}}, "input"),
+        ({"output": "\0"}, "output"),
+        ({"outcome": {"text": "\0"}}, "outcome.text"),
+        ({"outcome": {"expected": "A\0"}}, "outcome.expected"),
+    ],
+)
+def test_nul_is_refused_where_it_is(changes: dict[str, Any], field: str) -> None:
+    assert _refused(_line(**changes)).field == field
+
+
+def test_a_lone_surrogate_is_refused() -> None:
+    err = _refused(_line(input="x\\ud800y").replace("\\\\ud800", "\\ud800"))
+    assert err.field == "input" and "surrogate" in str(err)
+    with pytest.raises(ExperienceError, match="surrogate"):
+        Experience.from_dict({**GOOD, "input": {"k": "\udc00"}})
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [({"id": "j-1\n"}, "id"), ({"scope": "s\n"}, "scope"), ({"rules": ["r-1\n"]}, "rules")],
+)
+def test_a_trailing_newline_is_not_a_valid_id(changes: dict[str, Any], field: str) -> None:
+    """'$' matched before a final newline: "j-1\\n" passed and broke the commit trailer."""
+    assert _refused(_line(**changes)).field == field
+
+
+def test_huge_integers_are_refused() -> None:
+    err = _refused('{"scope": "s", "input": {"n": ' + "1" * 5000 + '}, "outcome": {"reward": 1}}')
+    assert "digits" in str(err)
+    with pytest.raises(ExperienceError, match="finite") as info:
+        Experience.from_dict({**GOOD, "outcome": {"reward": 10**400}})
+    assert info.value.field == "outcome.reward"
+    with pytest.raises(ExperienceError, match="finite"):
+        Experience.from_dict({**GOOD, "input": {"n": -(10**400)}})
+
+
+def test_decode_json_line_is_bounded_and_located() -> None:
+    from imlgit.experience import decode_json_line
+
+    assert decode_json_line(b'{"a": [1]}', path="u.jsonl", line=3) == {"a": [1]}
+    for raw in (b"\xff", b"[" * 50, b'{"a":1,"a":2}', b"NaN"):
+        with pytest.raises(ExperienceError) as info:
+            decode_json_line(raw, path="u.jsonl", line=3)
+        assert info.value.line == 3 and info.value.path == "u.jsonl"

@@ -267,3 +267,110 @@ def test_flow_list_quotes_commas() -> None:
     from imlgit.rules import _flow_list
 
     assert yaml.safe_load(_flow_list(["a, b", "c"])) == ["a, b", "c"]
+
+
+# ------------------------------------------------- bounded parsing (issue 14)
+
+P = "rules/ab/r-glimmer-tansy.md"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line", "words"),
+    [
+        ("complex key", GOOD.replace("support: 14", "? [a, b]\n: 1\nsupport: 14"), 6, "key"),
+        ("mapping key", GOOD.replace("support: 14", "{a: 1}: 2\nsupport: 14"), 6, "key"),
+        ("deep", GOOD.replace("support: 14", "support: " + "[" * 5000 + "]" * 5000), 6, "nested"),
+        ("long int", GOOD.replace("support: 14", "support: " + "1" * 5000), 6, "number"),
+        ("alias", GOOD.replace("support: 14", "support: &n 14\ncontradictions: *n"), 6, "alias"),
+        ("bad date", GOOD.replace("2026-11-27T08:00:00Z", "2026-99-99"), 8, "month"),
+        ("bad offset", GOOD.replace("08:00:00Z", "08:00:00+99:00"), 8, "offset"),
+        ("NUL", GOOD.replace("VESPER.\n", "VES\0PER.\n", 1), 12, "U+0000"),
+        ("surrogate", GOOD.replace("VESPER.\n", "VES\ud800PER.\n", 1), 12, "U+D800"),
+        ("escape code", GOOD.replace("title: Glimmer", "title: \x1b[31mGlimmer"), 3, "U+001B"),
+        ("CR late", GOOD.replace("VESPER.\n", "VESPER.\r\n", 1), 12, "CR"),
+        ("non-character", GOOD.replace("title: Glimmer", "title: \uffffGlimmer"), 3, "U+FFFF"),
+    ],
+)
+def test_hostile_front_matter_is_a_located_rule_error(
+    name: str, text: str, line: int, words: str
+) -> None:
+    """Each of these raised TypeError, RecursionError or ValueError, or was accepted."""
+    err = _bad(text)
+    assert err.path == P and err.line == line, (name, str(err))
+    assert words in str(err)
+
+
+def test_billion_laughs_is_refused_without_expanding() -> None:
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    err = _bad(GOOD.replace("support: 14\n", laughs))
+    assert "alias" in str(err) and err.line == 6
+
+
+def test_an_order_value_of_5000_digits_is_refused() -> None:
+    cond = "when: [{field: a, op: '<', value: '" + "1" * 5000 + "'}]\nthen: X\n"
+    err = _bad(GOOD.replace("sources:", cond + "sources:"))
+    assert err.field == "when" and err.line == 10
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("id: r-glimmer-tansy", 'id: "r-glimmer-tansy\\n"', "id"),
+        ("scope: truth-table", 'scope: "truth-table\\n"', "scope"),
+        ("sources: [tt-0042, tt-0057]", 'sources: ["tt-0042\\n"]', "sources"),
+        ("sources: [tt-0042, tt-0057]", 'tags: ["a\\n"]\nsources: []', "tags"),
+        ("created: 2026-11-27T08:00:00Z", 'created: "2026-11-27T08:00:00Z\\n"', "created"),
+    ],
+)
+def test_a_trailing_newline_is_not_a_valid_value(old: str, new: str, field: str) -> None:
+    """'$' matches before a final newline: these passed with re.match."""
+    err = _bad(GOOD.replace(old, new), path="x.md")
+    assert err.field == field and err.path == "x.md"
+
+
+def test_rule_id_with_trailing_newline_is_unsafe() -> None:
+    with pytest.raises(RuleIdError):
+        validate_rule_id("r-1\n")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"title": "a\0b"},
+        {"title": "a\ud800"},
+        {"statement": "S\rT."},
+        {"statement": "S\0."},
+        {"evidence": "e\x1b[0m"},
+        {"scope": "s\n"},
+        {"sources": ("e-1\n",)},
+        {"tags": ("t\n",)},
+    ],
+)
+def test_rule_values_that_could_not_round_trip_are_refused(changes: dict[str, object]) -> None:
+    base: dict[str, object] = dict(
+        id="r-x", title="T", statement="S.", created=GOOD_TIME, updated=GOOD_TIME
+    )
+    with pytest.raises(RuleError):
+        Rule(**{**base, **changes})  # type: ignore[arg-type]
+
+
+GOOD_TIME = "2026-11-27T08:00:00Z"
+
+
+def test_oversized_files_are_refused_before_parsing() -> None:
+    from imlgit.rules import MAX_FILE_BYTES, MAX_FRONT_MATTER_BYTES
+
+    big = GOOD.encode() + b"x" * MAX_FILE_BYTES
+    with pytest.raises(RuleError, match="larger than") as info:
+        parse_rule(big, path=P)
+    assert info.value.path == P
+    front = GOOD.replace("sources:", "tags: [" + "a, " * MAX_FRONT_MATTER_BYTES + "a]\nsources:")
+    assert _bad(front).line == 2
+
+
+def test_a_non_string_unknown_key_is_located() -> None:
+    err = _bad(GOOD.replace("support: 14", "null: 1\nsupport: 14"))
+    assert err.line == 6
