@@ -179,6 +179,8 @@ class Store:
         # leaves the most to repair ("objects", "ref-lock", "ref-moved", "worktree",
         # "index-lock"); a test's callback ends the process there.
         self._fault = fault or _no_fault
+        # Seconds a write waits for a lock held by a live process before it fails.
+        self.lock_wait = locking.WAIT
         # dulwich keeps pack files open; close them when the store goes away.
         self._finalizer = weakref.finalize(self, repo.close)
         self.path = Path(repo.path)
@@ -823,7 +825,7 @@ class Store:
         path = self.gitdir / name
         lock = path.with_name(path.name + ".lock")
         path.parent.mkdir(parents=True, exist_ok=True)
-        locking.acquire(lock, what=f"the ref {name}")
+        locking.acquire(lock, wait=self.lock_wait, what=f"the ref {name}")
         try:
             self._fault("ref-lock")
             try:
@@ -1257,7 +1259,7 @@ class Store:
             for info in infos:
                 if info.stale:
                     locking.take_over(info.path, info)
-            if not any(i.stale for i in infos) and time.monotonic() - start > locking.WAIT:
+            if not any(i.stale for i in infos) and time.monotonic() - start >= self.lock_wait:
                 busy = infos[0] if infos else None
                 raise StoreError(
                     f"{busy.path if busy else ref.decode()} is locked"

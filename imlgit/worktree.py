@@ -109,7 +109,7 @@ def write_index(store: Store, index: Index) -> None:
     lock = target.with_name(target.name + ".lock")
     # stale_after=None: an index.lock with no owner may be a `git commit` waiting
     # for its editor; it is never taken over, only named.
-    locking.acquire(lock, stale_after=None, what="git's index")
+    locking.acquire(lock, wait=store.lock_wait, stale_after=None, what="git's index")
     try:
         store._fault("index-lock")
         tmp = target.with_name(f".{lock.name}.index.{os.getpid()}.{os.urandom(4).hex()}")
