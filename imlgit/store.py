@@ -727,9 +727,8 @@ class Store:
                     blobs[path] = blob.id
             prepared.append((blobs, text, message.subject))
             touched.update(blobs)
+        worktree.repair(self)  # the index updates of a process that died, first
         keeps = (sync_worktree or self._defer) and worktree.keeps_worktree(self, branch)
-        if keeps:
-            worktree.repair(self)  # the index updates of a process that died, first
         base = self.head(branch) if isinstance(expected_head, _Unset) else expected_head
         prepared_on = base
         self._check_worktree_clean(branch, touched, base)
@@ -1224,6 +1223,7 @@ class Store:
         if not check_ref_format(ref):
             raise StoreError(f"bad branch name {name!r}")
         sha = self.resolve(at or DEFAULT_BRANCH)
+        worktree.repair(self)  # every write finishes what a killed process left
         # Through the store's own compare-and-swap, which heals a stale lock.
         if not self._cas_ref(ref, None, sha, _REFLOG_WHO, self._clock(), "branch: created"):
             raise StoreError(f"branch {name!r} exists")
@@ -1295,9 +1295,8 @@ class Store:
         rules, and nothing is written.
         """
         src = self.resolve(source)
+        worktree.repair(self)
         keeps = worktree.keeps_worktree(self, into)
-        if keeps:
-            worktree.repair(self)
         record = self._begin_sync(into) if keeps else None
         try:
             return self._merge(src, source, message, author, into, fast_forward)

@@ -206,8 +206,8 @@ def unsynced(store: Store) -> list[Unsynced]:
 def repair(store: Store) -> list[str]:
     """Finish the index updates of imlgit processes that died; returns the paths fixed.
 
-    Also removes the stale locks and leftovers such a process left in the
-    repository (see :func:`sweep`).
+    Cheap when there is nothing to do (one directory listing), so every write
+    calls it first, whatever branch it writes.
     """
     fixed: list[str] = []
     orphans = locking.orphans(_pending_dir(store), KIND)

@@ -221,6 +221,15 @@ def test_a_kill_after_the_ref_moved_leaves_no_staged_deletion_behind(
     assert store.read_file(path, "main") is not None
 
 
+def test_a_write_to_another_branch_repairs_mains_index(memory: Store, git_repo_env: None) -> None:
+    """A relearn that only opens a proposal must still finish what the kill left on main."""
+    repo = memory.path
+    assert _killed_commit(repo, "worktree", "killed-rule") == 137
+    store = Store.open(repo)
+    store.create_branch("proposals/next")
+    assert _status(repo) == ""
+
+
 def test_repair_brings_the_index_up_to_date_without_a_write(
     memory: Store, git_repo_env: None
 ) -> None:
