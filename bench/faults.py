@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import logging
 import os
 import random
 import shutil
@@ -340,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--kills", type=int, help="how many kills (default 100, --quick 20)")
     args = ap.parse_args(argv)
+    logging.getLogger("imlgit").addHandler(logging.NullHandler())  # counted, not shown
     total = args.kills or (20 if args.quick else 100)
     rng = random.Random(args.seed)
     sys.path.insert(0, str(ROOT))

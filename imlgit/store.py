@@ -1237,10 +1237,10 @@ class Store:
         ref = self._ref(name)
         if ref not in self.repo.refs:
             raise RevisionNotFound(name)
-        self.update_ref(ref, lambda: self.repo.refs.remove_if_equals(ref, None))
+        self.update_ref(ref, self.repo.refs.remove_if_equals, ref, None)
 
-    def update_ref(self, ref: bytes, update: Callable[[], _T]) -> _T:
-        """Run a dulwich ref update (``set_if_equals``, ``remove_if_equals``, ...).
+    def update_ref(self, ref: bytes, update: Callable[..., _T], *args: object) -> _T:
+        """``update(*args)``: a dulwich update of ``ref`` (``set_if_equals``, ...).
 
         dulwich refuses a held lock with FileLocked; a stale lock (its owner gone,
         see :mod:`imlgit.locking`) is taken over and the update retried, and a held
@@ -1250,7 +1250,7 @@ class Store:
         start = time.monotonic()
         while True:
             try:
-                return update()
+                return update(*args)
             except FileLocked as exc:
                 held = Path(os.fsdecode(exc.lockfilename))
                 if held not in locks:

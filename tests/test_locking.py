@@ -306,3 +306,30 @@ def test_the_pre_commit_check_refuses_an_index_a_kill_left(
     repaired = imlgit_cli("doctor", "--repair", "--no-confirm", repo=repo)
     assert "repaired git's index for " + rule_path("killed-rule") in repaired.stderr
     assert _status(repo) == ""
+
+
+def test_a_stale_lock_does_not_stop_a_rejection(memory: Store) -> None:
+    """Before: the rejection record's ref was set through dulwich, which raised FileLocked."""
+    from imlgit import review as rv
+    from imlgit.commits import LEARNER
+
+    memory.create_branch("proposals/p3")
+    msg = CommitMessage.make("induce", "add r-p3", "The learner adds it.", rules=["r-p3"])
+    memory.commit({rule_path("r-p3"): _rule("r-p3")}, msg, author=LEARNER, branch="proposals/p3")
+    lock = memory.gitdir / "refs" / "imlgit" / "rejected" / "p3.lock"
+    _owner_lock(lock, _dead_pid())
+    memory.lock_wait = 0
+    rv.reject(memory, "p3", person=PERSON, why="Not a rule we want, for the test.")
+    assert "proposals/p3" not in memory.branches()
+    assert not lock.exists()
+
+
+def test_a_dulwich_update_waits_for_no_live_lock_longer_than_the_bound(memory: Store) -> None:
+    ref = b"refs/imlgit/other"
+    lock = memory.gitdir / "refs" / "imlgit" / "other.lock"
+    _owner_lock(lock, os.getpid(), started=locking.Owner.me().started)
+    memory.lock_wait = 0
+    sha = memory.head()
+    assert sha is not None
+    with pytest.raises(StoreError, match=r"other\.lock is locked.*which is running"):
+        memory.update_ref(ref, memory.repo.refs.set_if_equals, ref, None, sha.encode())
