@@ -284,10 +284,13 @@ def trial(bench: Bench, refs: dict[str, dict[str, Any]], n: int, kind: str, poin
     if staged:
         counts["kills that left git's index behind the branch"] += 1
     person = bench.git(repo, "commit", "-q", "-m", "a person's commit")
+    said = person.stdout + person.stderr
     if person.returncode == 0:
         counts["person's git commit after the kill: committed"] += 1
-    elif staged:
+    elif "imlgit doctor --repair" in said:
         counts["person's git commit after the kill: refused by the hook"] += 1
+    elif "index.lock" in said:
+        counts["person's git commit after the kill: refused, index.lock left"] += 1
     lost = set(r[0] for r in rules_main) - set(r[0] for r in bench.rules(repo))
     if lost:
         fail(f"a plain git commit after the kill removed {sorted(lost)}")
@@ -302,7 +305,7 @@ def trial(bench: Bench, refs: dict[str, dict[str, Any]], n: int, kind: str, poin
         err = nxt.stderr
         if ok and RID not in {r[0] for r in bench.rules(repo)}:
             add = bench.imlgit(repo, *_add_args(RID))
-            ok, err = add.returncode == 0, add.stderr
+            ok, err = add.returncode == 0, err + add.stderr
     if not ok:
         fail(f"the next write failed: {err.strip().splitlines()[-1:]}")
     for warning in err.splitlines():
@@ -368,8 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fault injection: {sum(v for k, v in counts.items() if k.startswith('kills:'))} "
           f"kills in {seconds:.0f} s (seed {args.seed})")
     for key in sorted(counts):
-        print(f"  {key:<58} {counts[key]:>4}")
-    print(f"  {'failed checks':<58} {len(failures):>4}")
+        print(f"  {key:<62} {counts[key]:>4}")
+    print(f"  {'failed checks':<62} {len(failures):>4}")
     for f in failures[:20]:
         print(f"    {f}")
     return 1 if failures else 0

@@ -6,13 +6,13 @@ Two kinds of lock live in a memory repository:
   exclusively, held for a moment, removed or renamed by their holder. A holder
   killed inside that moment leaves the file behind, and every later writer,
   git's or imlgit's, is refused. imlgit's lock files therefore say who holds
-  them (pid, host, the process's start time), written before the lock exists
-  (the file is made whole and then hard-linked into place), so a lock is never
-  seen without its owner. A lock whose owner is gone (a dead pid on this host,
-  or a pid reused by another process) is taken over at once, with a warning;
-  one with no owner to check (git's own, or another host's) only when it is
-  older than :data:`STALE_AFTER`. A live holder is waited for at most
-  :data:`WAIT` seconds; then a :class:`StoreError` names the file and what to do.
+  them (pid, host, the process's start time), written as each is created. A
+  lock whose owner is gone (a dead pid on this host, or a pid reused by another
+  process) is taken over at once, with a warning; one with no owner to check
+  (git's own, another host's, or one emptied by a kill in the microseconds
+  between its creation and its owner's write) only when it is older than
+  :data:`STALE_AFTER`. A live holder is waited for at most :data:`WAIT`
+  seconds; then a :class:`StoreError` names the file and what to do.
 - **advisory locks** (:func:`exclusive`, fcntl): for derived data. The kernel
   drops them with the process, so they never go stale.
 
@@ -203,30 +203,15 @@ def _sibling(path: Path, tag: str) -> Path:
 
 def _create(path: Path, content: bytes) -> bool:
     """Create ``path`` with ``content`` exclusively; False if it exists."""
-    tmp = _sibling(path, "new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        os.write(fd, content)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # atomic and exclusive, and the file is whole when it appears
-        return True
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         return False
-    except OSError:
-        # A file system without hard links: exclusive create, then the owner.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        try:
-            os.write(fd, content)
-        finally:
-            os.close(fd)
-        return True
+    try:
+        os.write(fd, content)  # one short write: the owner is there a moment after the file
     finally:
-        os.unlink(tmp)
+        os.close(fd)
+    return True
 
 
 def take_over(path: Path, info: LockInfo) -> bool:
@@ -340,9 +325,14 @@ def write_record(directory: Path, kind: str, payload: dict[str, Any]) -> Path:
     as JSON. Returns its path; remove it when the work is done."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{kind}-{os.getpid()}-{secrets.token_hex(4)}.json"
-    tmp = _sibling(path, "new")
-    tmp.write_bytes(Owner.me().render() + json.dumps(payload, sort_keys=True).encode() + b"\n")
-    os.replace(tmp, path)
+    # Written in place: a record cut short by a kill has no readable payload,
+    # and is dropped (the work it announced had not begun).
+    data = Owner.me().render() + json.dumps(payload, sort_keys=True).encode() + b"\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
     return path
 
 

@@ -13,14 +13,17 @@ holds at that commit, is brought up to the branch. A path a person has changed
 since is left alone and reported by :func:`unsynced`.
 
 git's index is written under ``index.lock`` held the :mod:`imlgit.locking` way
-(with an owner), so a kill there leaves a lock the next writer takes over.
+(with an owner), so a kill there leaves a lock the next writer takes over,
+and read under it, so a concurrent ``git add`` is not lost.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+import shutil
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,35 +76,58 @@ def _indexed(index: Index, path: str) -> bytes | None:
     return getattr(index[key], "sha", None) if key in index else None
 
 
-def _put(store: Store, index: Index, wt: Path, path: str, want: bytes | None) -> None:
-    """Make ``path`` in the working tree and the index the blob ``want`` (None: absent)."""
-    from dulwich.index import index_entry_from_stat
-
+def _write_file(store: Store, wt: Path, path: str, want: bytes | None) -> None:
+    """Make ``path`` in the working tree the blob ``want`` (None: absent)."""
     from .store import _prune_empty_dirs
 
-    key = path.encode()
     f = wt / path
     if want is None:
         if f.exists():
             f.unlink()
             _prune_empty_dirs(f.parent, wt)
-        if key in index:
-            del index[key]
         return
     data = store.read_blob(want.decode("ascii"))
     f.parent.mkdir(parents=True, exist_ok=True)
     tmp = f.with_name(f".{f.name}.imlgit-tmp")
     tmp.write_bytes(data)
     os.replace(tmp, f)
-    index[key] = index_entry_from_stat(os.stat(f), want, _FILE_MODE)
 
 
-def write_index(store: Store, index: Index) -> None:
-    """Write git's index under ``index.lock`` held with an owner.
+def _set_entry(index: Index, wt: Path, path: str, want: bytes | None) -> None:
+    from dulwich.index import index_entry_from_stat
+
+    key = path.encode()
+    if want is None:
+        if key in index:
+            del index[key]
+    else:
+        index[key] = index_entry_from_stat(os.stat(wt / path), want, _FILE_MODE)
+
+
+def _update(store: Store, wt: Path, tree: bytes, paths: Iterable[str]) -> None:
+    """The files first, then git's index, for ``paths`` as ``tree`` has them.
+
+    The index is locked only for its own update, so a kill among the files
+    leaves no ``index.lock`` in a person's way.
+    """
+    wanted = {}
+    for path in paths:
+        found = store._lookup(tree, path)
+        wanted[path] = found[1] if found else None
+        _write_file(store, wt, path, wanted[path])
+    store._fault("worktree")
+    with _index(store) as index:
+        for path, want in wanted.items():
+            _set_entry(index, wt, path, want)
+
+
+@contextmanager
+def _index(store: Store) -> Iterator[Index]:
+    """git's index, read and written under ``index.lock`` held with an owner.
 
     dulwich would take ``index.lock`` itself, with nothing in it to say whose it
-    is; here the lock is ours, the new index is written beside it and renamed
-    over the old one, and the lock goes last.
+    is; here the lock is ours, the index is copied beside it, changed and
+    renamed over the old one, and the lock goes last.
     """
     from dulwich.index import Index
 
@@ -110,15 +136,18 @@ def write_index(store: Store, index: Index) -> None:
     # stale_after=None: an index.lock with no owner may be a `git commit` waiting
     # for its editor; it is never taken over, only named.
     locking.acquire(lock, wait=store.lock_wait, stale_after=None, what="git's index")
+    tmp = target.with_name(f".{lock.name}.index.{os.getpid()}.{os.urandom(4).hex()}")
     try:
+        exists = target.exists()
+        if exists:
+            shutil.copyfile(target, tmp)
+        index = Index(str(tmp), read=exists)
+        yield index
         store._fault("index-lock")
-        tmp = target.with_name(f".{lock.name}.index.{os.getpid()}.{os.urandom(4).hex()}")
-        out = Index(str(tmp), read=False)
-        for key, entry in index.items():
-            out[key] = entry
-        out.write()
+        index.write()
         os.replace(tmp, target)
     finally:
+        tmp.unlink(missing_ok=True)
         locking.release(lock)
 
 
@@ -131,13 +160,7 @@ def sync(store: Store, branch: str, paths: Iterable[str]) -> None:
         head = store.head(branch)
         if head is None:
             return
-        tree = store._commit(head).tree
-        index = store.repo.open_index()
-        for path in paths:
-            found = store._lookup(tree, path)
-            _put(store, index, wt, path, found[1] if found else None)
-        store._fault("worktree")
-        write_index(store, index)
+        _update(store, wt, store._commit(head).tree, paths)
 
 
 @dataclass(frozen=True)
@@ -217,12 +240,7 @@ def repair(store: Store) -> list[str]:
             for record, _owner, payload in orphans:
                 plan = [u for u in _plan(store, record, payload) if u.repairable]
                 if plan and wt is not None:
-                    index = store.repo.open_index()
-                    tree = store._commit(plan[0].head).tree
-                    for u in plan:
-                        found = store._lookup(tree, u.path)
-                        _put(store, index, wt, u.path, found[1] if found else None)
-                    write_index(store, index)
+                    _update(store, wt, store._commit(plan[0].head).tree, [u.path for u in plan])
                     fixed += [u.path for u in plan]
                 if not any(not u.repairable for u in _plan(store, record, payload)):
                     end(record)  # a person's change stays reported until they settle it
