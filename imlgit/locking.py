@@ -6,13 +6,13 @@ Two kinds of lock live in a memory repository:
   exclusively, held for a moment, removed or renamed by their holder. A holder
   killed inside that moment leaves the file behind, and every later writer,
   git's or imlgit's, is refused. imlgit's lock files therefore say who holds
-  them (pid, host, the process's start time), written as each is created. A
-  lock whose owner is gone (a dead pid on this host, or a pid reused by another
-  process) is taken over at once, with a warning; one with no owner to check
-  (git's own, another host's, or one emptied by a kill in the microseconds
-  between its creation and its owner's write) only when it is older than
-  :data:`STALE_AFTER`. A live holder is waited for at most :data:`WAIT`
-  seconds; then a :class:`StoreError` names the file and what to do.
+  them (pid, host, the process's start time), written before the lock exists
+  (the file is made whole, then hard-linked into place), so a lock is never
+  seen without its owner. A lock whose owner is gone (a dead pid on this host,
+  or a pid reused by another process) is taken over at once, with a warning;
+  one with no owner to check (git's own, or another host's) only when it is
+  older than :data:`STALE_AFTER`. A live holder is waited for at most
+  :data:`WAIT` seconds; then a :class:`StoreError` names the file and what to do.
 - **advisory locks** (:func:`exclusive`, fcntl): for derived data. The kernel
   drops them with the process, so they never go stale.
 
@@ -202,16 +202,37 @@ def _sibling(path: Path, tag: str) -> Path:
 
 
 def _create(path: Path, content: bytes) -> bool:
-    """Create ``path`` with ``content`` exclusively; False if it exists."""
+    """Create ``path`` with ``content`` exclusively; False if it exists.
+
+    The file is written whole under a name of its own, then hard-linked into
+    place (atomic, and refused if the name exists), so no kill can leave a lock
+    without its owner: the fault bench's random kills found that window when
+    the owner was written after an exclusive create.
+    """
+    tmp = _sibling(path, "new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        return False
-    try:
-        os.write(fd, content)  # one short write: the owner is there a moment after the file
+        os.write(fd, content)
     finally:
         os.close(fd)
-    return True
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:
+        # A file system without hard links: exclusive create, then the owner.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        try:
+            os.write(fd, content)
+        finally:
+            os.close(fd)
+        return True
+    finally:
+        os.unlink(tmp)
 
 
 def take_over(path: Path, info: LockInfo) -> bool:
