@@ -333,3 +333,19 @@ def test_a_dulwich_update_waits_for_no_live_lock_longer_than_the_bound(memory: S
     assert sha is not None
     with pytest.raises(StoreError, match=r"other\.lock is locked.*which is running"):
         memory.update_ref(ref, memory.repo.refs.set_if_equals, ref, None, sha.encode())
+
+
+def test_the_cli_says_on_stderr_that_it_took_over_a_stale_lock(
+    memory: Store, imlgit_cli  # type: ignore[no-untyped-def]
+) -> None:
+    """Before: `rule add` spun for about two minutes, then 'too much contention'."""
+    lock = memory.gitdir / "refs" / "heads" / "main.lock"
+    _owner_lock(lock, _dead_pid())
+    done = imlgit_cli(
+        "rule", "add", "--title", "After a kill", "--statement", "Approve when it holds.",
+        "--why", "The test adds a rule after a kill.", repo=memory.path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "imlgit: WARNING: took over the stale lock" in done.stderr
+    assert str(lock) in done.stderr
+    assert not lock.exists()
