@@ -306,8 +306,7 @@ def acquire(
         info = inspect(path, stale_after=stale_after, now=now)
         if info is None:
             continue  # released meanwhile
-        if info.stale:
-            take_over(path, info)
+        if info.stale and take_over(path, info):
             continue
         if now() - start >= wait:
             guards = f" ({what})" if what else ""

@@ -1256,15 +1256,12 @@ class Store:
                 if held not in locks:
                     locks.append(held)
             infos = [i for i in map(locking.inspect, locks) if i is not None]
-            for info in infos:
-                if info.stale:
-                    locking.take_over(info.path, info)
-            if not any(i.stale for i in infos) and time.monotonic() - start >= self.lock_wait:
-                busy = infos[0] if infos else None
+            if any([locking.take_over(i.path, i) for i in infos if i.stale]):
+                continue
+            if infos and time.monotonic() - start >= self.lock_wait:
                 raise StoreError(
-                    f"{busy.path if busy else ref.decode()} is locked"
-                    + (f": {busy.why}" if busy else "")
-                    + "; if no imlgit or git command is still running, remove that file"
+                    f"{infos[0].path} is locked: {infos[0].why}; "
+                    "if no imlgit or git command is still running, remove that file"
                 )
             time.sleep(0.01)
 
