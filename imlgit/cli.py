@@ -993,17 +993,34 @@ def prune(
 @click.option(
     "--no-confirm", is_flag=True, help="Do not ask the chat model about look-alike pairs."
 )
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="First remove stale locks and finish index updates a killed imlgit left.",
+)
 @json_option
 @click.pass_context
 def doctor(
-    ctx: click.Context, similarity: float, stale_days: float, no_confirm: bool, as_json: bool
+    ctx: click.Context,
+    similarity: float,
+    stale_days: float,
+    no_confirm: bool,
+    repair: bool,
+    as_json: bool,
 ) -> None:
-    """Find duplicates, contradictions, invalid files, a stale index, forgotten proposals.
+    """Find duplicates, contradictions, invalid files, a stale index, forgotten proposals,
+    stale locks and an index left behind by a killed imlgit.
 
     Exit 1 when it finds anything but a stale or lying index (derived data, repaired).
     """
     from .doctor import diagnose
 
+    if repair:
+        fixed, locks = _memory(ctx).store.repair()
+        for path in fixed:
+            click.echo(f"repaired git's index for {path}", err=True)
+        for lock in locks:
+            click.echo(f"removed the stale lock {lock}", err=True)
     report = diagnose(
         _memory(ctx), similarity=similarity, stale_days=stale_days, confirm=not no_confirm
     )
@@ -1156,6 +1173,7 @@ def check(
         for path, data in _staged_rule_files():
             problems.extend(str(p) for p in check_rule_file(path, data, seen))
             scan(path, data, allow)
+        problems.extend(_unsynced_index(ctx))
     elif paths:
         seen = {}
         for p in paths:
@@ -1184,6 +1202,19 @@ def check(
             click.echo("ok: the rule files are valid", err=True)
     if problems:
         raise SystemExit(1)
+
+
+def _unsynced_index(ctx: click.Context) -> list[str]:
+    """Paths where a killed imlgit left git's index behind main: committing would undo it."""
+    from .worktree import unsynced
+
+    try:
+        found = unsynced(_store(ctx))
+    except ImlgitError:
+        return []
+    return [
+        f"{u.path}: {u.detail()}; run imlgit doctor --repair, then commit again" for u in found
+    ]
 
 
 def _git(*args: str) -> bytes:
@@ -1229,6 +1260,15 @@ def main(argv: list[str] | None = None) -> None:
 
     for name, value in PROCESS_ENV.items():
         os.environ.setdefault(name, value)
+
+    import logging
+
+    log = logging.getLogger("imlgit")
+    if not log.handlers:  # the library's warnings (a stale lock taken over) go to stderr
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("imlgit: %(levelname)s: %(message)s"))
+        handler.setLevel(logging.WARNING)
+        log.addHandler(handler)
     try:
         cli.main(args=argv, prog_name="imlgit", standalone_mode=False)
     except click.exceptions.Abort:

@@ -51,6 +51,15 @@
     their texts embedded again. Derived data: reported, repaired, not a failure.
 ``forgotten-proposal``
     An open proposal whose newest commit is older than ``stale_days`` days.
+``stale-lock``
+    A git lock file (``refs/**.lock``, ``index.lock``, ``packed-refs.lock``) whose
+    owner is gone, or that names no owner and is older than
+    :data:`imlgit.locking.STALE_AFTER` (see :mod:`imlgit.locking`): it would
+    refuse git's next write, and it is what a killed process leaves.
+``unsynced-index``
+    A path where git's index still holds the commit before one imlgit made,
+    because the imlgit process died before updating it (:mod:`imlgit.worktree`):
+    a plain ``git commit`` would undo imlgit's change.
 
 Nothing here writes to the memory: a finding is a report, for a person or for the
 learning engine, which merges confirmed near-duplicates through review.
@@ -106,6 +115,8 @@ KINDS = (
     "stale-index",
     "index-mismatch",
     "forgotten-proposal",
+    "stale-lock",
+    "unsynced-index",
 )
 """Every finding kind, in the order a report lists them."""
 
@@ -882,6 +893,28 @@ def _forgotten(store: Store, stale_days: float, now: float) -> list[Finding]:
     return findings
 
 
+def _leftovers(store: Store) -> list[Finding]:
+    """What a killed process left: stale lock files, and an index behind its branch."""
+    from . import locking, worktree
+
+    findings = []
+    fix = "imlgit doctor --repair removes it (so does imlgit's next write)"
+    for info in worktree.stale_locks(store):
+        if info.stale:
+            what = fix
+        elif info.owner is None and info.age > locking.STALE_AFTER:
+            what = "if no git command is running, remove it"  # index.lock: never taken over
+        else:
+            continue  # held by a running process, for a moment
+        where = str(info.path.relative_to(store.gitdir))
+        detail = f"{info.why}, {info.age:.0f} s old; {what}"
+        findings.append(Finding("stale-lock", (), detail, path=where))
+    for u in worktree.unsynced(store):
+        rid = rule_id_from_path(u.path)
+        findings.append(Finding("unsynced-index", (rid,) if rid else (), u.detail(), path=u.path))
+    return findings
+
+
 def diagnose(
     memory: Memory,
     *,
@@ -943,6 +976,7 @@ def diagnose(
     findings += _judge(pairs, rules, chat, report, why)
 
     findings += _forgotten(store, stale_days, time.time() if now is None else now)
+    findings += _leftovers(store)
     order = {kind: i for i, kind in enumerate(KINDS)}
     report.findings = sorted(findings, key=lambda f: (order[f.kind], f.rules, f.path or ""))
     report.seconds = time.perf_counter() - started

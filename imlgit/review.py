@@ -252,12 +252,12 @@ def track_proposals(store: Store, remote_heads: Mapping[str, str]) -> list[str]:
         ref = Ref(("refs/heads/" + branch).encode())
         local = store.head(branch)
         if local is None:
-            if store.repo.refs.add_if_new(ref, ObjectID(sha.encode("ascii"))):
+            new = ObjectID(sha.encode("ascii"))
+            if store.update_ref(ref, store.repo.refs.add_if_new, ref, new):
                 out.append(name)
         elif local != sha and store.is_ancestor(local, sha):
-            if store.repo.refs.set_if_equals(
-                ref, ObjectID(local.encode("ascii")), ObjectID(sha.encode("ascii"))
-            ):
+            old, new = ObjectID(local.encode("ascii")), ObjectID(sha.encode("ascii"))
+            if store.update_ref(ref, store.repo.refs.set_if_equals, ref, old, new):
                 out.append(name)
     return out
 
@@ -673,7 +673,9 @@ def reject(store: Store, name: str, *, person: Identity, why: str) -> str:
     from dulwich.objects import ObjectID
     from dulwich.refs import Ref
 
-    store.repo.refs[Ref((_REJECTED_REF + p.name).encode())] = ObjectID(p.head.encode("ascii"))
+    rejected = Ref((_REJECTED_REF + p.name).encode())
+    head = ObjectID(p.head.encode("ascii"))
+    store.update_ref(rejected, store.repo.refs.set_if_equals, rejected, None, head)
     store.delete_branch(p.branch)
     return sha
 

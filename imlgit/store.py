@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from dulwich.errors import NotGitRepository
 from dulwich.file import FileLocked
@@ -34,6 +35,7 @@ from dulwich.refs import Ref
 from dulwich.repo import Repo
 
 from . import history as _history
+from . import locking, worktree
 from .commits import CommitMessage, Identity
 from .errors import (
     ConflictError,
@@ -64,6 +66,12 @@ _TREE_ENTRIES_KEPT = 400_000  # tree entries cached in all (about 40 MB)
 _TREE_LINES_KEPT = 8  # serialized trees kept for the next commit's incremental write
 _MAX_CAS_ATTEMPTS = 10_000
 _TMP_COUNTER = itertools.count()
+_T = TypeVar("_T")
+_REFLOG_WHO = Identity("imlgit", "imlgit@localhost")  # in the reflog of a branch it creates
+
+
+def _no_fault(point: str) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -158,10 +166,21 @@ class Store:
     """A memory repository. Open with :meth:`open`, create with :meth:`init`."""
 
     def __init__(
-        self, repo: Repo, *, clock: Callable[[], int] | None = None, fsync: bool = False
+        self,
+        repo: Repo,
+        *,
+        clock: Callable[[], int] | None = None,
+        fsync: bool = False,
+        fault: Callable[[str], None] | None = None,
     ) -> None:
         self.repo = repo
         self.fsync = fsync
+        # For crash tests only: called with the name of each point where a kill
+        # leaves the most to repair ("objects", "ref-lock", "ref-moved", "worktree",
+        # "index-lock"); a test's callback ends the process there.
+        self._fault = fault or _no_fault
+        # Seconds a write waits for a lock held by a live process before it fails.
+        self.lock_wait = locking.WAIT
         # dulwich keeps pack files open; close them when the store goes away.
         self._finalizer = weakref.finalize(self, repo.close)
         self.path = Path(repo.path)
@@ -177,12 +196,19 @@ class Store:
         self._tree_lines: dict[bytes, tuple[list[bytes], list[bytes]]] = {}
         self._objects_dir = Path(repo.object_store.path)
         self._pending: dict[str, str] = {}  # path -> branch, written while deferred
+        self._deferred_record: Path | None = None  # see imlgit.worktree
 
     # ------------------------------------------------------------------ open / init
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, clock: Callable[[], int] | None = None) -> Store:
-        """Open the memory repository at ``path``."""
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], int] | None = None,
+        fault: Callable[[str], None] | None = None,
+    ) -> Store:
+        """Open the memory repository at ``path`` (``fault``: see :class:`Store`)."""
         p = Path(path)
         try:
             repo = Repo(str(p))
@@ -190,7 +216,7 @@ class Store:
             raise NotAMemoryRepo(str(p), "no git repository") from None
         except FileNotFoundError:
             raise NotAMemoryRepo(str(p), "no such directory") from None
-        store = cls(repo, clock=clock)
+        store = cls(repo, clock=clock, fault=fault)
         head = store.head()
         if head is None:
             raise NotAMemoryRepo(str(p), f"branch {DEFAULT_BRANCH} has no commits")
@@ -701,10 +727,41 @@ class Store:
                     blobs[path] = blob.id
             prepared.append((blobs, text, message.subject))
             touched.update(blobs)
+        worktree.repair(self)  # the index updates of a process that died, first
+        keeps = (sync_worktree or self._defer) and worktree.keeps_worktree(self, branch)
         base = self.head(branch) if isinstance(expected_head, _Unset) else expected_head
         prepared_on = base
         self._check_worktree_clean(branch, touched, base)
         committer = committer or author
+        record = self._begin_sync(branch) if keeps else None
+        try:
+            return self._move(
+                ref, branch, prepared, touched, base, prepared_on, author, committer, sync_worktree
+            )
+        finally:
+            worktree.end(record)
+
+    def _begin_sync(self, branch: str) -> Path | None:
+        """Record, before the branch moves, that the index must follow it (see
+        :mod:`imlgit.worktree`); a deferred batch keeps one record to its end."""
+        if not self._defer:
+            return worktree.begin(self, branch, self.head(branch))
+        if self._deferred_record is None:
+            self._deferred_record = worktree.begin(self, branch, self.head(branch))
+        return None
+
+    def _move(
+        self,
+        ref: Ref,
+        branch: str,
+        prepared: list[tuple[dict[str, bytes | None], bytes, str]],
+        touched: dict[str, bytes | None],
+        base: str | None,
+        prepared_on: str | None,
+        author: Identity,
+        committer: Identity,
+        sync_worktree: bool,
+    ) -> list[str]:
         for attempt in range(_MAX_CAS_ATTEMPTS):
             parent = base
             made: list[tuple[Commit, list[str]]] = []
@@ -733,6 +790,7 @@ class Store:
                 parent = _hex(c.id)
             last = made[-1][0]
             subject = prepared[-1][2] if len(prepared) == 1 else f"{len(prepared)} commits"
+            self._fault("objects")
             if self._cas_ref(ref, base, _hex(last.id), committer, last.commit_time, subject):
                 for c, paths in made:
                     self._record(c, paths)
@@ -755,41 +813,41 @@ class Store:
     ) -> bool:
         """Move ``ref`` from ``old`` (None: must not exist) to ``new``, atomically.
 
-        git's own protocol: take ``<ref>.lock`` with O_EXCL, compare under the lock,
-        write, rename over the ref, append to the reflog. Like git's default it does
-        not fsync (``fsync=True`` on the store turns that on). Returns False when
-        the ref moved or another writer holds the lock; the caller retries.
+        git's protocol: hold ``<ref>.lock``, compare under the lock, rename the new
+        value over the ref, append to the reflog. The lock names its owner, so one
+        left by a killed process is taken over (:mod:`imlgit.locking`), and a live
+        holder is waited for briefly, then named in a :class:`StoreError`. Like
+        git's default it does not fsync (``fsync=True`` on the store turns that on).
+        Returns False when the ref is not at ``old``; the caller retries.
         """
         name = ref.decode()
         path = self.gitdir / name
         lock = path.with_name(path.name + ".lock")
         path.parent.mkdir(parents=True, exist_ok=True)
+        locking.acquire(lock, wait=self.lock_wait, what=f"the ref {name}")
         try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        try:
+            self._fault("ref-lock")
             try:
                 current: str | None = path.read_text().strip() or None
             except FileNotFoundError:
                 packed = self.repo.refs.get_packed_refs().get(Ref(ref))
                 current = _hex(packed) if packed else None
             if current != old:
-                os.close(fd)
-                fd = -1
-                lock.unlink()
                 return False
-            os.write(fd, (new + "\n").encode())
-            if self.fsync:
-                os.fsync(fd)
-            os.close(fd)
-            fd = -1
-            os.replace(lock, path)
-        except BaseException:
-            if fd >= 0:
+            # The new value goes in a file of its own, renamed over the ref while the
+            # lock (with its owner) stays whole until the ref has moved.
+            tmp = lock.with_name(f".{lock.name}.value.{os.getpid()}.{next(_TMP_COUNTER)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, (new + "\n").encode())
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
                 os.close(fd)
-            lock.unlink(missing_ok=True)
-            raise
+            os.replace(tmp, path)
+            self._fault("ref-moved")
+        finally:
+            locking.release(lock)
         log = self.gitdir / "logs" / name
         try:
             log.parent.mkdir(parents=True, exist_ok=True)
@@ -911,49 +969,22 @@ class Store:
             yield
         finally:
             self._defer = outer
-            if not outer and self._pending:
+            if not outer:
                 pending, self._pending = self._pending, {}
+                record, self._deferred_record = self._deferred_record, None
                 for branch, paths in _group_by_branch(pending).items():
                     self._sync_worktree(branch, dict.fromkeys(paths))
+                worktree.end(record)
 
     def _sync_worktree(self, branch: str, blobs: Mapping[str, bytes | None]) -> None:
         """Bring the working tree and index up to the branch head for these paths."""
-        wt = self._worktree()
-        if wt is None or self._checked_out() != self._ref(branch):
-            return
-        from dulwich.index import index_entry_from_stat
+        worktree.sync(self, branch, blobs)
 
-        with _FileLock(self.derived_dir / "worktree.lock"):
-            head = self.head(branch)
-            if head is None:
-                return
-            tree = self._commit(head).tree
-            for attempt in range(200):
-                try:
-                    index = self.repo.open_index()
-                    for path in blobs:
-                        key = path.encode()
-                        found = self._lookup(tree, path)
-                        want = found[1] if found else None
-                        f = wt / path
-                        if want is None:
-                            if f.exists():
-                                f.unlink()
-                                _prune_empty_dirs(f.parent, wt)
-                            if key in index:
-                                del index[key]
-                            continue
-                        data = self.read_blob(_hex(want))
-                        f.parent.mkdir(parents=True, exist_ok=True)
-                        tmp = f.with_name(f".{f.name}.imlgit-tmp")
-                        tmp.write_bytes(data)
-                        os.replace(tmp, f)
-                        index[key] = index_entry_from_stat(os.stat(f), want, _FILE_MODE)
-                    index.write()
-                    return
-                except FileLocked:
-                    time.sleep(0.005 * (attempt + 1))
-            raise StoreError("the git index stays locked (index.lock); is a git command running?")
+    def repair(self) -> tuple[list[str], list[str]]:
+        """Finish what a killed imlgit process left: the index updates it had not made,
+        and its stale lock files. Returns (paths brought up to date, locks removed)."""
+        fixed = worktree.repair(self)
+        return fixed, [str(info.path) for info in worktree.sweep(self)]
 
     def checkout_worktree(self) -> None:
         """Rebuild the whole working tree and index from HEAD (after init or a merge)."""
@@ -1192,7 +1223,9 @@ class Store:
         if not check_ref_format(ref):
             raise StoreError(f"bad branch name {name!r}")
         sha = self.resolve(at or DEFAULT_BRANCH)
-        if not self.repo.refs.add_if_new(ref, _oid(sha)):
+        worktree.repair(self)  # every write finishes what a killed process left
+        # Through the store's own compare-and-swap, which heals a stale lock.
+        if not self._cas_ref(ref, None, sha, _REFLOG_WHO, self._clock(), "branch: created"):
             raise StoreError(f"branch {name!r} exists")
         return sha
 
@@ -1204,7 +1237,33 @@ class Store:
         ref = self._ref(name)
         if ref not in self.repo.refs:
             raise RevisionNotFound(name)
-        self.repo.refs.remove_if_equals(ref, None)
+        self.update_ref(ref, self.repo.refs.remove_if_equals, ref, None)
+
+    def update_ref(self, ref: bytes, update: Callable[..., _T], *args: object) -> _T:
+        """``update(*args)``: a dulwich update of ``ref`` (``set_if_equals``, ...).
+
+        dulwich refuses a held lock with FileLocked; a stale lock (its owner gone,
+        see :mod:`imlgit.locking`) is taken over and the update retried, and a held
+        one waited for briefly, then named in a :class:`StoreError`.
+        """
+        locks = [self.gitdir / (ref.decode() + ".lock"), self.gitdir / "packed-refs.lock"]
+        start = time.monotonic()
+        while True:
+            try:
+                return update(*args)
+            except FileLocked as exc:
+                held = Path(os.fsdecode(exc.lockfilename))
+                if held not in locks:
+                    locks.append(held)
+            infos = [i for i in map(locking.inspect, locks) if i is not None]
+            if any([locking.take_over(i.path, i) for i in infos if i.stale]):
+                continue
+            if infos and time.monotonic() - start >= self.lock_wait:
+                raise StoreError(
+                    f"{infos[0].path} is locked: {infos[0].why}; "
+                    "if no imlgit or git command is still running, remove that file"
+                )
+            time.sleep(0.01)
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         from dulwich.graph import can_fast_forward
@@ -1233,6 +1292,23 @@ class Store:
         rules, and nothing is written.
         """
         src = self.resolve(source)
+        worktree.repair(self)
+        keeps = worktree.keeps_worktree(self, into)
+        record = self._begin_sync(into) if keeps else None
+        try:
+            return self._merge(src, source, message, author, into, fast_forward)
+        finally:
+            worktree.end(record)
+
+    def _merge(
+        self,
+        src: str,
+        source: str,
+        message: CommitMessage,
+        author: Identity,
+        into: str,
+        fast_forward: bool,
+    ) -> MergeResult:
         for _ in range(100):
             dst = self.head(into)
             if dst is None:
@@ -1334,26 +1410,3 @@ def check_rule_file(path: str, data: bytes, seen: dict[str, str]) -> list[RuleEr
         )
     seen[rule.id] = path
     return problems
-
-
-class _FileLock:
-    """An exclusive advisory lock on a file (fcntl), for derived data."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def __enter__(self) -> _FileLock:
-        import fcntl
-
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import fcntl
-
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
