@@ -36,7 +36,7 @@ from .commits import LEARNER, MAX_RATIONALE, CommitMessage, Identity, plain_rati
 from .conditions import ScoredRule, choose, render_statement, statement_agrees
 from .doctor import duplicate_of, same_rule
 from .doctor import normalize_statement as _norm_statement
-from .errors import ImlgitError, LearnError, LLMError, RuleError
+from .errors import ConflictError, ImlgitError, LearnError, LLMError, RuleError
 from .experience import Experience, parse_jsonl_text
 from .learners.base import OPS, Candidate, LearnContext, Learner, Operation, RuleContext
 from .rules import Rule, now_utc, render_rule, unique_rule_id, validate_rule_id
@@ -57,6 +57,11 @@ __all__ = [
 ]
 
 EXPERIENCES_DIR = "experiences"
+CONFLICT_RETRIES = 5  # a batch re-learned from the new head when its rules changed meanwhile
+
+
+class _Moved(Exception):
+    """The branch moved under a batch and changed what it touches: plan it again."""
 MAX_EVIDENCE_IN_TRAILER = 64
 MAX_SOURCES = 50
 
@@ -261,9 +266,27 @@ class Learning:
         return results
 
     def learn_batch(self, batch: Sequence[Experience]) -> BatchResult:
-        """Learn from one batch; commits all its changes, or none of them."""
+        """Learn from one batch; commits all its changes, or none of them.
+
+        When another writer changed the same rules on the branch meanwhile (another
+        learner continuing the same proposal), the batch is learned again from the
+        new head, up to ``CONFLICT_RETRIES`` times, rather than lost."""
         if not batch:
             raise LearnError("an empty batch")
+        for _ in range(CONFLICT_RETRIES - 1):
+            try:
+                return self._learn_batch(batch)
+            except _Moved:
+                continue
+        try:
+            return self._learn_batch(batch)
+        except _Moved as moved:
+            raise LearnError(
+                f"batch {batch_id(batch)} was not committed: {moved.args[0]} (tried "
+                f"{CONFLICT_RETRIES} times); learn it again"
+            ) from None
+
+    def _learn_batch(self, batch: Sequence[Experience]) -> BatchResult:
         s = self.settings
         scopes = sorted({e.scope for e in batch})
         bid = batch_id(batch)
@@ -295,6 +318,8 @@ class Learning:
             result.commits = self.store.commit_many(
                 steps, author=self.author, branch=s.branch, expected_head=head
             )
+        except ConflictError as exc:
+            raise _Moved(str(exc)) from exc
         except ImlgitError as exc:
             raise LearnError(f"batch {bid} was not committed: {exc}") from exc
         result.head = result.commits[-1]

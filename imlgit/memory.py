@@ -326,8 +326,13 @@ class Memory:
                 raise ExperienceError(
                     f"duplicate id {exp.id!r}: already in the journal", path=str(path), field="id"
                 )
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    # a torn last line (a writer killed mid-line): end it, so this
+                    # experience is a line of its own and not glued onto the broken one
+                    line = b"\n" + line
                 os.write(fd, line)
                 if self.store.fsync:
                     os.fsync(fd)
@@ -341,7 +346,11 @@ class Memory:
         with _journal_lock(path):
             if not path.exists():
                 return []
-            return load_jsonl(path).experiences
+            loaded = load_jsonl(path, skip_invalid=True)
+        for lineno, why in loaded.skipped:
+            # kept in the journal (learning forgets only what it learned), and said
+            log.warning("%s:%d: not learned, left in the journal: %s", path, lineno, why)
+        return loaded.experiences
 
     def _forget(self, ids: set[str]) -> None:
         """Remove learned experiences from the journal; lines added meanwhile stay."""
@@ -392,7 +401,7 @@ class Memory:
         proposal's name; a person approves it with ``imlgit approve NAME``.
         """
         from .conditions import parse_then, parse_when, statement_agrees
-        from .review import PREFIX, new_proposal_name, proposal_branch, rejected_rules
+        from .review import PREFIX, open_proposal, proposal_branch, rejected_rules
         from .scan import scan_text
 
         store = self.store
@@ -469,12 +478,19 @@ class Memory:
         msg = CommitMessage.make(
             "induce", f"add {rule.id}", rationale, rules=[rule.id], trailers=trailers
         )
-        name = name or new_proposal_name(store, "agent")
-        branch = proposal_branch(name)
-        try:  # atomically, at the commit the checks above read
-            store.create_branch(branch, main)
-        except StoreError:
-            raise ReviewError(f"proposal {name!r} exists: propose under a new name") from None
+        if name is None:  # a name of its own, made atomically (see review.open_proposal)
+            branch = open_proposal(store, None, stem="agent")[0]
+            if store.head(branch) != main:  # main moved since the checks above read it
+                store.delete_branch(branch)
+                raise ReviewError("main moved while the rule was proposed; propose it again")
+        else:
+            branch = proposal_branch(name)
+            try:  # atomically, at the commit the checks above read
+                store.create_branch(branch, main)
+            except StoreError:
+                raise ReviewError(
+                    f"proposal {name!r} exists: propose under a new name"
+                ) from None
         try:
             store.put_rule(rule, msg, author=LEARNER, branch=branch, expected_head=main)
         except BaseException:
@@ -514,9 +530,8 @@ class Memory:
             Gate,
             conclude,
             get_proposal,
-            proposal_branch,
+            open_proposal,
             rejected_rules,
-            start_proposal,
         )
 
         from_journal = experiences is None
@@ -541,9 +556,7 @@ class Memory:
                 store.create_branch(branch, "main")
             target = branch
         else:
-            name = propose or branch
-            created = name is None or store.head(proposal_branch(name)) is None
-            target = start_proposal(store, name)
+            target, created = open_proposal(store, propose or branch)
             proposal = target[len(PREFIX) :]
         chosen = (
             learner

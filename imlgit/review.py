@@ -33,6 +33,7 @@ from .errors import (
     RevisionNotFound,
     RuleError,
     SelfApprovalError,
+    StoreError,
 )
 from .experience import Experience, parse_jsonl_text
 from .infer import Evaluation, evaluate
@@ -113,11 +114,36 @@ def new_proposal_name(store: Store, stem: str = "learn") -> str:
 
 
 def start_proposal(store: Store, name: str | None = None) -> str:
-    """The branch of proposal ``name``, created off main when it does not exist yet."""
-    branch = proposal_branch(name or new_proposal_name(store))
-    if store.head(branch) is None:
-        store.create_branch(branch, DEFAULT_BRANCH)
-    return branch
+    """The branch of proposal ``name``, created off main when it does not exist yet.
+
+    Without a name, a new proposal of its own: the name is made from the clock and
+    the branch created atomically, with the next suffix when another learner created
+    it first, so two learners started in the same second never share one."""
+    return open_proposal(store, name)[0]
+
+
+def open_proposal(store: Store, name: str | None = None, stem: str = "learn") -> tuple[str, bool]:
+    """(branch, whether this call created it): see :func:`start_proposal`."""
+    if name is not None:
+        branch = proposal_branch(name)
+        if store.head(branch) is not None:
+            return branch, False
+        try:
+            store.create_branch(branch, DEFAULT_BRANCH)
+            return branch, True
+        except StoreError:
+            if store.head(branch) is not None:  # another learner opened it meanwhile
+                return branch, False
+            raise
+    for _ in range(1000):
+        branch = proposal_branch(new_proposal_name(store, stem))
+        try:
+            store.create_branch(branch, DEFAULT_BRANCH)
+            return branch, True
+        except StoreError:
+            if store.head(branch) is None:
+                raise  # not a name taken meanwhile: a real failure
+    raise ReviewError("could not find a free proposal name")
 
 
 # ---------------------------------------------------------------------- proposals

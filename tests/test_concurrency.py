@@ -1,0 +1,134 @@
+"""Concurrent learners and the journal (issue 14): each learn gets its own proposal
+or waits its turn, nothing started is lost, the journal survives a torn line.
+
+HashEmbedder (tests/fakes.py) and ScriptedLearner (tests/test_learn.py) are test
+doubles, passed in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import PERSON, git_available, run_git
+from fakes import HashEmbedder
+from test_learn import ScriptedLearner, batch, cand
+
+from imlgit import review as rv
+from imlgit.commits import CommitMessage
+from imlgit.experience import Experience
+from imlgit.learn import Learning, LearnSettings
+from imlgit.learners.base import Operation
+from imlgit.memory import Memory
+from imlgit.store import Store
+
+
+def test_two_learners_in_the_same_second_get_two_proposals(tmp_path: Path) -> None:
+    """Both picked learn-<same second> and shared one proposal."""
+    store = Store.init(tmp_path / "m", author=PERSON, clock=lambda: 1_795_000_000)
+    a, made_a = rv.open_proposal(store)
+    b, made_b = rv.open_proposal(store)
+    assert a != b and made_a and made_b
+    assert rv.open_proposal(store, a[len(rv.PREFIX) :]) == (a, False)  # a named one continues
+
+
+def test_a_record_after_a_torn_line_is_not_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """record() glued the new entry onto a torn last line, where it was lost."""
+    Store.init(tmp_path / "m", author=PERSON)
+    mem = Memory.open(tmp_path / "m", env={}, embedder=HashEmbedder())
+    first = mem.record({"scope": "tt", "input": {"a": "yes"}, "outcome": {"expected": "X"}})
+    with open(mem.journal_path, "ab") as f:
+        f.write(b'{"id": "torn", "scope": "tt", "inp')  # a writer killed mid-line
+    second = mem.record({"scope": "tt", "input": {"a": "no"}, "outcome": {"expected": "Y"}})
+    with caplog.at_level(logging.WARNING, logger="imlgit"):
+        got = [e.id for e in mem.journal()]
+    assert got == [first.id, second.id]
+    assert "journal.jsonl:2: not learned, left in the journal" in caplog.text
+    mem._forget({first.id, second.id})
+    assert mem.journal_path.read_bytes().startswith(b'{"id": "torn"')  # kept, not dropped
+
+
+def test_a_batch_whose_rules_changed_meanwhile_is_learned_again(memory: Store) -> None:
+    """A concurrent change of the same rule failed the whole batch ("not committed")."""
+    eng = Learning(memory, ScriptedLearner([]), settings=LearnSettings(batch=10, momentum=0))
+    eng.learner = ScriptedLearner([Operation("ADD", "a", candidate=cand({"a": "yes"}, "X"))])
+    rid = eng.learn_batch(batch(0, 10)).added[0]
+
+    class Racer(ScriptedLearner):
+        """Another writer edits the rule while this learner thinks (the first time)."""
+
+        def revise(self, b, candidates, context):  # type: ignore[no-untyped-def]
+            if not self.raced:
+                self.raced = True
+                rule = memory.read_rule(rid)
+                from dataclasses import replace
+
+                memory.put_rule(
+                    replace(rule, title="Edited by someone else"),
+                    CommitMessage.make("edit", f"retitle {rid}", "A person retitled it."),
+                    author=PERSON,
+                )
+            return [Operation("RETIRE", "Wrong now.", target=rid, contradicting=("e-010",))]
+
+    racer = Racer()
+    racer.raced = False  # type: ignore[attr-defined]
+    res = eng.__class__(memory, racer, settings=LearnSettings(batch=10, momentum=0)).learn_batch(
+        batch(10, 10)
+    )
+    assert res.retired == [rid]
+    rule = memory.read_rule(rid)
+    assert rule.status == "retired" and rule.title == "Edited by someone else"
+
+
+LEARN = """
+import sys
+sys.path.insert(0, sys.argv[3])
+from fakes import HashEmbedder
+from imlgit.experience import load_jsonl
+from imlgit.memory import Memory
+mem = Memory.open(sys.argv[1], env={"IMLGIT_LEARNER": "covering"}, embedder=HashEmbedder())
+done = mem.learn(load_jsonl(sys.argv[2]).experiences, batch=10)
+print(done.proposal)
+"""
+
+
+@pytest.mark.skipif(not git_available(), reason="needs the git CLI")
+def test_four_processes_learn_into_one_memory_at_once(tmp_path: Path) -> None:
+    """Four learns started at once: two shared a proposal, one died with FileLocked."""
+    Store.init(tmp_path / "m", author=PERSON)
+    files = []
+    for k in range(4):
+        exps = [
+            Experience.from_dict({**e.to_dict(), "id": f"p{k}-{e.id}", "scope": f"s{k}"})
+            for e in batch(0, 30)
+        ]
+        f = tmp_path / f"e{k}.jsonl"
+        f.write_text("".join(e.to_json() + "\n" for e in exps))
+        files.append((f, {e.id for e in exps}))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", LEARN, str(tmp_path / "m"), str(f), str(Path(__file__).parent)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for f, _ in files
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
+    names = [o[0].strip() for o in outs]
+    assert len(set(names)) == 4
+    store = Store.open(tmp_path / "m")
+    for name, (_, ids) in zip(names, files, strict=True):
+        branch = rv.proposal_branch(name)
+        stored = set()
+        for _path, blob in store.files_under("experiences", branch):
+            stored |= {json.loads(line)["id"] for line in store.read_blob(blob).splitlines()}
+        assert ids <= stored  # every experience of that learn is on its proposal
+    run_git(store.path, "fsck", "--strict")
