@@ -270,13 +270,15 @@ def fetch(store: Store, remote: str = "origin", *, prune: bool = False) -> dict[
         branches[ref[len(_HEADS) :].decode("utf-8", "replace")] = _hex(sha)
     refs = store.repo.refs
     for branch, head in sorted(branches.items()):
-        refs.set_if_equals(_tracking_ref(remote, branch), None, _oid(head))
+        tracking = _tracking_ref(remote, branch)
+        store.update_ref(tracking, refs.set_if_equals, tracking, None, _oid(head))
     if prune:
         base = Ref(f"refs/remotes/{remote}/".encode())
         for name in list(refs.keys(base=base)):
             branch = name.decode("utf-8", "replace")
             if branch != "HEAD" and branch not in branches:
-                refs.remove_if_equals(Ref(base + name), None)
+                gone = Ref(base + name)
+                store.update_ref(gone, refs.remove_if_equals, gone, None)
     return dict(sorted(branches.items()))
 
 
@@ -630,4 +632,5 @@ def push(
 def _track(store: Store, remote: str, pushed: Mapping[str, str]) -> None:
     """After a push, the remote-tracking refs know where the remote's branches are."""
     for name, sha in pushed.items():
-        store.repo.refs.set_if_equals(_tracking_ref(remote, name), None, _oid(sha))
+        tracking = _tracking_ref(remote, name)
+        store.update_ref(tracking, store.repo.refs.set_if_equals, tracking, None, _oid(sha))

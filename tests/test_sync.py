@@ -447,3 +447,20 @@ def test_two_learners_propose_a_person_approves_everyone_pulls(
         left = run("proposals", "--json", repo=tmp_path / who)
         assert json.loads(left.stdout) == []
     run_git(bare, "fsck", "--strict")
+
+
+def test_fetch_takes_over_a_stale_lock_on_a_tracking_ref(
+    tmp_path: Path, origin: tuple[str, Path]
+) -> None:
+    """dulwich's ref updates in fetch raised FileLocked on a lock a killed process left."""
+    from imlgit.sync import fetch
+
+    url, bare = origin
+    with clone(url, tmp_path / "a") as a:
+        lock = a.gitdir / "refs" / "remotes" / "origin" / "main.lock"
+        lock.write_text("")
+        old = time.time() - 3600  # an ownerless lock from an hour ago: stale
+        os.utime(lock, (old, old))
+        fetch(a)
+        assert not lock.exists()
+        assert a.repo.refs[b"refs/remotes/origin/main"].decode() == a.head()
