@@ -531,6 +531,19 @@ class IndexView(_Searchable):
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    # Processes that open a new index at once race for WAL mode and the tables; SQLite
+    # answers "database is locked" at once there rather than waiting: try again briefly.
+    for attempt in range(100):
+        try:
+            return _connect_once(path)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.02 * (1 + attempt % 10))
+    raise AssertionError("unreachable")
+
+
+def _connect_once(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=60.0, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA page_size=16384")  # only matters before the first table

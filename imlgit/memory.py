@@ -645,11 +645,19 @@ class _IndexRetriever:
         self._index: RuleIndex | None = None
 
     def search(self, query: str, k: int, scope: str | None) -> list[str]:
-        head = self.memory.store.head(self.branch)
-        if self._index is None or head != self._synced:
-            self._index = self.memory.index(self.branch)
-            self._synced = head
-        return [h.rule_id for h in self._index.search(query, k, scope=scope)]
+        from .errors import IndexError_
+
+        try:
+            head = self.memory.store.head(self.branch)
+            if self._index is None or head != self._synced:
+                self._index = self.memory.index(self.branch)
+                self._synced = head
+            return [h.rule_id for h in self._index.search(query, k, scope=scope)]
+        except IndexError_ as exc:
+            # The index is derived data, never a reason to refuse learning: this batch
+            # is shown the scope's checkable rules (and, without retrieval, the rest).
+            log.warning("learning without retrieval for this search: %s", exc)
+            return []
 
 
 # ---------------------------------------------------------------------- helpers
