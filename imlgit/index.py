@@ -687,7 +687,13 @@ class RuleIndex(_Searchable):
     ) -> RuleIndex:
         """Open the index in ``directory`` (created if need be), repairing what it must."""
         self = cls(Path(directory), embedder, hnsw_threshold, ef_search)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IndexError_(
+                f"rule index {self.directory}: cannot be made ({exc.strerror}); it is derived "
+                "data: remove what is in its place and it is rebuilt"
+            ) from None
         with self._lock:
             self._load()
         return self

@@ -132,3 +132,21 @@ def test_four_processes_learn_into_one_memory_at_once(tmp_path: Path) -> None:
             stored |= {json.loads(line)["id"] for line in store.read_blob(blob).splitlines()}
         assert ids <= stored  # every experience of that learn is on its proposal
     run_git(store.path, "fsck", "--strict")
+
+
+def test_learning_goes_on_when_the_index_cannot_serve(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A retrieval error (here: the index's place taken by a file) failed the whole learn,
+    and recall said "unexpected FileExistsError"."""
+    from imlgit.errors import IndexError_
+
+    Store.init(tmp_path / "m", author=PERSON)
+    mem = Memory.open(tmp_path / "m", env={"IMLGIT_LEARNER": "covering"}, embedder=HashEmbedder())
+    (mem.store.derived_dir / "index").write_text("not a directory")
+    with caplog.at_level(logging.WARNING, logger="imlgit"):
+        done = mem.learn(batch(0, 30), batch=10)
+    assert done.proposal and any(b.added for b in done.batches)
+    assert "learning without retrieval" in caplog.text
+    with pytest.raises(IndexError_, match="cannot be made"):
+        mem.recall("anything")
