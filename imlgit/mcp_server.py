@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ImlgitError
 from .experience import ID_RE, SCOPE_RE, valid_experience_id
+from .mcp_stdio import json_type
 from .memory import Memory
 from .rules import MAX_STATEMENT_LENGTH, MAX_TITLE_LENGTH, rule_path, validate_rule_id
 from .store import DEFAULT_BRANCH
@@ -404,25 +405,11 @@ def argument_errors(tool: str, arguments: Mapping[str, Any], errors: list[Any]) 
     parts = [f"missing argument '{n}'" for n in missing]
     for where, msgs in wrong.items():
         name = where.split("[", 1)[0]
-        got = _json_kind(arguments.get(name)) if where == name else None
+        got = json_type(arguments.get(name)) if where == name else None
         parts.append(
             f"argument '{where}' must be " + " or ".join(msgs) + (f" (got {got})" if got else "")
         )
     return f"{tool}: " + "; ".join(parts)
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, (list, tuple)):
-        return "an array"
-    return "an object"
 
 
 def build_server(memory: Memory) -> "MCPServer[Any]":

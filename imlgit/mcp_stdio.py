@@ -88,7 +88,8 @@ def _depth_over(value: object, limit: int) -> bool:
     return False
 
 
-def _json_type(value: object) -> str:
+def json_type(value: object) -> str:
+    """What a JSON value is, in words (errors say what they got, never the value)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -97,7 +98,7 @@ def _json_type(value: object) -> str:
         return "a number"
     if isinstance(value, str):
         return "a string"
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return "an array"
     return "an object"
 
@@ -143,11 +144,11 @@ def check_message(value: object) -> WireError | dict[str, Any]:
     if isinstance(value, list):
         return WireError(INVALID_REQUEST, "a JSON-RPC batch (array) is not supported by MCP")
     if not isinstance(value, dict):
-        return WireError(INVALID_REQUEST, f"a message is a JSON object, got {_json_type(value)}")
+        return WireError(INVALID_REQUEST, f"a message is a JSON object, got {json_type(value)}")
     rid = value.get("id")
     if "id" in value and not _good_id(rid):
         return WireError(
-            INVALID_REQUEST, f"the id must be a string or a whole number, got {_json_type(rid)}"
+            INVALID_REQUEST, f"the id must be a string or a whole number, got {json_type(rid)}"
         )
     msg_id = cast("str | int | None", rid)
     if value.get("jsonrpc") != "2.0":
@@ -157,13 +158,13 @@ def check_message(value: object) -> WireError | dict[str, Any]:
         if not isinstance(value["method"], str):
             return WireError(
                 INVALID_REQUEST,
-                f'"method" must be a string, got {_json_type(value["method"])}',
+                f'"method" must be a string, got {json_type(value["method"])}',
                 msg_id,
             )
         if "params" in value and not isinstance(value["params"], dict):
             return WireError(
                 INVALID_REQUEST,
-                f'"params" must be an object, got {_json_type(value["params"])}',
+                f'"params" must be an object, got {json_type(value["params"])}',
                 msg_id,
             )
     elif "id" not in value or ("result" not in value and "error" not in value):

@@ -177,7 +177,7 @@ def test_argument_errors_name_the_argument_without_pydantic_links(tools: Tools) 
         (
             "recall",
             {"query": "x", "k": "many"},
-            ["argument 'k' must be a valid integer", "(got text)"],
+            ["argument 'k' must be a valid integer", "(got a string)"],
         ),
         (
             "record_experience",
