@@ -124,7 +124,7 @@ class CommitMessage:
                 "the rationale's last paragraph looks like git trailers ('Key: value' lines); "
                 "reword it"
             )
-        for number, line in enumerate(self.rationale.split("\n"), 1):
+        for number, line in enumerate(self.rationale.strip().split("\n"), 1):  # as rendered
             if _PATCH_DIVIDER.match(line):
                 raise ImlgitError(
                     f"line {number} of the rationale starts with '---': git reads the rest of "
@@ -192,8 +192,8 @@ def plain_rationale(text: str) -> str:
     """A model's or a person's rationale made safe to commit, its words kept.
 
     Line endings become "\\n", NULs and other control characters (tabs aside) go,
-    and a line that git would take for the start of a patch ("---") is indented
-    by one space, so git still finds the message's trailers.
+    and a line that git would take for the start of a patch ("---") becomes
+    "- - -...", so git still finds the message's trailers.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = "".join(
@@ -201,4 +201,6 @@ def plain_rationale(text: str) -> str:
         for c in text
         if c in "\n\t" or (ord(c) >= 32 and ord(c) != 127)
     )
-    return "\n".join(" " + ln if _PATCH_DIVIDER.match(ln) else ln for ln in text.split("\n"))
+    return "\n".join(
+        "- - -" + ln[3:] if _PATCH_DIVIDER.match(ln) else ln for ln in text.split("\n")
+    )

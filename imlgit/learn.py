@@ -275,16 +275,22 @@ class Learning:
             raise LearnError("an empty batch")
         for _ in range(CONFLICT_RETRIES - 1):
             try:
-                return self._learn_batch(batch)
+                return self._refused_shown(self._learn_batch(batch))
             except _Moved:
                 continue
         try:
-            return self._learn_batch(batch)
+            return self._refused_shown(self._learn_batch(batch))
         except _Moved as moved:
             raise LearnError(
                 f"batch {batch_id(batch)} was not committed: {moved.args[0]} (tried "
                 f"{CONFLICT_RETRIES} times); learn it again"
             ) from None
+
+    def _refused_shown(self, result: BatchResult) -> BatchResult:
+        """A learned batch's refusals join those shown to the learner next (an attempt
+        learned again after a conflict adds none)."""
+        self.refusals.extend(str(r) for r in result.refused)
+        return result
 
     def _learn_batch(self, batch: Sequence[Experience]) -> BatchResult:
         s = self.settings
@@ -319,6 +325,8 @@ class Learning:
                 steps, author=self.author, branch=s.branch, expected_head=head
             )
         except ConflictError as exc:
+            if self.store.head(s.branch) == head:  # not a race: e.g. a person's edit
+                raise LearnError(f"batch {bid} was not committed: {exc}") from exc
             raise _Moved(str(exc)) from exc
         except ImlgitError as exc:
             raise LearnError(f"batch {bid} was not committed: {exc}") from exc
@@ -410,7 +418,6 @@ class Learning:
             refusal = self._apply(op, work, relevant, scope, batch_ids, evidence, planned, result)
             if refusal is not None:
                 result.refused.append(refusal)
-                self.refusals.append(str(refusal))
         self._recount(work, scope, evidence)
         touched = {rid for p in planned for rid in p.rules}
         for rid, r in sorted(work.items()):
@@ -477,6 +484,10 @@ class Learning:
                     return Refusal(op.op, None, str(exc))
                 if rid not in work:
                     return Refusal(op.op, rid, "no such rule in memory")
+                if work[rid].scope != scope:
+                    return Refusal(
+                        op.op, rid, f"the rule is in scope {work[rid].scope}, not {scope}"
+                    )
         bad = [e for e in (*op.evidence, *op.contradicting) if e not in batch_ids]
         if bad:
             return Refusal(op.op, op.target, f"evidence not in this batch: {', '.join(bad[:5])}")
@@ -488,6 +499,15 @@ class Learning:
             return Refusal(op.op, target.id, "the rule is retired")
         if op.op == "AGREE":
             assert target is not None
+            self._agree(target, rationale, op.evidence, work, planned, result)
+            return None
+        if (
+            op.op == "EDIT"
+            and target is not None
+            and op.candidate is not None
+            and _says_the_same(target, op.candidate)
+        ):
+            # An EDIT that changes nothing is the batch agreeing with the rule.
             self._agree(target, rationale, op.evidence, work, planned, result)
             return None
         if op.op == "RETIRE":
@@ -526,10 +546,6 @@ class Learning:
         )
         if problem:
             return Refusal(op.op, op.target, problem)
-        if op.op == "EDIT" and target is not None and _says_the_same(target, cand):
-            # An EDIT that changes nothing is the batch agreeing with the rule.
-            self._agree(target, rationale, op.evidence, work, planned, result)
-            return None
         if op.op == "ADD":
             dup = _duplicate(cand, work)
             if dup is not None and work[dup].status == "active":

@@ -558,6 +558,7 @@ class Memory:
         else:
             target, created = open_proposal(store, propose or branch)
             proposal = target[len(PREFIX) :]
+        opened_at = store.head(target)
         chosen = (
             learner
             if not isinstance(learner, (str, type(None)))
@@ -590,8 +591,8 @@ class Memory:
             with store.deferred_worktree():
                 results = engine.learn(experiences, progress=progress)
         except BaseException:
-            if created and proposal and store.head(target) == store.head("main"):
-                store.delete_branch(target)
+            if created and proposal and store.head(target) == opened_at:
+                store.delete_branch(target)  # this learn's own, and still empty
             raise
         finally:
             _keep_refusals(store.derived_dir / REFUSALS, engine.refusals[kept:])
@@ -645,7 +646,7 @@ class _IndexRetriever:
         self._index: RuleIndex | None = None
 
     def search(self, query: str, k: int, scope: str | None) -> list[str]:
-        from .errors import IndexError_
+        from .errors import EmbedderError, IndexError_
 
         try:
             head = self.memory.store.head(self.branch)
@@ -653,7 +654,7 @@ class _IndexRetriever:
                 self._index = self.memory.index(self.branch)
                 self._synced = head
             return [h.rule_id for h in self._index.search(query, k, scope=scope)]
-        except IndexError_ as exc:
+        except (IndexError_, EmbedderError) as exc:
             # The index is derived data, never a reason to refuse learning: this batch
             # is shown the scope's checkable rules (and, without retrieval, the rest).
             log.warning("learning without retrieval for this search: %s", exc)
@@ -694,11 +695,12 @@ def _keep_refusals(path: Path, new: Sequence[str]) -> None:
     """Append this learn's refusals and keep the last few (replaced atomically)."""
     if not new:
         return
-    lines = [json.dumps(r) for r in [*_read_refusals(path), *new]]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text("\n".join(lines[-_REFUSALS_KEPT:]) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        with _journal_lock(path):  # two learners finishing at once keep both's
+            lines = [json.dumps(r) for r in [*_read_refusals(path), *new]]
+            tmp.write_text("\n".join(lines[-_REFUSALS_KEPT:]) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)  # derived data: losing it never fails a learn
 

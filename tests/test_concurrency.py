@@ -150,3 +150,49 @@ def test_learning_goes_on_when_the_index_cannot_serve(
     assert "learning without retrieval" in caplog.text
     with pytest.raises(IndexError_, match="cannot be made"):
         mem.recall("anything")
+
+
+def test_a_failed_learn_leaves_no_empty_proposal_when_main_moved(tmp_path: Path) -> None:
+    """The cleanup compared the proposal with main's current head, not where it began."""
+    from imlgit.errors import LearnError, LLMError
+
+    Store.init(tmp_path / "m", author=PERSON)
+    mem = Memory.open(tmp_path / "m", env={}, embedder=HashEmbedder())
+
+    class MovesMainThenFails(ScriptedLearner):
+        def induce(self, b, context):  # type: ignore[no-untyped-def]
+            mem.store.commit(
+                {"notes.md": b"a note\n"},
+                CommitMessage.make("edit", "a note", "A person's note."),
+                author=PERSON,
+            )
+            raise LLMError("the endpoint timed out")
+
+    before = set(mem.store.branches())
+    with pytest.raises(LearnError):
+        mem.learn(batch(0, 10), learner=MovesMainThenFails(), retrieval=False)
+    assert set(mem.store.branches()) == before
+
+
+def test_a_persons_uncommitted_edit_is_not_retried_as_a_race(tmp_path: Path) -> None:
+    """Every ConflictError was retried five times, a person's edit in the working tree too."""
+    from imlgit.errors import LearnError
+
+    store = Store.init(tmp_path / "m", author=PERSON)
+    store.checkout_worktree()
+    eng = Learning(store, ScriptedLearner(), settings=LearnSettings(batch=10, momentum=0))
+    eng.learner = ScriptedLearner([Operation("ADD", "a", candidate=cand({"a": "yes"}, "X"))])
+    rid = eng.learn_batch(batch(0, 10)).added[0]
+    path = store.path / store.read_rule(rid).path
+    path.write_text(path.read_text() + "\nA person's note.\n")
+    calls = []
+
+    class Counting(ScriptedLearner):
+        def revise(self, b, candidates, context):  # type: ignore[no-untyped-def]
+            calls.append(1)
+            return [Operation("RETIRE", "Wrong.", target=rid, contradicting=("e-010",))]
+
+    eng.learner = Counting()
+    with pytest.raises(LearnError, match="uncommitted edits"):
+        eng.learn_batch(batch(10, 10, flip={10, 12, 14, 16, 18}))
+    assert len(calls) == 1

@@ -114,7 +114,7 @@ def test_commit_message_rules_for_rationales() -> None:
         CommitMessage.make("revise", "x", "fine\n--- \nrest")
     with pytest.raises(ImlgitError, match="valid Unicode"):
         CommitMessage.make("revise", "x", "a lone \ud800 surrogate")
-    assert plain_rationale("a\r\n---\nb\ud800") == "a\n ---\nb\ufffd"
+    assert plain_rationale("a\r\n---\nb\ud800") == "a\n- - -\nb\ufffd"
 
 
 def test_momentum_zero_turns_damping_off(memory: Store) -> None:
@@ -368,3 +368,64 @@ def test_refusals_are_shown_to_the_next_learn(tmp_path) -> None:  # type: ignore
     third = ScriptedLearner([])
     mem.learn(batch(20, 10), learner=third, retrieval=False)  # derived data: skipped
     assert third.contexts[0].refused == ()
+
+
+def test_a_rationale_that_starts_with_a_divider_commits(memory: Store) -> None:
+    """plain_rationale indented '---', .strip() took the space off again, and the whole
+    batch failed; a rationale starting '  ---' passed validation and hid the trailers."""
+    ops = [
+        Operation("ADD", "---\nSeen in the batch.", candidate=plain("Parcels with a yes go by X.")),
+        Operation("ADD", "Also seen.", candidate=plain("Parcels with a no go by Y.")),
+    ]
+    res = engine(memory, ScriptedLearner(ops)).learn_batch(batch(0, 10))
+    assert len(res.added) == 2
+    assert "Imlgit-Op: induce" in git_trailers(memory, res.commits[1])
+    with pytest.raises(ImlgitError, match="starts with '---'"):
+        CommitMessage.make("revise", "x", "  --- see below\nBecause.")
+
+
+def test_operations_stay_in_the_batch_scope(memory: Store) -> None:
+    """A MERGE from a batch of another scope retired a well-supported rule unchecked."""
+    eng = engine(memory, None, momentum=0.25)
+    eng.learner = ScriptedLearner([Operation("ADD", "a", candidate=cand({"a": "yes"}, "X"))])
+    rid = eng.learn_batch(batch(0, 20)).added[0]
+    other = [
+        Experience.from_dict({**e.to_dict(), "id": f"o-{e.id}", "scope": "other"})
+        for e in batch(0, 10)
+    ]
+    eng.learner = ScriptedLearner(
+        [
+            Operation(
+                "ADD",
+                "x",
+                candidate=Candidate("o", "Other parcels go by Z.", "other"),
+            )
+        ]
+    )
+    mine = eng.learn_batch(other).added[0]
+    eng.learner = ScriptedLearner(
+        [
+            Operation("MERGE", "Fold.", target=mine, sources=(rid,), candidate=plain("All Z.")),
+            Operation("RETIRE", "Wrong.", target=rid, contradicting=("o-e-000",)),
+        ]
+    )
+    res = eng.learn_batch([Experience.from_dict({**e.to_dict(), "id": f"p-{e.id}"}) for e in other])
+    assert res.merged == [] and res.retired == []
+    assert all("is in scope tt, not other" in r.reason for r in res.refused)
+    assert memory.read_rule(rid).status == "active"
+
+
+def test_a_no_op_edit_of_a_supported_rule_is_agreement(memory: Store) -> None:
+    """Momentum damped the no-op EDIT before it was recognised as agreement."""
+    eng = engine(memory, None, momentum=0.25)
+    rid = add_plain(eng, 0, "Parcels with a yes go by X.")
+    agree(eng, rid, 10)
+    rule = memory.read_rule(rid)
+    same = Candidate(title=rule.title, statement=rule.statement, scope="tt")
+    b = batch(20, 10)
+    eng.learner = ScriptedLearner(
+        [Operation("EDIT", "Still right.", target=rid, candidate=same, evidence=("e-020", "e-021"))]
+    )
+    res = eng.learn_batch(b)
+    assert res.agreed == [rid] and res.damped == []
+    assert memory.read_rule(rid).support == rule.support + 2
