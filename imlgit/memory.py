@@ -515,6 +515,41 @@ class Memory:
     ) -> Learned:
         """Learn from experiences: one commit per rule change, on a proposal.
 
+        Learners of the journal wait their turn: two at once would each learn
+        every experience in it, and the second then finds what the first left.
+        """
+        def run(exps: Sequence[Experience] | None) -> Learned:
+            return self._learn(
+                exps,
+                batch=batch,
+                epochs=epochs,
+                learner=learner,
+                propose=propose,
+                branch=branch,
+                retrieval=retrieval,
+                progress=progress,
+            )
+
+        if experiences is not None:
+            return run(experiences)
+        waiting = "waiting for another learn of the journal"
+        with _flock(self.store.derived_dir / "locks" / "learn-journal.lock", waiting):
+            return run(None)
+
+    def _learn(
+        self,
+        experiences: Sequence[Experience] | None = None,
+        *,
+        batch: int | None = None,
+        epochs: int = 1,
+        learner: str | Learner | None = None,
+        propose: str | None = None,
+        branch: str | None = None,
+        retrieval: bool = True,
+        progress: Callable[[BatchResult], None] | None = None,
+    ) -> Learned:
+        """:meth:`learn`, once this learner's turn has come.
+
         By default the changes go to a new proposal branch ``proposals/NAME``
         (``propose`` names it; an existing one is continued). Then the review
         policy of imlgit.toml acts: ``manual`` leaves it for a person; ``gated``
@@ -703,6 +738,26 @@ def _keep_refusals(path: Path, new: Sequence[str]) -> None:
             os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)  # derived data: losing it never fails a learn
+
+
+@contextmanager
+def _flock(path: Path, waiting: str) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created, never replaced) while the block runs;
+    the system releases it when its process dies, so it is never stale. ``waiting``
+    is logged (info) when another process holds it."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("%s", waiting)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 @contextmanager

@@ -196,3 +196,53 @@ def test_a_persons_uncommitted_edit_is_not_retried_as_a_race(tmp_path: Path) -> 
     with pytest.raises(LearnError, match="uncommitted edits"):
         eng.learn_batch(batch(10, 10, flip={10, 12, 14, 16, 18}))
     assert len(calls) == 1
+# ---------------------------------------------------------------------- journal learners
+
+SPAWN = __import__("multiprocessing").get_context("spawn")
+
+
+def _journal_learner(repo: str, barrier: object, results: object) -> None:
+    """A process that learns from the journal once, started with the others."""
+    import traceback
+
+    from imlgit.errors import ImlgitError
+
+    try:
+        mem = Memory.open(repo, env={"IMLGIT_LEARNER": "covering"}, embedder=HashEmbedder())
+        barrier.wait(timeout=60)  # type: ignore[attr-defined]
+        done = mem.learn()
+        results.put(("learned", done.branch))  # type: ignore[attr-defined]
+    except ImlgitError as exc:
+        results.put(("reported", str(exc)))  # type: ignore[attr-defined]
+    except BaseException:
+        results.put(("crashed", traceback.format_exc()))  # type: ignore[attr-defined]
+
+
+def test_two_journal_learners_at_once_learn_each_experience_once(tmp_path: Path) -> None:
+    """Both read the whole journal and each learned all of it into its own proposal."""
+    from imlgit.bench.truthtable import TruthTable
+
+    Store.init(tmp_path / "m", author=PERSON)
+    mem = Memory.open(tmp_path / "m", env={}, embedder=HashEmbedder())
+    recorded = TruthTable(seed=0).sample(20, 99)
+    for e in recorded:
+        mem.record(e)
+    barrier, results = SPAWN.Barrier(2), SPAWN.Queue()
+    procs = [
+        SPAWN.Process(target=_journal_learner, args=(str(tmp_path / "m"), barrier, results))
+        for _ in range(2)
+    ]
+    for p in procs:
+        p.start()
+    out = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert sorted(r[0] for r in out) == ["learned", "reported"], out
+    assert "the journal is empty" in next(r[1] for r in out if r[0] == "reported")
+    store = Store.open(tmp_path / "m")
+    stored = []
+    for b in store.branches():
+        for _path, blob in store.files_under("experiences", b):
+            stored += [json.loads(line)["id"] for line in store.read_blob(blob).splitlines()]
+    assert sorted(stored) == sorted(e.id for e in recorded)  # each learned once, none lost
+    assert mem.journal() == []
