@@ -24,7 +24,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -515,41 +515,6 @@ class Memory:
     ) -> Learned:
         """Learn from experiences: one commit per rule change, on a proposal.
 
-        Learners of the journal wait their turn: two at once would each learn
-        every experience in it, and the second then finds what the first left.
-        """
-        def run(exps: Sequence[Experience] | None) -> Learned:
-            return self._learn(
-                exps,
-                batch=batch,
-                epochs=epochs,
-                learner=learner,
-                propose=propose,
-                branch=branch,
-                retrieval=retrieval,
-                progress=progress,
-            )
-
-        if experiences is not None:
-            return run(experiences)
-        waiting = "waiting for another learn of the journal"
-        with _flock(self.store.derived_dir / "locks" / "learn-journal.lock", waiting):
-            return run(None)
-
-    def _learn(
-        self,
-        experiences: Sequence[Experience] | None = None,
-        *,
-        batch: int | None = None,
-        epochs: int = 1,
-        learner: str | Learner | None = None,
-        propose: str | None = None,
-        branch: str | None = None,
-        retrieval: bool = True,
-        progress: Callable[[BatchResult], None] | None = None,
-    ) -> Learned:
-        """:meth:`learn`, once this learner's turn has come.
-
         By default the changes go to a new proposal branch ``proposals/NAME``
         (``propose`` names it; an existing one is continued). Then the review
         policy of imlgit.toml acts: ``manual`` leaves it for a person; ``gated``
@@ -559,92 +524,104 @@ class Memory:
 
         With ``experiences`` None, learns from the journal (:meth:`record`); once
         learning has committed, the experiences it learned leave the journal.
-        """
-        from .review import (
-            PREFIX,
-            Gate,
-            conclude,
-            get_proposal,
-            open_proposal,
-            rejected_rules,
-        )
 
-        from_journal = experiences is None
-        if experiences is None:
-            experiences = self.journal()
+        Learners of the journal take turns (a lock the system releases if the
+        process dies): two at once would each learn every experience in it.
+        """
+        journal_turn = (
+            nullcontext()
+            if experiences is not None
+            else _flock(
+                self.store.derived_dir / "locks" / "learn-journal.lock",
+                "waiting for another learn of the journal",
+            )
+        )
+        with journal_turn:
+            from .review import (
+                PREFIX,
+                Gate,
+                conclude,
+                get_proposal,
+                open_proposal,
+                rejected_rules,
+            )
+
+            from_journal = experiences is None
+            if experiences is None:
+                experiences = self.journal()
+                if not experiences:
+                    raise LearnError("nothing to learn: the journal is empty")
             if not experiences:
-                raise LearnError("nothing to learn: the journal is empty")
-        if not experiences:
-            raise LearnError("no experiences to learn from")
-        policy = self.settings.get("review", "policy")
-        store = self.store
-        proposal: str | None = None
-        created = False
-        if branch is not None and not branch.startswith(PREFIX):
-            if branch == "main" and policy != "auto":
-                raise ReviewError(
-                    f"main takes learned changes only through review (policy = {policy!r} in "
-                    "imlgit.toml): learn into a proposal (the default), or set policy = "
-                    '"auto"'
-                )
-            if store.head(branch) is None:
-                store.create_branch(branch, "main")
-            target = branch
-        else:
-            target, created = open_proposal(store, propose or branch)
-            proposal = target[len(PREFIX) :]
-        opened_at = store.head(target)
-        chosen = (
-            learner
-            if not isinstance(learner, (str, type(None)))
-            else self.learner(experiences, learner)
-        )
-        s = self.settings
-        settings = LearnSettings(
-            batch=batch or s.get("learn", "batch"),
-            epochs=epochs,
-            momentum=float(s.get("learn", "momentum")),
-            min_precision=float(s.get("learn", "min_precision")),
-            min_coverage=s.get("learn", "min_coverage"),
-            k=s.get("retrieval", "k"),
-            store_experiences=s.get("learn", "store_experiences"),
-            branch=target,
-            scan_allow=tuple(s.get("scan", "allow")),
-        )
-        retriever = _IndexRetriever(self, target) if retrieval else None
-        engine = Learning(
-            store,
-            chosen,
-            settings=settings,
-            retriever=retriever,
-            author=LEARNER,
-            rejected=rejected_rules(store),
-            refusals=_read_refusals(store.derived_dir / REFUSALS),
-        )
-        kept = len(engine.refusals)
-        try:
-            with store.deferred_worktree():
-                results = engine.learn(experiences, progress=progress)
-        except BaseException:
-            if created and proposal and store.head(target) == opened_at:
-                store.delete_branch(target)  # this learn's own, and still empty
-            raise
-        finally:
-            _keep_refusals(store.derived_dir / REFUSALS, engine.refusals[kept:])
-        if from_journal:
-            self._forget({e.id for e in experiences})
-        out = Learned(results, target, proposal)
-        if proposal is None:
+                raise LearnError("no experiences to learn from")
+            policy = self.settings.get("review", "policy")
+            store = self.store
+            proposal: str | None = None
+            created = False
+            if branch is not None and not branch.startswith(PREFIX):
+                if branch == "main" and policy != "auto":
+                    raise ReviewError(
+                        f"main takes learned changes only through review (policy = {policy!r} in "
+                        "imlgit.toml): learn into a proposal (the default), or set policy = "
+                        '"auto"'
+                    )
+                if store.head(branch) is None:
+                    store.create_branch(branch, "main")
+                target = branch
+            else:
+                target, created = open_proposal(store, propose or branch)
+                proposal = target[len(PREFIX) :]
+            opened_at = store.head(target)
+            chosen = (
+                learner
+                if not isinstance(learner, (str, type(None)))
+                else self.learner(experiences, learner)
+            )
+            s = self.settings
+            settings = LearnSettings(
+                batch=batch or s.get("learn", "batch"),
+                epochs=epochs,
+                momentum=float(s.get("learn", "momentum")),
+                min_precision=float(s.get("learn", "min_precision")),
+                min_coverage=s.get("learn", "min_coverage"),
+                k=s.get("retrieval", "k"),
+                store_experiences=s.get("learn", "store_experiences"),
+                branch=target,
+                scan_allow=tuple(s.get("scan", "allow")),
+            )
+            retriever = _IndexRetriever(self, target) if retrieval else None
+            engine = Learning(
+                store,
+                chosen,
+                settings=settings,
+                retriever=retriever,
+                author=LEARNER,
+                rejected=rejected_rules(store),
+                refusals=_read_refusals(store.derived_dir / REFUSALS),
+            )
+            kept = len(engine.refusals)
+            try:
+                with store.deferred_worktree():
+                    results = engine.learn(experiences, progress=progress)
+            except BaseException:
+                if created and proposal and store.head(target) == opened_at:
+                    store.delete_branch(target)  # this learn's own, and still empty
+                raise
+            finally:
+                _keep_refusals(store.derived_dir / REFUSALS, engine.refusals[kept:])
+            if from_journal:
+                self._forget({e.id for e in experiences})
+            out = Learned(results, target, proposal)
+            if proposal is None:
+                return out
+            p = get_proposal(store, proposal)
+            if not p.commits:
+                if created:
+                    store.delete_branch(target)
+                out.proposal = None
+                return out
+            gate = Gate.from_settings(s.section("review"), s.section("scan"))
+            out.decision, out.approval = conclude(store, proposal, policy, gate)
             return out
-        p = get_proposal(store, proposal)
-        if not p.commits:
-            if created:
-                store.delete_branch(target)
-            out.proposal = None
-            return out
-        gate = Gate.from_settings(s.section("review"), s.section("scan"))
-        out.decision, out.approval = conclude(store, proposal, policy, gate)
-        return out
 
 
 @dataclass
