@@ -15,6 +15,7 @@ caller can catch one class, and the CLI turns it into one line and exit 1::
     │   ├── RationaleRequired        a write without a rationale
     │   ├── RemoteError              a remote cannot be reached, or refused (imlgit.sync)
     │   ├── PushRejected             the remote has commits we lack: pull first (imlgit.sync)
+    │   ├── PullRefused              incoming rule files do not validate (.problems; imlgit.sync)
     │   └── ConflictError            the same rule changed concurrently (.rule_ids)
     │       └── SyncConflict         a pull found rules changed on both sides (imlgit.sync)
     ├── IndexError_                  the derived retrieval index (never blocks a write)
