@@ -324,14 +324,21 @@ def release(path: Path) -> None:
 
 
 @contextmanager
-def exclusive(path: Path) -> Iterator[None]:
-    """An advisory lock on ``path`` (fcntl) for derived data: released by the kernel
-    when the process ends, so it never goes stale."""
+def exclusive(path: Path, waiting: str | None = None) -> Iterator[None]:
+    """An advisory lock on ``path`` (fcntl; the file is created, never replaced) for
+    derived data: released by the kernel when the process ends, so it never goes
+    stale. ``waiting``, when given, is logged (info) if another process holds it."""
     import fcntl
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                logger.info("%s", waiting)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing releases the lock

@@ -23,12 +23,13 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext, suppress
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import locking
 from .commits import LEARNER, CommitMessage
 from .config import Settings, load_settings
 from .errors import (
@@ -531,7 +532,7 @@ class Memory:
         journal_turn = (
             nullcontext()
             if experiences is not None
-            else _flock(
+            else locking.exclusive(
                 self.store.derived_dir / "locks" / "learn-journal.lock",
                 "waiting for another learn of the journal",
             )
@@ -717,37 +718,10 @@ def _keep_refusals(path: Path, new: Sequence[str]) -> None:
         tmp.unlink(missing_ok=True)  # derived data: losing it never fails a learn
 
 
-@contextmanager
-def _flock(path: Path, waiting: str) -> Iterator[None]:
-    """An exclusive lock on ``path`` (created, never replaced) while the block runs;
-    the system releases it when its process dies, so it is never stale. ``waiting``
-    is logged (info) when another process holds it."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("%s", waiting)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-@contextmanager
-def _journal_lock(journal: Path) -> Iterator[None]:
-    """An exclusive lock for the journal: on a separate file, which is never replaced."""
-    import fcntl
-
-    fd = os.open(journal.with_name(journal.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+def _journal_lock(journal: Path) -> AbstractContextManager[None]:
+    """An exclusive lock for the journal (or another derived file): on a separate
+    file beside it, which is never replaced."""
+    return locking.exclusive(journal.with_name(journal.name + ".lock"))
 
 
 def _line_id(line: bytes) -> str | None:
