@@ -1151,9 +1151,8 @@ def check(
     as_json: bool,
 ) -> None:
     """Validate the memory's rule files (the git hooks call this)."""
-    from .rulefiles import check as check_tree
-    from .rulefiles import check_file as check_rule_file
     from .scan import scan_text
+    from .store import check_rule_file
 
     problems: list[str] = []
 
@@ -1189,7 +1188,7 @@ def check(
             scan(rel, data, ())
     else:
         store = _store(ctx)
-        problems.extend(str(p) for p in check_tree(store, at))
+        problems.extend(str(p) for p in store.check(at))
         allow = _scan_allow(store)
         for entry in store.rule_entries(at).values():
             scan(entry.path, store.read_blob(entry.blob), allow)

@@ -84,8 +84,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from .errors import LLMError, LLMOutputError, RuleError
-from .rulefiles import check_file, parse_rule_file
-from .rules import RULES_DIR, Rule, rule_id_from_path, rule_path
+from .rules import RULES_DIR, Rule, parse_rule, rule_id_from_path, rule_path
+from .store import check_rule_file
 
 if TYPE_CHECKING:
     from .conditions import Condition
@@ -258,7 +258,7 @@ def active_rules(
         if needle is not None and needle not in data:
             continue
         try:
-            rule = parse_rule_file(data, path)
+            rule = parse_rule(data, path=path)
         except RuleError:
             continue
         if rule.status == ACTIVE and (scope is None or rule.scope == scope):
@@ -445,10 +445,10 @@ def _read(store: Store, commit: str) -> tuple[dict[str, Rule], list[Finding], in
         rid = rule_id_from_path(path)
         problems: list[RuleError] = []
         if rid is None:
-            problems = check_file(path, data, seen)
+            problems = check_rule_file(path, data, seen)
         else:
             try:
-                rule = parse_rule_file(data, path)
+                rule = parse_rule(data, path=path)
             except RuleError as exc:
                 problems = [exc]
             else:

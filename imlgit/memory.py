@@ -45,7 +45,7 @@ from .errors import (
 from .experience import MAX_LINE_BYTES, Experience, load_jsonl, valid_experience_id
 from .infer import Answer, answer, record_usage
 from .learn import MAX_EVIDENCE_IN_TRAILER, BatchResult, Learning, LearnSettings
-from .rules import MAX_SOURCES, Rule, now_utc, unique_rule_id
+from .rules import MAX_SOURCES, Rule, now_utc, parse_rule, unique_rule_id
 from .store import CONFIG_FILE, DEFAULT_BRANCH, Store
 
 if TYPE_CHECKING:
@@ -157,7 +157,6 @@ class Memory:
 
     def _index_inputs(self, commit: str) -> tuple[dict[str, Any], Callable[..., Any]]:
         from .index import UNPARSABLE, RuleDoc, RuleEntry
-        from .rulefiles import parse_rule_file
 
         entries = self.store.rule_entries(commit)
 
@@ -166,7 +165,7 @@ class Memory:
             for rid in ids:
                 try:
                     data = self.store.read_blob(entries[rid].blob)
-                    r = parse_rule_file(data, entries[rid].path)
+                    r = parse_rule(data, path=entries[rid].path)
                 except RuleError:  # one bad file must not hide the others: never searched
                     out[rid] = RuleDoc("", "", "", UNPARSABLE)
                     continue

@@ -7,9 +7,7 @@ which file it left out. :func:`read_rules` returns both, so each caller chooses:
 ``check`` and ``doctor`` list the problems, ``recall`` skips the rule with a
 warning, ``eval`` and ``prune``, which need every rule, refuse naming the file.
 
-The parser is meant to raise only :class:`RuleError`; :func:`parse_rule_file` and
-:func:`check_file` also turn any other failure of it into one, with the path, so
-that one odd file can never become an "unexpected" error for every command.
+:func:`imlgit.rules.parse_rule` raises only :class:`RuleError`, naming the file.
 """
 
 from __future__ import annotations
@@ -23,37 +21,7 @@ from .rules import Rule, parse_rule, rule_id_from_path
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["RuleSet", "check", "check_file", "parse_rule_file", "read_rules"]
-
-# What a parser bug on odd input looks like (a deep nesting, a huge number, an
-# unhashable key); anything else is not the file's fault and propagates.
-_PARSER_FAILURES = (ValueError, TypeError, RecursionError, OverflowError, KeyError, IndexError)
-
-
-def _as_rule_error(exc: BaseException, path: str) -> RuleError:
-    detail = f"{type(exc).__name__}: {exc}"[:300]  # a 5,000-digit number stays out
-    return RuleError(f"cannot be read as a rule file ({detail})", path=path)
-
-
-def parse_rule_file(data: bytes, path: str) -> Rule:
-    """:func:`imlgit.rules.parse_rule`, every failure of it a :class:`RuleError` naming ``path``."""
-    try:
-        return parse_rule(data, path=path)
-    except RuleError:
-        raise
-    except _PARSER_FAILURES as exc:
-        raise _as_rule_error(exc, path) from exc
-
-
-def check_file(path: str, data: bytes, seen: dict[str, str]) -> list[RuleError]:
-    """:func:`imlgit.store.check_rule_file` (``imlgit check``), with the same guard."""
-    from .store import check_rule_file
-
-    try:
-        return check_rule_file(path, data, seen)
-    except _PARSER_FAILURES as exc:
-        return [_as_rule_error(exc, path)]
-
+__all__ = ["RuleSet", "read_rules"]
 
 @dataclass
 class RuleSet:
@@ -98,19 +66,7 @@ def read_rules(store: Store, rev: str | None = None) -> RuleSet:
             continue
         paths[rid] = path
         try:
-            rules[rid] = parse_rule_file(store.read_blob(blob), path)
+            rules[rid] = parse_rule(store.read_blob(blob), path=path)
         except RuleError as exc:
             problems[rid] = exc
     return RuleSet(dict(sorted(rules.items())), problems)
-
-
-def check(store: Store, rev: str | None = None) -> list[RuleError]:
-    """:meth:`imlgit.store.Store.check` (every problem with the rule files at ``rev``),
-    with each file guarded as in :func:`check_file`."""
-    from .rules import RULES_DIR
-
-    seen: dict[str, str] = {}
-    problems: list[RuleError] = []
-    for path, blob in store.files_under(RULES_DIR, rev):
-        problems += check_file(path, store.read_blob(blob), seen)
-    return problems

@@ -498,13 +498,30 @@ def _decode(data: str | bytes, path: str | None) -> str:
     return data
 
 
+# What a parser bug on odd input would look like (deep nesting, a huge number, an
+# unhashable key); the bounds below are meant to stop each before it happens.
+_PARSER_FAILURES = (ValueError, TypeError, RecursionError, OverflowError, KeyError, IndexError)
+
+
 def parse_rule(data: str | bytes, *, path: str | None = None) -> Rule:
     """Parse a rule file. Raises :class:`RuleError` naming ``path``, line and field.
 
     Bounded: at most ``MAX_FILE_BYTES``, front matter of at most
     ``MAX_FRONT_MATTER_BYTES`` nested at most ``MAX_YAML_DEPTH`` deep, no YAML
-    anchors or aliases. No input raises anything but :class:`RuleError`.
+    anchors or aliases. No input raises anything but :class:`RuleError`: should a
+    bound miss a case, the parser's own failure becomes one, naming the file, so one
+    odd file never becomes an "unexpected" error for every command.
     """
+    try:
+        return _parse_rule(data, path)
+    except RuleError:
+        raise
+    except _PARSER_FAILURES as exc:
+        detail = f"{type(exc).__name__}: {exc}"[:300]  # a 5,000-digit number stays out
+        raise RuleError(f"cannot be read as a rule file ({detail})", path=path) from exc
+
+
+def _parse_rule(data: str | bytes, path: str | None) -> Rule:
     text = _decode(data, path)
     front, body, body_line = _split(text, path)
     meta, lines = _load_front(front, path)

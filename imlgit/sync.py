@@ -48,7 +48,7 @@ from dulwich.repo import Repo
 from .commits import CommitMessage, Identity
 from .errors import ConflictError, NotAMemoryRepo, RevisionNotFound, RuleError, StoreError
 from .rules import RULES_DIR, rule_id_from_path
-from .store import CONFIG_FILE, DEFAULT_BRANCH, Store
+from .store import CONFIG_FILE, DEFAULT_BRANCH, Store, check_rule_file
 
 __all__ = [
     "clone",
@@ -418,7 +418,6 @@ def _check_incoming(
 ) -> None:
     """Refuse a pull that brings a rule file ``imlgit check`` would refuse: once on
     main, a file that does not parse stops every command that needs that rule."""
-    from .rulefiles import check_file
 
     seen: dict[str, str] = {}
     problems: list[RuleError] = []
@@ -427,7 +426,7 @@ def _check_incoming(
             continue
         data = store.repo[_oid(blob)]
         raw = data.as_raw_string() if isinstance(data, Blob) else b""
-        problems += check_file(path, raw, seen)
+        problems += check_rule_file(path, raw, seen)
     if problems:
         shown = "\n".join(f"  {p}" for p in problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
