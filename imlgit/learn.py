@@ -689,7 +689,7 @@ class Learning:
         Each rule the merge rewrites or retires must either be one momentum would let
         an EDIT or RETIRE change, or be accounted for: every stored experience it got
         right is still decided right once merged (checkable rules, counted)."""
-        right_after: set[str] | None = None
+        decided: tuple[dict[str, tuple[str, bool]], set[str]] | None = None
         for rid in changed:
             rule = before[rid]
             if rule == after.get(rid):
@@ -698,14 +698,15 @@ class Learning:
             if not self._damped(rule, contra):
                 continue
             if rule.checkable:
-                if right_after is None:
+                if decided is None:  # counted once, for every rule the merge changes
                     right_after = {
                         e for e, (_, ok) in _decisions(after, scope, evidence).items() if ok
                     }
+                    decided = _decisions(before, scope, evidence), right_after
                 lost = [
                     e
-                    for e, (who, ok) in _decisions(before, scope, evidence).items()
-                    if who == rid and ok and e not in right_after
+                    for e, (who, ok) in decided[0].items()
+                    if who == rid and ok and e not in decided[1]
                 ]
                 if not lost:
                     continue
