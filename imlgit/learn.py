@@ -273,18 +273,16 @@ class Learning:
         new head, up to ``CONFLICT_RETRIES`` times, rather than lost."""
         if not batch:
             raise LearnError("an empty batch")
-        for _ in range(CONFLICT_RETRIES - 1):
+        for attempt in range(1, CONFLICT_RETRIES + 1):
             try:
                 return self._refused_shown(self._learn_batch(batch))
-            except _Moved:
-                continue
-        try:
-            return self._refused_shown(self._learn_batch(batch))
-        except _Moved as moved:
-            raise LearnError(
-                f"batch {batch_id(batch)} was not committed: {moved.args[0]} (tried "
-                f"{CONFLICT_RETRIES} times); learn it again"
-            ) from None
+            except _Moved as moved:
+                if attempt == CONFLICT_RETRIES:
+                    raise LearnError(
+                        f"batch {batch_id(batch)} was not committed: {moved.args[0]} (tried "
+                        f"{CONFLICT_RETRIES} times); learn it again"
+                    ) from None
+        raise AssertionError("unreachable")
 
     def _refused_shown(self, result: BatchResult) -> BatchResult:
         """A learned batch's refusals join those shown to the learner next (an attempt
