@@ -1266,9 +1266,31 @@ class Store:
             time.sleep(0.01)
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        from dulwich.graph import can_fast_forward
+        """Whether ``ancestor`` is reachable from ``descendant`` (``git merge-base
+        --is-ancestor``). A walk over every parent, newest first, that gives up on a
+        line of history once it is a day older than ``ancestor``: commit times may go
+        backwards a little (clocks differ, one second holds many commits), and
+        dulwich's can_fast_forward, which trusts them exactly, said no to commits a
+        merge brought onto main."""
+        import heapq
 
-        return bool(can_fast_forward(self.repo, _oid(ancestor), _oid(descendant)))
+        if ancestor == descendant:
+            return True
+        floor = self._commit(ancestor).commit_time - 86_400
+        seen = {descendant}
+        queue = [(-self._commit(descendant).commit_time, descendant)]
+        while queue:
+            _, sha = heapq.heappop(queue)
+            for parent in map(_hex, self._commit(sha).parents):
+                if parent == ancestor:
+                    return True
+                if parent in seen:
+                    continue
+                seen.add(parent)
+                when = self._commit(parent).commit_time
+                if when >= floor:
+                    heapq.heappush(queue, (-when, parent))
+        return False
 
     def merge_base(self, a: str, b: str) -> str | None:
         from dulwich.graph import find_merge_base

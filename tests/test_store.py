@@ -406,3 +406,25 @@ def test_tree_cache_is_bounded(memory: Store, monkeypatch: pytest.MonkeyPatch) -
     assert {rid for rid in memory.read_rules() if rid.startswith("r-bound-")} == {
         f"r-bound-{i}" for i in range(60)
     }
+
+
+def test_is_ancestor_follows_merges_and_clock_skew(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A guard for Store.is_ancestor's own walk (merges, a clock that goes back). The
+    case that failed, dulwich's can_fast_forward calling commits a merge brought onto
+    main "not on main", shows in tests/test_standin_loop.py's rollback, 2 runs in 3."""
+    from conftest import PERSON
+
+    from imlgit.commits import CommitMessage
+
+    times = iter([1000, 2000, 1500, 1400, 1300])  # init, then a clock that goes back
+    store = Store.init(tmp_path / "m", author=PERSON, clock=lambda: next(times))
+    root = store.head()
+    store.create_branch("side")
+    msg = CommitMessage.make("edit", "x", "A change for the test.")
+    side = store.commit({"a.md": b"a\n"}, msg, author=PERSON, branch="side")
+    store.commit({"b.md": b"b\n"}, msg, author=PERSON)
+    merged = store.merge("side", msg, author=PERSON, fast_forward=False)
+    head = store.head()
+    assert store.is_ancestor(side, head) and store.is_ancestor(root, head)
+    assert not store.is_ancestor(head, side)
+    assert merged is not None
