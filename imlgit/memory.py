@@ -44,6 +44,7 @@ from .errors import (
 )
 from .experience import MAX_LINE_BYTES, Experience, load_jsonl, valid_experience_id
 from .infer import Answer, answer, record_usage
+from .inputs import describe
 from .learn import MAX_EVIDENCE_IN_TRAILER, BatchResult, Learning, LearnSettings
 from .rules import MAX_SOURCES, Rule, now_utc, parse_rule, unique_rule_id
 from .store import CONFIG_FILE, DEFAULT_BRANCH, Store
@@ -249,15 +250,16 @@ class Memory:
         at: str | None = None,
         k: int | None = None,
         use_model: bool = True,
+        action: str | None = None,
     ) -> Answer:
         """Answer with the relevant rules; the answer names the rules and the commit.
-        Memory is read on main unless ``at`` names another revision."""
+        Memory is read on main unless ``at`` names another revision. With
+        ``action``, the answer is whether that action is predicted to work there
+        (``works`` / ``fails``, by checkable rules only)."""
         commit = self.store.resolve(at or DEFAULT_BRANCH)
-        text = (
-            question
-            if isinstance(question, str)
-            else ", ".join(f"{a} = {b}" for a, b in question.items())
-        )
+        text = describe(question)
+        if action is not None:
+            text += f" -> {action}"
         retrieved = [r.rule for r in self.recall(text, k=k, scope=scope, at=at)]
         from .rulefiles import read_rules
 
@@ -268,7 +270,7 @@ class Memory:
             if r.checkable and r.status == "active" and (scope is None or r.scope == scope)
         ]
         model = None
-        if use_model:
+        if use_model and action is None:
             from .learners.model import answer_with_model
 
             def model(q: Any, rules: Sequence[Rule]) -> tuple[str, Sequence[str], int, int]:
@@ -282,6 +284,7 @@ class Memory:
             commit=commit,
             scope=scope,
             model=model,
+            action=action,
         )
         record_usage(self.store.derived_dir, ans)
         return ans
