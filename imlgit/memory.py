@@ -208,8 +208,11 @@ class Memory:
             from .learners.model import ModelLearner
 
             if self.chat.identity.startswith("embedded:"):
-                # the embedded server answers in at most 512 tokens: ask for less
-                return ModelLearner(self.chat, max_candidates=3, max_statement=200)
+                # the embedded server answers in at most 512 tokens of a 4,096-token
+                # context: ask for less, and show less
+                return ModelLearner(
+                    self.chat, max_candidates=3, max_statement=200, max_prompt=9_000
+                )
             return ModelLearner(self.chat)
 
         return choose_learner(
