@@ -90,6 +90,9 @@ def _experience_line(e: Experience) -> str:
     )
 
 
+_LEFT_OUT = 80  # room kept for the line saying how many experiences were left out
+
+
 def _fit(batch: Sequence[Experience], budget: int) -> str:
     """The lines of the experiences of ``batch`` that fit in ``budget`` characters (at
     least one), and a last line saying how many were left out."""
@@ -107,9 +110,6 @@ def _fit(batch: Sequence[Experience], budget: int) -> str:
             "the prompt is full)"
         )
     return "\n".join(lines) or "(none)"
-
-
-_LEFT_OUT = 80  # room kept for the line saying how many experiences were left out
 
 
 def _rule_obj(rule: Rule, recent: Sequence[str] = ()) -> dict[str, Any]:
@@ -508,8 +508,8 @@ class ModelLearner:
 
     ``max_candidates`` bounds the candidates one batch yields, ``max_statement``
     the characters of a statement, ``max_prompt`` the characters of a prompt: the
-    experiences that do not fit are left out of it (and out of its schema), and
-    each input is cut at :data:`~imlgit.learners.render.MAX_INPUT_CHARS`. Answers
+    experiences that do not fit are left out of it (counted in a line of their
+    own), and each input is cut at :data:`~imlgit.learners.render.MAX_INPUT_CHARS`. Answers
     that break the schema or the checks below are retried with the error; then
     LLMOutputError. Empty lists are valid answers ("nothing new", "nothing to change").
     """
