@@ -506,7 +506,7 @@ def _memory(ctx: click.Context) -> Memory:
 @click.option(
     "--learner",
     type=click.Choice(["auto", "model", "covering"]),
-    help="auto: the learner that needs no model when no endpoint is configured.",
+    help="auto: the model when an endpoint is configured, else the learner that needs none.",
 )
 @click.option(
     "--propose",
@@ -570,6 +570,10 @@ def learn(
             branch=branch,
             progress=progress,
         )
+    if done.choice is not None:  # on stderr with --json too: the JSON has it as "learner"
+        click.echo(done.choice.summary(), err=True)
+        if done.choice.note:
+            click.echo(f"  {done.choice.note}", err=True)
     if as_json:
         _emit_json(done)
         return
