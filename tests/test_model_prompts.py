@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from conftest import PERSON
 from fakes import FakeChat, HashEmbedder
 
@@ -24,8 +23,8 @@ from imlgit.store import Store
 
 
 def raw(i: int, inp: Any, output: str | None = None, **outcome: Any) -> Experience:
-    """An experience built without Experience.from_dict, which refuses nested inputs
-    until the foundation lands; the learner renders whatever input it is given."""
+    """An experience built without Experience.from_dict: the learner renders whatever
+    input it is given."""
     return Experience(id=f"g-{i:03d}", scope="git", input=inp, output=output,
                       outcome=Outcome(**outcome))  # fmt: skip
 
@@ -144,7 +143,6 @@ def test_fields_are_dotted_paths() -> None:
         "free text",
     ]
     assert fields(inputs) == [
-        "calls",
         "calls.length",
         "calls.name",
         "input.output",
@@ -168,7 +166,6 @@ def test_answer_with_model_renders_a_nested_question_bounded() -> None:
     assert "9980 more" in prompt and len(prompt) < 6_000
 
 
-@pytest.mark.xfail(strict=False, reason="nested inputs land with the foundation")
 def test_learn_end_to_end_with_nested_reward_only_experiences(tmp_path: Path) -> None:
     Store.init(tmp_path / "m", author=PERSON)
     chat = FakeChat()

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..experience import REWARD_RIGHT, Experience
+from ..inputs import OUTPUT_FIELD, view_of
 
 __all__ = [
     "CUT",
@@ -35,7 +36,6 @@ MAX_DEPTH = 8  # nesting shown; deeper is a marker
 MAX_FIELDS = 200  # paths offered to a model as condition fields
 MAX_FEEDBACK_CHARS = 200
 CUT = "…"
-OUTPUT_FIELD = "output"  # a condition on the agent's action; the input's own key is input.output
 
 
 def _short(text: str, limit: int) -> str:
@@ -104,35 +104,19 @@ def outcome_phrase(e: Experience) -> str:
     return phrase
 
 
-def _paths(value: Any, prefix: str, depth: int, out: dict[str, None]) -> None:
-    if len(out) >= MAX_FIELDS or depth > MAX_DEPTH:
-        return
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            _paths(v, f"{prefix}.{k}" if prefix else str(k), depth + 1, out)
-    elif isinstance(value, list | tuple):
-        # an array is the set of its elements (its path) and its length; objects in
-        # it give their fields under the array's path
-        out.setdefault(prefix, None)
-        out.setdefault(f"{prefix}.length", None)
-        for v in value[:MAX_ITEMS]:
-            if isinstance(v, Mapping | list | tuple):
-                _paths(v, prefix, depth + 1, out)
-    elif value is not None and prefix:
-        out.setdefault(prefix, None)
-
-
 def fields(inputs: Iterable[Any], *, with_output: bool = False) -> list[str]:
-    """The dotted paths of ``inputs`` (objects) a condition may name, sorted, at most
-    MAX_FIELDS; ``output`` first when the agent's action may be tested. An input's
-    own top-level key ``output`` is named ``input.output``."""
-    found: dict[str, None] = {}
+    """The field paths of ``inputs`` a condition may name (their views, as
+    :mod:`imlgit.inputs` reads them: nested paths, arrays and ``PATH.length``,
+    attributes and quantities written in text), sorted, at most MAX_FIELDS;
+    ``output`` first when the agent's action may be tested."""
+    found: set[str] = set()
     for value in inputs:
-        if isinstance(value, Mapping):
-            _paths(value, "", 0, found)
-    names = sorted(
-        f"input.{p}" if p == OUTPUT_FIELD or p.startswith(OUTPUT_FIELD + ".") else p for p in found
-    )
+        if not isinstance(value, str | Mapping):
+            continue
+        found.update(p for p in view_of(value).values if p != OUTPUT_FIELD)
+        if len(found) >= MAX_FIELDS:
+            break
+    names = sorted(found)[:MAX_FIELDS]
     return [OUTPUT_FIELD, *names] if with_output else names
 
 

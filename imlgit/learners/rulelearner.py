@@ -61,12 +61,6 @@ class CoveringLearner:
         self.min_coverage = min_coverage
         self.min_precision = min_precision
 
-    @staticmethod
-    def can_read(experiences: Sequence[Experience]) -> bool:
-        """True when most experiences carry an outcome this learner can learn from."""
-        known = sum(1 for e in experiences if e.label is not None or e.reward_only)
-        return bool(experiences) and known * 2 >= len(experiences)
-
     def induce(self, batch: Sequence[Experience], context: LearnContext) -> list[Candidate]:
         stored = list(context.evidence)
         if self.window is not None:
