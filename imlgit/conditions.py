@@ -21,7 +21,17 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import RuleError
-from .inputs import OUTPUT_FIELD, TEXT_FIELD, FieldValue, View, is_negation, stem, view_of, words
+from .inputs import (
+    OUTPUT_FIELD,
+    STOPWORDS,
+    TEXT_FIELD,
+    FieldValue,
+    View,
+    is_negation,
+    stem,
+    view_of,
+    words,
+)
 
 Scalar = str | int | float
 InputValue = str | int | float | bool
@@ -32,11 +42,13 @@ FAILS = "fails"
 
 STRUCTURED_OPS: tuple[str, ...] = ("=", "!=", "<", "<=", ">", ">=")
 ORDER_OPS: tuple[str, ...] = ("<", "<=", ">", ">=")
-TEXT_OPS: tuple[str, ...] = ("contains", "lacks")
+TEXT_OPS: tuple[str, ...] = ("contains", "lacks", "mentions")
 OPS: tuple[str, ...] = STRUCTURED_OPS + TEXT_OPS
 MAX_FIELD_LENGTH = 128
 MAX_VALUE_LENGTH = 500
 MAX_CONDITIONS = 32
+MAX_ALTERNATIVES = 16
+"""Phrases one ``mentions`` condition may list (``smashed | cracked | broken``)."""
 
 _OP_ALIASES = {"==": "="}
 _NEGATED_OP = {
@@ -112,6 +124,8 @@ class Condition:
             else:
                 object.__setattr__(self, "field", None)
             value = _check_text_value(value, op)
+            if op == "mentions":
+                value = _alternatives_value(value)
         else:
             if self.field is None:
                 raise ValueError(f"'{op}' needs a field")
@@ -133,8 +147,25 @@ class Condition:
         return self.op in TEXT_OPS
 
 
+def _alternatives_value(value: str) -> str:
+    parts = list(dict.fromkeys(p.strip() for p in value.split("|")))
+    if any(not p for p in parts):
+        raise ValueError(f"'mentions' lists phrases separated by '|', got {value!r}")
+    if len(parts) > MAX_ALTERNATIVES:
+        raise ValueError(f"'mentions' lists at most {MAX_ALTERNATIVES} phrases, got {len(parts)}")
+    return " | ".join(parts)
+
+
+def alternatives(cond: Condition) -> list[str]:
+    """The phrases of a ``mentions`` condition (one phrase for other text conditions)."""
+    text = str(cond.value)
+    return text.split(" | ") if cond.op == "mentions" else [text]
+
+
 def negate(cond: Condition) -> Condition:
     """The opposite test (exact for inputs that have the field)."""
+    if cond.op not in _NEGATED_OP:
+        raise ValueError(f"'{cond.op}' has no opposite operator")
     return Condition(cond.field, _NEGATED_OP[cond.op], cond.value)
 
 
@@ -299,11 +330,16 @@ def _analysed(text: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
     stems: list[str] = []
     negated: list[bool] = []
     for clause in _CLAUSE_RE.split(text.lower()):
-        last_negation = -100
+        since: int | None = None  # content words since the last negation word
         for w in words(clause):
             if is_negation(w):
-                last_negation = len(stems)
-            negated.append(0 < len(stems) - last_negation <= _NEGATION_SPAN)
+                since = 0
+                negated.append(False)
+            else:
+                content = w not in STOPWORDS
+                if since is not None and content:
+                    since += 1
+                negated.append(since is not None and 0 < since <= _NEGATION_SPAN)
             stems.append(stem(w))
     return tuple(stems), tuple(negated)
 
@@ -316,12 +352,13 @@ def _phrase_form(phrase: str) -> tuple[bool, tuple[str, ...]]:
     return False, tuple(stem(w) for w in ws)
 
 
-def has_phrase(text: str, phrase: str) -> bool:
+def has_phrase(text: str, phrase: str, *, affirmed: bool = False) -> bool:
     """Whether ``text`` contains ``phrase``: its words in order, in any of their forms
     (``damage`` finds "damaged", "damages"), ignoring case and punctuation. A phrase
     that starts with a negation (``not fragile``, ``no damage``) finds its words where
-    a negation stands at most three words before them in the same clause ("is not
-    at all fragile", "isn't fragile")."""
+    a negation stands at most three words (not counting function words) before them
+    in the same clause ("is not at all fragile", "isn't fragile"). ``affirmed``: only
+    where no negation does ("it is fragile", not "it is not fragile")."""
     negative, target = _phrase_form(phrase)
     if not target:
         return False
@@ -329,7 +366,11 @@ def has_phrase(text: str, phrase: str) -> bool:
     n = len(target)
     first = target[0]
     for i in range(len(stems) - n + 1):
-        if stems[i] == first and stems[i : i + n] == target and (not negative or negated[i]):
+        if stems[i] == first and stems[i : i + n] == target:
+            if negative and not negated[i]:
+                continue
+            if affirmed and not negative and negated[i]:
+                continue
             return True
     return False
 
@@ -365,6 +406,8 @@ def holds(cond: Condition, inp: Input | View) -> bool:
         subject = view.text(cond.field)
         if subject is None:
             return False
+        if cond.op == "mentions":
+            return any(has_phrase(subject, p, affirmed=True) for p in alternatives(cond))
         found = has_phrase(subject, str(cond.value))
         return found if cond.op == "contains" else not found
     values = view.values.get(cond.field) if cond.field is not None else None
@@ -424,6 +467,7 @@ _PREDICATE = {
     ">": "is more than {}",
     ">=": "is at least {}",
     "contains": 'contains "{}"',
+    "mentions": 'mentions "{}"',
     "lacks": 'lacks "{}"',
 }
 
@@ -446,7 +490,12 @@ def render_statement(
     previous: str | None = None
     for c in conds:
         subject = _subject(c)
-        predicate = _PREDICATE[c.op].format(_fmt(c.value))
+        if c.op == "mentions":
+            said = [f'"{p}"' for p in alternatives(c)]
+            listed = said[0] if len(said) == 1 else f"{', '.join(said[:-1])} or {said[-1]}"
+            predicate = f"mentions {listed}"
+        else:
+            predicate = _PREDICATE[c.op].format(_fmt(c.value))
         parts.append(predicate if subject == previous else f"{subject} {predicate}")
         previous = subject
     head = f"When {' and '.join(parts)}, " if parts else "Always: "
@@ -498,6 +547,10 @@ def _structured_agrees(text: str, cond: Condition, fields: set[str]) -> bool:
 
 
 def _text_agrees(text: str, cond: Condition) -> bool:
+    if cond.op == "mentions":  # every phrase it lists, said without a negation
+        return all(
+            _text_agrees(text, Condition(cond.field, "contains", p)) for p in alternatives(cond)
+        )
     for start, _ in _occurrences(text, str(cond.value)):
         before = text[:start]
         cuts = [m.end() for m in _SEPARATOR_RE.finditer(before)]

@@ -282,7 +282,7 @@ def _word_number(toks: list[_Tok], i: int) -> tuple[float, int] | None:
             if w == "thousand":
                 total, current = total + current, 0
         elif w == "and" and used and j + 1 < len(toks) and (
-            toks[j + 1].word in _SMALL or toks[j + 1].word in _TENS
+            toks[j + 1].word.split("-")[0] in _SMALL or toks[j + 1].word.split("-")[0] in _TENS
         ):
             pass
         elif w == "of" and used and toks[j - 1].word in ("couple", "few", "dozen"):

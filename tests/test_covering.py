@@ -64,7 +64,7 @@ def test_tickets_text(seed: int) -> None:
     acc = accuracy(rules, test)
     print(f"tickets seed {seed}: {acc:.3f} with {len(rules)} rules")
     assert acc >= 0.90
-    assert all(c.op in ("contains", "lacks") for r in rules for c in r.when)
+    assert all(c.op in ("contains", "lacks", "mentions") for r in rules for c in r.when)
 
 
 def test_rules_are_right_under_choose_where_first_match_would_differ() -> None:

@@ -173,3 +173,53 @@ def test_experiences_expose_their_views() -> None:
     )
     assert exp.reward_only and exp.right is False
     assert "output" not in exp.view.values and exp.acted.values["output"] == {"git push"}
+
+
+def test_mentions_lists_synonyms_said_without_a_negation() -> None:
+    said = C(None, "mentions", "cracked |  smashed| broken")
+    assert said.value == "cracked | smashed | broken"
+    assert matches((said,), "The casing is cracked.")
+    assert matches((said,), "One corner was SMASHED, sadly")
+    assert not matches((said,), "The unit is not cracked.")
+    assert not matches((said,), "It isn't broken or anything.")
+    assert not matches((said,), "No need for a refund; nothing smashed")
+    assert matches((said,), "not angry, but it is broken")  # the clause ends at 'but'
+    from imlgit.conditions import parse_when, render_statement, statement_agrees, when_to_yaml_obj
+
+    text = render_statement((said,), "REPAIR")
+    assert text == 'When the text mentions "cracked", "smashed" or "broken", the class is REPAIR.'
+    assert statement_agrees(text, (said,), "REPAIR")
+    assert not statement_agrees('When the text mentions "cracked", the class is REPAIR.', (said,),
+                                "REPAIR")  # fmt: skip
+    assert parse_when(when_to_yaml_obj((said,))) == (said,)
+    with pytest.raises(ValueError, match="at most 16"):
+        C(None, "mentions", " | ".join(f"w{i}" for i in range(17)))
+    with pytest.raises(ValueError, match="separated by"):
+        C(None, "mentions", "a || b")
+
+
+def test_the_learner_gathers_synonyms_into_one_condition() -> None:
+    rng = random.Random(11)
+    broken = ["cracked", "smashed", "shattered", "dented", "busted"]
+    exps = []
+    for i in range(240):
+        damaged, old = rng.random() < 0.5, rng.random() < 0.5
+        word = rng.choice(broken)
+        days = rng.randint(31, 60) if old else rng.randint(1, 29)
+        said = rng.choice(
+            [f"it came {word}", f"the box is {word}", f"honestly it is {word}"]
+            if damaged
+            else [f"it came, not {word}", f"the box is not {word}", "it came fine"]
+        )
+        text = f"Hello. I bought it {days} days ago and {said}. {rng.choice(['Thanks', 'Bye', ''])}"
+        label = "REPAIR" if damaged and old else "REFUND" if damaged else "INFO"
+        exps.append(Experience.from_dict(
+            {"id": f"s{i}", "scope": "s", "input": text, "outcome": {"expected": label}}
+        ))  # fmt: skip
+    from imlgit.learners.covering import accuracy, induce_rules
+
+    rules = induce_rules(exps[:160])
+    assert accuracy(rules, exps[160:]) >= 0.95
+    listed = [c for r in rules for c in r.when if c.op == "mentions" and " | " in str(c.value)]
+    assert listed, [r.when for r in rules]
+    assert any(set(str(c.value).split(" | ")) >= {"cracked", "smashed", "shattered"} for c in listed)

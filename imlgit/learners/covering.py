@@ -21,6 +21,14 @@ conditions and a ``then``) in the style of CN2 and RIPPER:
   precise enough (the Wilson upper bound of its precision, z = 1.5, reaches
   ``min_precision``) is kept, the experiences it covers are set aside, and the
   search repeats until it finds nothing or fewer than ``min_coverage`` remain;
+* synonyms: a candidate ending in ``mentions`` a word tries listing more words of
+  the same text (``mentions "cracked | smashed | broken"``), greedily, each paying
+  ``log2`` of the words it was chosen among; a rule that lists synonyms is held to
+  its point precision, so synonyms never buy coverage with errors;
+* experiences that rules of other classes with more conditions already get right
+  are not held against a class (checked inference gives those rules precedence);
+  once every class has rules, each class is learned again against the others'
+  rules and kept where more training experiences come out right;
 * a default rule (no conditions: the commonest class among experiences no rule
   matches) closes the set when it is precise enough (``default_precision``);
   when it is not, the commonest class gets rules of its own like any other;
@@ -46,6 +54,7 @@ from dataclasses import dataclass
 
 from ..conditions import (
     FAILS,
+    MAX_ALTERNATIVES,
     WORKS,
     Condition,
     Input,
@@ -124,6 +133,10 @@ class _Grower:
         beam_width: int,
     ) -> None:
         self.features = features
+        self.mentions: dict[str | None, list[Feature]] = {}
+        for f in features:
+            if f.cond.op == "mentions":
+                self.mentions.setdefault(f.cond.field, []).append(f)
         self.labels = labels
         self.n = len(labels)
         self.all = (1 << self.n) - 1
@@ -164,7 +177,9 @@ class _Grower:
             cov &= f.mask
         return cov
 
-    def search(self, pos: int, neg: int, pos_all: int) -> tuple[tuple[Feature, ...], int] | None:
+    def search(
+        self, pos: int, neg: int, pos_all: int, prior: int | None = None
+    ) -> tuple[tuple[Feature, ...], int] | None:
         """Beam search for the best rule for the positives ``pos`` against ``neg``.
 
         Score: FOIL gain from the empty rule minus the bits to name the conditions.
@@ -173,9 +188,11 @@ class _Grower:
         ``pos_all``) consistent with ``min_precision`` wins; ties go to fewer
         conditions, more positives, then the candidate found first.
         """
-        p0, n0 = _popcount(pos), _popcount(neg)
+        p0, n0 = _popcount(pos), _popcount(neg if prior is None else prior)
         if p0 == 0:
             return None
+        # the gain is measured from the class's share among all that argue against it
+        # (``prior``), also when some of those are left out of ``neg``
         root = math.log2(p0 / (p0 + n0))
         beam: list[tuple[tuple[Feature, ...], int]] = [((), self.all)]
         seen: set[int] = {self.all}
@@ -183,7 +200,7 @@ class _Grower:
         best_rule: tuple[tuple[Feature, ...], int] | None = None
         order = 0
         for depth in range(1, self.max_conditions + 1):
-            children: list[tuple[float, int, int, tuple[Feature, ...], int]] = []
+            children: list[tuple[float, int, int, tuple[Feature, ...], int, int]] = []
             for rule, cov in beam:
                 if not cov & neg:
                     continue  # pure already: narrowing cannot help
@@ -201,17 +218,78 @@ class _Grower:
                     n2 = _popcount(c2 & neg)
                     gain = p2 * (math.log2(p2 / (p2 + n2)) - root)
                     order += 1
-                    children.append((gain, p2, -order, rule + (f,), c2))
-                    score = gain - self.cost[depth]
-                    if score > 0 and self.precise(_popcount(c2 & pos_all), n2):
-                        key = (score, -depth, p2, -order)
-                        if best is None or key > best:
-                            best, best_rule = key, (rule + (f,), c2)
+                    children.append((gain, p2, -order, rule + (f,), c2, cov))
             children.sort(key=lambda c: (c[0], c[1], c[2]), reverse=True)
+            # a word's synonyms: the best children ending in "mentions" try listing more
+            # phrases (the internal disjunction "mentions a | b | c")
+            widened = []
+            for gain, _p2, _o, rule, _c2, parent in [
+                c for c in children if c[3][-1].cond.op == "mentions"
+            ][: self.beam_width]:
+                grown = self.widen(rule[-1], parent, pos, neg, root, gain)
+                if grown is not None:
+                    f, c2, g2 = grown
+                    if c2 not in seen:
+                        seen.add(c2)
+                        order += 1
+                        p2 = _popcount(c2 & pos)
+                        widened.append((g2, p2, -order, rule[:-1] + (f,), c2, parent))
+            if widened:
+                children += widened
+                children.sort(key=lambda c: (c[0], c[1], c[2]), reverse=True)
+            for gain, p2, neg_order, rule, c2, _parent in children:
+                bits = sum(f.bits for f in rule)
+                score = gain - self.cost[depth] - bits
+                n2 = _popcount(c2 & neg)
+                right = _popcount(c2 & pos_all)
+                # listed synonyms must not buy coverage with errors: such a rule is
+                # held to its point precision, not the bound
+                if bits and right < self.min_precision * (right + n2):
+                    continue
+                if score > 0 and self.precise(right, n2):
+                    key = (score, -depth, p2, neg_order)
+                    if best is None or key > best:
+                        best, best_rule = key, (rule, c2)
             beam = [(c[3], c[4]) for c in children[: self.beam_width]]
             if not beam:
                 break
         return best_rule
+
+    def widen(
+        self, f: Feature, parent: int, pos: int, neg: int, root: float, gain: float
+    ) -> tuple[Feature, int, float] | None:
+        """``f`` ("mentions" a phrase) listing more phrases of the same text, greedily,
+        while each pays for itself: its FOIL gain grows by more than the bits to name
+        it among the phrases it could have been."""
+        pool = self.mentions.get(f.cond.field, [])
+        if len(pool) < 2:
+            return None
+        bits = math.log2(len(pool))
+        chosen = [f]
+        mask = f.mask
+        best_gain = gain
+        while len(chosen) < MAX_ALTERNATIVES:
+            pick: tuple[float, Feature] | None = None
+            for g in pool:
+                extra = g.mask & parent & pos & ~mask
+                if _popcount(extra) < self.min_coverage or g in chosen:
+                    continue
+                c2 = parent & (mask | g.mask)
+                p2, n2 = _popcount(c2 & pos), _popcount(c2 & neg)
+                g2 = p2 * (math.log2(p2 / (p2 + n2)) - root)
+                if g2 - best_gain > bits and (pick is None or g2 > pick[0]):
+                    pick = (g2, g)
+            if pick is None:
+                break
+            best_gain = pick[0]
+            chosen.append(pick[1])
+            mask |= pick[1].mask
+        if len(chosen) == 1:
+            return None
+        value = " | ".join(str(c.cond.value) for c in chosen)
+        cond = Condition(f.cond.field, "mentions", value)
+        grown = Feature(cond, mask, f"m:{f.cond.field}:{value}", bits=bits * (len(chosen) - 1))
+        return grown, parent & mask, best_gain
 
     def narrow(
         self, pos: int, neg: int, start: tuple[Feature, ...]
@@ -330,28 +408,55 @@ def _class_rules(
     counts = Counter(y for y in labels if y is not None)
     classes = sorted(counts, key=lambda c: (counts[c], c))
     learned: Learned = []
-    for cls in classes[:-1] if default else classes:
+    chosen = classes[:-1] if default else classes
+    for cls in chosen:
         _cover(grower, cls, learned)
-    learned = _replay(grower, learned)
+    learned = _relearn(grower, _replay(grower, learned), chosen)
     rules = _finish(data, learned, CLASS)
     if not default:
         return rules
     closing = _default(data, rules, default_precision)
     if closing is None:
         _cover(grower, classes[-1], learned)
-        learned = _replay(grower, learned)
+        learned = _relearn(grower, _replay(grower, learned), classes)
         rules = _finish(data, learned, CLASS)
         closing = _default(data, rules, default_precision)
     return rules + ([closing] if closing is not None else [])
 
 
+def _relearn(grower: _Grower, learned: Learned, classes: Sequence[str]) -> Learned:
+    """Each class's rules learned again, now that every other class has rules that
+    take precedence where they are more specific; kept where more training
+    experiences come out right."""
+    score = _training_accuracy(grower, learned)
+    for cls in classes:
+        others = [(r, c) for r, c in learned if c != cls]
+        trial = list(others)
+        _cover(grower, cls, trial)
+        trial = _replay(grower, trial)
+        new_score = _training_accuracy(grower, trial)
+        if new_score > score:
+            learned, score = trial, new_score
+    return learned
+
+
 def _cover(grower: _Grower, cls: str, learned: Learned) -> None:
-    """Sequential covering of one class: rules until its experiences are covered."""
+    """Sequential covering of one class: rules until its experiences are covered.
+
+    Experiences that rules already learned for other classes get right, with more
+    than one condition, are not held against this class: checked inference gives
+    those rules precedence over a rule with fewer conditions (and the replay
+    repairs the rest)."""
     pos_all = grower.class_mask.get(cls, 0)
-    neg = grower.against(cls)
+    explained = 0
+    for rule, other in learned:
+        if other != cls and len(rule) > 1:
+            explained |= grower.mask_of(rule) & grower.class_mask.get(other, 0)
+    prior = grower.against(cls)
+    neg = prior & ~explained
     remaining = pos_all
     while _popcount(remaining) >= grower.min_coverage:
-        found = grower.search(remaining, neg, pos_all)
+        found = grower.search(remaining, neg, pos_all, prior)
         if found is None:
             break
         rule, cov = found

@@ -9,9 +9,11 @@ arrays, text fields and attributes or quantities written in text are all fields:
 - ``path <= t`` and ``path > t`` for numeric paths (quantities in text too: "12
   days ago" is ``days`` 12), thresholds between neighbouring values of different
   classes;
-- for each text, ``contains`` a word or two adjacent words, in any of their forms
-  (``damage`` also finds "damaged"); ``contains "not X"`` where X is negated
-  ("not fragile", "isn't fragile"); ``lacks`` a word. No condition rests on
+- for each text, ``mentions`` a word said without a negation, in any of its forms
+  (``damage`` also finds "damaged"; the learner may list synonyms in it);
+  ``contains`` two adjacent words, or a word where it is sometimes negated;
+  ``contains "not X"`` where X is negated ("not fragile", "isn't fragile");
+  ``lacks`` a word. No condition rests on
   function words alone ("to", "be", "the", "I"), on a negation word alone, or on
   a number written as a word of digits (its quantity is a field).
 
@@ -41,6 +43,7 @@ class Feature:
     cond: Condition
     mask: int  # bit i is set when the condition holds for training view i
     key: str  # what it tests (a field's value or bound, a phrase): once per rule
+    bits: float = 0.0  # what naming it costs beyond one condition (listed synonyms)
 
 
 def _between(a: float, b: float) -> int | float:
@@ -133,24 +136,30 @@ def _content(word: str) -> bool:
     return word not in STOPWORDS and not is_negation(word) and not word.isdigit()
 
 
-def _phrases(text: str) -> dict[str, str]:
-    """stem key -> the phrase as written, for the words, adjacent pairs and negated
-    words of ``text``, as :func:`imlgit.conditions.has_phrase` finds them."""
+def _phrases(text: str) -> dict[str, tuple[str, bool]]:
+    """stem key -> (the phrase as written, whether it occurs affirmed) for the words,
+    adjacent pairs and negated words of ``text``, as
+    :func:`imlgit.conditions.has_phrase` finds them."""
     stems, negated = _analysed(text)
     surface = [w for clause in _clauses(text) for w in words(clause)]
     if len(surface) != len(stems):  # cannot happen: both split the same way
         surface = list(stems)
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, bool]] = {}
+
+    def add(key: str, phrase: str, affirmed: bool) -> None:
+        prior = out.get(key)
+        out[key] = (prior[0] if prior else phrase, affirmed or bool(prior and prior[1]))
+
     for i, (s, w) in enumerate(zip(stems, surface, strict=True)):
         if _content(w):
-            out.setdefault(s, w)
+            add(s, w, not negated[i])
             if negated[i]:
-                out.setdefault(f"not {s}", f"not {w}")
+                add(f"not {s}", f"not {w}", False)
         if i + 1 < len(stems):
             w2 = surface[i + 1]
             plain = not (is_negation(w) or w.isdigit() or w2.isdigit())
             if plain and (_content(w) or _content(w2)):
-                out.setdefault(f"{s} {stems[i + 1]}", f"{w} {w2}")
+                add(f"{s} {stems[i + 1]}", f"{w} {w2}", False)
     return out
 
 
@@ -170,27 +179,35 @@ def _text(views: Sequence[View], min_count: int, lacks: bool) -> list[Feature]:
                 for v in view.values.get(path, ())  # type: ignore[arg-type]
             ):
                 prose.add(path)
-    by_path: dict[str | None, dict[str, tuple[str, int]]] = {}
+    by_path: dict[str | None, dict[str, tuple[str, int, int]]] = {}
     has_text: dict[str | None, int] = {}
     for i, view in enumerate(views):
         for path, text in view.texts.items():
             if path not in prose:
                 continue
             field = None if path in (None, "text") else path
-            has_text[field] = has_text.get(field, 0) | (1 << i)
+            bit = 1 << i
+            has_text[field] = has_text.get(field, 0) | bit
             found = by_path.setdefault(field, {})
-            for key, phrase in _phrases(text).items():
-                first, mask = found.get(key, (phrase, 0))
-                found[key] = (first, mask | (1 << i))
+            for key, (phrase, affirmed) in _phrases(text).items():
+                first, mask, said = found.get(key, (phrase, 0, 0))
+                found[key] = (first, mask | bit, said | (bit if affirmed else 0))
     feats: list[Feature] = []
     for field in sorted(by_path, key=lambda p: p or ""):
         all_mask = has_text[field]
         for key in sorted(by_path[field]):
-            phrase, mask = by_path[field][key]
+            phrase, mask, said = by_path[field][key]
             if mask.bit_count() < min_count or mask == all_mask:
                 continue
-            feats.append(Feature(Condition(field, "contains", phrase), mask, f"t:{field}:{key}"))
-            if lacks and " " not in key:
+            single = " " not in key
+            if single and said.bit_count() >= min_count:
+                # said without a negation; the synonyms of a word can join it
+                said_cond = Condition(field, "mentions", phrase)
+                feats.append(Feature(said_cond, said, f"m:{field}:{key}"))
+            if not single or said != mask:
+                found_cond = Condition(field, "contains", phrase)
+                feats.append(Feature(found_cond, mask, f"t:{field}:{key}"))
+            if lacks and single:
                 feats.append(
                     Feature(Condition(field, "lacks", phrase), all_mask & ~mask, f"t:{field}:{key}")
                 )
