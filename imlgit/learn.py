@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 from .commits import LEARNER, MAX_RATIONALE, CommitMessage, Identity, plain_rationale
-from .conditions import ScoredRule, choose, render_statement, statement_agrees
+from .conditions import ScoredRule, render_statement, statement_agrees
+from .counting import Counted, Tally
 from .doctor import duplicate_of, same_rule
 from .doctor import normalize_statement as _norm_statement
 from .errors import ConflictError, ImlgitError, LearnError, LLMError, RuleError
@@ -216,6 +217,7 @@ class Learning:
         self.refusals: list[str] = list(refusals)
         self._parsed: dict[str, Rule] = {}
         self._evidence_cache: dict[str, list[Experience]] = {}
+        self._tallies: dict[str, Tally] = {}  # scope -> its evidence, numbered for counting
 
     # ------------------------------------------------------------------ reading
 
@@ -411,12 +413,13 @@ class Learning:
             )
         batch_ids = {e.id for e in batch}
         work = dict(rules)
-        self._recount(work, scope, evidence)
+        counted = self._tallies.setdefault(scope, Tally()).view(evidence)
+        self._recount(work, scope, counted)
         for op in ops:
-            refusal = self._apply(op, work, relevant, scope, batch_ids, evidence, planned, result)
+            refusal = self._apply(op, work, relevant, scope, batch_ids, counted, planned, result)
             if refusal is not None:
                 result.refused.append(refusal)
-        self._recount(work, scope, evidence)
+        self._recount(work, scope, counted)
         touched = {rid for p in planned for rid in p.rules}
         for rid, r in sorted(work.items()):
             if r.scope != scope or rid in touched or rid not in rules:
@@ -457,7 +460,7 @@ class Learning:
         relevant: Mapping[str, Rule],
         scope: str,
         batch_ids: set[str],
-        evidence: Sequence[Experience],
+        evidence: Counted,
         planned: list[_Planned],
         result: BatchResult,
     ) -> Refusal | None:
@@ -680,7 +683,7 @@ class Learning:
         before: Mapping[str, Rule],
         after: Mapping[str, Rule],
         scope: str,
-        evidence: Sequence[Experience],
+        evidence: Counted,
     ) -> tuple[str, str] | None:
         """Why a MERGE may not change or retire one of ``changed``, or None.
 
@@ -780,24 +783,11 @@ class Learning:
 
     # ------------------------------------------------------------------ counting
 
-    def _recount(self, work: dict[str, Rule], scope: str, evidence: Iterable[Experience]) -> None:
+    def _recount(self, work: dict[str, Rule], scope: str, evidence: Counted) -> None:
         """Set support / contradictions of the scope's active checkable rules, counted."""
-        ids = [
-            rid
-            for rid, r in sorted(work.items())
-            if r.scope == scope and r.checkable and r.status == "active"
-        ]
-        if not ids:
-            return
-        right = dict.fromkeys(ids, 0)
-        wrong = dict.fromkeys(ids, 0)
-        for rid, ok in _decisions(work, scope, evidence).values():
-            if ok:
-                right[rid] += 1
-            else:
-                wrong[rid] += 1
-        for rid in ids:
-            work[rid] = replace(work[rid], support=right[rid], contradictions=wrong[rid])
+        ids, scored = _scored(work, scope)
+        for rid, (right, wrong) in zip(ids, evidence.counts(scored), strict=True):
+            work[rid] = replace(work[rid], support=right, contradictions=wrong)
 
     # ------------------------------------------------------------------ commits
 
@@ -844,33 +834,32 @@ class Learning:
         return CommitMessage.make(p.op, p.summary, p.rationale, rules=p.rules, trailers=trailers)
 
 
-def _decisions(
-    rules: Mapping[str, Rule], scope: str, evidence: Iterable[Experience]
-) -> dict[str, tuple[str, bool]]:
-    """experience id -> (the rule that decides it, whether it is right), for the
-    scope's active checkable rules, in the order checked inference applies them."""
+def _scored(rules: Mapping[str, Rule], scope: str) -> tuple[list[str], list[ScoredRule]]:
+    """The scope's active checkable rules (ids sorted: ties go to the first, as in
+    checked inference) with the figures ``choose`` ranks them by."""
     ids = [
         rid
         for rid, r in sorted(rules.items())
         if r.scope == scope and r.checkable and r.status == "active"
     ]
-    if not ids:
-        return {}
     scored = [
         ScoredRule(
             rules[rid].when or (), rules[rid].then or "", _precision(rules[rid]), rules[rid].support
         )
         for rid in ids
     ]
-    out: dict[str, tuple[str, bool]] = {}
-    for exp in evidence:
-        label = exp.label
-        if label is None:
-            continue
-        hit = choose(scored, exp.input)
-        if hit is not None:
-            out[exp.id] = (ids[hit[1]], hit[0] == label)
-    return out
+    return ids, scored
+
+
+def _decisions(
+    rules: Mapping[str, Rule], scope: str, evidence: Counted
+) -> dict[str, tuple[str, bool]]:
+    """experience id -> (the rule that decides it, whether it is right), for the
+    scope's active checkable rules, in the order checked inference applies them."""
+    ids, scored = _scored(rules, scope)
+    if not ids:
+        return {}
+    return {e: (ids[i], ok) for e, (i, ok) in evidence.decisions(scored).items()}
 
 
 def _says_the_same(rule: Rule, cand: Candidate) -> bool:
