@@ -1,0 +1,172 @@
+"""Learning at scale learns what it learned before: counting with bitsets (imlgit.counting)
+gives the counts of applying ``choose`` to each experience, and skipping retrieval for
+the learner that does not read it changes no rule. (Speed: bench/learn_scale.py.)"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PERSON
+from fakes import HashEmbedder
+
+from imlgit.bench.truthtable import TruthTable
+from imlgit.conditions import Condition, ScoredRule, choose
+from imlgit.counting import Tally
+from imlgit.experience import Experience
+from imlgit.learn import Learning, LearnSettings
+from imlgit.learners.rulelearner import CoveringLearner
+from imlgit.memory import Memory
+from imlgit.rules import Rule
+from imlgit.store import Store
+
+FIELDS = ("a", "b", "c")
+OUTCOMES = ("X", "Y", "Z")
+
+
+def walk(rules: list[ScoredRule], evidence: list[Experience]) -> dict[str, tuple[int, bool]]:
+    """The reference: ``choose`` on each experience in turn, as learning counted before
+    (the last labelled occurrence of an id that a rule decides wins)."""
+    out: dict[str, tuple[int, bool]] = {}
+    for e in evidence:
+        if e.label is None:
+            continue
+        hit = choose(rules, e.input)
+        if hit is not None:
+            out[e.id] = (hit[1], hit[0] == e.label)
+    return out
+
+
+def counts_of(decided: dict[str, tuple[int, bool]], n: int) -> list[tuple[int, int]]:
+    out = [[0, 0] for _ in range(n)]
+    for i, ok in decided.values():
+        out[i][0 if ok else 1] += 1
+    return [(a, b) for a, b in out]
+
+
+def random_experience(rng: random.Random, i: int) -> Experience:
+    d: dict[str, Any] = {
+        "id": f"e-{i}",
+        "scope": "s",
+        "input": {f: rng.choice(("yes", "no")) for f in FIELDS if rng.random() < 0.9},
+    }
+    if rng.random() < 0.15:  # a failed action: no known correct outcome
+        d["output"], d["outcome"] = rng.choice(OUTCOMES), {"reward": 0.0}
+    else:
+        d["outcome"] = {"expected": rng.choice(OUTCOMES)}
+    return Experience.from_dict(d)
+
+
+def random_rules(rng: random.Random) -> list[ScoredRule]:
+    rules = []
+    for _ in range(rng.randint(1, 7)):
+        fields = rng.sample(FIELDS, rng.randint(0, 2))
+        when = tuple(Condition(f, "=", rng.choice(("yes", "no"))) for f in fields)
+        # few distinct figures, so rank keys tie and the earliest rule must win
+        rules.append(
+            ScoredRule(when, rng.choice(OUTCOMES), rng.choice((0.5, 0.75, 1.0)), rng.randint(0, 2))
+        )
+    return rules
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_counts_and_decisions_are_those_of_choose(seed: int) -> None:
+    rng = random.Random(seed)
+    pool = [random_experience(rng, i) for i in range(rng.randint(0, 40))]
+    # repeats: the same object twice, an equal copy, and the same id saying something else
+    evidence = list(pool)
+    for _ in range(rng.randint(0, 6)):
+        if pool:
+            e = rng.choice(pool)
+            evidence.append(rng.choice([e, Experience.from_dict(e.to_dict())]))
+    for _ in range(rng.randint(0, 3)):
+        if pool:
+            other = random_experience(rng, 0).to_dict()
+            evidence.append(Experience.from_dict({**other, "id": rng.choice(pool).id}))
+    rng.shuffle(evidence)
+    tally = Tally()
+    # counted in steps, as batches grow the evidence: the tally numbers what is new
+    for end in sorted({len(evidence) // 3, len(evidence) // 2, len(evidence)}):
+        rules = random_rules(rng)
+        counted = tally.view(evidence[:end])
+        expected = walk(rules, evidence[:end])
+        assert counted.decisions(rules) == expected
+        assert list(counted.decisions(rules)) == list(expected)  # in the same order
+        assert counted.counts(rules) == counts_of(expected, len(rules))
+
+
+def test_an_id_relearned_with_another_outcome_is_counted_by_its_last_occurrence() -> None:
+    first = Experience.from_dict(
+        {"id": "e-1", "scope": "s", "input": {"a": "yes"}, "outcome": {"expected": "X"}}
+    )
+    again = Experience.from_dict({**first.to_dict(), "outcome": {"expected": "Y"}})
+    rules = [ScoredRule((Condition("a", "=", "yes"),), "X")]
+    tally = Tally()
+    assert tally.view([first]).counts(rules) == [(1, 0)]
+    assert tally.view([first, again]).counts(rules) == [(0, 1)]
+    assert tally.view([again, first]).counts(rules) == [(1, 0)]
+
+
+def reference_figures(rules: dict[str, Rule], evidence: list[Experience]) -> dict[str, tuple]:
+    ids = sorted(r for r, x in rules.items() if x.checkable and x.status == "active")
+    scored = []
+    for rid in ids:
+        r = rules[rid]
+        n = r.support + r.contradictions
+        scored.append(ScoredRule(r.when or (), r.then or "", r.support / n if n else 0.5,
+                                 r.support))
+    counted = counts_of(walk(scored, evidence), len(ids))
+    return dict(zip(ids, counted, strict=True))
+
+
+def test_learned_figures_are_the_counts_over_every_stored_experience(memory: Store) -> None:
+    """Batch after batch (noise, and an id learned again with another outcome), every
+    active checkable rule's figures are those ``choose`` gives over the stored evidence,
+    under the figures the rules were committed with."""
+    table = TruthTable(seed=3)
+    exps = table.sample(120, rng_seed=5, noise=0.1)
+    relearned = Experience.from_dict(
+        {**exps[0].to_dict(), "outcome": {"expected": table.classes[0]}}
+    )
+    engine = Learning(memory, CoveringLearner(), settings=LearnSettings(batch=20, momentum=0.25))
+    engine.learn(exps)
+    engine.learn([relearned, *table.sample(10, rng_seed=6)])
+    head = memory.head("main")
+    assert head is not None
+    rules = memory.read_rules(head)
+    assert any(r.checkable for r in rules.values())
+    evidence = engine.evidence(head, table_scope(exps))
+    assert sum(e.id == exps[0].id for e in evidence) == 2
+    for rid, (right, wrong) in reference_figures(rules, evidence).items():
+        # the last batch's recount used the rules' figures before it committed them, so
+        # hold the figures against themselves: counting again changes nothing
+        assert (rules[rid].support, rules[rid].contradictions) == (right, wrong), rid
+
+
+def table_scope(exps: list[Experience]) -> str:
+    return exps[0].scope
+
+
+def learned(mem: Memory, **kwargs: Any) -> dict[str, tuple]:
+    done = mem.learn(TruthTable(seed=1).sample(90, rng_seed=2, noise=0.05), batch=15, **kwargs)
+    rules = mem.store.read_rules(mem.store.resolve(done.branch))
+    return {
+        rid: (r.title, r.statement, r.status, r.when, r.then, r.support, r.contradictions)
+        for rid, r in rules.items()
+    }
+
+
+def test_the_no_model_learner_learns_the_same_without_retrieval(tmp_path: Path) -> None:
+    mems = []
+    for name in ("searched", "skipped"):
+        Store.init(tmp_path / name, author=PERSON)
+        mems.append(Memory.open(tmp_path / name, embedder=HashEmbedder()))
+    searched, skipped = mems
+    with_search = learned(searched, retrieval=True)
+    assert searched.embedder.calls  # type: ignore[attr-defined]  # it did search
+    without = learned(skipped)  # the default: the learner says it reads no search
+    assert skipped.embedder.calls == []  # type: ignore[attr-defined]
+    assert any(r[3] for r in without.values())  # checkable rules were learned
+    assert without == with_search
