@@ -218,6 +218,10 @@ class Learning:
         self._parsed: dict[str, Rule] = {}
         self._evidence_cache: dict[str, list[Experience]] = {}
         self._tallies: dict[str, Tally] = {}  # scope -> its evidence, numbered for counting
+        # The rationales of each rule's last commits at ``_recent_at``: a batch's own
+        # commits change only the rules it wrote, so the rest need no walk of history.
+        self._recent: dict[str, tuple[str, ...]] = {}
+        self._recent_at: str | None = None
 
     # ------------------------------------------------------------------ reading
 
@@ -331,6 +335,10 @@ class Learning:
         except ImlgitError as exc:
             raise LearnError(f"batch {bid} was not committed: {exc}") from exc
         result.head = result.commits[-1]
+        if self._recent_at == head:
+            for rid in {rid for p in planned for rid in p.rules}:
+                self._recent.pop(rid, None)
+            self._recent_at = result.head
         return result
 
     def _plan_experiences(self, batch: Sequence[Experience], bid: str, path: str) -> _Planned:
@@ -374,9 +382,14 @@ class Learning:
             for rid, r in rules.items():
                 if r.scope == scope and r.status == "active" and len(relevant) < cap:
                     relevant.setdefault(rid, r)
+        if self._recent_at != head:  # moved by another writer too: read every rule's again
+            self._recent, self._recent_at = {}, head
         contexts = []
         for rid, r in sorted(relevant.items()):
-            recent = tuple(c.rationale for c in self.store.history(rid, head, limit=3))
+            recent = self._recent.get(rid)
+            if recent is None:
+                recent = tuple(c.rationale for c in self.store.history(rid, head, limit=3))
+                self._recent[rid] = recent
             contexts.append(RuleContext(r, recent))
         ctx = LearnContext(
             rules=tuple(contexts),

@@ -170,3 +170,51 @@ def test_the_no_model_learner_learns_the_same_without_retrieval(tmp_path: Path) 
     assert skipped.embedder.calls == []  # type: ignore[attr-defined]
     assert any(r[3] for r in without.values())  # checkable rules were learned
     assert without == with_search
+
+
+class Recording(CoveringLearner):
+    """The no-model learner, recording each context it is shown and the head then."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+        self.shown: list[tuple[str, Any]] = []
+
+    def induce(self, batch, context):  # type: ignore[no-untyped-def]
+        self.shown.append((self.store.head("main"), context))
+        return super().induce(batch, context)
+
+
+def test_each_rule_is_shown_the_rationales_of_its_last_commits(memory: Store) -> None:
+    """The rationales kept from batch to batch are git's, also after a person's commit
+    moved the branch between two learns."""
+    from conftest import PERSON as person
+
+    from imlgit.commits import CommitMessage
+    from imlgit.rules import render_rule
+
+    table = TruthTable(seed=2)
+    learner = Recording(memory)
+    engine = Learning(memory, learner, settings=LearnSettings(batch=15))
+    first = table.sample(60, rng_seed=1, noise=0.1)
+    engine.learn(first)
+    head = memory.head("main")
+    engine.learn(first[-15:])  # learned already: every rule's rationales read, none changed
+    assert memory.head("main") == head
+    rules = memory.read_rules()
+    rid = next(r for r in sorted(rules) if rules[r].checkable and rules[r].status == "active")
+    memory.commit(
+        {rules[rid].path: render_rule(rules[rid].with_changes(title="Renamed by a person"))
+         .encode("utf-8")},
+        CommitMessage.make("edit", f"rename {rid}", "A person renamed it."),
+        author=person,
+    )
+    engine.learn(table.sample(45, rng_seed=2, noise=0.1))
+    assert len(learner.shown) == 8
+    shown_after_edit = False
+    for head, ctx in learner.shown:
+        for rc in ctx.rules:
+            history = tuple(c.rationale for c in memory.history(rc.rule.id, head, limit=3))
+            assert rc.recent == history, (head, rc.rule.id)
+            shown_after_edit |= "A person renamed it." in rc.recent
+    assert shown_after_edit
