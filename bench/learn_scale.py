@@ -1,7 +1,7 @@
 """Learning at scale: `imlgit learn` of N experiences into one proposal, timed by phase.
 
     python bench/learn_scale.py [--sizes 1000,10000] [--batch 16] [--retrieval auto|on]
-                                [--profile N]
+                                [--profile N] [--timeout SECONDS]
 
 For each size, a fresh process makes a new memory in a temp dir (as `imlgit init`
 does), draws N truth-table experiences (seed 0, ten yes/no attributes, flat objects)
@@ -168,6 +168,7 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=None, help="default: [learn] batch (16)")
     ap.add_argument("--retrieval", default="auto", help="auto, on, or both: auto,on")
     ap.add_argument("--profile", type=int, default=0, metavar="N")
+    ap.add_argument("--timeout", type=float, default=None, help="seconds a run may take")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child's size
     args = ap.parse_args()
     if args.one is not None:
@@ -187,7 +188,14 @@ def main() -> int:
                    "--profile", str(args.profile)]
             if args.batch:
                 cmd += ["--batch", str(args.batch)]
-            run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            try:
+                run = subprocess.run(
+                    cmd, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout
+                )
+            except subprocess.TimeoutExpired:
+                ok = False
+                print(f"N={size:>6} retrieval={mode:<4} did not finish in {args.timeout:.0f} s")
+                continue
             if run.returncode != 0:
                 ok = False
                 print(f"N={size} retrieval={mode}: failed: {run.stderr.strip()[-2000:]}")
