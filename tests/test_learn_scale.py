@@ -218,3 +218,72 @@ def test_each_rule_is_shown_the_rationales_of_its_last_commits(memory: Store) ->
             assert rc.recent == history, (head, rc.rule.id)
             shown_after_edit |= "A person renamed it." in rc.recent
     assert shown_after_edit
+
+
+def mixed_experiences(n: int, seed: int) -> list[Experience]:
+    """Numbers, texts that look like numbers, booleans and a free-text field, 5% noise."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        weight, kind = rng.randint(1, 60), rng.choice(("a", "b", "c", "1", "2"))
+        note = rng.choice(("damaged box", "late again", "fine", "box is fine", "very late"))
+        label = "SEA" if weight > 30 else "AIR" if kind in "ab" else "RET" if "damaged" in note \
+            else "ROAD"
+        if rng.random() < 0.05:
+            label = rng.choice(("SEA", "AIR", "ROAD", "RET"))
+        inp = {"weight": weight, "kind": kind, "flag": rng.random() < 0.5, "text": note,
+               "code": rng.choice((1, 2, "1", 2.0))}
+        out.append(Experience.from_dict(
+            {"id": f"m{i}", "scope": "s", "input": inp, "outcome": {"expected": label}}
+        ))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["truth-table", "mixed", "text"])
+def test_induced_figures_are_those_the_conditions_give(kind: str) -> None:
+    """Induction counts a rule's coverage from its features' bitsets, and groups
+    experiences by value for '=' features: each rule covers, and gets right, exactly the
+    experiences ``evaluate`` finds, and the default decides what no other rule matches."""
+    from imlgit.conditions import evaluate
+    from imlgit.learners.covering import induce_rules
+
+    if kind == "truth-table":
+        exps = TruthTable(seed=4).sample(600, rng_seed=2, noise=0.1)
+    elif kind == "mixed":
+        exps = mixed_experiences(600, 5)
+    else:
+        rng = random.Random(6)
+        exps = []
+        for i in range(400):
+            text = " ".join(rng.sample(("the", "box", "damaged", "late", "very", "fine", "not",
+                                        "again", "parcel"), 4))
+            label = "RET" if "damaged" in text else "LATE" if "late" in text else "OK"
+            if rng.random() < 0.05:
+                label = rng.choice(("RET", "LATE", "OK"))
+            exps.append(Experience.from_dict(
+                {"id": f"t{i}", "scope": "s", "input": text, "outcome": {"expected": label}}
+            ))
+    rules = induce_rules(exps)
+    assert len(rules) > 2
+    *conditional, default = rules
+    assert default.when == ()
+    for r in rules:
+        cov = evaluate(r.when, r.then, exps)
+        assert (r.covered, r.correct) == (cov.covered, cov.correct), r.when
+    uncovered = [e for e in exps if choose(conditional, e.input) is None]
+    assert f"decides the {len(uncovered)} experiences no other rule" in default.rationale
+
+
+def test_each_feature_holds_where_its_condition_holds() -> None:
+    """The '=' features grouped by value hold exactly where the condition does, texts
+    that read as numbers ("1" = 1) included."""
+    from imlgit.conditions import holds
+    from imlgit.learners import covering
+
+    exps = mixed_experiences(300, 7)
+    inputs = [e.input for e in exps]
+    features = covering._structured_features(inputs, [str(e.label) for e in exps], 1, 32)
+    assert any(f.cond.field == "code" for f in features)
+    for f in features:
+        expected = sum(1 << i for i, inp in enumerate(inputs) if holds(f.cond, inp))
+        assert f.mask == expected, f.cond
