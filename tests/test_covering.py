@@ -105,7 +105,7 @@ def test_replay_splits_a_rule_that_steals() -> None:
     before = covering._training_accuracy(grower, learned)
     repaired = covering._replay(grower, learned)
     assert covering._training_accuracy(grower, repaired) > before
-    rules = covering._finish(exps, labels, repaired, default=True)
+    rules = covering._finish(exps, labels, repaired, default=True, grower=grower)
     assert accuracy(rules, exps) == 1.0
     assert any(Condition("p", "=", "no") in rule.when for rule in rules if rule.then == "B")
 

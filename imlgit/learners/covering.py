@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..conditions import Condition, Input, choose, evaluate, holds, parse_then
+from ..conditions import Condition, Coverage, Input, choose, evaluate, holds, parse_then
 from ..errors import RuleError
 from ..experience import Experience
 
@@ -144,9 +144,19 @@ def _structured_features(
         numeric = all(isinstance(v, (int, float)) for v in values.values())
         distinct = sorted(set(values.values()), key=lambda v: (type(v).__name__, v))
         if not numeric or len(distinct) <= _MAX_EQUAL_NUMBERS:
+            # '=' between texts is string equality: one pass groups the experiences by
+            # value (mixed with numbers, "1" = 1 holds, so each value is tested instead)
+            groups: dict[str | int | float, list[int]] | None = None
+            if all(isinstance(v, str) for v in distinct):
+                groups = {}
+                for i, v in values.items():
+                    groups.setdefault(v, []).append(i)
             for v in distinct:
                 cond = Condition(name, "=", v)
-                mask = _bits(i for i in values if holds(cond, inputs[i]))
+                if groups is not None:
+                    mask = _bits(groups[v])
+                else:
+                    mask = _bits(i for i in values if holds(cond, inputs[i]))
                 feats.append(_Feature(cond, mask, f"=:{name}"))
         if numeric and len(distinct) > 1:
             for t in _cuts(values, labels, max_thresholds):
@@ -380,7 +390,7 @@ def induce_rules(
             learned.append((rule, cls))
             remaining &= ~cov
     learned = _replay(grower, learned)
-    return _finish(data, labels, learned, default)
+    return _finish(data, labels, learned, default, grower)
 
 
 def _winners(grower: _Grower, learned: Learned, masks: list[int]) -> list[int | None]:
@@ -469,14 +479,29 @@ def _figures(covered: int, correct: int) -> str:
     return f"covers {covered} {noun} and gets {correct} right"
 
 
+def _ids(data: list[Experience], mask: int) -> list[str]:
+    """The ids of the experiences whose bits ``mask`` sets, in order."""
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(data[low.bit_length() - 1].id)
+        mask ^= low
+    return out
+
+
 def _finish(
-    data: list[Experience], labels: list[str], learned: Learned, default: bool
+    data: list[Experience], labels: list[str], learned: Learned, default: bool, grower: _Grower
 ) -> list[InducedRule]:
     counts = Counter(labels)
     out: list[InducedRule] = []
+    matched = 0  # the experiences some rule matches
     for rule, cls in learned:
         when = tuple(f.cond for f in rule)
-        cov = evaluate(when, cls, data)
+        # a rule's features' masks are where its conditions hold: what evaluate finds
+        mask = grower.mask_of(rule)
+        matched |= mask
+        right = grower.class_mask[cls]
+        cov = Coverage(_ids(data, mask), _ids(data, mask & right), _ids(data, mask & ~right))
         others = len(labels) - counts[cls]
         out.append(
             InducedRule(
@@ -493,7 +518,7 @@ def _finish(
         )
     if not default:
         return out
-    uncovered = [y for e, y in zip(data, labels, strict=True) if choose(out, e.input) is None]
+    uncovered = [y for i, y in enumerate(labels) if not matched >> i & 1]
     pool = Counter(uncovered) if uncovered else counts
     top = max(pool.values())
     cls = min(c for c in pool if pool[c] == top)
