@@ -9,7 +9,9 @@ module decides what is committed, the same way for both:
   experiences stored in the memory repo): a rule *decides* an experience when
   checked inference would answer it with that rule (the order of
   :func:`imlgit.conditions.choose`); its support and contradictions are the
-  decided experiences it gets right and wrong, counted, never estimated. An ADD
+  decided experiences it gets right and wrong, counted, never estimated
+  (:mod:`imlgit.counting`: each condition set is evaluated once per experience and
+  a recount is bit arithmetic, however many times a batch counts). An ADD
   or EDIT whose rule decides fewer than ``min_coverage`` experiences or gets a
   share below ``min_precision`` right is refused, and the refusal is shown to the
   learner on the next batch;
