@@ -71,18 +71,20 @@ class Tally:
         return slot
 
     def view(self, evidence: Sequence[Experience]) -> Counted:
-        """The evidence to count (a batch's, in its order), numbered."""
-        slots = [self._slot(e) for e in evidence]
-        last: dict[str, int] = {}
-        repeated = False
-        for e, s in zip(evidence, slots, strict=True):
-            if self._label[s] is None:
-                continue
-            if last.setdefault(e.id, s) != s:
-                repeated = True  # one id, different contents: counted by the walk
-                last[e.id] = s
-        return Counted(self, tuple(evidence), tuple(slots), _mask(last.values(), len(self)),
-                       repeated)
+        """The evidence to count (a batch's, in its order), numbered.
+
+        Called every batch over all the evidence so far, so the objects seen before
+        are looked up in bulk, not one Python call each."""
+        found = list(map(self._of_object.get, map(id, evidence)))
+        slots = (
+            [self._slot(e) if s is None else s for e, s in zip(evidence, found, strict=True)]
+            if None in found
+            else [s for s in found if s is not None]
+        )
+        known = [s for s in set(slots) if self._label[s] is not None]
+        # one slot an id (each slot is one experience) unless an id says different things
+        repeated = len({self._exps[s].id for s in known}) != len(known)
+        return Counted(self, tuple(evidence), tuple(slots), _mask(known, len(self)), repeated)
 
     def matched(self, when: tuple[Condition, ...]) -> int:
         """The slots whose input ``when`` matches (evaluated once per experience)."""
@@ -112,8 +114,8 @@ class Counted:
     tally: Tally
     experiences: tuple[Experience, ...]
     slots: tuple[int, ...]
-    mask: int  # the slots counted: each id's occurrence with a known outcome
-    repeated: bool  # some id comes with different contents
+    mask: int  # the slots counted: those with a known outcome
+    repeated: bool  # some id comes with different contents (then counts walk the evidence)
 
     def _decided(self, rules: Sequence[RuleStats]) -> list[int]:
         """For each rule, the slots it decides: among the rules that match, ``choose``
