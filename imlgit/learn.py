@@ -42,7 +42,7 @@ from .doctor import normalize_statement as _norm_statement
 from .errors import ConflictError, ImlgitError, LearnError, LLMError, RuleError
 from .experience import Experience, parse_jsonl_text
 from .learners.base import OPS, Candidate, LearnContext, Learner, Operation, RuleContext
-from .rules import Rule, now_utc, render_rule, unique_rule_id, validate_rule_id
+from .rules import Rule, now_utc, render_rule, rule_path, unique_rule_id, validate_rule_id
 from .store import Store
 
 if TYPE_CHECKING:
@@ -220,9 +220,10 @@ class Learning:
         self._parsed: dict[str, Rule] = {}
         self._evidence_cache: dict[str, list[Experience]] = {}
         self._tallies: dict[str, Tally] = {}  # scope -> its evidence, numbered for counting
-        # The rationales of each rule's last commits at ``_recent_at``: a batch's own
-        # commits change only the rules it wrote, so the rest need no walk of history.
-        self._recent: dict[str, tuple[str, ...]] = {}
+        # (time, rationale) of each rule's last commits at ``_recent_at``, newest first:
+        # kept from batch to batch, with the batch's own commits added, rather than one
+        # walk of the whole history a rule a batch.
+        self._recent: dict[str, tuple[tuple[int, str], ...]] = {}
         self._recent_at: str | None = None
 
     # ------------------------------------------------------------------ reading
@@ -337,11 +338,33 @@ class Learning:
         except ImlgitError as exc:
             raise LearnError(f"batch {bid} was not committed: {exc}") from exc
         result.head = result.commits[-1]
-        if self._recent_at == head:
-            for rid in {rid for p in planned for rid in p.rules}:
-                self._recent.pop(rid, None)
-            self._recent_at = result.head
+        self._keep_recent(head, steps, result.commits)
         return result
+
+    def _keep_recent(
+        self,
+        head: str,
+        steps: Sequence[tuple[dict[str, bytes | None], CommitMessage]],
+        commits: Sequence[str],
+    ) -> None:
+        """Add a batch's commits (made on ``head``) to the rationales kept for the rules
+        they change, in the order :meth:`Store.history` gives: newest commit time first,
+        and of equal times the descendant first (each of these descends from all before)."""
+        if self._recent_at != head:
+            return
+        by_path = {rule_path(rid): rid for rid in self._recent}
+        mine: dict[str, list[tuple[int, int, int, str]]] = {}
+        for pos, ((changes, _), sha) in enumerate(zip(steps, commits, strict=True)):
+            touched = [by_path[path] for path in changes if path in by_path]
+            if touched:
+                info = self.store.commit_info(sha)
+                for rid in touched:
+                    mine.setdefault(rid, []).append((info.time, 1, pos, info.rationale))
+        for rid, new in mine.items():
+            old = [(t, 0, -i, why) for i, (t, why) in enumerate(self._recent[rid])]
+            merged = sorted(new + old, reverse=True)[:3]
+            self._recent[rid] = tuple((t, why) for t, _, _, why in merged)
+        self._recent_at = commits[-1]
 
     def _plan_experiences(self, batch: Sequence[Experience], bid: str, path: str) -> _Planned:
         if self.settings.store_experiences == "full":
@@ -390,9 +413,10 @@ class Learning:
         for rid, r in sorted(relevant.items()):
             recent = self._recent.get(rid)
             if recent is None:
-                recent = tuple(c.rationale for c in self.store.history(rid, head, limit=3))
+                last = self.store.history(rid, head, limit=3)
+                recent = tuple((c.time, c.rationale) for c in last)
                 self._recent[rid] = recent
-            contexts.append(RuleContext(r, recent))
+            contexts.append(RuleContext(r, tuple(why for _, why in recent)))
         ctx = LearnContext(
             rules=tuple(contexts),
             refused=tuple(self.refusals[-10:]),

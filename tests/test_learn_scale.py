@@ -287,3 +287,51 @@ def test_each_feature_holds_where_its_condition_holds() -> None:
     for f in features:
         expected = sum(1 << i for i, inp in enumerate(inputs) if holds(f.cond, inp))
         assert f.mask == expected, f.cond
+
+
+class Scripted:
+    """A learner double: proposes the operations given for each batch, records contexts."""
+
+    identity = "scripted learner (test double)"
+
+    def __init__(self, *scripts: list[Any]) -> None:
+        self.scripts = list(scripts)
+        self.shown: list[Any] = []
+
+    def induce(self, batch, context):  # type: ignore[no-untyped-def]
+        self.shown.append(context)
+        return []
+
+    def revise(self, batch, candidates, context):  # type: ignore[no-untyped-def]
+        return self.scripts.pop(0)
+
+
+def test_rationales_in_history_order_when_commits_share_a_second(tmp_path: Path) -> None:
+    """With every commit in the same second (a stopped clock), history orders a rule's
+    commits by descent: two commits of one batch on one rule, the later first, and both
+    before the older ones."""
+    from imlgit.learners.base import Candidate, Operation
+
+    store = Store.init(tmp_path / "m", author=PERSON, clock=lambda: 1_800_000_000)
+    plain = Candidate("Parcels go by sea", "Heavy parcels go by sea.", "truth-table")
+    exps = TruthTable(seed=0).sample(30, rng_seed=1)
+    ids = [e.id for e in exps]
+    learner = Scripted(
+        [Operation("ADD", "first", candidate=plain, evidence=(ids[0],))],
+        [],  # the rule is read, and kept
+        [],
+        [],
+    )
+    engine = Learning(store, learner, settings=LearnSettings(batch=10))
+    engine.learn(exps[:20])
+    rid = next(r.id for r in store.read_rules().values() if r.title == plain.title)
+    learner.scripts.insert(0, [
+        Operation("AGREE", "agrees once", target=rid, evidence=(ids[20],)),
+        Operation("AGREE", "agrees twice", target=rid, evidence=(ids[21],)),
+    ])
+    engine.learn(exps[20:])
+    engine.learn(exps[:10])  # learned already: shown the rule's rationales once more
+    head = store.head("main")
+    shown = [rc.recent for rc in learner.shown[-1].rules if rc.rule.id == rid]
+    assert shown == [tuple(c.rationale for c in store.history(rid, head, limit=3))]
+    assert shown[0][:2] == ("agrees twice", "agrees once")
