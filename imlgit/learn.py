@@ -9,7 +9,9 @@ module decides what is committed, the same way for both:
   experiences stored in the memory repo): a rule *decides* an experience when
   checked inference would answer it with that rule (the order of
   :func:`imlgit.conditions.choose`); its support and contradictions are the
-  decided experiences it gets right and wrong, counted, never estimated. An ADD
+  decided experiences it gets right and wrong, counted, never estimated
+  (:mod:`imlgit.counting`: each condition set is evaluated once per experience and
+  a recount is bit arithmetic, however many times a batch counts). An ADD
   or EDIT whose rule decides fewer than ``min_coverage`` experiences or gets a
   share below ``min_precision`` right is refused, and the refusal is shown to the
   learner on the next batch;
@@ -28,21 +30,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 from .commits import LEARNER, MAX_RATIONALE, CommitMessage, Identity, plain_rationale
-from .conditions import render_statement, statement_agrees
+from .conditions import ScoredRule, render_statement, statement_agrees
+from .counting import Counted, Tally
 from .doctor import duplicate_of, same_rule
 from .doctor import normalize_statement as _norm_statement
 from .errors import ConflictError, ImlgitError, LearnError, LLMError, RuleError
 from .experience import Experience, parse_jsonl_text
 from .inputs import describe
 from .learners.base import OPS, Candidate, LearnContext, Learner, Operation, RuleContext
-from .rules import Rule, now_utc, render_rule, unique_rule_id, validate_rule_id
+from .rules import Rule, now_utc, render_rule, rule_path, unique_rule_id, validate_rule_id
 from .store import Store
-from .verify import decisions
 
 if TYPE_CHECKING:
     from .review import Rejected
@@ -59,6 +61,7 @@ __all__ = [
 ]
 
 EXPERIENCES_DIR = "experiences"
+RECOUNTS = 4  # rounds of counting until the figures agree with the ranking they give
 CONFLICT_RETRIES = 5  # a batch re-learned from the new head when its rules changed meanwhile
 
 
@@ -215,6 +218,12 @@ class Learning:
         self.refusals: list[str] = list(refusals)
         self._parsed: dict[str, Rule] = {}
         self._evidence_cache: dict[str, list[Experience]] = {}
+        self._tallies: dict[str, Tally] = {}  # scope -> its evidence, numbered for counting
+        # (time, rationale) of each rule's last commits at ``_recent_at``, newest first:
+        # kept from batch to batch, with the batch's own commits added, rather than one
+        # walk of the whole history a rule a batch.
+        self._recent: dict[str, tuple[tuple[int, str], ...]] = {}
+        self._recent_at: str | None = None
 
     # ------------------------------------------------------------------ reading
 
@@ -328,7 +337,33 @@ class Learning:
         except ImlgitError as exc:
             raise LearnError(f"batch {bid} was not committed: {exc}") from exc
         result.head = result.commits[-1]
+        self._keep_recent(head, steps, result.commits)
         return result
+
+    def _keep_recent(
+        self,
+        head: str,
+        steps: Sequence[tuple[dict[str, bytes | None], CommitMessage]],
+        commits: Sequence[str],
+    ) -> None:
+        """Add a batch's commits (made on ``head``) to the rationales kept for the rules
+        they change, in the order :meth:`Store.history` gives: newest commit time first,
+        and of equal times the descendant first (each of these descends from all before)."""
+        if self._recent_at != head:
+            return
+        by_path = {rule_path(rid): rid for rid in self._recent}
+        mine: dict[str, list[tuple[int, int, int, str]]] = {}
+        for pos, ((changes, _), sha) in enumerate(zip(steps, commits, strict=True)):
+            touched = [by_path[path] for path in changes if path in by_path]
+            if touched:
+                info = self.store.commit_info(sha)
+                for rid in touched:
+                    mine.setdefault(rid, []).append((info.time, 1, pos, info.rationale))
+        for rid, new in mine.items():
+            old = [(t, 0, -i, why) for i, (t, why) in enumerate(self._recent[rid])]
+            merged = sorted(new + old, reverse=True)[:3]
+            self._recent[rid] = tuple((t, why) for t, _, _, why in merged)
+        self._recent_at = commits[-1]
 
     def _plan_experiences(self, batch: Sequence[Experience], bid: str, path: str) -> _Planned:
         if self.settings.store_experiences == "full":
@@ -371,10 +406,16 @@ class Learning:
             for rid, r in rules.items():
                 if r.scope == scope and r.status == "active" and len(relevant) < cap:
                     relevant.setdefault(rid, r)
+        if self._recent_at != head:  # moved by another writer too: read every rule's again
+            self._recent, self._recent_at = {}, head
         contexts = []
         for rid, r in sorted(relevant.items()):
-            recent = tuple(c.rationale for c in self.store.history(rid, head, limit=3))
-            contexts.append(RuleContext(r, recent))
+            recent = self._recent.get(rid)
+            if recent is None:
+                last = self.store.history(rid, head, limit=3)
+                recent = tuple((c.time, c.rationale) for c in last)
+                self._recent[rid] = recent
+            contexts.append(RuleContext(r, tuple(why for _, why in recent)))
         ctx = LearnContext(
             rules=tuple(contexts),
             refused=tuple(self.refusals[-10:]),
@@ -410,12 +451,13 @@ class Learning:
             )
         batch_ids = {e.id for e in batch}
         work = dict(rules)
-        self._recount(work, scope, evidence)
+        counted = self._tallies.setdefault(scope, Tally()).view(evidence)
+        self._recount(work, scope, counted)
         for op in ops:
-            refusal = self._apply(op, work, relevant, scope, batch_ids, evidence, planned, result)
+            refusal = self._apply(op, work, relevant, scope, batch_ids, counted, planned, result)
             if refusal is not None:
                 result.refused.append(refusal)
-        self._recount(work, scope, evidence)
+        self._recount(work, scope, counted)
         touched = {rid for p in planned for rid in p.rules}
         for rid, r in sorted(work.items()):
             if r.scope != scope or rid in touched or rid not in rules:
@@ -456,7 +498,7 @@ class Learning:
         relevant: Mapping[str, Rule],
         scope: str,
         batch_ids: set[str],
-        evidence: Sequence[Experience],
+        evidence: Counted,
         planned: list[_Planned],
         result: BatchResult,
     ) -> Refusal | None:
@@ -679,7 +721,7 @@ class Learning:
         before: Mapping[str, Rule],
         after: Mapping[str, Rule],
         scope: str,
-        evidence: Sequence[Experience],
+        evidence: Counted,
     ) -> tuple[str, str] | None:
         """Why a MERGE may not change or retire one of ``changed``, or None.
 
@@ -779,24 +821,27 @@ class Learning:
 
     # ------------------------------------------------------------------ counting
 
-    def _recount(self, work: dict[str, Rule], scope: str, evidence: Iterable[Experience]) -> None:
-        """Set support / contradictions of the scope's active checkable rules, counted."""
-        ids = [
-            rid
-            for rid, r in sorted(work.items())
-            if r.scope == scope and r.checkable and r.status == "active"
-        ]
-        if not ids:
-            return
-        right = dict.fromkeys(ids, 0)
-        wrong = dict.fromkeys(ids, 0)
-        for rid, ok in _decisions(work, scope, evidence).values():
-            if ok:
-                right[rid] += 1
-            else:
-                wrong[rid] += 1
-        for rid in ids:
-            work[rid] = replace(work[rid], support=right[rid], contradictions=wrong[rid])
+    def _recount(self, work: dict[str, Rule], scope: str, evidence: Counted) -> None:
+        """Set support / contradictions of the scope's active checkable rules, counted.
+
+        The figures rank the rules (precision, then support), and the ranking decides
+        which rule counts an experience where rules overlap: counted again, up to
+        RECOUNTS times, until the figures agree with the ranking they give. Where
+        they never do (two rankings that each count the other), the figures kept are
+        those of the one that gets most stored experiences right."""
+        seen: list[dict[str, tuple[int, int]]] = []
+        for _ in range(RECOUNTS):
+            ids, scored = _scored(work, scope)
+            figures = dict(zip(ids, evidence.counts(scored), strict=True))
+            for rid, (right, wrong) in figures.items():
+                work[rid] = replace(work[rid], support=right, contradictions=wrong)
+            if figures in seen:
+                cycle = seen[seen.index(figures) :]
+                best = max(cycle, key=lambda f: sum(r for r, _ in f.values()))
+                for rid, (right, wrong) in best.items():
+                    work[rid] = replace(work[rid], support=right, contradictions=wrong)
+                return
+            seen.append(figures)
 
     # ------------------------------------------------------------------ commits
 
@@ -846,18 +891,32 @@ class Learning:
 _Decisions = dict[tuple[str, str], tuple[str, bool]]
 
 
-def _decisions(
-    rules: Mapping[str, Rule], scope: str, evidence: Iterable[Experience]
-) -> _Decisions:
+def _scored(rules: Mapping[str, Rule], scope: str) -> tuple[list[str], list[ScoredRule]]:
+    """The scope's active checkable rules (ids sorted: ties go to the first, as in
+    checked inference) with the figures ``choose`` ranks them by."""
+    ids = [
+        rid
+        for rid, r in sorted(rules.items())
+        if r.scope == scope and r.checkable and r.status == "active"
+    ]
+    scored = [
+        ScoredRule(
+            rules[rid].when or (), rules[rid].then or "", _precision(rules[rid]), rules[rid].support
+        )
+        for rid in ids
+    ]
+    return ids, scored
+
+
+def _decisions(rules: Mapping[str, Rule], scope: str, evidence: Counted) -> _Decisions:
     """(experience id, kind) -> (the rule that decides it, whether it is right), for
     the scope's active checkable rules, in the order checked inference applies them
-    (:func:`imlgit.verify.decisions`: reward-only failures count against a rule)."""
-    active = {
-        rid: r
-        for rid, r in rules.items()
-        if r.scope == scope and r.checkable and r.status == "active"
-    }
-    return decisions(active, evidence) if active else {}
+    (:func:`imlgit.verify.decisions`, counted with bitsets: reward-only failures count
+    against a rule)."""
+    ids, scored = _scored(rules, scope)
+    if not ids:
+        return {}
+    return {e: (ids[i], ok) for e, (i, ok) in evidence.decisions(scored).items()}
 
 
 def _says_the_same(rule: Rule, cand: Candidate) -> bool:
@@ -869,6 +928,11 @@ def _says_the_same(rule: Rule, cand: Candidate) -> bool:
         and (None if rule.when is None else frozenset(rule.when))
         == (None if cand.when is None else frozenset(cand.when))
     )
+
+
+def _precision(rule: Rule) -> float:
+    n = rule.support + rule.contradictions
+    return rule.support / n if n else 0.5
 
 
 def _clip(text: str, n: int = 120) -> str:

@@ -530,7 +530,7 @@ class Memory:
         learner: str | Learner | None = None,
         propose: str | None = None,
         branch: str | None = None,
-        retrieval: bool = True,
+        retrieval: bool | None = None,
         progress: Callable[[BatchResult], None] | None = None,
     ) -> Learned:
         """Learn from experiences: one commit per rule change, on a proposal.
@@ -541,6 +541,11 @@ class Memory:
         approves it when every check holds; ``auto`` approves it. ``branch``
         learns straight into another branch instead; into ``main`` only under the
         ``auto`` policy, since anything else would skip the review.
+
+        ``retrieval`` None searches the index for the rules relevant to each
+        experience when the learner reads them (its ``uses_retrieval``, True unless
+        it says otherwise: the no-model learner revises only the scope's checkable
+        rules, which it is shown without a search); True always, False never.
 
         With ``experiences`` None, learns from the journal (:meth:`record`); once
         learning has committed, the experiences it learned leave the journal.
@@ -605,6 +610,8 @@ class Memory:
                 branch=target,
                 scan_allow=tuple(s.get("scan", "allow")),
             )
+            if retrieval is None:
+                retrieval = bool(getattr(chosen, "uses_retrieval", True))
             retriever = _IndexRetriever(self, target) if retrieval else None
             engine = Learning(
                 store,

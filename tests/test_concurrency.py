@@ -145,7 +145,7 @@ def test_learning_goes_on_when_the_index_cannot_serve(
     mem = Memory.open(tmp_path / "m", env={"IMLGIT_LEARNER": "covering"}, embedder=HashEmbedder())
     (mem.store.derived_dir / "index").write_text("not a directory")
     with caplog.at_level(logging.WARNING, logger="imlgit"):
-        done = mem.learn(batch(0, 30), batch=10)
+        done = mem.learn(batch(0, 30), batch=10, retrieval=True)  # covering needs no search
     assert done.proposal and any(b.added for b in done.batches)
     assert "learning without retrieval" in caplog.text
     with pytest.raises(IndexError_, match="cannot be made"):

@@ -86,7 +86,11 @@ class LearnContext:
 
 @runtime_checkable
 class Learner(Protocol):
-    """Induce candidates from a batch, then revise memory against them."""
+    """Induce candidates from a batch, then revise memory against them.
+
+    A learner that does not read the rules retrieval finds for the batch (beyond the
+    scope's checkable rules, always shown) says so with ``uses_retrieval = False``:
+    :meth:`imlgit.memory.Memory.learn` then embeds and searches nothing."""
 
     identity: str
 

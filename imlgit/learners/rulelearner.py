@@ -47,6 +47,9 @@ class CoveringLearner:
     """Sequential covering over attributes and text features; no language model."""
 
     identity = "no-model rule learner (sequential covering)"
+    # revise reads only the scope's checkable rules, which learning shows it without
+    # a search: embedding every experience for retrieval would change nothing
+    uses_retrieval = False
 
     def __init__(
         self,
