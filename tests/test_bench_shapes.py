@@ -35,6 +35,7 @@ from imlgit.infer import checked_answer
 from imlgit.rules import Rule, now_utc
 
 FLAT_OR_TEXT = [e for e in ENVIRONMENTS if e != "nested-reward"]
+REWARD_HELD_OUT = ("nested-reward", "bandit-reward")
 
 
 def _rules(hidden: Any, scope: str) -> list[Rule]:
@@ -84,9 +85,11 @@ def test_experiences_are_valid(name: str) -> None:
     for e in to_experiences(train + test):
         assert e.scope == name
         assert e.output in env.classes
-    if env.logged:  # reward-only training, the policy scored on held-out answers
+    if name == "bandit":  # reward-only training, the policy scored on held-out answers
         assert all(set(o["outcome"]) == {"reward"} for o in train)
         assert all("expected" in o["outcome"] for o in test)
+    elif name == "bandit-reward":
+        assert all(set(o["outcome"]) == {"reward"} for o in train + test)
     else:
         assert all(set(o["outcome"]) == {"expected"} for o in train + test)
 
@@ -126,6 +129,10 @@ def test_class_balance_is_not_degenerate(name: str, seed: int) -> None:
         works = sum(o["outcome"]["reward"] for o in test) / len(test)
         assert 0.65 <= works <= 0.9  # mostly works, as a real agent's log does
         return
+    if name == "bandit-reward":
+        works = sum(o["outcome"]["reward"] for o in test) / len(test)
+        assert 0.1 <= works <= 0.3  # one route in five is right
+        return
     counts = Counter(o["outcome"]["expected"] for o in test)
     assert len(counts) >= 2
     assert max(counts.values()) / len(test) < 0.6
@@ -142,9 +149,10 @@ def test_hidden_rules_score_everything_on_flat_objects(name: str, seed: int) -> 
         assert hit is not None and hit[0] == e.outcome.expected, e.input
 
 
+@pytest.mark.parametrize("name", REWARD_HELD_OUT)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_hidden_rules_predict_every_nested_reward(seed: int) -> None:
-    env = NestedReward(seed)
+def test_hidden_rules_predict_every_reward(name: str, seed: int) -> None:
+    env = make_environment(name, seed)
     rules = _rules(env.hidden_rules(), env.name)
     _, test = env.train_test(0, 300, seed)
     exps = [_unchecked(o) for o in test]
@@ -236,6 +244,11 @@ def test_predicted_works_from_outcome_and_policy_rules() -> None:
     wrong = Experience("e4", "s", {"tier": "gold"}, Outcome(reward=0.0), output="mail")
     assert predicted_works(policy, gold) is True
     assert predicted_works(policy, wrong) is False
+    silver = Experience("e5", "s", {"tier": "silver"}, Outcome(reward=1.0), output="mail")
+    assert predicted_works(policy, silver) is None
+    with_default = _rules([((Condition("tier", "=", "gold"),), "callback"), ((), "mail")], "s")
+    assert predicted_works(with_default, silver) is True
+    assert predicted_works(_rules([((), "mail")], "s"), silver) is None
 
 
 def test_held_out_accuracy_scores_both_kinds() -> None:

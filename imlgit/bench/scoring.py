@@ -119,7 +119,9 @@ def predicted_works(rules: Sequence[Rule], e: Experience) -> bool | None:
     hit = _decides(outcome, view)
     if hit is not None:
         return hit.then == WORKS
-    policy = [r for r in checkable if r.then not in (WORKS, FAILS) and r.when]
+    policy = [r for r in checkable if r.then not in (WORKS, FAILS)]
+    if not any(r.when for r in policy):
+        return None  # a default alone (like checked inference) decides nothing
     hit = _decides(policy, flat_view(e.input))
     if hit is not None:
         return hit.then == e.output

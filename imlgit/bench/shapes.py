@@ -17,13 +17,17 @@ Every name (products, attributes, routes, classes) is invented and every rule is
 drawn from the seed, so no model knows the answers beforehand. The generators
 vary their wording on purpose: the learner must not be the generator's mirror.
 
-Each environment has the same interface: ``sample(n, rng_seed, noise)`` gives
-experiences as JSON objects (``experiences`` validates them with
+(``bandit-reward`` is the bandit with a reward-only held-out set: do the rules
+predict the reward of a random route.)
+
+Each environment (:class:`Environment`) has the same interface:
+``train_test(n_train, n_test, seed)`` gives experiences as JSON objects
+(:func:`to_experiences` validates them with
 :meth:`~imlgit.experience.Experience.from_dict`), ``hidden_rules()`` the true
-rule as checkable rules (None where imlgit's conditions cannot say it: then
-``oracle`` is the ceiling), ``oracle(input, output)`` the generator's own answer,
-``logged`` whether training is a fixed reward-only log (the act step must keep
-it), ``noise`` the share of flaky outcomes in training.
+rule as checkable rules (None where imlgit's conditions cannot say it: then the
+generator's own answers, ``truth``, are the ceiling), ``logged`` whether training
+is a fixed reward-only log (the act step must keep it), ``noise`` the share of
+flaky outcomes in training.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ __all__ = [
     "ENVIRONMENTS",
     "AttrEnv",
     "Bandit",
+    "BanditReward",
     "Environment",
     "MixedObject",
     "NestedReward",
@@ -528,6 +533,24 @@ class Bandit(Environment):
         )
 
 
+class BanditReward(Bandit):
+    """The bandit scored the other way: held-out experiences are reward-only too (a
+    random route and its reward), scored by whether the rules predict the reward.
+    A random route is mostly wrong, so always predicting failure scores about 80%."""
+
+    name = "bandit-reward"
+    scored_by = "do the rules predict the reward"
+
+    def held_out(self, n: int, rng_seed: int) -> list[dict[str, Any]]:
+        return self.sample(n, rng_seed)
+
+    def describe(self) -> str:
+        return (
+            "the bandit's contexts and reward-only training; held-out: a random route and "
+            "its reward"
+        )
+
+
 # --------------------------------------------------------------------------- mixed object
 
 CATEGORIES = ("plinth", "morrow", "tessel", "quarn", "vell")
@@ -606,7 +629,8 @@ class MixedObject(Environment):
 # --------------------------------------------------------------------------- registry
 
 ENVIRONMENTS = (
-    "support-text", "attr-text", "attr-flat", "nested-reward", "bandit", "mixed-object",
+    "support-text", "attr-text", "attr-flat", "nested-reward", "bandit", "bandit-reward",
+    "mixed-object",
 )  # fmt: skip
 
 
@@ -622,6 +646,8 @@ def make_environment(name: str, seed: int) -> Any:
         return NestedReward(seed)
     if name == "bandit":
         return Bandit(seed)
+    if name == "bandit-reward":
+        return BanditReward(seed)
     if name == "mixed-object":
         return MixedObject(seed)
     raise ValueError(f"unknown environment {name!r}; known: {', '.join(ENVIRONMENTS)}")
