@@ -38,6 +38,7 @@ __all__ = [
     "predicted_works",
     "reward_scored",
     "split_held_out",
+    "view_holds",
 ]
 
 WORKS, FAILS = "works", "fails"
@@ -79,7 +80,8 @@ def _flatten(obj: Mapping[str, Any], prefix: str, out: dict[str, Any], depth: in
             out[path] = value
 
 
-def _holds(cond: Condition, view: Mapping[str, Any]) -> bool:
+def view_holds(cond: Condition, view: Mapping[str, Any]) -> bool:
+    """Whether ``cond`` holds on a :func:`flat_view` (an array: membership)."""
     value = view.get(cond.field) if cond.field is not None else None
     if isinstance(value, tuple):
         member = str(cond.value) in {str(v) for v in value}
@@ -102,7 +104,7 @@ def _decides(rules: Sequence[Rule], view: Mapping[str, Any]) -> Rule | None:
     best_key: tuple[int, float, int] | None = None
     for r in rules:
         when = r.when or ()
-        if not all(_holds(c, view) for c in when):
+        if not all(view_holds(c, view) for c in when):
             continue
         key = (len(when), _precision(r), r.support)
         if best_key is None or key > best_key:

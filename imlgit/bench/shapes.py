@@ -37,8 +37,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..conditions import Condition, holds
+from ..conditions import Condition
 from ..experience import Experience
+from .scoring import flat_view, view_holds
 from .truthtable import decision_list_to_rules
 
 __all__ = [
@@ -62,39 +63,16 @@ def to_experiences(objects: Sequence[Mapping[str, Any]]) -> list[Experience]:
     return [Experience.from_dict(o, line=i) for i, o in enumerate(objects, 1)]
 
 
-def _holds_view(cond: Condition, inp: Mapping[str, Any]) -> bool:
-    """A condition on a generated input, read the way the hidden rule means it:
-    dotted paths into nested objects, ``path.length`` of an array, and ``=`` /
-    ``contains`` on an array as membership. (Only for the generators' own inputs.)"""
-    path = cond.field
-    if path is None:
-        return holds(cond, dict(inp))
-    value: Any = inp
-    parts = path.split(".")
-    for i, part in enumerate(parts):
-        if part == "length" and i == len(parts) - 1 and isinstance(value, list):
-            value = len(value)
-            break
-        if not isinstance(value, Mapping) or part not in value:
-            return False
-        value = value[part]
-    if isinstance(value, list):
-        member = str(cond.value) in {str(v) for v in value}
-        if cond.op in ("=", "contains"):
-            return member
-        if cond.op in ("!=", "lacks"):
-            return not member
-        return False
-    return holds(cond, {path: value})
-
-
-def _true(conds: Sequence[Condition], inp: Mapping[str, Any]) -> bool:
-    return all(_holds_view(c, inp) for c in conds)
+def _true(conds: Sequence[Condition], view: Mapping[str, Any]) -> bool:
+    return all(view_holds(c, view) for c in conds)
 
 
 def _decide(clauses: Sequence[tuple[Sequence[Condition], str]], default: str, inp: Any) -> str:
+    """The decision list's answer on the facts ``inp``, read through the view the
+    benchmark scores rules on (dotted paths, arrays as sets and ``.length``)."""
+    view = flat_view(inp)
     for conds, then in clauses:
-        if _true(conds, inp):
+        if _true(conds, view):
             return then
     return default
 
@@ -117,7 +95,7 @@ def _draw_decision_list(
     ``min_share`` of inputs, no class takes more than ``max_share``, and the
     default's share is within ``default_share``."""
     probe_rng = random.Random(rng.random())
-    probe = [make_input(probe_rng) for _ in range(800)]
+    probe = [flat_view(make_input(probe_rng)) for _ in range(800)]
     best: tuple[float, list[tuple[tuple[Condition, ...], str]]] | None = None
     for _ in range(400):
         drawn: list[tuple[tuple[Condition, ...], str]] = []
