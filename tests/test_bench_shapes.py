@@ -27,7 +27,12 @@ from imlgit.bench.shapes import (
     make_environment,
     to_experiences,
 )
-from imlgit.bench.shapes_run import SHAPES_CONDITIONS, ShapesOptions, run_shapes
+from imlgit.bench.shapes_run import (
+    SHAPES_CONDITIONS,
+    ShapesOptions,
+    markdown_from_json,
+    run_shapes,
+)
 from imlgit.bench.shapes_text import SupportText, number_words
 from imlgit.conditions import Condition, render_statement
 from imlgit.experience import Experience, Outcome
@@ -278,12 +283,14 @@ def test_tiny_end_to_end_run(tmp_path: Path) -> None:
     )
     paths = run_shapes(opts, embedder=HashEmbedder())
     md = paths["markdown"].read_text()
-    assert re.search(r"\| bandit \| [^|]+ \| [\d.]+% \| [\d.]+% \| [\d.]+% \| 100\.0% \|", md)
+    row = r"\| bandit \| [^|]+ \| [\d.]+% \| [\d.]+% \| [\d.]+% \| 100\.0% \| 90% \|"
+    assert re.search(row, md)
     assert "| nested-reward |" in md
     doc = json.loads(paths["json"].read_text())
     runs = doc["environments"][0]["runs"]
     assert {r["condition"] for r in runs} == set(SHAPES_CONDITIONS)
     assert all(len(r["iterations"]) == 2 for r in runs)
+    assert markdown_from_json(paths["json"]) == md
 
 
 def test_command_line_runs_shapes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
