@@ -167,6 +167,19 @@ def test_hidden_rules_predict_every_reward(name: str, seed: int) -> None:
     assert held_out_accuracy([], [], by_reward, predicted) == 1.0
 
 
+def test_the_harness_scores_nested_rewards_with_the_hidden_rules(tmp_path: Path) -> None:
+    env = NestedReward(0)
+    raw_train, raw_test = env.train_test(40, 60, 0)
+    train, test = [_unchecked(o) for o in raw_train], [_unchecked(o) for o in raw_test]
+    hidden = env.hidden_rules()
+    run = run_condition(
+        "hidden-rules", train, test, seed=0, batch=20, hidden=hidden, logged=True, workdir=tmp_path
+    )
+    assert [it.accuracy for it in run.iterations] == [1.0, 1.0]
+    majority = run_condition("majority", train, test, seed=0, batch=40, logged=True)
+    assert majority.final == sum(o["outcome"]["reward"] for o in raw_test) / len(raw_test)
+
+
 @pytest.mark.xfail(strict=False, reason="attributes written as text land with the foundation")
 def test_hidden_rules_score_everything_on_attributes_written_as_text() -> None:
     env = make_environment("attr-text", 0)

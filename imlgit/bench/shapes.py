@@ -219,7 +219,8 @@ ATTRIBUTES = (
     "glatch", "purlow", "zindle", "harrowby",
 )  # fmt: skip
 ATTR_CLASSES = ("KESTREL", "MORROW")
-_ATTR_PREFIX = ("", "", "record: ", "attributes -> ", "flags for this unit: ", "audit says ")
+# noise words around the attributes, none of them written like an attribute itself
+_ATTR_PREFIX = ("", "", "record 4471 -> ", "attributes -> ", "flags for this unit ", "audit says ")
 _ATTR_SUFFIX = ("", "", "", " (checked by ops)", ". end of record", " -- auto-generated")
 _FORMULAS = ("xor", "and-or", "majority", "if-then-else")
 
