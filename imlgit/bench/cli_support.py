@@ -48,6 +48,7 @@ from .harness import (
 )
 from .report import curve_table, main_table, plot_curves, summarize, sweep_table
 from .scale import ScaleOptions, run_scale
+from .shapes_run import add_shapes_parser, run_shapes, shapes_options
 
 __all__ = [
     "BenchOptions",
@@ -698,8 +699,6 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m imlgit.ben
     sub = ap.add_subparsers(dest="command", required=True)
     _bench_parser(sub, "truth-table", "the truth-table learning benchmark")
     _bench_parser(sub, "tickets", "the same benchmark on support tickets (text)")
-    from .shapes_run import add_shapes_parser, run_shapes, shapes_options
-
     add_shapes_parser(sub)
     s = sub.add_parser("scale", help="accuracy and prompt tokens as distractor rules grow")
     sd = ScaleOptions()
