@@ -506,7 +506,7 @@ def _memory(ctx: click.Context) -> Memory:
 @click.option(
     "--learner",
     type=click.Choice(["auto", "model", "covering"]),
-    help="auto: the learner that needs no model when no endpoint is configured.",
+    help="auto: the model when an endpoint is configured, else the learner that needs none.",
 )
 @click.option(
     "--propose",
@@ -570,6 +570,10 @@ def learn(
             branch=branch,
             progress=progress,
         )
+    if done.choice is not None:  # on stderr with --json too: the JSON has it as "learner"
+        click.echo(done.choice.summary(), err=True)
+        if done.choice.note:
+            click.echo(f"  {done.choice.note}", err=True)
     if as_json:
         _emit_json(done)
         return
@@ -734,12 +738,15 @@ def reject(ctx: click.Context, name: str, why: str | None) -> None:
 
 
 def _question(query: str) -> Any:
+    from .experience import decode_json_line
+
     text = query.strip()
     if text.startswith("{"):
         try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="QUERY") from None
+            value = decode_json_line(text, path="QUERY", line=1)
+        except ImlgitError as exc:
+            why = str(exc).removeprefix("QUERY:1: ")
+            raise click.BadParameter(why, param_hint="QUERY") from None
         if isinstance(value, dict):
             return value
     return query
@@ -753,6 +760,10 @@ def _question(query: str) -> Any:
     "-k", type=click.IntRange(1, 1000), help="Rules retrieved (default from imlgit.toml)."
 )
 @click.option("--no-model", is_flag=True, help="Answer only from checkable rules.")
+@click.option(
+    "--action",
+    help="Instead of what to do: whether this action is predicted to work (works / fails).",
+)
 @json_option
 @click.pass_context
 def ask(
@@ -762,11 +773,14 @@ def ask(
     at: str | None,
     k: int | None,
     no_model: bool,
+    action: str | None,
     as_json: bool,
 ) -> None:
-    """Answer QUERY (text, or a JSON object of attributes) with the relevant rules."""
+    """Answer QUERY (text, or a JSON object, nested or flat) with the relevant rules."""
     mem = _memory(ctx)
-    ans = mem.ask(_question(query), scope=scope, at=at, k=k, use_model=not no_model)
+    ans = mem.ask(
+        _question(query), scope=scope, at=at, k=k, use_model=not no_model, action=action
+    )
     if as_json:
         _emit_json(ans)
         return
@@ -812,9 +826,11 @@ def recall(
 @json_option
 @click.pass_context
 def eval_(ctx: click.Context, file: str, at: str | None, as_json: bool) -> None:
-    """Accuracy of checked answers on labelled experiences (a held-out JSONL)."""
+    """Checked answers scored on held-out experiences (a JSONL), by what each carries:
+    an expected answer (is the answer right), or a reward for the action taken (do
+    the rules predict it); with the majority baseline of the same file."""
     from .experience import load_jsonl
-    from .infer import evaluate
+    from .infer import KINDS, evaluate
     from .rulefiles import read_rules
 
     exps = load_jsonl(file).experiences
@@ -827,8 +843,21 @@ def eval_(ctx: click.Context, file: str, at: str | None, as_json: bool) -> None:
         return
     click.echo(
         f"{result.accuracy * 100:.1f}% ({result.correct} of {result.total} right; "
-        f"{result.answered} answered by checked rules)"
+        f"{result.answered} answered by checked rules); majority baseline "
+        f"{result.majority_baseline * 100:.1f}%"
     )
+    for kind, scored in result.kinds.items():
+        d = scored.to_dict()
+        click.echo(
+            f"  {kind}: {d['accuracy'] * 100:.1f}% ({scored.correct} of {scored.total}; "
+            f"{scored.answered} answered; majority {d['majority_baseline'] * 100:.1f}%): "
+            f"{KINDS[kind]}"
+        )
+    if result.unscored:
+        click.echo(
+            f"  {result.unscored} experiences carry neither an expected answer nor a reward "
+            "for an action: not scored"
+        )
 
 
 @cli.command()

@@ -21,16 +21,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import RuleError
+from .inputs import OUTPUT_FIELD, TEXT_FIELD, FieldValue, View, is_negation, stem, view_of, words
 
 Scalar = str | int | float
 InputValue = str | int | float | bool
-Input = str | Mapping[str, InputValue]
+Input = str | Mapping[str, Any] | View
+WORKS = "works"
+FAILS = "fails"
+"""The outcomes of an outcome rule: the action it names works, or fails, there."""
 
 STRUCTURED_OPS: tuple[str, ...] = ("=", "!=", "<", "<=", ">", ">=")
 ORDER_OPS: tuple[str, ...] = ("<", "<=", ">", ">=")
 TEXT_OPS: tuple[str, ...] = ("contains", "lacks")
 OPS: tuple[str, ...] = STRUCTURED_OPS + TEXT_OPS
-TEXT_FIELD = "text"
 MAX_FIELD_LENGTH = 128
 MAX_VALUE_LENGTH = 500
 MAX_CONDITIONS = 32
@@ -271,12 +274,6 @@ def when_to_yaml_obj(conds: Sequence[Condition]) -> dict[str, Scalar] | list[dic
 # evaluation
 
 
-def _norm(value: InputValue) -> Scalar:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return value
-
-
 def _as_number(value: Scalar) -> float | None:
     if _is_number(value):
         return float(value)
@@ -285,77 +282,128 @@ def _as_number(value: Scalar) -> float | None:
     return None
 
 
-def _text_of(value: InputValue) -> str:
-    value = _norm(value)
-    return value if isinstance(value, str) else _fmt(value)
-
-
 @functools.lru_cache(maxsize=4096)
 def _phrase_re(phrase: str) -> re.Pattern[str]:
     words = phrase.lower().split()
     return re.compile(r"(?<!\w)" + r"\s+".join(re.escape(w) for w in words) + r"(?!\w)")
 
 
+_CLAUSE_RE = re.compile(r"[.,;:!?()\[\]\n|]|\bbut\b|\bhowever\b|\balthough\b")
+_NEGATION_SPAN = 3  # a negation word this many words before a word negates it
+
+
+@functools.lru_cache(maxsize=16384)
+def _analysed(text: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+    """A text's word stems, and for each whether a negation word (``not``, ``no``,
+    ``never``, ``isn't``...) stands at most three words before it in its clause."""
+    stems: list[str] = []
+    negated: list[bool] = []
+    for clause in _CLAUSE_RE.split(text.lower()):
+        last_negation = -100
+        for w in words(clause):
+            if is_negation(w):
+                last_negation = len(stems)
+            negated.append(0 < len(stems) - last_negation <= _NEGATION_SPAN)
+            stems.append(stem(w))
+    return tuple(stems), tuple(negated)
+
+
+@functools.lru_cache(maxsize=4096)
+def _phrase_form(phrase: str) -> tuple[bool, tuple[str, ...]]:
+    ws = words(phrase)
+    if len(ws) > 1 and is_negation(ws[0]):
+        return True, tuple(stem(w) for w in ws[1:])
+    return False, tuple(stem(w) for w in ws)
+
+
 def has_phrase(text: str, phrase: str) -> bool:
-    """Whether ``text`` contains ``phrase`` as whole words, ignoring case and spacing."""
-    return _phrase_re(phrase).search(text.lower()) is not None
-
-
-def _text_subject(cond: Condition, inp: Input) -> str | None:
-    if isinstance(inp, str):
-        return inp if cond.field is None else None
-    value = inp.get(cond.field if cond.field is not None else TEXT_FIELD)
-    return None if value is None else _text_of(value)
-
-
-def holds(cond: Condition, inp: Input) -> bool:
-    """Whether one condition holds for ``inp``; a missing field makes it False."""
-    if cond.is_text:
-        subject = _text_subject(cond, inp)
-        if subject is None:
-            return False
-        found = has_phrase(subject, str(cond.value))
-        return found if cond.op == "contains" else not found
-    if isinstance(inp, str) or cond.field is None or cond.field not in inp:
+    """Whether ``text`` contains ``phrase``: its words in order, in any of their forms
+    (``damage`` finds "damaged", "damages"), ignoring case and punctuation. A phrase
+    that starts with a negation (``not fragile``, ``no damage``) finds its words where
+    a negation stands at most three words before them in the same clause ("is not
+    at all fragile", "isn't fragile")."""
+    negative, target = _phrase_form(phrase)
+    if not target:
         return False
-    actual = _norm(inp[cond.field])
-    if cond.op in ("=", "!="):
-        if isinstance(actual, str) and isinstance(cond.value, str):
-            equal = actual == cond.value
-        else:
-            a, b = _as_number(actual), _as_number(cond.value)
-            equal = a is not None and b is not None and a == b
-        return equal if cond.op == "=" else not equal
-    a, b = _as_number(actual), _as_number(cond.value)
+    stems, negated = _analysed(text)
+    n = len(target)
+    first = target[0]
+    for i in range(len(stems) - n + 1):
+        if stems[i] == first and stems[i : i + n] == target and (not negative or negated[i]):
+            return True
+    return False
+
+
+def _equal(actual: FieldValue, wanted: Scalar) -> bool:
+    if isinstance(actual, str) and isinstance(wanted, str):
+        return actual == wanted
+    a, b = _as_number(actual), _as_number(wanted)
+    return a is not None and b is not None and a == b
+
+
+def _ordered(op: str, actual: FieldValue, wanted: Scalar) -> bool:
+    a, b = _as_number(actual), _as_number(wanted)
     if a is None or b is None:
         return False
-    if cond.op == "<":
+    if op == "<":
         return a < b
-    if cond.op == "<=":
+    if op == "<=":
         return a <= b
-    if cond.op == ">":
+    if op == ">":
         return a > b
     return a >= b
 
 
-def matches(conds: Sequence[Condition], inp: Input) -> bool:
+def holds(cond: Condition, inp: Input | View) -> bool:
+    """Whether one condition holds for ``inp``; a missing field makes it False.
+
+    A field with several values (an array's elements, a quantity a text gives twice)
+    holds ``=`` and the order operators when one value does, ``!=`` when none is
+    equal."""
+    view = view_of(inp)
+    if cond.is_text:
+        subject = view.text(cond.field)
+        if subject is None:
+            return False
+        found = has_phrase(subject, str(cond.value))
+        return found if cond.op == "contains" else not found
+    values = view.values.get(cond.field) if cond.field is not None else None
+    if not values:
+        return False
+    if cond.op == "=":
+        return any(_equal(v, cond.value) for v in values)
+    if cond.op == "!=":
+        return not any(_equal(v, cond.value) for v in values)
+    return any(_ordered(cond.op, v, cond.value) for v in values)
+
+
+def matches(conds: Sequence[Condition], inp: Input | View) -> bool:
     """Whether every condition holds for ``inp`` (no conditions: always)."""
-    return all(holds(c, inp) for c in conds)
+    if not conds:
+        return True
+    view = view_of(inp)
+    return all(holds(c, view) for c in conds)
 
 
-def checkable(conds: Sequence[Condition], inp: Input) -> bool:
-    """Whether ``conds`` can be evaluated on ``inp`` at all.
-
-    Structured conditions need a mapping; text conditions need text, or a mapping
-    that has the tested field.
-    """
+def checkable(conds: Sequence[Condition], inp: Input | View) -> bool:
+    """Whether ``conds`` can be evaluated on ``inp`` at all: every field they test
+    (text for text conditions) is in the input."""
+    view = view_of(inp)
     for c in conds:
         if c.is_text:
-            if _text_subject(c, inp) is None:
+            if view.text(c.field) is None:
                 return False
-        elif isinstance(inp, str):
+        elif c.field not in view.values:
             return False
     return True
+
+
+def is_outcome_rule(conds: Sequence[Condition], then: str | None) -> bool:
+    """Whether a rule says whether an action works (``then`` works / fails, with a
+    condition that the output is the action) rather than what to answer."""
+    return then in (WORKS, FAILS) and any(
+        c.field == OUTPUT_FIELD and c.op == "=" for c in conds
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -402,6 +450,8 @@ def render_statement(
         parts.append(predicate if subject == previous else f"{subject} {predicate}")
         previous = subject
     head = f"When {' and '.join(parts)}, " if parts else "Always: "
+    if is_outcome_rule(conds, then):
+        return f"{head}it {then}."
     return f"{head}the {attribute_word} is {then}."
 
 
@@ -472,9 +522,11 @@ def statement_agrees(statement: str, conds: Sequence[Condition], then: str) -> b
     text = " ".join(statement.split())
     if not text:
         return False
+    if text == render_statement(conds, then):
+        return True
     marker = "\x00"
-    prefix, suffix = render_statement(conds, then, attribute_word=marker).split(marker)
-    if text.startswith(prefix) and text.endswith(suffix):
+    prefix, _, suffix = render_statement(conds, then, attribute_word=marker).partition(marker)
+    if suffix and text.startswith(prefix) and text.endswith(suffix):
         middle = text[len(prefix) : len(text) - len(suffix)]
         if re.fullmatch(r"\w+", middle):
             return True

@@ -12,6 +12,8 @@ line and the field, so evidence ids in rule rationales always resolve.
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import math
@@ -22,6 +24,7 @@ from os import PathLike
 from typing import Any, BinaryIO
 
 from .errors import ExperienceError, ImlgitError
+from .inputs import View, view_of
 from .rules import validate_rule_id
 
 MAX_LINE_BYTES = 1 << 20
@@ -29,6 +32,9 @@ MAX_DEPTH = 32
 """How deeply a line's arrays and objects may nest (checked before decoding)."""
 MAX_NUMBER_DIGITS = 64
 MAX_ID_LENGTH = 128
+MAX_KEY_LENGTH = 128
+MAX_INPUT_VALUES = 10_000
+"""Values (object members, array elements) in one input, counted through every level."""
 MAX_SCOPE_LENGTH = 64
 REWARD_RIGHT = 0.5
 """A reward at or above this means the agent's output was right."""
@@ -91,7 +97,7 @@ class Experience:
 
     id: str
     scope: str
-    input: str | dict[str, InputValue]
+    input: str | dict[str, Any]
     outcome: Outcome
     output: str | None = None
     # The rule ids the agent's answer cited (from ``imlgit ask``), so the outcome
@@ -188,7 +194,7 @@ class Experience:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object (``from_dict(e.to_dict()) == e``)."""
         out: dict[str, Any] = {"id": self.id, "scope": self.scope}
-        out["input"] = self.input if isinstance(self.input, str) else dict(self.input)
+        out["input"] = self.input if isinstance(self.input, str) else copy.deepcopy(self.input)
         if self.output is not None:
             out["output"] = self.output
         out["outcome"] = self.outcome.to_dict()
@@ -217,6 +223,22 @@ class Experience:
         if reward is not None and reward >= REWARD_RIGHT and self.output is not None:
             return self.output
         return None
+
+    @functools.cached_property
+    def view(self) -> View:
+        """The input as conditions test it (:mod:`imlgit.inputs`)."""
+        return view_of(self.input)
+
+    @functools.cached_property
+    def acted(self) -> View:
+        """The input with the agent's output as the field ``output`` (outcome rules)."""
+        return view_of(self.input, self.output)
+
+    @property
+    def reward_only(self) -> bool:
+        """An action and its reward, without the expected answer (the paper's setting)."""
+        o = self.outcome
+        return o.expected is None and o.reward is not None and self.output is not None
 
     @property
     def right(self) -> bool | None:
@@ -258,7 +280,7 @@ def _check_chars(
 
 def _check_input(
     value: object, err: Callable[[str, str | None], ExperienceError]
-) -> str | dict[str, InputValue]:
+) -> str | dict[str, Any]:
     if value is None:
         raise err("an input is required", "input")
     if isinstance(value, str):
@@ -267,22 +289,65 @@ def _check_input(
         _check_chars(value, "input", err)
         return value
     if not isinstance(value, Mapping):
-        raise err("input is text or a flat object of field -> value", "input")
+        raise err(
+            f"input is text or an object (nested objects, arrays, text, numbers, booleans), "
+            f"got {type(value).__name__}",
+            "input",
+        )
     if not value:
         raise err("input must not be an empty object", "input")
-    out: dict[str, InputValue] = {}
-    for key, item in value.items():
-        fld = f"input.{key}"
-        if not isinstance(key, str) or not key.strip():
-            raise err("an input field name must be non-empty text", fld)
-        _check_chars(key, "input", err, what=f"the field name {key!r}")
-        if not isinstance(item, (str, int, float, bool)):
-            raise err(f"input values are text, numbers or booleans, got {type(item).__name__}", fld)
-        if _is_number(item) and not _is_finite(item):
-            raise err(f"numbers must be finite, got {_short(item)}", fld)
-        _check_chars(item, fld, err)
-        out[key] = item
+    budget = [MAX_INPUT_VALUES]
+    out = _check_value(value, "input", 0, budget, err)
+    assert isinstance(out, dict)
     return out
+
+
+def _check_value(
+    value: object,
+    fld: str,
+    depth: int,
+    budget: list[int],
+    err: Callable[[str, str | None], ExperienceError],
+) -> Any:
+    """A copy of one JSON value of an input, checked: text, finite numbers, booleans,
+    null, and arrays and objects of them, within MAX_DEPTH and MAX_INPUT_VALUES."""
+    if depth > MAX_DEPTH:
+        raise err(f"input nested deeper than {MAX_DEPTH} levels", fld)
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise err(f"an input holds at most {MAX_INPUT_VALUES} values", fld)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        _check_chars(value, fld, err)
+        return value
+    if _is_number(value):
+        if not _is_finite(value):
+            raise err(f"numbers must be finite, got {_short(value)}", fld)
+        return value
+    if isinstance(value, Mapping):
+        obj: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or not key.strip():
+                raise err("an input field name must be non-empty text", f"{fld}.{key}")
+            _check_chars(key, fld, err, what=f"the field name {key[:40]!r}")
+            if len(key) > MAX_KEY_LENGTH:
+                raise err(
+                    f"a field name has at most {MAX_KEY_LENGTH} characters, got {len(key)}",
+                    f"{fld}.{key[:40]}...",
+                )
+            obj[key] = _check_value(item, f"{fld}.{key}", depth + 1, budget, err)
+        return obj
+    if isinstance(value, (list, tuple)):
+        return [
+            _check_value(item, f"{fld}[{i}]", depth + 1, budget, err)
+            for i, item in enumerate(value)
+        ]
+    raise err(
+        f"input values are text, numbers, booleans, null, arrays or objects, "
+        f"got {type(value).__name__}",
+        fld,
+    )
 
 
 @dataclass

@@ -19,11 +19,13 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .conditions import ScoredRule, checkable, choose
+from .conditions import FAILS, WORKS, ScoredRule, checkable, choose, is_outcome_rule
+from .inputs import OUTPUT_FIELD, View, view_of
 from .rules import Rule
 
 __all__ = ["Answer", "Evaluation", "answer", "checked_answer", "evaluate", "record_usage"]
@@ -61,23 +63,67 @@ def _precision(rule: Rule) -> float:
     return rule.support / n if n else 0.5
 
 
-def checked_answer(rules: Sequence[Rule], question: Input) -> tuple[str, Rule] | None:
+def checked_answer(
+    rules: Sequence[Rule], question: Input, *, action: str | None = None
+) -> tuple[str, Rule] | None:
     """The checkable rules' answer for ``question``, or None when none applies.
 
-    A question is checkable when some rule with conditions can be evaluated on it
-    (structured rules need attributes, text rules need text); a rule without
-    conditions (a default) never decides alone a question no other rule can check.
+    Without ``action``: the answer (or the action to take) the class rules give. A
+    question is checkable when some rule with conditions can be evaluated on it
+    (every field it tests is in the question); a rule without conditions (a
+    default) never decides alone a question no other rule can check.
+
+    With ``action``: whether that action is predicted to work there, ``works`` or
+    ``fails``: by the outcome rules for the action, else by the class rules (the
+    action works where they recommend it, fails where they recommend another).
     """
-    inp: Any = dict(question) if isinstance(question, Mapping) else question
     active = [r for r in rules if r.status == "active" and r.checkable]
-    if not any(r.when and checkable(r.when, inp) for r in active):
-        return None
-    usable = [r for r in active if checkable(r.when or (), inp)]
-    scored = [ScoredRule(r.when or (), r.then or "", _precision(r), r.support) for r in usable]
-    hit = choose(scored, inp)
-    if hit is None:
-        return None
-    return hit[0], usable[hit[1]]
+    if action is not None:
+        acted = view_of(question, action)
+        outcome = [r for r in active if is_outcome_rule(r.when or (), r.then)]
+        hit = _choose(outcome, acted)
+        if hit is not None:
+            return hit
+        got = checked_answer(rules, question)
+        if got is None:
+            return None
+        return (WORKS if got[0] == action else FAILS), got[1]
+    view = view_of(question)
+    plain = [r for r in active if not is_outcome_rule(r.when or (), r.then)]
+    outcome = [r for r in active if is_outcome_rule(r.when or (), r.then)]
+    got = None
+    if any(r.when and checkable(r.when, view) for r in plain):
+        got = _choose([r for r in plain if checkable(r.when or (), view)], view)
+    if not outcome:
+        return got
+    # Outcome rules say which actions work here: the class rules' action stands
+    # unless they say it fails; else the best-supported action they say works.
+    verdicts = {}
+    for act in sorted({a for a in map(_action_of, outcome) if a is not None}):
+        hit = _choose(outcome, view_of(question, act))
+        if hit is not None:
+            verdicts[act] = hit
+    if got is not None and (got[0] not in verdicts or verdicts[got[0]][0] == WORKS):
+        return got
+    working = [(act, hit[1]) for act, hit in verdicts.items() if hit[0] == WORKS]
+    if not working:
+        return got
+    act, rule = max(working, key=lambda ar: (_precision(ar[1]), ar[1].support, ar[0]))
+    return act, rule
+
+
+def _action_of(rule: Rule) -> str | None:
+    """The action an outcome rule is about (its ``output =`` condition)."""
+    for c in rule.when or ():
+        if c.field == OUTPUT_FIELD and c.op == "=":
+            return str(c.value)
+    return None
+
+
+def _choose(rules: Sequence[Rule], view: View) -> tuple[str, Rule] | None:
+    scored = [ScoredRule(r.when or (), r.then or "", _precision(r), r.support) for r in rules]
+    hit = choose(scored, view)
+    return None if hit is None else (hit[0], rules[hit[1]])
 
 
 def answer(
@@ -88,6 +134,7 @@ def answer(
     commit: str,
     scope: str | None,
     model: Callable[[Input, Sequence[Rule]], tuple[str, Sequence[str], int, int]] | None = None,
+    action: str | None = None,
 ) -> Answer:
     """Answer ``question``: checked by code where the rules allow it, else by the model.
 
@@ -95,7 +142,7 @@ def answer(
     ``retrieved`` the top-k rules for the model's prompt; ``model`` returns
     (answer, cited ids, prompt tokens, completion tokens).
     """
-    hit = checked_answer(scope_rules, question)
+    hit = checked_answer(scope_rules, question, action=action)
     retrieved_ids = tuple(r.id for r in retrieved)
     if hit is not None:
         return Answer(hit[0], "checked", (hit[1].id,), commit, scope, retrieved_ids)
@@ -116,16 +163,51 @@ def answer(
 
 
 @dataclass(frozen=True)
+class Scored:
+    """Checked answers on one kind of held-out experience."""
+
+    correct: int = 0
+    answered: int = 0
+    total: int = 0
+    majority: int = 0  # right answers of the commonest outcome, on the same experiences
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accuracy": self.correct / self.total if self.total else 0.0,
+            "correct": self.correct,
+            "answered": self.answered,
+            "total": self.total,
+            "majority_baseline": self.majority / self.total if self.total else 0.0,
+        }
+
+
+KINDS = {
+    "expected": "an expected answer: is the rules' answer that answer",
+    "reward": "a reward for the action taken: do the rules predict whether it worked",
+}
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    """Checked answers against experiences whose correct outcome is known."""
+    """Checked answers against held-out experiences, by kind (see :data:`KINDS`).
+
+    Unanswered questions count as wrong; ``unscored`` experiences carry neither an
+    expected answer nor a reward for an action (a text outcome only)."""
 
     correct: int
     answered: int
     total: int
+    majority: int = 0
+    kinds: dict[str, Scored] = field(default_factory=dict)
+    unscored: int = 0
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
+
+    @property
+    def majority_baseline(self) -> float:
+        return self.majority / self.total if self.total else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,21 +215,50 @@ class Evaluation:
             "correct": self.correct,
             "answered": self.answered,
             "total": self.total,
+            "majority_baseline": self.majority_baseline,
+            "unscored": self.unscored,
+            "kinds": {k: v.to_dict() for k, v in self.kinds.items()},
+            "how": {k: KINDS[k] for k in self.kinds},
         }
 
 
 def evaluate(rules: Sequence[Rule], experiences: Sequence[Any]) -> Evaluation:
-    """Accuracy of checked inference on labelled experiences (no answer counts as wrong)."""
-    correct = answered = total = 0
+    """Checked inference on held-out experiences, each scored by what it carries:
+    an expected answer (is the answer right), or a reward for the action taken
+    (do the rules predict the reward). The majority baseline answers every
+    question of a kind with its commonest outcome in the same file."""
+    tallies: dict[str, list[int]] = {}
+    truths: dict[str, Counter[str]] = {}
+    unscored = 0
     for exp in experiences:
-        if exp.label is None:
+        scoped = [r for r in rules if r.scope == exp.scope]
+        if exp.outcome.expected is not None:
+            kind, truth = "expected", exp.outcome.expected
+            hit = checked_answer(scoped, exp.input)
+        elif exp.outcome.reward is not None and exp.output is not None:
+            kind, truth = "reward", WORKS if exp.right else FAILS
+            hit = checked_answer(scoped, exp.input, action=exp.output)
+        else:
+            unscored += 1
             continue
-        total += 1
-        hit = checked_answer([r for r in rules if r.scope == exp.scope], exp.input)
+        t = tallies.setdefault(kind, [0, 0, 0])
+        truths.setdefault(kind, Counter())[truth] += 1
+        t[2] += 1
         if hit is not None:
-            answered += 1
-            correct += hit[0] == exp.label
-    return Evaluation(correct, answered, total)
+            t[1] += 1
+            t[0] += hit[0] == truth
+    kinds = {
+        k: Scored(t[0], t[1], t[2], max(truths[k].values()))
+        for k, t in sorted(tallies.items())
+    }
+    return Evaluation(
+        sum(k.correct for k in kinds.values()),
+        sum(k.answered for k in kinds.values()),
+        sum(k.total for k in kinds.values()),
+        sum(k.majority for k in kinds.values()),
+        kinds,
+        unscored,
+    )
 
 
 def record_usage(directory: os.PathLike[str] | str, ans: Answer) -> None:

@@ -33,14 +33,16 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 from .commits import LEARNER, MAX_RATIONALE, CommitMessage, Identity, plain_rationale
-from .conditions import ScoredRule, choose, render_statement, statement_agrees
+from .conditions import render_statement, statement_agrees
 from .doctor import duplicate_of, same_rule
 from .doctor import normalize_statement as _norm_statement
 from .errors import ConflictError, ImlgitError, LearnError, LLMError, RuleError
 from .experience import Experience, parse_jsonl_text
+from .inputs import describe
 from .learners.base import OPS, Candidate, LearnContext, Learner, Operation, RuleContext
 from .rules import Rule, now_utc, render_rule, unique_rule_id, validate_rule_id
 from .store import Store
+from .verify import decisions
 
 if TYPE_CHECKING:
     from .review import Rejected
@@ -159,10 +161,7 @@ class Retriever(Protocol):
 
 def experience_text(exp: Experience) -> str:
     """The text an experience is retrieved by: its input, then what the agent did."""
-    if isinstance(exp.input, str):
-        text = exp.input
-    else:
-        text = ", ".join(f"{k} = {v}" for k, v in exp.input.items())
+    text = describe(exp.input)
     if exp.output:
         text += f" -> {exp.output}"
     return text
@@ -687,7 +686,7 @@ class Learning:
         Each rule the merge rewrites or retires must either be one momentum would let
         an EDIT or RETIRE change, or be accounted for: every stored experience it got
         right is still decided right once merged (checkable rules, counted)."""
-        decided: tuple[dict[str, tuple[str, bool]], set[str]] | None = None
+        decided: tuple[_Decisions, set[tuple[str, str]]] | None = None
         for rid in changed:
             rule = before[rid]
             if rule == after.get(rid):
@@ -702,7 +701,7 @@ class Learning:
                     }
                     decided = _decisions(before, scope, evidence), right_after
                 lost = [
-                    e
+                    e[0]
                     for e, (who, ok) in decided[0].items()
                     if who == rid and ok and e not in decided[1]
                 ]
@@ -844,33 +843,21 @@ class Learning:
         return CommitMessage.make(p.op, p.summary, p.rationale, rules=p.rules, trailers=trailers)
 
 
+_Decisions = dict[tuple[str, str], tuple[str, bool]]
+
+
 def _decisions(
     rules: Mapping[str, Rule], scope: str, evidence: Iterable[Experience]
-) -> dict[str, tuple[str, bool]]:
-    """experience id -> (the rule that decides it, whether it is right), for the
-    scope's active checkable rules, in the order checked inference applies them."""
-    ids = [
-        rid
-        for rid, r in sorted(rules.items())
+) -> _Decisions:
+    """(experience id, kind) -> (the rule that decides it, whether it is right), for
+    the scope's active checkable rules, in the order checked inference applies them
+    (:func:`imlgit.verify.decisions`: reward-only failures count against a rule)."""
+    active = {
+        rid: r
+        for rid, r in rules.items()
         if r.scope == scope and r.checkable and r.status == "active"
-    ]
-    if not ids:
-        return {}
-    scored = [
-        ScoredRule(
-            rules[rid].when or (), rules[rid].then or "", _precision(rules[rid]), rules[rid].support
-        )
-        for rid in ids
-    ]
-    out: dict[str, tuple[str, bool]] = {}
-    for exp in evidence:
-        label = exp.label
-        if label is None:
-            continue
-        hit = choose(scored, exp.input)
-        if hit is not None:
-            out[exp.id] = (ids[hit[1]], hit[0] == label)
-    return out
+    }
+    return decisions(active, evidence) if active else {}
 
 
 def _says_the_same(rule: Rule, cand: Candidate) -> bool:
@@ -882,11 +869,6 @@ def _says_the_same(rule: Rule, cand: Candidate) -> bool:
         and (None if rule.when is None else frozenset(rule.when))
         == (None if cand.when is None else frozenset(cand.when))
     )
-
-
-def _precision(rule: Rule) -> float:
-    n = rule.support + rule.contradictions
-    return rule.support / n if n else 0.5
 
 
 def _clip(text: str, n: int = 120) -> str:

@@ -333,6 +333,7 @@ class Tools:
                 "batches": [b.summary() for b in done.batches],
                 "refused": [str(r) for b in done.batches for r in b.refused],
                 "journal": self._journal_size(),
+                "learner": done.choice.to_dict() if done.choice else None,
             }
             if done.proposal is not None and done.approval is None:
                 out["note"] = APPROVAL_NOTE.format(name=done.proposal)
@@ -533,7 +534,7 @@ def build_server(memory: Memory) -> "MCPServer[Any]":
     def learn() -> dict[str, Any]:
         """Learn rules from the recorded experiences: the changes go to a proposal that a
         person approves (or that the review policy of imlgit.toml approves); the learned
-        experiences leave the journal."""
+        experiences leave the journal. "learner" says which learner was chosen and why."""
         return tool_call(tools.learn)
 
     @server.resource(

@@ -33,7 +33,6 @@ from . import locking
 from .commits import LEARNER, CommitMessage
 from .config import Settings, load_settings
 from .errors import (
-    ConfigError,
     ExperienceError,
     ImlgitError,
     LearnError,
@@ -44,6 +43,7 @@ from .errors import (
 )
 from .experience import MAX_LINE_BYTES, Experience, load_jsonl, valid_experience_id
 from .infer import Answer, answer, record_usage
+from .inputs import describe
 from .learn import MAX_EVIDENCE_IN_TRAILER, BatchResult, Learning, LearnSettings
 from .rules import MAX_SOURCES, Rule, now_utc, parse_rule, unique_rule_id
 from .store import CONFIG_FILE, DEFAULT_BRANCH, Store
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from .embed import Embedder
     from .index import IndexView, RuleIndex
     from .learners.base import Learner
+    from .learners.choice import LearnerChoice
     from .llm import ChatModel
     from .review import Approval, Decision
 
@@ -185,26 +186,43 @@ class Memory:
         return self._chat
 
     def model_configured(self) -> bool:
-        return self._chat is not None or bool(self.settings.get("model", "base_url"))
+        """Whether a model endpoint is configured (``[model] base_url``, or a chat model
+        passed in); the embedded model, started on demand, does not count."""
+        if self._chat is not None:
+            return not self._chat.identity.startswith("embedded:")
+        return bool(self.settings.get("model", "base_url"))
 
     def learner(self, experiences: Sequence[Experience], name: str | None = None) -> Learner:
-        """The learner for these experiences: ``auto`` picks the one that needs no model
-        when no endpoint is configured and it can read the experiences."""
+        """The learner for these experiences (see :meth:`choose_learner`)."""
+        return self.choose_learner(experiences, name).learner
+
+    def choose_learner(
+        self, experiences: Sequence[Experience], name: str | Learner | None = None
+    ) -> LearnerChoice:
+        """The learner for these experiences and why (imlgit.learners.choice): ``auto``
+        uses the model when an endpoint is configured, else the learner that needs none;
+        a Learner passed in is used as it is."""
+        from .learners.choice import choose_learner
         from .learners.rulelearner import CoveringLearner
 
-        name = name or self.settings.get("learn", "learner")
-        if name == "covering" or (
-            name == "auto" and not self.model_configured() and CoveringLearner.can_read(experiences)
-        ):
-            return CoveringLearner()
-        if name in ("model", "auto"):
+        def model() -> Learner:
             from .learners.model import ModelLearner
 
             if self.chat.identity.startswith("embedded:"):
-                # the embedded server answers in at most 512 tokens: ask for less
-                return ModelLearner(self.chat, max_candidates=3, max_statement=200)
+                # the embedded server answers in at most 512 tokens of a 4,096-token
+                # context: ask for less, and show less
+                return ModelLearner(
+                    self.chat, max_candidates=3, max_statement=200, max_prompt=9_000
+                )
             return ModelLearner(self.chat)
-        raise ConfigError(f"unknown learner {name!r}")
+
+        return choose_learner(
+            experiences,
+            name or self.settings.get("learn", "learner"),
+            endpoint=self.model_configured(),
+            model=model,
+            covering=CoveringLearner,
+        )
 
     # ------------------------------------------------------------------ verbs
 
@@ -249,15 +267,16 @@ class Memory:
         at: str | None = None,
         k: int | None = None,
         use_model: bool = True,
+        action: str | None = None,
     ) -> Answer:
         """Answer with the relevant rules; the answer names the rules and the commit.
-        Memory is read on main unless ``at`` names another revision."""
+        Memory is read on main unless ``at`` names another revision. With
+        ``action``, the answer is whether that action is predicted to work there
+        (``works`` / ``fails``, by checkable rules only)."""
         commit = self.store.resolve(at or DEFAULT_BRANCH)
-        text = (
-            question
-            if isinstance(question, str)
-            else ", ".join(f"{a} = {b}" for a, b in question.items())
-        )
+        text = describe(question)
+        if action is not None:
+            text += f" -> {action}"
         retrieved = [r.rule for r in self.recall(text, k=k, scope=scope, at=at)]
         from .rulefiles import read_rules
 
@@ -268,7 +287,7 @@ class Memory:
             if r.checkable and r.status == "active" and (scope is None or r.scope == scope)
         ]
         model = None
-        if use_model:
+        if use_model and action is None:
             from .learners.model import answer_with_model
 
             def model(q: Any, rules: Sequence[Rule]) -> tuple[str, Sequence[str], int, int]:
@@ -282,6 +301,7 @@ class Memory:
             commit=commit,
             scope=scope,
             model=model,
+            action=action,
         )
         record_usage(self.store.derived_dir, ans)
         return ans
@@ -553,6 +573,8 @@ class Memory:
                     raise LearnError("nothing to learn: the journal is empty")
             if not experiences:
                 raise LearnError("no experiences to learn from")
+            choice = self.choose_learner(experiences, learner)
+            chosen = choice.learner
             policy = self.settings.get("review", "policy")
             store = self.store
             proposal: str | None = None
@@ -571,11 +593,6 @@ class Memory:
                 target, created = open_proposal(store, propose or branch)
                 proposal = target[len(PREFIX) :]
             opened_at = store.head(target)
-            chosen = (
-                learner
-                if not isinstance(learner, (str, type(None)))
-                else self.learner(experiences, learner)
-            )
             s = self.settings
             settings = LearnSettings(
                 batch=batch or s.get("learn", "batch"),
@@ -610,7 +627,7 @@ class Memory:
                 _keep_refusals(store.derived_dir / REFUSALS, engine.refusals[kept:])
             if from_journal:
                 self._forget({e.id for e in experiences})
-            out = Learned(results, target, proposal)
+            out = Learned(results, target, proposal, choice=choice)
             if proposal is None:
                 return out
             p = get_proposal(store, proposal)
@@ -633,6 +650,7 @@ class Learned:
     proposal: str | None = None
     decision: Decision | None = None
     approval: Approval | None = None
+    choice: LearnerChoice | None = None  # which learner, and why
 
     @property
     def head(self) -> str | None:
@@ -645,6 +663,7 @@ class Learned:
             "decision": self.decision.to_dict() if self.decision else None,
             "approval": self.approval.to_dict() if self.approval else None,
             "batches": [b.to_dict() for b in self.batches],
+            "learner": self.choice.to_dict() if self.choice else None,
         }
 
 

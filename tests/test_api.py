@@ -118,7 +118,7 @@ def test_record_appends_validated_experiences_to_the_journal(mem: Memory) -> Non
     [
         ({"scope": "../x", "input": "a", "outcome": {"reward": 1}}, "scope"),
         ({"scope": "s", "input": "a", "outcome": {"reward": 1}, "id": "../x"}, "id"),
-        ({"scope": "s", "input": {"a": [1]}, "outcome": {"reward": 1}}, "input"),
+        ({"scope": "s", "input": {"a": [{"b": float("nan")}]}, "outcome": {"reward": 1}}, "input"),
         ({"scope": "s", "input": "a"}, "outcome is required"),
         ({"scope": "s", "input": "a", "outcome": {"reward": 1}, "extra": 1}, "unknown field"),
         ({"scope": "s", "input": "x" * (1 << 20), "outcome": {"reward": 1}}, "at most"),

@@ -14,8 +14,11 @@ from imlgit.bench.tickets import Tickets
 from imlgit.bench.truthtable import TruthTable
 from imlgit.conditions import Condition, evaluate
 from imlgit.experience import Experience, Outcome
+from imlgit.inputs import view_of
 from imlgit.learners import covering
 from imlgit.learners.covering import InducedRule, accuracy, induce_rules, predict
+from imlgit.learners.features import features
+from imlgit.verify import CLASS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,7 +98,7 @@ def test_replay_splits_a_rule_that_steals() -> None:
 
     exps = _labelled(inputs, label)
     labels = [label(x) for x in inputs]
-    feats = covering._structured_features(inputs, labels, 2, 32)
+    feats = features([view_of(x) for x in inputs], labels, min_count=2)
     grower = covering._Grower(
         feats, labels, max_conditions=4, min_coverage=2, min_precision=0.9, beam_width=6
     )
@@ -105,7 +108,9 @@ def test_replay_splits_a_rule_that_steals() -> None:
     before = covering._training_accuracy(grower, learned)
     repaired = covering._replay(grower, learned)
     assert covering._training_accuracy(grower, repaired) > before
-    rules = covering._finish(exps, labels, repaired, default=True)
+    rules = covering._finish(exps, repaired, CLASS)
+    closing = covering._default(exps, rules, 0.75)
+    rules += [closing] if closing is not None else []
     assert accuracy(rules, exps) == 1.0
     assert any(Condition("p", "=", "no") in rule.when for rule in rules if rule.then == "B")
 

@@ -113,10 +113,12 @@ def test_label(outcome: dict[str, Any], output: str | None, label: str | None) -
         ({k: v for k, v in GOOD.items() if k != "input"}, "input", "required"),
         ({**GOOD, "input": "  "}, "input", "empty"),
         ({**GOOD, "input": {}}, "input", "empty object"),
-        ({**GOOD, "input": ["a"]}, "input", "flat object"),
-        ({**GOOD, "input": 7}, "input", "flat object"),
-        ({**GOOD, "input": {"a": {"b": 1}}}, "input.a", "text, numbers or booleans"),
-        ({**GOOD, "input": {"a": None}}, "input.a", "text, numbers or booleans"),
+        ({**GOOD, "input": ["a"]}, "input", "text or an object"),
+        ({**GOOD, "input": 7}, "input", "text or an object"),
+        ({**GOOD, "input": {"a": {"b": {1, 2}}}}, "input.a.b", "got set"),
+        ({**GOOD, "input": {"a": [1, {"b": float("nan")}]}}, "input.a[1].b", "finite"),
+        ({**GOOD, "input": {"a": {"": 1}}}, "input.a.", "non-empty"),
+        ({**GOOD, "input": {"k" * 129: 1}}, "input." + "k" * 40 + "...", "at most 128"),
         ({**GOOD, "input": {"": 1}}, "input.", "non-empty"),
         ({**GOOD, "output": 3}, "output", "text"),
         ({k: v for k, v in GOOD.items() if k != "outcome"}, "outcome", "required"),
@@ -146,6 +148,25 @@ def test_from_dict_errors_name_path_line_and_field(
     assert (err.path, err.line, err.field) == ("exp.jsonl", 7, field)
     assert fragment in err.message
     assert str(err).startswith("exp.jsonl:7: ")
+
+
+def test_nested_inputs_are_kept_and_bounded() -> None:
+    nested = {
+        "tool": {"name": "git", "args": {"cmd": "push", "force": True}},
+        "ci": {"checks": ["lint", "unit"], "exit_code": None},
+    }
+    exp = Experience.from_dict({**GOOD, "input": nested})
+    assert exp.input == nested
+    assert Experience.from_dict(json.loads(exp.to_json())) == exp
+    deep: Any = "x"
+    for _ in range(40):
+        deep = [deep]
+    with pytest.raises(ExperienceError, match="deeper than 32") as info:
+        Experience.from_dict({**GOOD, "input": {"a": deep}}, path="f", line=2)
+    assert info.value.field is not None and info.value.field.startswith("input.a[0][0]")
+    wide = {"a": list(range(20_000))}
+    with pytest.raises(ExperienceError, match="at most 10000 values"):
+        Experience.from_dict({**GOOD, "input": wide})
 
 
 def test_load_jsonl_reports_the_line(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ HOSTILE_TOOL_CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("record_experience", {"input": "a\x00b", "outcome": 1.0}, "control character"),
     ("record_experience", {"input": "x" * 20_001, "outcome": 1.0}, "at most 20000"),
     ("record_experience", {"input": {"k": "v" * 20_001}, "outcome": 1.0}, "at most 20000"),
-    ("record_experience", {"input": {"a": {"nested": 1}}, "outcome": 1.0}, "input values"),
+    ("record_experience", {"input": {"a": {"k" * 200: 1}}, "outcome": 1.0}, "at most 128"),
     ("record_experience", {"input": {"a": "yes"}, "outcome": None}, "outcome is required"),
     ("record_experience", {"input": {"a": "yes"}, "outcome": {"oops": 1}}, "unknown field"),
     ("record_experience", {"input": "a", "outcome": 1.0, "rules": ["../x"]}, "bad rule id"),

@@ -368,7 +368,7 @@ def test_answer_cites_only_given_rules():
     got = answer_with_model(chat, {"feature": 1}, given, scope="truth-table")
     assert got == ModelAnswer("C1", ("r-00001",), got.prompt_tokens, got.completion_tokens)
     assert got.prompt_tokens > 0 and got.completion_tokens > 0
-    assert '{"feature": 1}' in prompt_of(chat) and "truth-table" in prompt_of(chat)
+    assert '{"feature":1}' in prompt_of(chat) and "truth-table" in prompt_of(chat)
 
 
 @pytest.mark.parametrize(

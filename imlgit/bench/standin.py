@@ -56,6 +56,13 @@ _STOP = frozenset(
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 _TENDENCY = re.compile(r"^Inputs with (\S+) = (\S+) lean towards (\S+), though not always\.$")
 _AGAINST = re.compile(r"^Answering (\S+) fails when (\S+) is (\S+)\.$")
+# An outcome as the prompts phrase it (imlgit.learners.render.outcome_phrase).
+_OUTCOME = re.compile(
+    r"(?:did (?P<did>.+?)(?:, (?=expected |reward )|\Z))?"
+    r"(?:expected (?P<expected>.+?)(?: \((?:right|wrong)\))?(?:, (?=reward )|\Z))?"
+    r"(?:reward (?P<reward>[-+.\deE]+) \([^)]*\))?\Z",
+    re.DOTALL,
+)
 
 _REASONS = (
     "Reason: {n} of the {m} experiences with {what} ended as {label}.",
@@ -142,7 +149,7 @@ class CompetentStandIn:
             for line in lines[1:]:
                 if line.startswith("{"):
                     try:
-                        items.append(json.loads(line))
+                        items.append(_experience_read(json.loads(line)))
                     except ValueError:
                         continue
                 elif line.startswith("- "):
@@ -637,6 +644,25 @@ class CompetentStandIn:
             if m and re.search(rf"{re.escape(m.group(1))}\W+{re.escape(m.group(2))}", question):
                 return {"answer": m.group(3), "rules": [r["id"]]}
         return {"answer": "unknown", "rules": []}
+
+
+def _experience_read(item: Any) -> Any:
+    """An experience line read back into output and outcome fields, as a model reads
+    the phrase (other JSON lines are returned as they are)."""
+    phrase = item.get("outcome") if isinstance(item, dict) else None
+    if not isinstance(phrase, str):
+        return item
+    head, _, text = phrase.partition("; feedback: ")
+    m = _OUTCOME.match(head)  # None for "no expected answer or reward"
+    outcome: dict[str, Any] = {"text": text} if text else {}
+    if m and m["expected"] is not None:
+        outcome["expected"] = m["expected"]
+    if m and m["reward"] is not None:
+        outcome["reward"] = float(m["reward"])
+    out = {**item, "outcome": outcome}
+    if m and m["did"] is not None:
+        out["output"] = m["did"]
+    return out
 
 
 def _narrower(inner: Any, outer: Any) -> bool:

@@ -1,22 +1,32 @@
-"""A learner that needs no model: sequential covering over attributes and words.
+"""A learner that needs no model: sequential covering over the features of inputs.
 
-From labelled experiences it induces checkable rules (``when`` conditions and a
-``then`` class) in the style of CN2 and RIPPER:
+From experiences whose outcome it can read it induces checkable rules (``when``
+conditions and a ``then``) in the style of CN2 and RIPPER:
 
-* features: ``field = value`` for categorical attributes (booleans read yes/no),
-  ``field <= t`` and ``field > t`` for numeric ones, and for text ``contains`` a
-  word or a two-word phrase, or ``lacks`` a word;
-* for each class but the commonest, rarest first, a beam search looks for the
-  conjunction (at most ``max_conditions``) that tells the class's experiences not
-  yet covered from every experience of the other classes. A candidate's score is
-  its FOIL gain minus the bits needed to name its conditions (``log2 C(F, k)`` for
-  k of F features), a minimum-description-length test: a rule must pay for
-  itself, so label noise does not carve many tiny rules. The best candidate that
-  is precise enough (the Wilson upper bound of its precision, z = 1.5, reaches
+* features (:mod:`imlgit.learners.features`): ``path = value`` and numeric
+  thresholds on every path of an input's view (nested objects, arrays,
+  attributes and quantities written in text), and for text ``contains`` a word,
+  a two-word phrase or a negated word in any of its forms, or ``lacks`` a word;
+* evidence: an expected answer labels an experience; a reward for the action
+  taken labels it with that action when it worked, and when it failed counts
+  against that action only (the paper's setting: nothing says what would have
+  worked);
+* **class rules** (``then`` the answer, or the action that works): for each
+  class, rarest first, a beam search looks for the conjunction (at most
+  ``max_conditions``) that tells the class's experiences not yet covered from
+  every experience where that answer is wrong. A candidate's score is its FOIL
+  gain minus the bits needed to name its conditions (``log2 C(F, k)`` for k of F
+  features), a minimum-description-length test: a rule must pay for itself, so
+  label noise does not carve many tiny rules. The best candidate that is
+  precise enough (the Wilson upper bound of its precision, z = 1.5, reaches
   ``min_precision``) is kept, the experiences it covers are set aside, and the
   search repeats until it finds nothing or fewer than ``min_coverage`` remain;
 * a default rule (no conditions: the commonest class among experiences no rule
-  matches) closes the set.
+  matches) closes the set when it is precise enough (``default_precision``);
+  when it is not, the commonest class gets rules of its own like any other;
+* **outcome rules** (``then`` ``works`` or ``fails``, with ``output = action``)
+  from reward-only experiences: for each action taken often enough, the same
+  search tells the contexts where it worked from those where it failed.
 
 Inference applies rules with :func:`imlgit.conditions.choose` (most conditions,
 then precision, then support), not in the order they were learned. Rules grown
@@ -30,21 +40,31 @@ into narrower rules that exclude them (or dropped), when that makes at least
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..conditions import Condition, Input, choose, evaluate, holds, parse_then
+from ..conditions import (
+    FAILS,
+    WORKS,
+    Condition,
+    Input,
+    choose,
+    is_outcome_rule,
+    matches,
+    parse_then,
+)
 from ..errors import RuleError
 from ..experience import Experience
+from ..inputs import OUTPUT_FIELD
+from ..verify import CLASS, OUTCOME, judge
+from .features import Feature, features
 
-_WORD_RE = re.compile(r"\w+")
-_SPACE_RE = re.compile(r"\s+")
-_MAX_EQUAL_NUMBERS = 8  # a numeric field with this few distinct values also gets "="
 _Z = 1.5  # the Wilson bound that judges "precise enough"
 _SPLIT_LIMIT = 4
 _REPLAY_ROUNDS = 20
+MAX_ACTIONS = 20
+"""Outcome rules are learned for at most this many actions (the most often taken)."""
 
 
 @dataclass
@@ -71,122 +91,11 @@ class InducedRule:
         return [i for i in self.covered if i not in right]
 
 
-@dataclass(frozen=True)
-class _Feature:
-    cond: Condition
-    mask: int  # bit i is set when the condition holds for training experience i
-    key: str  # what it tests (a field's value or bound, a phrase): once per rule
-
-
-Learned = list[tuple[tuple[_Feature, ...], str]]
+Learned = list[tuple[tuple[Feature, ...], str]]
 
 
 def _popcount(x: int) -> int:
     return x.bit_count()
-
-
-def _bits(indices: Iterable[int]) -> int:
-    mask = 0
-    for i in indices:
-        mask |= 1 << i
-    return mask
-
-
-def _norm(value: str | int | float | bool) -> str | int | float:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return value
-
-
-def _between(a: float, b: float) -> int | float:
-    """The shortest number t with a <= t < b (a threshold that reads well)."""
-    if math.floor(a) + 1 <= b and float(a).is_integer():
-        return int(a)
-    mid = (a + b) / 2
-    for digits in range(12):
-        t = round(mid, digits)
-        if a <= t < b:
-            return int(t) if digits == 0 else t
-    return mid
-
-
-def _cuts(
-    values: dict[int, str | int | float], labels: Sequence[str], limit: int
-) -> list[int | float]:
-    """Thresholds between neighbouring values whose classes differ (boundary points)."""
-    classes: dict[float, set[str]] = {}
-    for i, x in values.items():
-        classes.setdefault(float(x), set()).add(labels[i])
-    ordered = sorted(classes)
-    cuts = [
-        _between(a, b)
-        for a, b in zip(ordered, ordered[1:], strict=False)
-        if classes[a] != classes[b] or len(classes[a]) > 1
-    ]
-    if len(cuts) > limit:
-        step = len(cuts) / limit
-        cuts = [cuts[int(k * step)] for k in range(limit)]
-    return cuts
-
-
-def _structured_features(
-    inputs: Sequence[Input], labels: Sequence[str], min_count: int, max_thresholds: int
-) -> list[_Feature]:
-    by_field: dict[str, dict[int, str | int | float]] = {}
-    for i, inp in enumerate(inputs):
-        if isinstance(inp, str):
-            continue
-        for name, value in inp.items():
-            by_field.setdefault(name, {})[i] = _norm(value)
-    feats: list[_Feature] = []
-    for name in sorted(by_field):
-        values = by_field[name]
-        numeric = all(isinstance(v, (int, float)) for v in values.values())
-        distinct = sorted(set(values.values()), key=lambda v: (type(v).__name__, v))
-        if not numeric or len(distinct) <= _MAX_EQUAL_NUMBERS:
-            for v in distinct:
-                cond = Condition(name, "=", v)
-                mask = _bits(i for i in values if holds(cond, inputs[i]))
-                feats.append(_Feature(cond, mask, f"=:{name}"))
-        if numeric and len(distinct) > 1:
-            for t in _cuts(values, labels, max_thresholds):
-                low = _bits(i for i, x in values.items() if float(x) <= t)
-                high = _bits(i for i, x in values.items() if float(x) > t)
-                feats.append(_Feature(Condition(name, "<=", t), low, f"<=:{name}"))
-                feats.append(_Feature(Condition(name, ">", t), high, f">:{name}"))
-    return [f for f in feats if _popcount(f.mask) >= min_count]
-
-
-def _phrases(text: str) -> set[str]:
-    """Words and adjacent word pairs, as ``contains`` finds them."""
-    low = text.lower()
-    words = list(_WORD_RE.finditer(low))
-    out = {m.group() for m in words}
-    for a, b in zip(words, words[1:], strict=False):
-        if _SPACE_RE.fullmatch(low[a.end() : b.start()]):
-            out.add(f"{a.group()} {b.group()}")
-    return out
-
-
-def _text_features(inputs: Sequence[Input], min_count: int, lacks: bool) -> list[_Feature]:
-    masks: dict[str, int] = {}
-    text_mask = 0
-    for i, inp in enumerate(inputs):
-        if not isinstance(inp, str):
-            continue
-        text_mask |= 1 << i
-        for phrase in _phrases(inp):
-            masks[phrase] = masks.get(phrase, 0) | (1 << i)
-    feats: list[_Feature] = []
-    for phrase in sorted(masks):
-        mask = masks[phrase]
-        if _popcount(mask) < min_count or mask == text_mask:
-            continue
-        feats.append(_Feature(Condition(None, "contains", phrase), mask, f"t:{phrase}"))
-        if lacks and " " not in phrase:
-            lacking = text_mask & ~mask
-            feats.append(_Feature(Condition(None, "lacks", phrase), lacking, f"t:{phrase}"))
-    return feats
 
 
 def _upper(p: int, n: int, z: float) -> float:
@@ -205,9 +114,10 @@ class _Grower:
 
     def __init__(
         self,
-        features: list[_Feature],
-        labels: list[str],
+        features: list[Feature],
+        labels: list[str | None],
         *,
+        failed: Sequence[str | None] = (),
         max_conditions: int,
         min_coverage: int,
         min_precision: float,
@@ -218,8 +128,16 @@ class _Grower:
         self.n = len(labels)
         self.all = (1 << self.n) - 1
         self.class_mask: dict[str, int] = {}
+        self.labelled = 0
         for i, y in enumerate(labels):
-            self.class_mask[y] = self.class_mask.get(y, 0) | (1 << i)
+            if y is not None:
+                self.class_mask[y] = self.class_mask.get(y, 0) | (1 << i)
+                self.labelled |= 1 << i
+        # a reward-only failure: evidence against the action that failed, for no other
+        self.fail_mask: dict[str, int] = {}
+        for i, a in enumerate(failed):
+            if a is not None:
+                self.fail_mask[a] = self.fail_mask.get(a, 0) | (1 << i)
         self.max_conditions = max_conditions
         self.min_coverage = min_coverage
         self.min_precision = min_precision
@@ -228,17 +146,25 @@ class _Grower:
         # bits to name k conditions out of n_feats features
         self.cost = [math.log2(max(1, math.comb(n_feats, k))) for k in range(max_conditions + 1)]
 
+    def against(self, cls: str) -> int:
+        """The experiences where answering ``cls`` is wrong."""
+        return (self.labelled & ~self.class_mask.get(cls, 0)) | self.fail_mask.get(cls, 0)
+
+    def judged(self, cls: str) -> int:
+        """The experiences that can tell whether answering ``cls`` is right."""
+        return self.labelled | self.fail_mask.get(cls, 0)
+
     def precise(self, p: int, n: int) -> bool:
         """Whether ``p`` right of ``p + n`` is consistent with ``min_precision``."""
         return _upper(p, n, _Z) >= self.min_precision
 
-    def mask_of(self, rule: tuple[_Feature, ...]) -> int:
+    def mask_of(self, rule: tuple[Feature, ...]) -> int:
         cov = self.all
         for f in rule:
             cov &= f.mask
         return cov
 
-    def search(self, pos: int, neg: int, pos_all: int) -> tuple[tuple[_Feature, ...], int] | None:
+    def search(self, pos: int, neg: int, pos_all: int) -> tuple[tuple[Feature, ...], int] | None:
         """Beam search for the best rule for the positives ``pos`` against ``neg``.
 
         Score: FOIL gain from the empty rule minus the bits to name the conditions.
@@ -251,13 +177,13 @@ class _Grower:
         if p0 == 0:
             return None
         root = math.log2(p0 / (p0 + n0))
-        beam: list[tuple[tuple[_Feature, ...], int]] = [((), self.all)]
+        beam: list[tuple[tuple[Feature, ...], int]] = [((), self.all)]
         seen: set[int] = {self.all}
         best: tuple[float, int, int, int] | None = None
-        best_rule: tuple[tuple[_Feature, ...], int] | None = None
+        best_rule: tuple[tuple[Feature, ...], int] | None = None
         order = 0
         for depth in range(1, self.max_conditions + 1):
-            children: list[tuple[float, int, int, tuple[_Feature, ...], int]] = []
+            children: list[tuple[float, int, int, tuple[Feature, ...], int]] = []
             for rule, cov in beam:
                 if not cov & neg:
                     continue  # pure already: narrowing cannot help
@@ -288,8 +214,8 @@ class _Grower:
         return best_rule
 
     def narrow(
-        self, pos: int, neg: int, start: tuple[_Feature, ...]
-    ) -> tuple[tuple[_Feature, ...], int]:
+        self, pos: int, neg: int, start: tuple[Feature, ...]
+    ) -> tuple[tuple[Feature, ...], int]:
         """Add conditions to ``start`` (largest FOIL gain first) while they exclude ``neg``."""
         rule = list(start)
         cov = self.mask_of(start)
@@ -298,7 +224,7 @@ class _Grower:
             used = {f.key for f in rule}
             base = math.log2(p / (p + n))
             best: tuple[float, int, int] | None = None
-            best_f: _Feature | None = None
+            best_f: Feature | None = None
             for idx, f in enumerate(self.features):
                 if f.key in used:
                     continue
@@ -327,6 +253,13 @@ def _usable_label(label: str | None) -> bool:
     return True
 
 
+def _failed_action(exp: Experience) -> str | None:
+    """The action a reward-only experience says did not work, or None."""
+    if exp.reward_only and exp.right is False and _usable_label(exp.output):
+        return exp.output
+    return None
+
+
 def induce_rules(
     experiences: Iterable[Experience],
     *,
@@ -337,58 +270,181 @@ def induce_rules(
     max_thresholds: int = 32,
     beam_width: int = 6,
     default: bool = True,
+    default_precision: float = 0.75,
+    outcomes: bool = True,
 ) -> list[InducedRule]:
-    """Induce checkable rules from the experiences whose correct outcome is known.
+    """Induce checkable rules from the experiences whose outcome the learner can read.
 
-    Experiences without a label (or with one that is not a one-line outcome) are
-    ignored. Returns the rules in the order learned (class by class, rarest
-    first), then, with ``default``, the default rule (with ``default=False`` the
-    commonest class gets rules too and nothing closes the set). Apply them with
-    :func:`predict`. Deterministic: ties go to the feature first in sorted order.
+    Returns the class rules in the order learned (class by class, rarest first),
+    then, with ``default``, the default rule when it gets at least
+    ``default_precision`` of what it decides right (else the commonest class gets
+    rules too), then, with ``outcomes``, the outcome rules of reward-only
+    experiences. Apply class rules with :func:`predict`. Deterministic: ties go to
+    the feature first in sorted order.
     """
     if max_conditions < 1 or min_coverage < 1 or beam_width < 1:
         raise ValueError("max_conditions, min_coverage and beam_width must be at least 1")
     if not 0.0 < min_precision <= 1.0:
         raise ValueError("min_precision must be in (0, 1]")
-    data = [e for e in experiences if _usable_label(e.label)]
-    if not data:
+    exps = list(experiences)
+    out = _class_rules(
+        exps, max_conditions, min_coverage, min_precision, text_lacks, max_thresholds,
+        beam_width, default, default_precision,
+    )  # fmt: skip
+    if outcomes:
+        out += _outcome_rules(
+            exps, max_conditions, min_coverage, min_precision, text_lacks, max_thresholds,
+            beam_width, default_precision,
+        )  # fmt: skip
+    return out
+
+
+def _class_rules(
+    exps: list[Experience],
+    max_conditions: int,
+    min_coverage: int,
+    min_precision: float,
+    text_lacks: bool,
+    max_thresholds: int,
+    beam_width: int,
+    default: bool,
+    default_precision: float,
+) -> list[InducedRule]:
+    data = [e for e in exps if _usable_label(e.label) or _failed_action(e) is not None]
+    labels = [e.label if _usable_label(e.label) else None for e in data]
+    if not any(y is not None for y in labels):
         return []
-    inputs = [e.input for e in data]
-    labels = [str(e.label) for e in data]
-    features = _structured_features(inputs, labels, min_coverage, max_thresholds)
-    features += _text_features(inputs, min_coverage, text_lacks)
+    failed = [_failed_action(e) if y is None else None for e, y in zip(data, labels, strict=True)]
+    views = [e.view for e in data]
+    feats = features(views, labels, min_count=min_coverage, max_thresholds=max_thresholds,
+                     text_lacks=text_lacks)  # fmt: skip
     grower = _Grower(
-        features,
+        feats,
         labels,
+        failed=failed,
         max_conditions=max_conditions,
         min_coverage=min_coverage,
         min_precision=min_precision,
         beam_width=beam_width,
     )
-    counts = Counter(labels)
+    counts = Counter(y for y in labels if y is not None)
     classes = sorted(counts, key=lambda c: (counts[c], c))
     learned: Learned = []
     for cls in classes[:-1] if default else classes:
-        pos_all = grower.class_mask[cls]
-        neg = grower.all & ~pos_all
-        remaining = pos_all
-        while _popcount(remaining) >= min_coverage:
-            found = grower.search(remaining, neg, pos_all)
-            if found is None:
-                break
-            rule, cov = found
-            learned.append((rule, cls))
-            remaining &= ~cov
+        _cover(grower, cls, learned)
     learned = _replay(grower, learned)
-    return _finish(data, labels, learned, default)
+    rules = _finish(data, learned, CLASS)
+    if not default:
+        return rules
+    closing = _default(data, rules, default_precision)
+    if closing is None:
+        _cover(grower, classes[-1], learned)
+        learned = _replay(grower, learned)
+        rules = _finish(data, learned, CLASS)
+        closing = _default(data, rules, default_precision)
+    return rules + ([closing] if closing is not None else [])
+
+
+def _cover(grower: _Grower, cls: str, learned: Learned) -> None:
+    """Sequential covering of one class: rules until its experiences are covered."""
+    pos_all = grower.class_mask.get(cls, 0)
+    neg = grower.against(cls)
+    remaining = pos_all
+    while _popcount(remaining) >= grower.min_coverage:
+        found = grower.search(remaining, neg, pos_all)
+        if found is None:
+            break
+        rule, cov = found
+        learned.append((rule, cls))
+        remaining &= ~cov
+
+
+def _outcome_rules(
+    exps: list[Experience],
+    max_conditions: int,
+    min_coverage: int,
+    min_precision: float,
+    text_lacks: bool,
+    max_thresholds: int,
+    beam_width: int,
+    default_precision: float,
+) -> list[InducedRule]:
+    """For each action taken often enough in reward-only experiences: the contexts
+    where it works and where it fails, as rules with ``output = action``."""
+    by_action: dict[str, list[Experience]] = {}
+    for e in exps:
+        if e.reward_only and e.output is not None and _usable_label(e.output):
+            by_action.setdefault(e.output, []).append(e)
+    enough = max(2 * min_coverage, 4)
+    actions = sorted((a for a in by_action if len(by_action[a]) >= enough),
+                     key=lambda a: (-len(by_action[a]), a))[:MAX_ACTIONS]  # fmt: skip
+    out: list[InducedRule] = []
+    for action in actions:
+        data = by_action[action]
+        labels: list[str | None] = [WORKS if e.right else FAILS for e in data]
+        if len(set(labels)) < 2:
+            verdict = labels[0]
+            assert verdict is not None
+            out.append(_action_default(data, action, verdict))
+            continue
+        views = [e.view for e in data]
+        feats = features(views, labels, min_count=min_coverage, max_thresholds=max_thresholds,
+                         text_lacks=text_lacks)  # fmt: skip
+        grower = _Grower(
+            feats,
+            labels,
+            max_conditions=max(1, max_conditions - 1),
+            min_coverage=min_coverage,
+            min_precision=min_precision,
+            beam_width=beam_width,
+        )
+        counts = Counter(y for y in labels if y is not None)
+        classes = sorted(counts, key=lambda c: (counts[c], c))
+        learned: Learned = []
+        for cls in classes:
+            _cover(grower, cls, learned)
+        learned = _replay(grower, learned)
+        on = Condition(OUTPUT_FIELD, "=", action)
+        rules = [
+            InducedRule((on, *r.when), r.then, r.covered, r.correct, r.rationale)
+            for r in _finish(data, learned, OUTCOME, action=action)
+        ]
+        uncovered = [e for e in data if choose(rules, e.acted) is None]
+        if uncovered:
+            verdicts = Counter(WORKS if e.right else FAILS for e in uncovered)
+            verdict, right = max(sorted(verdicts.items()), key=lambda kv: kv[1])
+            if right / len(uncovered) >= default_precision:
+                rules.append(_action_default(data, action, verdict, uncovered))
+        out.extend(rules)
+    return out
+
+
+def _action_default(
+    data: list[Experience], action: str, verdict: str, uncovered: list[Experience] | None = None
+) -> InducedRule:
+    decided = uncovered if uncovered is not None else data
+    right = [e.id for e in decided if judge(e, verdict, OUTCOME)]
+    where = (
+        f"the {len(decided)} times no narrower rule matches" if uncovered is not None
+        else f"all {len(decided)} times it was taken"
+    )  # fmt: skip
+    return InducedRule(
+        when=(Condition(OUTPUT_FIELD, "=", action),),
+        then=verdict,
+        covered=[e.id for e in decided],
+        correct=right,
+        rationale=(
+            f"{action} {verdict} in {len(right)} of {where} (the reward says so)."
+        ),
+    )
 
 
 def _winners(grower: _Grower, learned: Learned, masks: list[int]) -> list[int | None]:
     """For each training experience, the index of the rule :func:`choose` picks."""
     keys = []
     for (rule, cls), cov in zip(learned, masks, strict=True):
-        covered = _popcount(cov)
-        correct = _popcount(cov & grower.class_mask[cls])
+        covered = _popcount(cov & grower.judged(cls))
+        correct = _popcount(cov & grower.class_mask.get(cls, 0))
         keys.append((len(rule), correct / covered if covered else 0.0, correct))
     winners: list[int | None] = []
     for i in range(grower.n):
@@ -405,14 +461,19 @@ def _training_accuracy(grower: _Grower, learned: Learned) -> int:
     """How many training experiences the rules, and a default, get right under choose."""
     winners = _winners(grower, learned, [grower.mask_of(r) for r, _ in learned])
     pairs = list(zip(grower.labels, winners, strict=True))
-    rest = Counter(y for y, w in pairs if w is None)
+    rest = Counter(y for y, w in pairs if w is None and y is not None)
     by_rules = sum(1 for y, w in pairs if w is not None and learned[w][1] == y)
-    return by_rules + (max(rest.values()) if rest else 0)
+    # a rule that wins where its action failed counts against it
+    failed = sum(
+        1 for i, w in enumerate(winners)
+        if w is not None and grower.fail_mask.get(learned[w][1], 0) >> i & 1
+    )  # fmt: skip
+    return by_rules - failed + (max(rest.values()) if rest else 0)
 
 
-def _split(grower: _Grower, rule: tuple[_Feature, ...], cls: str, stolen: int) -> Learned:
+def _split(grower: _Grower, rule: tuple[Feature, ...], cls: str, stolen: int) -> Learned:
     """Narrower rules that together keep what ``rule`` gets right, without ``stolen``."""
-    remaining = grower.mask_of(rule) & grower.class_mask[cls]
+    remaining = grower.mask_of(rule) & grower.class_mask.get(cls, 0)
     out: Learned = []
     while len(out) < _SPLIT_LIMIT and _popcount(remaining) >= grower.min_coverage:
         grown, cov = grower.narrow(remaining, stolen, rule)
@@ -432,14 +493,14 @@ def _replay(grower: _Grower, learned: Learned) -> Learned:
     dropped; a change is kept only if at least ``min_coverage`` more training
     experiences come out right.
     """
-    settled: set[tuple[tuple[_Feature, ...], str]] = set()
+    settled: set[tuple[tuple[Feature, ...], str]] = set()
     score = _training_accuracy(grower, learned)
     for _ in range(_REPLAY_ROUNDS):
         masks = [grower.mask_of(r) for r, _ in learned]
         winners = _winners(grower, learned, masks)
         stolen = [0] * len(learned)
         for i, (y, w) in enumerate(zip(grower.labels, winners, strict=True)):
-            if w is None or learned[w][1] == y:
+            if w is None or y is None or learned[w][1] == y:
                 continue
             bit = 1 << i
             if any(cls == y and masks[k] & bit for k, (_, cls) in enumerate(learned)):
@@ -469,67 +530,100 @@ def _figures(covered: int, correct: int) -> str:
     return f"covers {covered} {noun} and gets {correct} right"
 
 
+def _coverage(
+    when: Sequence[Condition], then: str, data: Sequence[Experience], kind: str
+) -> tuple[list[str], list[str]]:
+    """The experiences a rule decides alone (it matches and they can tell), and those
+    it gets right."""
+    covered: list[str] = []
+    correct: list[str] = []
+    for e in data:
+        if not matches(when, e.view):
+            continue
+        ok = judge(e, then, kind)
+        if ok is None:
+            continue
+        covered.append(e.id)
+        if ok:
+            correct.append(e.id)
+    return covered, correct
+
+
 def _finish(
-    data: list[Experience], labels: list[str], learned: Learned, default: bool
+    data: list[Experience], learned: Learned, kind: str, action: str | None = None
 ) -> list[InducedRule]:
-    counts = Counter(labels)
     out: list[InducedRule] = []
     for rule, cls in learned:
         when = tuple(f.cond for f in rule)
-        cov = evaluate(when, cls, data)
-        others = len(labels) - counts[cls]
+        covered, correct = _coverage(when, cls, data, kind)
+        precision = len(correct) / len(covered) if covered else 0.0
+        what = f"where {action} was taken" if action else "so far"
         out.append(
             InducedRule(
                 when=when,
                 then=cls,
-                covered=cov.covered,
-                correct=cov.correct,
+                covered=covered,
+                correct=correct,
                 rationale=(
-                    f"{_figures(len(cov.covered), len(cov.correct))} "
-                    f"(precision {cov.precision:.2f}); learned for {cls} from "
-                    f"{counts[cls]} experiences of that class against {others} of other classes."
+                    f"{_figures(len(covered), len(correct))} (precision {precision:.2f}) "
+                    f"of the experiences {what}; learned for {cls}."
                 ),
             )
         )
-    if not default:
-        return out
-    uncovered = [y for e, y in zip(data, labels, strict=True) if choose(out, e.input) is None]
-    pool = Counter(uncovered) if uncovered else counts
-    top = max(pool.values())
-    cls = min(c for c in pool if pool[c] == top)
-    cov = evaluate((), cls, data)
+    return out
+
+
+def _default(
+    data: list[Experience], rules: list[InducedRule], default_precision: float
+) -> InducedRule | None:
+    """The default rule over the experiences no rule matches, or None when it would
+    get less than ``default_precision`` of them right."""
+    uncovered = [e for e in data if choose(rules, e.view) is None]
+    pool = uncovered or data
+    candidates = sorted({e.label for e in pool if e.label is not None and _usable_label(e.label)})
+    best: tuple[int, int, str] | None = None
+    for cls in candidates:
+        verdicts = [judge(e, cls) for e in pool]
+        right = sum(1 for v in verdicts if v)
+        decided = sum(1 for v in verdicts if v is not None)
+        if best is None or right > best[0]:
+            best = (right, decided, cls)
+    if best is None or not best[1] or best[0] / best[1] < default_precision:
+        return None
+    right, decided, cls = best
+    covered, correct = _coverage((), cls, data, CLASS)
     if uncovered:
-        right = sum(1 for y in uncovered if y == cls)
         why = (
             f"it decides the {len(uncovered)} experiences no other rule matches "
-            f"and gets {right} of them right"
+            f"and gets {right} of the {decided} that can tell right"
         )
     else:
         why = "every experience matched another rule, so it takes the commonest class"
-    out.append(
-        InducedRule(
-            when=(),
-            then=cls,
-            covered=cov.covered,
-            correct=cov.correct,
-            rationale=f"default rule: {_figures(len(cov.covered), len(cov.correct))}; {why}.",
-        )
+    return InducedRule(
+        when=(),
+        then=cls,
+        covered=covered,
+        correct=correct,
+        rationale=f"default rule: {_figures(len(covered), len(correct))}; {why}.",
     )
-    return out
 
 
 def predict(rules: Sequence[InducedRule], input: Input) -> tuple[str, int] | None:
     """The class the rules give ``input`` and the deciding rule's index (see ``choose``)."""
-    return choose(rules, input)
+    return choose([r for r in rules if not _is_outcome(r)], input)
+
+
+def _is_outcome(rule: InducedRule) -> bool:
+    return is_outcome_rule(rule.when, rule.then)
 
 
 def accuracy(rules: Sequence[InducedRule], experiences: Iterable[Experience]) -> float:
-    """Share of labelled experiences the rules answer correctly (no answer is wrong)."""
+    """Share of labelled experiences the class rules answer correctly (no answer is wrong)."""
     right = total = 0
     for e in experiences:
         if e.label is None:
             continue
         total += 1
-        got = choose(rules, e.input)
+        got = predict(rules, e.input)
         right += got is not None and got[0] == e.label
     return right / total if total else 0.0

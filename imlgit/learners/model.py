@@ -35,6 +35,7 @@ from ..experience import SCOPE_RE, Experience
 from ..llm import ChatModel
 from ..rules import EVIDENCE_HEADING, Rule
 from .base import OPS, Candidate, LearnContext, Operation
+from .render import acts, fields, outcome_phrase, render_input
 
 __all__ = ["ModelAnswer", "ModelLearner", "answer_with_model", "load_prompt"]
 
@@ -44,6 +45,7 @@ MAX_ANSWER = 1_000  # characters: a grammar-bound answer then fits in 512 tokens
 MAX_THEN = 200
 MAX_VALUE_CHARS = 1_000  # a string (input, statement, rationale) as shown in a prompt
 MAX_QUESTION_CHARS = 4_000
+MAX_PROMPT_CHARS = 24_000  # a learning prompt, experiences cut to fit (about 6,000 tokens)
 RECENT_SHOWN = 3  # rationales of a rule's last changes shown with it (momentum)
 
 
@@ -80,12 +82,34 @@ def _lines(objs: Sequence[Mapping[str, Any]], empty: str = "(none)") -> str:
     return "\n".join(_line(o) for o in objs) or empty
 
 
-def _experience_obj(e: Experience) -> dict[str, Any]:
-    obj: dict[str, Any] = {"id": e.id, "input": e.input}
-    if e.output is not None:
-        obj["output"] = e.output
-    obj["outcome"] = e.outcome.to_dict()
-    return obj
+def _experience_line(e: Experience) -> str:
+    """One experience: its input as bounded JSON, its outcome as a phrase."""
+    return (
+        f'{{"id":{json.dumps(e.id)},"input":{render_input(e.input)},'
+        f'"outcome":{json.dumps(outcome_phrase(e), ensure_ascii=False)}}}'
+    )
+
+
+_LEFT_OUT = 80  # room kept for the line saying how many experiences were left out
+
+
+def _fit(batch: Sequence[Experience], budget: int) -> str:
+    """The lines of the experiences of ``batch`` that fit in ``budget`` characters (at
+    least one), and a last line saying how many were left out."""
+    lines: list[str] = []
+    used = 0
+    for e in batch:
+        line = _experience_line(e)
+        if lines and used + len(line) + 1 > budget - _LEFT_OUT:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    if len(lines) < len(batch):
+        lines.append(
+            f"({len(batch) - len(lines)} more experiences of this batch are not shown: "
+            "the prompt is full)"
+        )
+    return "\n".join(lines) or "(none)"
 
 
 def _rule_obj(rule: Rule, recent: Sequence[str] = ()) -> dict[str, Any]:
@@ -136,7 +160,9 @@ _SCALAR = {"type": ["string", "number", "boolean"], "maxLength": 500}
 
 
 def _attributes(batch: Sequence[Experience]) -> list[str]:
-    return sorted({k for e in batch if isinstance(e.input, Mapping) for k in e.input})
+    """The fields a condition may name: the inputs' dotted paths, and ``output`` (the
+    agent's action) when the batch has reward-only experiences."""
+    return fields((e.input for e in batch), with_output=acts(batch))
 
 
 def _has_text(batch: Sequence[Experience]) -> bool:
@@ -481,18 +507,33 @@ class ModelLearner:
     a person's act (or the approval policy's) in :mod:`imlgit.review`.
 
     ``max_candidates`` bounds the candidates one batch yields, ``max_statement``
-    the characters of a statement. Answers that break the schema or the checks
-    below are retried with the error; then LLMOutputError. Empty lists are valid
-    answers ("nothing new", "nothing to change").
+    the characters of a statement, ``max_prompt`` the characters of a prompt: the
+    experiences that do not fit are left out of it (counted in a line of their
+    own), and each input is cut at :data:`~imlgit.learners.render.MAX_INPUT_CHARS`. Answers
+    that break the schema or the checks below are retried with the error; then
+    LLMOutputError. Empty lists are valid answers ("nothing new", "nothing to change").
     """
 
-    def __init__(self, chat: ChatModel, *, max_candidates: int = 8, max_statement: int = 600):
-        if max_candidates < 1 or max_statement < 1:
-            raise ValueError("max_candidates and max_statement must be at least 1")
+    def __init__(
+        self,
+        chat: ChatModel,
+        *,
+        max_candidates: int = 8,
+        max_statement: int = 600,
+        max_prompt: int = MAX_PROMPT_CHARS,
+    ):
+        if max_candidates < 1 or max_statement < 1 or max_prompt < 1:
+            raise ValueError("max_candidates, max_statement and max_prompt must be at least 1")
         self.chat = chat
         self.max_candidates = max_candidates
         self.max_statement = max_statement
+        self.max_prompt = max_prompt
         self.identity = f"model:{chat.identity}"
+
+    def _prompt(self, name: str, batch: Sequence[Experience], **values: object) -> str:
+        """Template ``name`` with as many experiences of ``batch`` as fit ``max_prompt``."""
+        room = self.max_prompt - len(_render(name, experiences="", **values))
+        return _render(name, experiences=_fit(batch, room), **values)
 
     def induce(self, batch: Sequence[Experience], context: LearnContext) -> list[Candidate]:
         """Candidate rules that explain ``batch``, with evidence ids from the batch.
@@ -507,10 +548,12 @@ class ModelLearner:
         attributes = _attributes(batch)
         if any(isinstance(e.input, str) for e in batch):
             attributes.append("the text itself (contains / lacks, no field)")
-        prompt = _render(
+        # The schema and the checks take the whole batch: a prompt cut to fit shows
+        # fewer experiences, and an id or field of the rest is still a true one.
+        prompt = self._prompt(
             "induce",
+            batch,
             scopes=" or ".join(json.dumps(s) for s in scopes),
-            experiences=_lines([_experience_obj(e) for e in batch]),
             attributes=", ".join(attributes) or "none",
             rules=_lines([_rule_obj(rc.rule, rc.recent) for rc in context.rules]),
             refused=_bullets(context.refused),
@@ -545,10 +588,10 @@ class ModelLearner:
         if not context.rules and not candidates:
             return []
         rule_ids = [rc.rule.id for rc in context.rules]
-        prompt = _render(
+        prompt = self._prompt(
             "revise",
+            batch,
             rules=_lines([_rule_obj(rc.rule, rc.recent) for rc in context.rules]),
-            experiences=_lines([_experience_obj(e) for e in batch]),
             candidates=_lines([_candidate_obj(i, c) for i, c in enumerate(candidates)]),
         )
 
@@ -588,13 +631,13 @@ def answer_with_model(
     size of memory. Cited ids must be among them; the answer is non-empty and at
     most 2000 characters; otherwise retried, then LLMOutputError.
     """
-    text = question if isinstance(question, str) else json.dumps(question, ensure_ascii=False)
+    text = question if isinstance(question, str) else render_input(question, MAX_QUESTION_CHARS)
     given = [r.id for r in rules]
     prompt = _render(
         "infer",
         scope=f' in scope "{scope}"' if scope else "",
         rules=_lines([{"id": r.id, "statement": r.statement} for r in rules]),
-        question=_clip(text, MAX_QUESTION_CHARS),
+        question=_clip(text, MAX_QUESTION_CHARS),  # a text question; an object is cut above
     )
 
     def validate(data: dict[str, Any]) -> None:

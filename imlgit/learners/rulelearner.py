@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from ..conditions import Condition, matches, render_statement
 from ..experience import Experience
+from ..verify import OUTCOME, judge, kind_of
 from .base import Candidate, LearnContext, Operation
 from .covering import InducedRule, induce_rules
 
@@ -59,12 +60,6 @@ class CoveringLearner:
         self.max_conditions = max_conditions
         self.min_coverage = min_coverage
         self.min_precision = min_precision
-
-    @staticmethod
-    def can_read(experiences: Sequence[Experience]) -> bool:
-        """True when most experiences carry an outcome this learner can learn from."""
-        known = sum(1 for e in experiences if e.label is not None)
-        return bool(experiences) and known * 2 >= len(experiences)
 
     def induce(self, batch: Sequence[Experience], context: LearnContext) -> list[Candidate]:
         stored = list(context.evidence)
@@ -152,10 +147,12 @@ class CoveringLearner:
         for r in existing:
             if r.id in kept:
                 continue
+            kind = kind_of(r)
             wrong = tuple(
                 e.id
                 for e in batch
-                if e.label is not None and matches(r.when or (), e.input) and r.then != e.label
+                if matches(r.when or (), e.acted if kind == OUTCOME else e.view)
+                and judge(e, r.then or "", kind) is False
             )
             ops.append(
                 Operation(
