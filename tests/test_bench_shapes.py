@@ -15,7 +15,6 @@ from imlgit.bench.cli_support import main as bench_main
 from imlgit.bench.embedders import HashEmbedder
 from imlgit.bench.harness import run_condition
 from imlgit.bench.scoring import (
-    flat_view,
     held_out_accuracy,
     predicted_works,
     split_held_out,
@@ -24,6 +23,8 @@ from imlgit.bench.shapes import (
     ACTION,
     ENVIRONMENTS,
     NestedReward,
+    facts_hold,
+    facts_view,
     make_environment,
     to_experiences,
 )
@@ -59,17 +60,6 @@ def _rules(hidden: Any, scope: str) -> list[Rule]:
         )
         for i, (when, then) in enumerate(hidden)
     ]
-
-
-def _unchecked(obj: dict[str, Any]) -> Experience:
-    """An experience built without validation (today's main refuses nested inputs)."""
-    return Experience(
-        id=obj["id"],
-        scope=obj["scope"],
-        input=obj["input"],
-        outcome=Outcome(**obj["outcome"]),
-        output=obj.get("output"),
-    )
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
@@ -111,7 +101,6 @@ def test_nested_reward_experiences_are_reward_only_json() -> None:
         assert isinstance(o["input"]["tool"]["args"], dict)
 
 
-@pytest.mark.xfail(strict=False, reason="nested inputs land with the foundation")
 def test_nested_reward_experiences_validate() -> None:
     train, _ = NestedReward(0).train_test(20, 5, 0)
     assert len(to_experiences(train)) == 20
@@ -160,7 +149,7 @@ def test_hidden_rules_predict_every_reward(name: str, seed: int) -> None:
     env = make_environment(name, seed)
     rules = _rules(env.hidden_rules(), env.name)
     _, test = env.train_test(0, 300, seed)
-    exps = [_unchecked(o) for o in test]
+    exps = to_experiences(test)
     by_answer, by_reward = split_held_out(exps)
     assert not by_answer
     predicted = [predicted_works(rules, e) for e in by_reward]
@@ -170,7 +159,7 @@ def test_hidden_rules_predict_every_reward(name: str, seed: int) -> None:
 def test_the_harness_scores_nested_rewards_with_the_hidden_rules(tmp_path: Path) -> None:
     env = NestedReward(0)
     raw_train, raw_test = env.train_test(40, 60, 0)
-    train, test = [_unchecked(o) for o in raw_train], [_unchecked(o) for o in raw_test]
+    train, test = to_experiences(raw_train), to_experiences(raw_test)
     hidden = env.hidden_rules()
     run = run_condition(
         "hidden-rules", train, test, seed=0, batch=20, hidden=hidden, logged=True, workdir=tmp_path
@@ -180,7 +169,12 @@ def test_the_harness_scores_nested_rewards_with_the_hidden_rules(tmp_path: Path)
     assert majority.final == sum(o["outcome"]["reward"] for o in raw_test) / len(raw_test)
 
 
-@pytest.mark.xfail(strict=False, reason="attributes written as text land with the foundation")
+@pytest.mark.xfail(
+    strict=False,
+    reason="imlgit.inputs misreads some attribute text: 'record 4471 -> oskel is yes' and "
+    "'audit says oskel is yes' lose oskel; 'glatch: no. end of record' reads 'no.'; the last "
+    "'zindle is yes' before ' (checked by ops)' or ' -- auto-generated' is lost",
+)
 def test_hidden_rules_score_everything_on_attributes_written_as_text() -> None:
     env = make_environment("attr-text", 0)
     rules = _rules(env.hidden_rules(), env.name)
@@ -231,18 +225,21 @@ def test_number_words() -> None:
         number_words(1000)
 
 
-def test_flat_view_reads_paths_arrays_and_the_action() -> None:
-    view = flat_view(
-        {"repo": {"protected": True, "files": ["a.py", "b.md"]}, "output": "x"}, "push"
-    )
+def test_facts_view_reads_paths_and_arrays() -> None:
+    view = facts_view({"repo": {"protected": True, "files": ["a.py", "b.md"]}, "n": 3})
     assert view == {
         "repo.protected": True,
         "repo.files": ("a.py", "b.md"),
         "repo.files.length": 2,
-        "input.output": "x",
-        "output": "push",
+        "n": 3,
     }
-    assert flat_view("some text", "push") == {"text": "some text", "output": "push"}
+    assert facts_hold(Condition("repo.files", "=", "a.py"), view)
+    assert not facts_hold(Condition("repo.files", "!=", "a.py"), view)
+    assert facts_hold(Condition("repo.files", "!=", "c.py"), view)
+    assert facts_hold(Condition("repo.protected", "=", "yes"), view)
+    assert facts_hold(Condition("repo.files.length", ">", 1), view)
+    assert not facts_hold(Condition("n", ">", 3), view)
+    assert not facts_hold(Condition("missing", "!=", "x"), view)
 
 
 def test_predicted_works_from_outcome_and_policy_rules() -> None:
@@ -255,7 +252,7 @@ def test_predicted_works_from_outcome_and_policy_rules() -> None:
     other = Experience("e2", "s", nested, Outcome(reward=1.0), output="pull")  # type: ignore[arg-type]
     assert predicted_works(outcome, fails) is False
     assert predicted_works(outcome, other) is None  # no rule says anything of "pull"
-    member = _rules([((push, Condition("repo.files", "contains", "a.py")), "fails")], "s")
+    member = _rules([((push, Condition("repo.files", "=", "a.py")), "fails")], "s")
     assert predicted_works(member, fails) is False
     policy = _rules([((Condition("tier", "=", "gold"),), "callback")], "s")
     gold = Experience("e3", "s", {"tier": "gold"}, Outcome(reward=1.0), output="callback")

@@ -4,45 +4,33 @@
 - reward-only, with the action taken (``output``): does the condition predict the
   reward (works: reward >= 0.5; fails: below).
 
-Rules predict a reward in two ways: an *outcome* rule (``then`` is ``works`` or
-``fails``, its conditions may test the field ``output``, the action) that
-decides the context, else a *policy* rule (``then`` an action) that decides it:
-the action works when it is the one the policy recommends. Rules are evaluated
-on a flat view of the input (dotted paths into nested objects, an array as the
-set of its elements and ``path.length``, ``output`` the action); an array is
-tested for membership with ``=`` or ``contains``. Until :mod:`imlgit.verify`
-gives the engine's own judgement, this view is the benchmark's reading of the
-contract in issue 15.
+Rules predict a reward the way checked inference does when asked about an
+action: an *outcome* rule (``then`` ``works`` or ``fails``, with a condition that
+``output`` is the action) that decides the context, else a *class* rule (``then``
+an action): the action works where it is the one recommended.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
-from ..conditions import Condition, holds
+from ..conditions import WORKS
 from ..embed import Embedder
 from ..experience import Experience
+from ..infer import checked_answer
 from ..rules import Rule
 from .chat import input_text
 
 __all__ = [
-    "FAILS",
-    "WORKS",
     "RewardVote",
-    "flat_view",
     "held_out_accuracy",
     "predicted_works",
     "reward_scored",
     "split_held_out",
-    "view_holds",
 ]
-
-WORKS, FAILS = "works", "fails"
-MAX_VIEW_DEPTH = 32
 
 
 def reward_scored(e: Experience) -> bool:
@@ -50,84 +38,12 @@ def reward_scored(e: Experience) -> bool:
     return e.outcome.expected is None and e.outcome.reward is not None and e.output is not None
 
 
-def flat_view(inp: str | Mapping[str, Any], output: str | None = None) -> dict[str, Any]:
-    """The input as one flat mapping: dotted paths, arrays as tuples of their scalar
-    elements plus ``path.length``, text under ``text``; ``output`` the action (an
-    input's own top-level ``output`` becomes ``input.output``)."""
-    out: dict[str, Any] = {}
-    if isinstance(inp, str):
-        out["text"] = inp
-    else:
-        _flatten(inp, "", out, 0)
-        if "output" in out:
-            out["input.output"] = out.pop("output")
-    if output is not None:
-        out["output"] = output
-    return out
-
-
-def _flatten(obj: Mapping[str, Any], prefix: str, out: dict[str, Any], depth: int) -> None:
-    if depth > MAX_VIEW_DEPTH:
-        return
-    for key, value in obj.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            _flatten(value, path + ".", out, depth + 1)
-        elif isinstance(value, list):
-            out[path] = tuple(v for v in value if isinstance(v, (str, int, float, bool)))
-            out[f"{path}.length"] = len(value)
-        elif value is not None:
-            out[path] = value
-
-
-def view_holds(cond: Condition, view: Mapping[str, Any]) -> bool:
-    """Whether ``cond`` holds on a :func:`flat_view` (an array: membership)."""
-    value = view.get(cond.field) if cond.field is not None else None
-    if isinstance(value, tuple):
-        member = str(cond.value) in {str(v) for v in value}
-        if cond.op in ("=", "contains"):
-            return member
-        if cond.op in ("!=", "lacks"):
-            return not member
-        return False
-    return holds(cond, view)
-
-
-def _precision(rule: Rule) -> float:
-    n = rule.support + rule.contradictions
-    return rule.support / n if n else 0.5
-
-
-def _decides(rules: Sequence[Rule], view: Mapping[str, Any]) -> Rule | None:
-    """The rule that decides ``view``: most conditions, then precision, then support."""
-    best: Rule | None = None
-    best_key: tuple[int, float, int] | None = None
-    for r in rules:
-        when = r.when or ()
-        if not all(view_holds(c, view) for c in when):
-            continue
-        key = (len(when), _precision(r), r.support)
-        if best_key is None or key > best_key:
-            best, best_key = r, key
-    return best
-
-
 def predicted_works(rules: Sequence[Rule], e: Experience) -> bool | None:
-    """Whether the checkable ``rules`` predict that ``e.output`` works in ``e.input``;
-    None when no rule decides (an outcome rule first, else a policy rule)."""
-    checkable = [r for r in rules if r.status == "active" and r.checkable]
-    outcome = [r for r in checkable if r.then in (WORKS, FAILS)]
-    view = flat_view(e.input, e.output)
-    hit = _decides(outcome, view)
-    if hit is not None:
-        return hit.then == WORKS
-    policy = [r for r in checkable if r.then not in (WORKS, FAILS)]
-    if not any(r.when for r in policy):
-        return None  # a default alone (like checked inference) decides nothing
-    hit = _decides(policy, flat_view(e.input))
-    if hit is not None:
-        return hit.then == e.output
-    return None
+    """Whether the checkable ``rules`` predict that ``e.output`` works in ``e.input``,
+    as ``imlgit ask`` with an action says (:func:`imlgit.infer.checked_answer`);
+    None when no rule decides."""
+    hit = checked_answer(rules, e.input, action=e.output)
+    return None if hit is None else hit[0] == WORKS
 
 
 class RewardVote:

@@ -33,13 +33,13 @@ flaky outcomes in training.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..conditions import Condition
+from ..conditions import FAILS, WORKS, Condition
 from ..experience import Experience
-from .scoring import flat_view, view_holds
 from .truthtable import decision_list_to_rules
 
 __all__ = [
@@ -51,11 +51,13 @@ __all__ = [
     "MixedObject",
     "NestedReward",
     "make_environment",
+    "facts_hold",
+    "facts_view",
     "to_experiences",
 ]
 
 Rules = list[tuple[tuple[Condition, ...], str]]
-WORKS, FAILS = "works", "fails"
+MAX_VIEW_DEPTH = 32
 
 
 def to_experiences(objects: Sequence[Mapping[str, Any]]) -> list[Experience]:
@@ -63,14 +65,72 @@ def to_experiences(objects: Sequence[Mapping[str, Any]]) -> list[Experience]:
     return [Experience.from_dict(o, line=i) for i, o in enumerate(objects, 1)]
 
 
+def facts_view(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The facts as one flat mapping: dotted paths, an array as the tuple of its
+    scalar elements plus ``PATH.length``. The generators' own reading of their
+    hidden rules (the ground truth), kept apart from imlgit's reading of inputs
+    (:mod:`imlgit.inputs`), which it is meant to test."""
+    out: dict[str, Any] = {}
+    _flatten(facts, "", out, 0)
+    return out
+
+
+def _flatten(obj: Mapping[str, Any], prefix: str, out: dict[str, Any], depth: int) -> None:
+    if depth > MAX_VIEW_DEPTH:
+        return
+    for key, value in obj.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            _flatten(value, path + ".", out, depth + 1)
+        elif isinstance(value, list):
+            out[path] = tuple(v for v in value if isinstance(v, (str, int, float, bool)))
+            out[f"{path}.length"] = len(value)
+        elif value is not None:
+            out[path] = value
+
+
+def facts_hold(cond: Condition, view: Mapping[str, Any]) -> bool:
+    """Whether ``cond`` holds on a :func:`facts_view`: ``=`` on an array holds when
+    one element is equal, ``!=`` when none is; scalars as imlgit's conditions say."""
+    value = view.get(cond.field) if cond.field is not None else None
+    if isinstance(value, tuple):
+        member = str(cond.value) in {str(v) for v in value}
+        if cond.op == "=":
+            return member
+        if cond.op == "!=":
+            return not member
+        return False
+    if cond.field is None or cond.field not in view:
+        return False
+    return _scalar_holds(cond, value)
+
+
+def _scalar_holds(cond: Condition, value: Any) -> bool:
+    if isinstance(value, bool):
+        value = "yes" if value else "no"
+    if cond.is_text:
+        words = str(cond.value).lower().split()
+        pattern = r"(?<!\w)" + r"\s+".join(re.escape(w) for w in words) + r"(?!\w)"
+        found = re.search(pattern, str(value).lower()) is not None
+        return found if cond.op == "contains" else not found
+    numeric = isinstance(value, (int, float)) and isinstance(cond.value, (int, float))
+    if cond.op in ("=", "!="):
+        equal = value == cond.value if numeric else str(value) == str(cond.value)
+        return equal if cond.op == "=" else not equal
+    if not numeric:
+        return False
+    a, b = float(value), float(cond.value)
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[cond.op]
+
+
 def _true(conds: Sequence[Condition], view: Mapping[str, Any]) -> bool:
-    return all(view_holds(c, view) for c in conds)
+    return all(facts_hold(c, view) for c in conds)
 
 
 def _decide(clauses: Sequence[tuple[Sequence[Condition], str]], default: str, inp: Any) -> str:
     """The decision list's answer on the facts ``inp``, read through the view the
     benchmark scores rules on (dotted paths, arrays as sets and ``.length``)."""
-    view = flat_view(inp)
+    view = facts_view(inp)
     for conds, then in clauses:
         if _true(conds, view):
             return then
@@ -95,7 +155,7 @@ def _draw_decision_list(
     ``min_share`` of inputs, no class takes more than ``max_share``, and the
     default's share is within ``default_share``."""
     probe_rng = random.Random(rng.random())
-    probe = [flat_view(make_input(probe_rng)) for _ in range(800)]
+    probe = [facts_view(make_input(probe_rng)) for _ in range(800)]
     best: tuple[float, list[tuple[tuple[Condition, ...], str]]] | None = None
     for _ in range(400):
         drawn: list[tuple[tuple[Condition, ...], str]] = []
@@ -343,9 +403,9 @@ class NestedReward(Environment):
             Condition("tool.args.force", "=", "yes"),
             Condition("ci.status", "=", "red"),
             Condition("ci.status", "!=", "green"),
-            Condition("ci.checks", "contains", "orin-audit"),
-            Condition("ci.checks", "lacks", "unit"),
-            Condition("repo.files", "contains", "vell.lock"),
+            Condition("ci.checks", "=", "orin-audit"),
+            Condition("ci.checks", "!=", "unit"),
+            Condition("repo.files", "=", "vell.lock"),
             Condition("repo.files.length", ">", 5),
             Condition("ci.checks.length", "<", 2),
             Condition("repo.branch", "=", rng.choice(BRANCHES[1:])),
