@@ -1070,7 +1070,7 @@ def doctor(
 )
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def bench(args: tuple[str, ...]) -> None:
-    """Benchmarks: truth-table, tickets, scale (imlgit bench truth-table --help).
+    """Benchmarks: truth-table, tickets, shapes, scale (imlgit bench shapes --help).
 
     Writes JSON, a Markdown table and a PNG learning curve; --quick for a smoke
     test; --base-url/--model to run the language-model conditions on an endpoint.

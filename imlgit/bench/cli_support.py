@@ -48,6 +48,7 @@ from .harness import (
 )
 from .report import curve_table, main_table, plot_curves, summarize, sweep_table
 from .scale import ScaleOptions, run_scale
+from .shapes_run import add_shapes_parser, run_shapes, shapes_options
 
 __all__ = [
     "BenchOptions",
@@ -686,7 +687,7 @@ def scale_options(**values: Any) -> ScaleOptions:
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m imlgit.bench") -> int:
-    """``python -m imlgit.bench truth-table|tickets|scale ...`` (the same options as
+    """``python -m imlgit.bench truth-table|tickets|shapes|scale ...`` (the same options as
     ``imlgit bench``; ``prog`` names the command in usage messages)."""
     from ..config import PROCESS_ENV
 
@@ -698,6 +699,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m imlgit.ben
     sub = ap.add_subparsers(dest="command", required=True)
     _bench_parser(sub, "truth-table", "the truth-table learning benchmark")
     _bench_parser(sub, "tickets", "the same benchmark on support tickets (text)")
+    add_shapes_parser(sub)
     s = sub.add_parser("scale", help="accuracy and prompt tokens as distractor rules grow")
     sd = ScaleOptions()
     s.add_argument("--sizes", default=",".join(map(str, sd.sizes)))
@@ -719,6 +721,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m imlgit.ben
     try:
         if args.command == "scale":
             paths = run_scale(scale_options(**values), progress=progress)
+        elif args.command == "shapes":
+            paths = run_shapes(shapes_options(values), progress=progress)
         else:
             paths = run_benchmark(bench_options(args.command, **values), progress=progress)
     except ValueError as exc:

@@ -73,6 +73,13 @@ from ..rules import Rule, now_utc, render_rule
 from ..store import Store
 from .chat import MeteredChat, episodic_answer, input_text, model_learner, rules_answer
 from .episodic import EpisodicMemory
+from .scoring import (
+    RewardVote,
+    held_out_accuracy,
+    predicted_works,
+    reward_scored,
+    split_held_out,
+)
 
 __all__ = [
     "CONDITIONS",
@@ -338,6 +345,7 @@ def run_condition(
     model_test: int = 20,
     model_batch: int | None = None,
     act_with_model: bool = False,
+    logged: bool = False,
     workdir: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> RunResult:
@@ -354,6 +362,12 @@ def run_condition(
     never gave a valid answer) commits nothing and is counted in
     ``operations["failed"]``; a model call that fails is counted in ``failed``
     (an answer that fails counts as wrong); the run goes on.
+
+    ``logged``: the training experiences are another agent's log (its actions and
+    the rewards they got), learned as they are: the act step does not replace
+    them (and measures nothing). Held-out experiences without an expected answer
+    are scored, in the conditions without a model, by whether the condition
+    predicts their reward (:mod:`imlgit.bench.scoring`).
     """
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}; known: {', '.join(CONDITIONS)}")
@@ -396,6 +410,13 @@ def run_condition(
         episodes = (
             EpisodicMemory(embedder, k) if embedder is not None and condition in _EPISODIC else None
         )
+        by_answer, by_reward = split_held_out(test)
+        rewards = (
+            RewardVote(embedder, k)
+            if embedder is not None and condition == "episodic-knn" and by_reward
+            else None
+        )
+        seen_right: Counter[bool] = Counter()
         oscillation = OscillationCounter()
         seen_labels: Counter[str] = Counter()
         constant: list[str | None] | None = None
@@ -440,9 +461,15 @@ def run_condition(
                 t0 = time.perf_counter()
                 before = metered.meter.copy() if metered is not None else None
                 rules = _scope_rules(store, scope)
-                answers = act(rules, part)
-                act_acc = sum(a == e.label for a, e in zip(answers, part, strict=True)) / len(part)
-                acted = [_acted(e, a) for e, a in zip(part, answers, strict=True)]
+                act_acc: float | None = None
+                if logged:
+                    acted = list(part)
+                else:
+                    answers = act(rules, part)
+                    act_acc = sum(a == e.label for a, e in zip(answers, part, strict=True)) / len(
+                        part
+                    )
+                    acted = [_acted(e, a) for e, a in zip(part, answers, strict=True)]
                 ops: Counter[str] = Counter()
                 osc = 0
                 if engine is not None:
@@ -464,20 +491,27 @@ def run_condition(
                                     result.refusals.append(_clip(str(refusal), 300))
                         osc += oscillation.batch(res, lambda rid: store.read_rule(rid).statement)
                 seen_labels.update(e.label for e in acted if e.label)
+                seen_right.update(bool(e.right) for e in acted if reward_scored(e))
                 if episodes is not None:
                     episodes.add(acted)
+                if rewards is not None:
+                    rewards.add(acted)
                 rules = _scope_rules(store, scope)
                 checkable = _checkable(rules)
                 checked_acc: float | None = None
                 ask_acc: float | None = None
                 if condition == "majority":
                     guess = seen_labels.most_common(1)[0][0] if seen_labels else None
-                    acc = sum(e.label == guess for e in test) / len(test)
+                    usual = seen_right.most_common(1)[0][0] if seen_right else None
+                    acc = held_out_accuracy(
+                        by_answer, [guess] * len(by_answer), by_reward, [usual] * len(by_reward)
+                    )
                     tested = len(test)
                 elif condition == "episodic-knn":
                     assert episodes is not None
-                    votes = episodes.vote([e.input for e in test])
-                    acc = sum(v == e.label for v, e in zip(votes, test, strict=True)) / len(test)
+                    votes = episodes.vote([e.input for e in by_answer])
+                    predicted = rewards.predict(by_reward) if rewards else [None] * len(by_reward)
+                    acc = held_out_accuracy(by_answer, votes, by_reward, predicted)
                     tested = len(test)
                 elif condition in MODEL_CONDITIONS:
                     if condition in _CONSTANT and constant is not None:
@@ -500,7 +534,12 @@ def run_condition(
                             a == e.label for a, e in zip(mixed, sample, strict=True)
                         ) / len(sample)
                 else:
-                    acc = sum(_checked(checkable, e.input) == e.label for e in test) / len(test)
+                    acc = held_out_accuracy(
+                        by_answer,
+                        [_checked(checkable, e.input) for e in by_answer],
+                        by_reward,
+                        [predicted_works(checkable, e) for e in by_reward],
+                    )
                     tested = len(test)
                 spent = metered.meter.since(before) if metered and before else None
                 it = Iteration(
