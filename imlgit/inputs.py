@@ -379,13 +379,17 @@ _ATTR_RE = re.compile(
     r"(?P<name>[A-Za-z_][\w.\-]{0,62})\s*(?P<sep>=|:)\s*"
     r"(?P<value>\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'|[^\s,;|)\]}]{1,200})"
 )
-_IS_RE = re.compile(r"^\s*(?P<name>[A-Za-z_][\w\-]{0,62})\s+is\s+(?P<value>[\w.\-+]{1,60})\s*$")
-_SEGMENT_RE = re.compile(r"[,;\n|]|\band\b")
+_IS_RE = re.compile(r"(?<![\w-])(?P<name>[A-Za-z_][\w\-]{0,62})\s+is\s+(?P<value>[^\s,;()]{1,60})")
+_SEGMENT_RE = re.compile(r"[,;\n|()]|\band\b|\s--\s|->")
 _URLISH = ("http", "https", "ftp", "mailto", "file")
 
 
 def _scalar_of_text(raw: str) -> FieldValue:
-    raw = raw.strip().strip("\"'")
+    raw = raw.strip()
+    if raw[:1] in "\"'" and raw[-1:] == raw[:1] and len(raw) > 1:
+        raw = raw[1:-1]
+    else:
+        raw = raw.rstrip(".!?:")  # the end of a sentence, not the value's
     low = raw.lower()
     if low in ("yes", "true", "y", "on"):
         return "yes"
@@ -412,12 +416,15 @@ def attributes(text: str) -> dict[str, FieldValue]:
         name = name.rstrip(".-").lower()
         if name and name not in out and len(out) < 64:
             out[name] = _scalar_of_text(value)
-    for segment in _SEGMENT_RE.split(text):
-        said = _IS_RE.match(segment)
-        if said and len(out) < 64:
-            name = said.group("name").lower()
-            if name not in STOPWORDS and name not in out:
-                out[name] = _scalar_of_text(said.group("value"))
+    # "name is value": in a list of them ("color is red, size is large"), not in prose
+    # ("the machine is broken"): read only where two clauses or more give attributes
+    said = [m for segment in _SEGMENT_RE.split(text) for m in _IS_RE.finditer(segment)]
+    if len(said) + len(out) >= 2:
+        for m in said:
+            name = m.group("name").lower()
+            value = _scalar_of_text(m.group("value"))
+            if name not in STOPWORDS and name not in out and value != "" and len(out) < 64:
+                out[name] = value
     return out
 
 

@@ -169,12 +169,6 @@ def test_the_harness_scores_nested_rewards_with_the_hidden_rules(tmp_path: Path)
     assert majority.final == sum(o["outcome"]["reward"] for o in raw_test) / len(raw_test)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="imlgit.inputs misreads some attribute text: 'record 4471 -> oskel is yes' and "
-    "'audit says oskel is yes' lose oskel; 'glatch: no. end of record' reads 'no.'; the last "
-    "'zindle is yes' before ' (checked by ops)' or ' -- auto-generated' is lost",
-)
 def test_hidden_rules_score_everything_on_attributes_written_as_text() -> None:
     env = make_environment("attr-text", 0)
     rules = _rules(env.hidden_rules(), env.name)

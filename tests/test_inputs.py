@@ -224,3 +224,17 @@ def test_the_learner_gathers_synonyms_into_one_condition() -> None:
     assert listed, [r.when for r in rules]
     wanted = {"cracked", "smashed", "shattered"}
     assert any(set(str(c.value).split(" | ")) >= wanted for c in listed)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("record 4471 -> oskel is yes, glatch is no", {"oskel": "yes", "glatch": "no"}),
+        ("audit says oskel is yes, glatch: no. end of record", {"oskel": "yes", "glatch": "no"}),
+        ("zindle is yes (checked by ops), oskel is no", {"zindle": "yes", "oskel": "no"}),
+        ("oskel=yes, harrowby is yes -- auto-generated", {"oskel": "yes", "harrowby": "yes"}),
+        ("batch=B17.", {"batch": "B17"}),
+    ],
+)
+def test_attributes_around_other_words_and_sentence_ends(text: str, expected: dict) -> None:
+    assert attributes(text) == expected
