@@ -353,3 +353,44 @@ def test_rationales_in_history_order_when_commits_share_a_second(tmp_path: Path)
     shown = [rc.recent for rc in learner.shown[-1].rules if rc.rule.id == rid]
     assert shown == [tuple(c.rationale for c in store.history(rid, head, limit=3))]
     assert shown[0][:2] == ("agrees twice", "agrees once")
+
+
+def test_a_batch_the_rules_get_right_is_not_induced_again_until_the_evidence_grows() -> None:
+    """Induction over all the evidence every batch made 10,000 experiences quadratic:
+    a batch the memory's rules already decide right agrees instead, until the evidence
+    has grown by REINDUCE_GROWTH since the last induction."""
+    from imlgit.learners.base import LearnContext, RuleContext
+    from imlgit.learners.rulelearner import REINDUCE_GROWTH
+
+    table = TruthTable(seed=2)
+    exps = table.sample(400, rng_seed=1)
+    learner = CoveringLearner()
+    first = learner.induce(exps[:200], LearnContext(scope=exps[0].scope))
+    rules = [
+        Rule(id=f"r-{i}", title=c.title, statement=c.statement, scope=c.scope,
+             created="2026-01-01T00:00:00Z", updated="2026-01-01T00:00:00Z",
+             when=c.when, then=c.then)
+        for i, c in enumerate(first)
+    ]  # fmt: skip
+    context = LearnContext(
+        rules=tuple(RuleContext(r) for r in rules), scope=exps[0].scope,
+        evidence=tuple(exps[:200]),
+    )  # fmt: skip
+    right = [e for e in exps[200:] if checked(rules, e)]
+    wrong = [e for e in exps[200:] if not checked(rules, e)]
+    assert len(right) >= 20 and 20 < REINDUCE_GROWTH * 200 - 200
+    again = learner.induce(right[:20], context)
+    assert "already decide every experience" in again[0].rationale
+    assert [(c.when, c.then) for c in again] == [(r.when, r.then) for r in rules]
+    # the evidence grown past the factor: induced again, although the batch is right
+    grown = LearnContext(rules=context.rules, scope=context.scope, evidence=tuple(exps[:300]))
+    assert "already decide" not in learner.induce(right[:20], grown)[0].rationale
+    if wrong:  # a batch with a wrong answer is induced again
+        assert "already decide" not in learner.induce(wrong[:5], context)[0].rationale
+
+
+def checked(rules: list[Rule], e: Experience) -> bool:
+    from imlgit.infer import checked_answer
+
+    got = checked_answer(rules, e.input)
+    return got is not None and got[0] == e.label

@@ -462,6 +462,8 @@ def _relearn(grower: _Grower, learned: Learned, classes: Sequence[str]) -> Learn
     take precedence where they are more specific; kept where more training
     experiences come out right."""
     score = _training_accuracy(grower, learned)
+    if score >= _popcount(grower.labelled):
+        return learned  # every training experience is right already
     for cls in classes:
         others = [(r, c) for r, c in learned if c != cls]
         trial = list(others)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from ..conditions import Condition, matches, render_statement
 from ..experience import Experience
-from ..verify import OUTCOME, judge, kind_of
+from ..verify import CLASS, OUTCOME, decisions, judge, kind_of
 from .base import Candidate, LearnContext, Operation
 from .covering import InducedRule, induce_rules
 
@@ -43,6 +43,12 @@ def _title(when: Sequence[Condition], then: str) -> str:
     return title if len(title) <= 190 else title[:189] + "…"
 
 
+REINDUCE_GROWTH = 1.25
+"""A batch the rules already get right skips induction, until the evidence has grown
+by this factor since the last one (so the work stays linear in the evidence, and more
+evidence is still looked at again)."""
+
+
 class CoveringLearner:
     """Sequential covering over attributes and text features; no language model."""
 
@@ -60,11 +66,19 @@ class CoveringLearner:
         window: int | None = None,
     ) -> None:
         self.window = window
+        self._induced_at: dict[str, int] = {}  # scope -> evidence size at its last induction
         self.max_conditions = max_conditions
         self.min_coverage = min_coverage
         self.min_precision = min_precision
 
     def induce(self, batch: Sequence[Experience], context: LearnContext) -> list[Candidate]:
+        scope = context.scope or (batch[0].scope if batch else "general")
+        size = len(context.evidence) + len(batch)
+        if size < REINDUCE_GROWTH * self._induced_at.get(scope, 0):
+            agreed = self._agreed(batch, context, scope)
+            if agreed is not None:
+                return agreed
+        self._induced_at[scope] = size
         stored = list(context.evidence)
         if self.window is not None:
             stored = stored[-self.window :] if self.window else []
@@ -77,8 +91,47 @@ class CoveringLearner:
             min_precision=self.min_precision,
         )
         batch_ids = {e.id for e in batch}
-        scope = context.scope or (batch[0].scope if batch else "general")
         return [self._candidate(r, scope, batch_ids) for r in learned]
+
+    def _agreed(
+        self, batch: Sequence[Experience], context: LearnContext, scope: str
+    ) -> list[Candidate] | None:
+        """The memory's rules as candidates when they already get the whole batch right
+        (every experience that can tell is decided, and right; no failure is recommended
+        again): nothing to induce. None otherwise."""
+        rules = {
+            rc.rule.id: rc.rule
+            for rc in context.rules
+            if rc.rule.checkable and rc.rule.status == "active" and rc.rule.scope == scope
+        }
+        if not rules:
+            return None
+        got = decisions(rules, batch)
+        right: dict[str, list[str]] = {rid: [] for rid in rules}
+        for e in batch:
+            for kind in (CLASS, OUTCOME):
+                hit = got.get((e.id, kind))
+                if hit is not None and not hit[1]:
+                    return None
+                if hit is not None:
+                    right[hit[0]].append(e.id)
+            if e.label is not None and (e.id, CLASS) not in got:
+                return None  # an answer known, and no rule gives it
+        return [
+            Candidate(
+                title=r.title,
+                statement=r.statement,
+                scope=scope,
+                evidence=tuple(right[rid]),
+                rationale=(
+                    "The rules in memory already decide every experience of this batch "
+                    f"right; {len(right[rid])} of them by this rule."
+                ),
+                when=r.when,
+                then=r.then,
+            )
+            for rid, r in sorted(rules.items())
+        ]
 
     def _candidate(self, r: InducedRule, scope: str, batch_ids: set[str]) -> Candidate:
         return Candidate(
