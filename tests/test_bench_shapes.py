@@ -13,7 +13,7 @@ import pytest
 
 from imlgit.bench.cli_support import main as bench_main
 from imlgit.bench.embedders import HashEmbedder
-from imlgit.bench.harness import run_condition
+from imlgit.bench.harness import hidden_rules, run_condition
 from imlgit.bench.scoring import (
     held_out_accuracy,
     predicted_works,
@@ -35,31 +35,17 @@ from imlgit.bench.shapes_run import (
     run_shapes,
 )
 from imlgit.bench.shapes_text import SupportText, number_words
-from imlgit.conditions import Condition, render_statement
+from imlgit.conditions import Condition
 from imlgit.experience import Experience, Outcome
 from imlgit.infer import checked_answer
-from imlgit.rules import Rule, now_utc
+from imlgit.rules import Rule
 
 FLAT_OR_TEXT = [e for e in ENVIRONMENTS if e != "nested-reward"]
 REWARD_HELD_OUT = ("nested-reward", "bandit-reward")
 
 
 def _rules(hidden: Any, scope: str) -> list[Rule]:
-    now = now_utc()
-    return [
-        Rule(
-            id=f"r-hidden-{i:02d}",
-            title=f"hidden {i}",
-            statement=render_statement(when, then),
-            scope=scope,
-            created=now,
-            updated=now,
-            when=tuple(when),
-            then=then,
-            support=1,
-        )
-        for i, (when, then) in enumerate(hidden)
-    ]
+    return hidden_rules(hidden, scope)
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)

@@ -280,14 +280,13 @@ def _checked(rules: Sequence[Rule], question: Any) -> str | None:
     return hit[0] if hit is not None else None
 
 
-def write_hidden_rules(store: Store, hidden: Sequence[tuple[Any, str]], scope: str) -> None:
-    """Commit the environment's hidden rules (checkable) into ``store``."""
+def hidden_rules(hidden: Sequence[tuple[Any, str]], scope: str) -> list[Rule]:
+    """The environment's hidden rules (``when``, ``then`` pairs) as checkable rules."""
     from ..conditions import render_statement
 
-    steps = []
-    for i, (when, then) in enumerate(hidden):
-        now = now_utc()
-        r = Rule(
+    now = now_utc()
+    return [
+        Rule(
             id=f"r-hidden-{i:02d}",
             title=f"Hidden rule {i}",
             statement=render_statement(when, then),
@@ -298,6 +297,14 @@ def write_hidden_rules(store: Store, hidden: Sequence[tuple[Any, str]], scope: s
             then=then,
             support=1,
         )
+        for i, (when, then) in enumerate(hidden)
+    ]
+
+
+def write_hidden_rules(store: Store, hidden: Sequence[tuple[Any, str]], scope: str) -> None:
+    """Commit the environment's hidden rules (checkable) into ``store``."""
+    steps = []
+    for r in hidden_rules(hidden, scope):
         msg = CommitMessage.make(
             "add", f"add {r.id}", "The environment's hidden rule.", rules=[r.id]
         )

@@ -69,7 +69,7 @@ from ..conditions import (
 )
 from ..errors import RuleError
 from ..experience import Experience
-from ..inputs import OUTPUT_FIELD
+from ..inputs import OUTPUT_FIELD, View
 from ..verify import CLASS, OUTCOME, judge
 from .features import Feature, features
 
@@ -398,46 +398,56 @@ def induce_rules(
     if not 0.0 < min_precision <= 1.0:
         raise ValueError("min_precision must be in (0, 1]")
     exps = list(experiences)
-    out = _class_rules(
-        exps, max_conditions, min_coverage, min_precision, text_lacks, max_thresholds,
-        beam_width, default, default_precision,
-    )  # fmt: skip
+    how = _How(max_conditions, min_coverage, min_precision, text_lacks, max_thresholds,
+               beam_width, default_precision)  # fmt: skip
+    out = _class_rules(exps, how, default)
     if outcomes:
-        out += _outcome_rules(
-            exps, max_conditions, min_coverage, min_precision, text_lacks, max_thresholds,
-            beam_width, default_precision,
-        )  # fmt: skip
+        out += _outcome_rules(exps, how)
     return out
 
 
-def _class_rules(
-    exps: list[Experience],
-    max_conditions: int,
-    min_coverage: int,
-    min_precision: float,
-    text_lacks: bool,
-    max_thresholds: int,
-    beam_width: int,
-    default: bool,
-    default_precision: float,
-) -> list[InducedRule]:
+@dataclass(frozen=True)
+class _How:
+    """The search settings induce_rules was given."""
+
+    max_conditions: int
+    min_coverage: int
+    min_precision: float
+    text_lacks: bool
+    max_thresholds: int
+    beam_width: int
+    default_precision: float
+
+    def grower(
+        self,
+        feats: list[Feature],
+        labels: list[str | None],
+        *,
+        failed: Sequence[str | None] = (),
+        max_conditions: int | None = None,
+    ) -> _Grower:
+        return _Grower(
+            feats,
+            labels,
+            failed=failed,
+            max_conditions=max_conditions or self.max_conditions,
+            min_coverage=self.min_coverage,
+            min_precision=self.min_precision,
+            beam_width=self.beam_width,
+        )
+
+    def features(self, views: Sequence[View], labels: Sequence[str | None]) -> list[Feature]:
+        return features(views, labels, min_count=self.min_coverage,
+                        max_thresholds=self.max_thresholds, text_lacks=self.text_lacks)  # fmt: skip
+
+
+def _class_rules(exps: list[Experience], how: _How, default: bool) -> list[InducedRule]:
     data = [e for e in exps if _usable_label(e.label) or _failed_action(e) is not None]
     labels = [e.label if _usable_label(e.label) else None for e in data]
     if not any(y is not None for y in labels):
         return []
     failed = [_failed_action(e) if y is None else None for e, y in zip(data, labels, strict=True)]
-    views = [e.view for e in data]
-    feats = features(views, labels, min_count=min_coverage, max_thresholds=max_thresholds,
-                     text_lacks=text_lacks)  # fmt: skip
-    grower = _Grower(
-        feats,
-        labels,
-        failed=failed,
-        max_conditions=max_conditions,
-        min_coverage=min_coverage,
-        min_precision=min_precision,
-        beam_width=beam_width,
-    )
+    grower = how.grower(how.features([e.view for e in data], labels), labels, failed=failed)
     counts = Counter(y for y in labels if y is not None)
     classes = sorted(counts, key=lambda c: (counts[c], c))
     learned: Learned = []
@@ -448,12 +458,12 @@ def _class_rules(
     rules = _finish(data, learned, CLASS)
     if not default:
         return rules
-    closing = _default(data, rules, default_precision)
+    closing = _default(data, rules, how.default_precision)
     if closing is None:
         _cover(grower, classes[-1], learned)
         learned = _relearn(grower, _replay(grower, learned), classes)
         rules = _finish(data, learned, CLASS)
-        closing = _default(data, rules, default_precision)
+        closing = _default(data, rules, how.default_precision)
     return rules + ([closing] if closing is not None else [])
 
 
@@ -499,23 +509,14 @@ def _cover(grower: _Grower, cls: str, learned: Learned) -> None:
         remaining &= ~cov
 
 
-def _outcome_rules(
-    exps: list[Experience],
-    max_conditions: int,
-    min_coverage: int,
-    min_precision: float,
-    text_lacks: bool,
-    max_thresholds: int,
-    beam_width: int,
-    default_precision: float,
-) -> list[InducedRule]:
+def _outcome_rules(exps: list[Experience], how: _How) -> list[InducedRule]:
     """For each action taken often enough in reward-only experiences: the contexts
     where it works and where it fails, as rules with ``output = action``."""
     by_action: dict[str, list[Experience]] = {}
     for e in exps:
         if e.reward_only and e.output is not None and _usable_label(e.output):
             by_action.setdefault(e.output, []).append(e)
-    enough = max(2 * min_coverage, 4)
+    enough = max(2 * how.min_coverage, 4)
     actions = sorted((a for a in by_action if len(by_action[a]) >= enough),
                      key=lambda a: (-len(by_action[a]), a))[:MAX_ACTIONS]  # fmt: skip
     out: list[InducedRule] = []
@@ -527,17 +528,8 @@ def _outcome_rules(
             assert verdict is not None
             out.append(_action_default(data, action, verdict))
             continue
-        views = [e.view for e in data]
-        feats = features(views, labels, min_count=min_coverage, max_thresholds=max_thresholds,
-                         text_lacks=text_lacks)  # fmt: skip
-        grower = _Grower(
-            feats,
-            labels,
-            max_conditions=max(1, max_conditions - 1),
-            min_coverage=min_coverage,
-            min_precision=min_precision,
-            beam_width=beam_width,
-        )
+        feats = how.features([e.view for e in data], labels)
+        grower = how.grower(feats, labels, max_conditions=max(1, how.max_conditions - 1))
         counts = Counter(y for y in labels if y is not None)
         classes = sorted(counts, key=lambda c: (counts[c], c))
         learned: Learned = []
@@ -553,7 +545,7 @@ def _outcome_rules(
         if uncovered:
             verdicts = Counter(WORKS if e.right else FAILS for e in uncovered)
             verdict, right = max(sorted(verdicts.items()), key=lambda kv: kv[1])
-            if right / len(uncovered) >= default_precision:
+            if right / len(uncovered) >= how.default_precision:
                 rules.append(_action_default(data, action, verdict, uncovered))
         out.extend(rules)
     return out
