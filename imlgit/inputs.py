@@ -480,8 +480,9 @@ class _Builder:
                 else:
                     self.walk(path, item, True)
                 n += 1
-            if not in_array and f"{path}.{LENGTH}" not in self.values:
-                self.add(f"{path}.{LENGTH}", n)
+            length = f"{path}.{LENGTH}"
+            if not in_array and length not in self.values and len(length) <= MAX_PATH:
+                self.values[length] = {n}  # counted even when the values ran out
             return
         scalar = _norm(value)
         if scalar is None:

@@ -238,3 +238,9 @@ def test_the_learner_gathers_synonyms_into_one_condition() -> None:
 )
 def test_attributes_around_other_words_and_sentence_ends(text: str, expected: dict) -> None:
     assert attributes(text) == expected
+
+
+def test_an_array_has_its_length_even_past_the_values_read() -> None:
+    view = view_of({"xs": [{"b": [i, str(i)]} for i in range(3000)]})
+    assert view.values["xs.length"] == {3000}
+    assert matches((C("xs.length", ">", 2500),), view)
