@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     seen = 0
     for b in batches:
         seen += b["size"]
-        acc = cli("eval", "test.jsonl", "--at", b["head"], quiet=True).strip()
+        acc = cli("eval", "test.jsonl", "--at", b["head"], quiet=True).strip().split("\n")[0]
         print(f"  after {seen:>3} experiences: {acc}")
 
     cli("rule", "list")
