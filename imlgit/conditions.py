@@ -326,7 +326,7 @@ _NEGATION_SPAN = 3  # a negation word this many words before a word negates it
 @functools.lru_cache(maxsize=16384)
 def _analysed(text: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
     """A text's word stems, and for each whether a negation word (``not``, ``no``,
-    ``never``, ``isn't``...) stands at most three words before it in its clause."""
+    ``never``, ``isn't``...) stands at most three content words before it in its clause."""
     stems: list[str] = []
     negated: list[bool] = []
     for clause in _CLAUSE_RE.split(text.lower()):
