@@ -188,6 +188,10 @@ def _conditions(draw: st.DrawFn) -> Condition:
     op = draw(st.sampled_from(OPS))
     if op in TEXT_OPS:
         field = draw(st.one_of(st.none(), _names))
+        if op == "mentions":  # phrases separated by '|', none of them empty
+            phrases = st.lists(_names.filter(lambda t: "|" not in t and t.strip()), min_size=1,
+                               max_size=4)  # fmt: skip
+            return Condition(field, op, " | ".join(draw(phrases)))
         return Condition(field, op, draw(_names))
     if op in ("=", "!="):
         return Condition(draw(_names), op, draw(_scalars))
