@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .conditions import Condition, RuleStats, is_outcome_rule, matches, rank_key
+from .conditions import Condition, RuleStats, matches, rank_key
 from .experience import Experience
-from .verify import CLASS, OUTCOME, judge
+from .verify import CLASS, OUTCOME, judge, kind_of
 
 __all__ = ["Tally", "Counted"]
 
@@ -121,10 +121,6 @@ class Tally:
         return bits
 
 
-def _kind(rule: RuleStats) -> str:
-    return OUTCOME if is_outcome_rule(rule.when, rule.then) else CLASS
-
-
 @dataclass(frozen=True)
 class Counted:
     """Evidence numbered by a :class:`Tally`: what it takes to count rules against it."""
@@ -140,7 +136,7 @@ class Counted:
         that match, ``choose`` takes the highest rank key, the earliest of equals."""
         decided = [0] * len(rules)
         for kind in (CLASS, OUTCOME):
-            mine = [i for i in range(len(rules)) if _kind(rules[i]) == kind]
+            mine = [i for i in range(len(rules)) if kind_of(rules[i]) == kind]
             order = sorted(mine, key=lambda i: (tuple(-k for k in rank_key(rules[i])), i))
             free = mask
             for i in order:
@@ -160,7 +156,7 @@ class Counted:
             return [(a, b) for a, b in out]
         counts = []
         for rule, got in zip(rules, self._decided(rules, self.mask), strict=True):
-            kind = _kind(rule)
+            kind = kind_of(rule)
             right = (got & self.tally.judged(rule.then, kind, True)).bit_count()
             wrong = (got & self.tally.judged(rule.then, kind, False)).bit_count()
             counts.append((right, wrong))
@@ -173,7 +169,7 @@ class Counted:
         by_slot: dict[tuple[int, str], int] = {}
         every = _mask(self.slots, len(self.tally))
         for k, got in enumerate(self._decided(rules, every)):
-            kind = _kind(rules[k])
+            kind = kind_of(rules[k])
             while got:
                 low = got & -got
                 by_slot[(low.bit_length() - 1, kind)] = k

@@ -24,9 +24,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .conditions import FAILS, WORKS, ScoredRule, checkable, choose, is_outcome_rule
+from .conditions import FAILS, WORKS, checkable, choose, is_outcome_rule
 from .inputs import OUTPUT_FIELD, View, view_of
 from .rules import Rule
+from .verify import precision, scored
 
 __all__ = ["Answer", "Evaluation", "answer", "checked_answer", "evaluate", "record_usage"]
 
@@ -56,11 +57,6 @@ class Answer:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
         }
-
-
-def _precision(rule: Rule) -> float:
-    n = rule.support + rule.contradictions
-    return rule.support / n if n else 0.5
 
 
 def checked_answer(
@@ -108,7 +104,7 @@ def checked_answer(
     working = [(act, hit[1]) for act, hit in verdicts.items() if hit[0] == WORKS]
     if not working:
         return got
-    act, rule = max(working, key=lambda ar: (_precision(ar[1]), ar[1].support, ar[0]))
+    act, rule = max(working, key=lambda ar: (precision(ar[1]), ar[1].support, ar[0]))
     return act, rule
 
 
@@ -121,8 +117,7 @@ def _action_of(rule: Rule) -> str | None:
 
 
 def _choose(rules: Sequence[Rule], view: View) -> tuple[str, Rule] | None:
-    scored = [ScoredRule(r.when or (), r.then or "", _precision(r), r.support) for r in rules]
-    hit = choose(scored, view)
+    hit = choose([scored(r) for r in rules], view)
     return None if hit is None else (hit[0], rules[hit[1]])
 
 

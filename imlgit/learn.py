@@ -45,6 +45,7 @@ from .inputs import describe
 from .learners.base import OPS, Candidate, LearnContext, Learner, Operation, RuleContext
 from .rules import Rule, now_utc, render_rule, rule_path, unique_rule_id, validate_rule_id
 from .store import Store
+from .verify import scored
 
 if TYPE_CHECKING:
     from .review import Rejected
@@ -825,8 +826,8 @@ class Learning:
         under the ranking their figures give now (one count: counted again until the
         figures agree with the ranking they give, momentum lost its hold on the
         windowed benchmark, 92.6% -> 84.3%, so the ranking stays one count behind)."""
-        ids, scored = _scored(work, scope)
-        for rid, (right, wrong) in zip(ids, evidence.counts(scored), strict=True):
+        ids, ranked = _scored(work, scope)
+        for rid, (right, wrong) in zip(ids, evidence.counts(ranked), strict=True):
             work[rid] = replace(work[rid], support=right, contradictions=wrong)
 
     # ------------------------------------------------------------------ commits
@@ -885,13 +886,7 @@ def _scored(rules: Mapping[str, Rule], scope: str) -> tuple[list[str], list[Scor
         for rid, r in sorted(rules.items())
         if r.scope == scope and r.checkable and r.status == "active"
     ]
-    scored = [
-        ScoredRule(
-            rules[rid].when or (), rules[rid].then or "", _precision(rules[rid]), rules[rid].support
-        )
-        for rid in ids
-    ]
-    return ids, scored
+    return ids, [scored(rules[rid]) for rid in ids]
 
 
 def _decisions(rules: Mapping[str, Rule], scope: str, evidence: Counted) -> _Decisions:
@@ -899,10 +894,10 @@ def _decisions(rules: Mapping[str, Rule], scope: str, evidence: Counted) -> _Dec
     the scope's active checkable rules, in the order checked inference applies them
     (:func:`imlgit.verify.decisions`, counted with bitsets: reward-only failures count
     against a rule)."""
-    ids, scored = _scored(rules, scope)
+    ids, ranked = _scored(rules, scope)
     if not ids:
         return {}
-    return {e: (ids[i], ok) for e, (i, ok) in evidence.decisions(scored).items()}
+    return {e: (ids[i], ok) for e, (i, ok) in evidence.decisions(ranked).items()}
 
 
 def _says_the_same(rule: Rule, cand: Candidate) -> bool:
@@ -914,11 +909,6 @@ def _says_the_same(rule: Rule, cand: Candidate) -> bool:
         and (None if rule.when is None else frozenset(rule.when))
         == (None if cand.when is None else frozenset(cand.when))
     )
-
-
-def _precision(rule: Rule) -> float:
-    n = rule.support + rule.contradictions
-    return rule.support / n if n else 0.5
 
 
 def _clip(text: str, n: int = 120) -> str:

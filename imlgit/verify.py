@@ -32,20 +32,34 @@ from typing import Protocol
 from .conditions import WORKS, Condition, ScoredRule, choose, is_outcome_rule
 from .experience import REWARD_RIGHT, Experience
 
-__all__ = ["CLASS", "OUTCOME", "judge", "decisions", "Checkable"]
+__all__ = [
+    "CLASS",
+    "OUTCOME",
+    "Checkable",
+    "Formed",
+    "decisions",
+    "judge",
+    "kind_of",
+    "precision",
+    "scored",
+]
 
 CLASS = "class"
 OUTCOME = "outcome"
 
 
-class Checkable(Protocol):
-    """What counting needs of a rule."""
+class Formed(Protocol):
+    """A rule's checkable form."""
 
     @property
     def when(self) -> tuple[Condition, ...] | None: ...
 
     @property
     def then(self) -> str | None: ...
+
+
+class Checkable(Formed, Protocol):
+    """What counting needs of a rule."""
 
     @property
     def support(self) -> int: ...
@@ -54,7 +68,8 @@ class Checkable(Protocol):
     def contradictions(self) -> int: ...
 
 
-def kind_of(rule: Checkable) -> str:
+def kind_of(rule: Formed) -> str:
+    """Which question a rule answers: CLASS (what to answer or do) or OUTCOME."""
     return OUTCOME if is_outcome_rule(rule.when or (), rule.then) else CLASS
 
 
@@ -75,9 +90,15 @@ def judge(exp: Experience, then: str, kind: str = CLASS) -> bool | None:
     return False if success else None
 
 
-def _precision(rule: Checkable) -> float:
+def precision(rule: Checkable) -> float:
+    """support / (support + contradictions); 0.5 for a rule that decided nothing yet."""
     n = rule.support + rule.contradictions
     return rule.support / n if n else 0.5
+
+
+def scored(rule: Checkable) -> ScoredRule:
+    """The rule with the figures :func:`imlgit.conditions.choose` ranks it by."""
+    return ScoredRule(rule.when or (), rule.then or "", precision(rule), rule.support)
 
 
 def decisions(
@@ -89,14 +110,7 @@ def decisions(
     by_kind: dict[str, list[str]] = {CLASS: [], OUTCOME: []}
     for rid in sorted(rules):
         by_kind[kind_of(rules[rid])].append(rid)
-    scored = {
-        kind: [
-            ScoredRule(rules[r].when or (), rules[r].then or "", _precision(rules[r]),
-                       rules[r].support)  # fmt: skip
-            for r in ids
-        ]
-        for kind, ids in by_kind.items()
-    }
+    ranked = {kind: [scored(rules[r]) for r in ids] for kind, ids in by_kind.items()}
     out: dict[tuple[str, str], tuple[str, bool]] = {}
     for exp in evidence:
         for kind, ids in by_kind.items():
@@ -104,7 +118,7 @@ def decisions(
                 continue
             if kind == OUTCOME and exp.output is None:
                 continue
-            hit = choose(scored[kind], exp.acted if kind == OUTCOME else exp.view)
+            hit = choose(ranked[kind], exp.acted if kind == OUTCOME else exp.view)
             if hit is None:
                 continue
             ok = judge(exp, hit[0], kind)
