@@ -324,9 +324,12 @@ _NEGATION_SPAN = 3  # a negation word this many words before a word negates it
 
 
 @functools.lru_cache(maxsize=16384)
-def _analysed(text: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
-    """A text's word stems, and for each whether a negation word (``not``, ``no``,
-    ``never``, ``isn't``...) stands at most three content words before it in its clause."""
+def analyse(text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[bool, ...]]:
+    """A text's lowercase words, their stems, and for each whether a negation word
+    (``not``, ``no``, ``never``, ``isn't``...) stands at most three content words
+    before it in its clause: what ``contains``, ``lacks`` and ``mentions`` test, and
+    what the learner that needs no model finds features in."""
+    found: list[str] = []
     stems: list[str] = []
     negated: list[bool] = []
     for clause in _CLAUSE_RE.split(text.lower()):
@@ -340,8 +343,9 @@ def _analysed(text: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
                 if since is not None and content:
                     since += 1
                 negated.append(since is not None and 0 < since <= _NEGATION_SPAN)
+            found.append(w)
             stems.append(stem(w))
-    return tuple(stems), tuple(negated)
+    return tuple(found), tuple(stems), tuple(negated)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -362,7 +366,7 @@ def has_phrase(text: str, phrase: str, *, affirmed: bool = False) -> bool:
     negative, target = _phrase_form(phrase)
     if not target:
         return False
-    stems, negated = _analysed(text)
+    _, stems, negated = analyse(text)
     n = len(target)
     first = target[0]
     for i in range(len(stems) - n + 1):

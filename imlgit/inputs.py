@@ -30,7 +30,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,10 +75,6 @@ class View:
             got = self.texts.get(None)
             return got if got is not None else self.texts.get(TEXT_FIELD)
         return self.texts.get(path)
-
-    @property
-    def fields(self) -> frozenset[str]:
-        return frozenset(self.values)
 
 
 # ---------------------------------------------------------------------------
@@ -534,11 +530,6 @@ def view_of(inp: Any, output: str | None = None) -> View:
     except (TypeError, ValueError):
         return _build(inp, output)
     return _cached(key, output) if len(key) < 4096 else _build(inp, output)
-
-
-def paths(inp: Any) -> Iterator[str]:
-    """The field paths of an input's view, sorted."""
-    yield from sorted(view_of(inp).values)
 
 
 def describe(inp: Any, limit: int = 2000) -> str:

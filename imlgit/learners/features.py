@@ -28,8 +28,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..conditions import Condition, _analysed, _as_number
-from ..inputs import OUTPUT_FIELD, STOPWORDS, View, is_negation, words
+from ..conditions import Condition, _as_number, analyse
+from ..inputs import OUTPUT_FIELD, STOPWORDS, View, is_negation
 
 __all__ = ["Feature", "features"]
 
@@ -138,12 +138,9 @@ def _content(word: str) -> bool:
 
 def _phrases(text: str) -> dict[str, tuple[str, bool]]:
     """stem key -> (the phrase as written, whether it occurs affirmed) for the words,
-    adjacent pairs and negated words of ``text``, as
-    :func:`imlgit.conditions.has_phrase` finds them."""
-    stems, negated = _analysed(text)
-    surface = [w for clause in _clauses(text) for w in words(clause)]
-    if len(surface) != len(stems):  # cannot happen: both split the same way
-        surface = list(stems)
+    adjacent pairs and negated words of ``text``, read once by
+    :func:`imlgit.conditions.analyse`, as :func:`imlgit.conditions.has_phrase` finds them."""
+    surface, stems, negated = analyse(text)
     out: dict[str, tuple[str, bool]] = {}
 
     def add(key: str, phrase: str, affirmed: bool) -> None:
@@ -161,12 +158,6 @@ def _phrases(text: str) -> dict[str, tuple[str, bool]]:
             if plain and (_content(w) or _content(w2)):
                 add(f"{s} {stems[i + 1]}", f"{w} {w2}", False)
     return out
-
-
-def _clauses(text: str) -> list[str]:
-    from ..conditions import _CLAUSE_RE
-
-    return _CLAUSE_RE.split(text.lower())
 
 
 def _text(views: Sequence[View], min_count: int, lacks: bool) -> list[Feature]:
