@@ -51,6 +51,7 @@ DEFAULTS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
         "batch": (int, 16),
         "momentum": ((int, float), 0.25),
         "min_precision": ((int, float), 0.75),
+        "default_precision": ((int, float), 0.5),
         "min_coverage": (int, 3),
         "store_experiences": (str, "full"),
     },

@@ -29,7 +29,16 @@ from .inputs import OUTPUT_FIELD, View, view_of
 from .rules import Rule
 from .verify import precision, scored
 
-__all__ = ["Answer", "Evaluation", "answer", "checked_answer", "evaluate", "record_usage"]
+__all__ = [
+    "Answer",
+    "Decision",
+    "Evaluation",
+    "answer",
+    "checked_answer",
+    "decide",
+    "evaluate",
+    "record_usage",
+]
 
 Input = str | Mapping[str, Any]
 
@@ -59,53 +68,84 @@ class Answer:
         }
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What the checkable rules decide for a question, and every rule it rests on.
+
+    ``how``: ``rule`` (the rule that decides), ``outcome`` (an outcome rule says the
+    action works, or fails, there) or ``elimination`` (outcome rules say every other
+    action the scope's rules know fails there; ``rules`` are those rules)."""
+
+    answer: str
+    rules: tuple[Rule, ...]
+    how: str = "rule"
+
+
 def checked_answer(
     rules: Sequence[Rule], question: Input, *, action: str | None = None
 ) -> tuple[str, Rule] | None:
+    """The checkable rules' answer for ``question`` and the first rule it rests on,
+    or None when none applies (:func:`decide` says more)."""
+    got = decide(rules, question, action=action)
+    return None if got is None else (got.answer, got.rules[0])
+
+
+def decide(
+    rules: Sequence[Rule], question: Input, *, action: str | None = None
+) -> Decision | None:
     """The checkable rules' answer for ``question``, or None when none applies.
 
     Without ``action``: the answer (or the action to take) the class rules give. A
     question is checkable when some rule with conditions can be evaluated on it
     (every field it tests is in the question); a rule without conditions (a
-    default) never decides alone a question no other rule can check.
+    default) never decides alone a question no other rule can check. Outcome
+    rules then have their say: the class rules' action stands unless an outcome
+    rule says it fails there; else the best-supported action an outcome rule says
+    works; else, when the outcome rules say every action the scope's rules name
+    but one fails there, that one (an answer by elimination, citing those rules).
 
     With ``action``: whether that action is predicted to work there, ``works`` or
     ``fails``: by the outcome rules for the action, else by the class rules (the
     action works where they recommend it, fails where they recommend another).
     """
     active = [r for r in rules if r.status == "active" and r.checkable]
-    if action is not None:
-        acted = view_of(question, action)
-        outcome = [r for r in active if is_outcome_rule(r.when or (), r.then)]
-        hit = _choose(outcome, acted)
-        if hit is not None:
-            return hit
-        got = checked_answer(rules, question)
-        if got is None:
-            return None
-        return (WORKS if got[0] == action else FAILS), got[1]
-    view = view_of(question)
     plain = [r for r in active if not is_outcome_rule(r.when or (), r.then)]
     outcome = [r for r in active if is_outcome_rule(r.when or (), r.then)]
+    if action is not None:
+        hit = _choose(outcome, view_of(question, action))
+        if hit is not None:
+            return Decision(hit[0], (hit[1],), "outcome")
+        got = decide(plain, question)
+        if got is None:
+            return None
+        return Decision(WORKS if got.answer == action else FAILS, got.rules)
+    view = view_of(question)
     got = None
     if any(r.when and checkable(r.when, view) for r in plain):
-        got = _choose([r for r in plain if checkable(r.when or (), view)], view)
+        hit = _choose([r for r in plain if checkable(r.when or (), view)], view)
+        got = None if hit is None else Decision(hit[0], (hit[1],))
     if not outcome:
         return got
-    # Outcome rules say which actions work here: the class rules' action stands
-    # unless they say it fails; else the best-supported action they say works.
+    actions = {a for a in map(_action_of, outcome) if a is not None}
     verdicts = {}
-    for act in sorted({a for a in map(_action_of, outcome) if a is not None}):
+    for act in sorted(actions):
         hit = _choose(outcome, view_of(question, act))
         if hit is not None:
             verdicts[act] = hit
-    if got is not None and (got[0] not in verdicts or verdicts[got[0]][0] == WORKS):
+    if got is not None and (got.answer not in verdicts or verdicts[got.answer][0] == WORKS):
         return got
     working = [(act, hit[1]) for act, hit in verdicts.items() if hit[0] == WORKS]
-    if not working:
+    if working:
+        act, rule = max(working, key=lambda ar: (precision(ar[1]), ar[1].support, ar[0]))
+        return Decision(act, (rule,), "outcome")
+    if got is not None:
         return got
-    act, rule = max(working, key=lambda ar: (precision(ar[1]), ar[1].support, ar[0]))
-    return act, rule
+    known = actions | {r.then for r in plain if r.then}
+    open_ = sorted(a for a in known if a not in verdicts)
+    if len(known) < 2 or len(open_) != 1:
+        return None
+    failing = tuple(hit[1] for _, hit in sorted(verdicts.items()))
+    return Decision(open_[0], failing, "elimination")
 
 
 def _action_of(rule: Rule) -> str | None:
@@ -137,10 +177,11 @@ def answer(
     ``retrieved`` the top-k rules for the model's prompt; ``model`` returns
     (answer, cited ids, prompt tokens, completion tokens).
     """
-    hit = checked_answer(scope_rules, question, action=action)
+    hit = decide(scope_rules, question, action=action)
     retrieved_ids = tuple(r.id for r in retrieved)
     if hit is not None:
-        return Answer(hit[0], "checked", (hit[1].id,), commit, scope, retrieved_ids)
+        used = tuple(dict.fromkeys(r.id for r in hit.rules))
+        return Answer(hit.answer, "checked", used, commit, scope, retrieved_ids)
     if model is None:
         return Answer(None, "none", (), commit, scope, retrieved_ids)
     text, cited, pt, ct = model(question, retrieved)

@@ -77,6 +77,9 @@ class LearnSettings:
     epochs: int = 1
     momentum: float = 0.25
     min_precision: float = 0.75
+    # a default rule (no conditions) answers where no other rule does, where the
+    # alternative is no answer at all: it needs this share, not min_precision
+    default_precision: float = 0.5
     min_coverage: int = 3
     k: int = 8
     store_experiences: str = "full"  # full | hashes
@@ -91,6 +94,8 @@ class LearnSettings:
             raise ImlgitError("momentum must be >= 0")
         if not 0 <= self.min_precision <= 1:
             raise ImlgitError("min_precision must be between 0 and 1")
+        if not 0 <= self.default_precision <= 1:
+            raise ImlgitError("default_precision must be between 0 and 1")
         if self.store_experiences not in ("full", "hashes"):
             raise ImlgitError("store_experiences is 'full' or 'hashes'")
 
@@ -639,13 +644,14 @@ class Learning:
             counted = trial[new.id]
             decided = counted.support + counted.contradictions
             precision = counted.support / decided if decided else 0.0
-            if decided < s.min_coverage or precision < s.min_precision:
+            needed = min(s.min_precision, s.default_precision) if not new.when else s.min_precision
+            if decided < s.min_coverage or precision < needed:
                 return Refusal(
                     op.op,
                     op.target or new.id,
                     f"'{_clip(new.statement)}' decides {decided} experiences and gets "
                     f"{counted.support} right; needs at least {s.min_coverage} and a share of "
-                    f"{s.min_precision:.0%}",
+                    f"{needed:.0%}" + ("" if new.when else " (a default rule)"),
                 )
             new = counted
         if op.op == "MERGE":

@@ -604,6 +604,7 @@ class Memory:
                 epochs=epochs,
                 momentum=float(s.get("learn", "momentum")),
                 min_precision=float(s.get("learn", "min_precision")),
+                default_precision=float(s.get("learn", "default_precision")),
                 min_coverage=s.get("learn", "min_coverage"),
                 k=s.get("retrieval", "k"),
                 store_experiences=s.get("learn", "store_experiences"),

@@ -232,3 +232,55 @@ def test_fewer_features_than_max_conditions() -> None:
     rules = induce_rules(exps, max_conditions=4)
     assert predict(rules, {"a": "yes"})[0] == "X"  # type: ignore[index]
     assert predict(rules, {"a": "no"})[0] == "Y"  # type: ignore[index]
+
+
+def _decided_shares(rules: list[InducedRule], exps: list[Experience]) -> dict[int, tuple[int, int]]:
+    """rule index -> (decided, right) under the choose order, on ``exps``."""
+    out: dict[int, tuple[int, int]] = {}
+    for e in exps:
+        hit = predict(rules, e.view)
+        if hit is None or e.label is None:
+            continue
+        decided, right = out.get(hit[1], (0, 0))
+        out[hit[1]] = (decided + 1, right + (hit[0] == e.label))
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_under_label_noise_every_class_rule_holds_and_a_default_answers_the_rest(
+    seed: int,
+) -> None:
+    # 20% of the labels flipped: no rule gets everything right, so the learner must
+    # neither keep rules that get most of what they decide wrong (learning refuses
+    # them) nor leave the commonest class without an answer
+    exps = Tickets(clauses=3, seed=seed).sample(200, seed * 1000 + 1, noise=0.2)
+    rules = induce_rules(exps)
+    for k, (decided, right) in _decided_shares(rules, exps).items():
+        if rules[k].when:
+            assert right >= covering.KEEP_PRECISION * decided, (rules[k], decided, right)
+    defaults = [r for r in rules if not r.when]
+    assert defaults, "no default rule: the commonest class is left unanswered"
+    test = Tickets(clauses=3, seed=seed).sample(500, seed * 1000 + 2)
+    assert accuracy(rules, test) >= 0.6
+
+
+def test_categories_are_tested_with_not_equal_where_a_decision_list_needs_it() -> None:
+    # X where t = a and r is not s (an earlier clause takes r = s): "!=" says it in
+    # one condition, where "=" needs one rule per other value
+    rng = random.Random(5)
+    exps = []
+    for i in range(240):
+        x = {"t": rng.choice("abc"), "r": rng.choice(["s", "u", "v", "w"])}
+        y = "S" if x["r"] == "s" else "X" if x["t"] == "a" else "Z"
+        exps.append(Experience.from_dict({"id": f"e{i}", "scope": "s", "input": x,
+                                          "outcome": {"expected": y}}))  # fmt: skip
+    labels = [e.label for e in exps]
+    feats = features([e.view for e in exps], labels, min_count=2)
+    conds = {f.cond for f in feats}
+    assert Condition("r", "!=", "s") in conds
+    assert Condition("t", "!=", "a") in conds
+    two = features([view_of({"b": v}) for v in "yn" * 5], ["A", "B"] * 5, min_count=2)
+    assert not any(f.cond.op == "!=" for f in two), "two values: '=' the other says it"
+    rules = induce_rules(exps)
+    assert any(r.then == "X" and Condition("r", "!=", "s") in r.when for r in rules), rules
+    assert accuracy(rules, exps) == 1.0

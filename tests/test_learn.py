@@ -275,3 +275,26 @@ def test_covering_learner_on_text(memory: Store) -> None:
     rules = [r for r in memory.read_rules().values() if r.checkable and r.status == "active"]
     assert checked_answer(rules, "a tiny parcel to overseas")[0] == "SEA"  # type: ignore[index]
     assert checked_answer(rules, "a tiny parcel to home")[0] == "ROAD"  # type: ignore[index]
+
+
+def test_a_default_rule_needs_more_right_than_wrong_not_min_precision(memory: Store) -> None:
+    # a default answers where no other rule does; the alternative is no answer, so
+    # it needs default_precision (more right than wrong), not min_precision
+    exps = [exp(i, "no", "no", "X" if i % 10 < 6 else "Y") for i in range(20)]
+    default = Candidate(title="Otherwise X", statement="Always: the class is X.", scope="tt",
+                        rationale="Induced.", when=(), then="X")  # fmt: skip
+    eng = engine(memory, ScriptedLearner([Operation("ADD", "a", candidate=default)]),
+                 momentum=0, min_precision=0.75)  # fmt: skip
+    eng.settings = LearnSettings(batch=20, momentum=0, min_precision=0.75)
+    res = eng.learn_batch(exps)
+    assert res.added and not res.refused, res.refused
+    # more wrong than right: refused, and the refusal says why
+    worse = [exp(100 + i, "no", "no", "X" if i % 10 < 4 else "Y", scope="tt2") for i in range(20)]
+    other = Candidate(title="Otherwise X", statement="Always: the class is X.", scope="tt2",
+                      rationale="Induced.", when=(), then="X")  # fmt: skip
+    eng.learner = ScriptedLearner([Operation("ADD", "a", candidate=other)])
+    res = eng.learn_batch(worse)
+    assert not res.added and res.refused
+    assert "a share of 50% (a default rule)" in str(res.refused[0])
+    with pytest.raises(Exception, match="default_precision"):
+        LearnSettings(default_precision=1.5)

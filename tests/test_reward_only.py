@@ -179,3 +179,27 @@ def test_learning_a_reward_only_log_end_to_end(tmp_path: Path) -> None:
     assert data["accuracy"] >= 0.95 and "reward" in data["how"]
     text = CliRunner().invoke(cli, ["--repo", str(mem.path), "eval", str(held), "--at", branch])
     assert "majority baseline" in text.output and "predict whether it worked" in text.output
+
+
+def test_the_only_action_no_rule_predicts_to_fail_is_the_answer() -> None:
+    # outcome rules say callback and refund fail here, and nothing about escalate:
+    # the policy answer is escalate, by elimination, citing the rules it rests on
+    from imlgit.infer import answer, decide
+
+    rules = [
+        _rule("r-cb", (C("output", "=", "callback"),), FAILS, 30, 1),
+        _rule("r-rf", (C("output", "=", "refund"), C("tier", "=", "gold")), FAILS, 12, 0),
+        _rule("r-es", (C("output", "=", "escalate"), C("tier", "=", "tin")), WORKS, 9, 0),
+    ]
+    got = decide(rules, {"tier": "gold"})
+    assert got is not None and got.answer == "escalate" and got.how == "elimination"
+    assert {r.id for r in got.rules} == {"r-cb", "r-rf"}
+    ans = answer({"tier": "gold"}, scope_rules=rules, retrieved=[], commit="c" * 40, scope="s")
+    assert ans.answer == "escalate" and set(ans.rules) == {"r-cb", "r-rf"}
+    # two actions left open: no answer by elimination
+    assert decide(rules, {"tier": "iron"}) is None
+    # the rule that says escalate works decides where it applies
+    got = decide(rules, {"tier": "tin"})
+    assert got is not None and (got.answer, got.how) == ("escalate", "outcome")
+    # asked about an action, the outcome rules answer as before
+    assert checked_answer(rules, {"tier": "gold"}, action="refund") == (FAILS, rules[1])

@@ -3,10 +3,11 @@
 From experiences whose outcome it can read it induces checkable rules (``when``
 conditions and a ``then``) in the style of CN2 and RIPPER:
 
-* features (:mod:`imlgit.learners.features`): ``path = value`` and numeric
-  thresholds on every path of an input's view (nested objects, arrays,
-  attributes and quantities written in text), and for text ``contains`` a word,
-  a two-word phrase or a negated word in any of its forms, or ``lacks`` a word;
+* features (:mod:`imlgit.learners.features`): ``path = value`` (and ``!=``
+  for a path of a few values) and numeric thresholds on every path of an input's
+  view (nested objects, arrays, attributes and quantities written in text), and
+  for text ``contains`` a word, a two-word phrase or a negated word in any of its
+  forms, or ``lacks`` a word;
 * evidence: an expected answer labels an experience; a reward for the action
   taken labels it with that action when it worked, and when it failed counts
   against that action only (the paper's setting: nothing says what would have
@@ -32,9 +33,16 @@ conditions and a ``then``) in the style of CN2 and RIPPER:
   are not held against a class (checked inference gives those rules precedence);
   once every class has rules, each class is learned again against the others'
   rules and kept where more training experiences come out right;
+* no rule is proposed that, among the rules proposed with it, decides fewer than
+  ``min_coverage`` training experiences or gets less than :data:`KEEP_PRECISION`
+  of them right (what learning would refuse), the worst dropped first;
 * a default rule (no conditions: the commonest class among experiences no rule
-  matches) closes the set when it is precise enough (``default_precision``);
-  when it is not, the commonest class gets rules of its own like any other;
+  matches) closes the set when it is precise enough: ``default_precision`` scaled
+  by the share the class rules get right (under label noise no rule gets
+  everything right, and a default held to clean figures would leave the commonest
+  class unanswered); when it is not, the commonest class gets rules of its own like
+  any other, and a default still answers what they leave where it gets more right
+  than wrong (:data:`FALLBACK_PRECISION`);
 * **outcome rules** (``then`` ``works`` or ``fails``, with ``output = action``)
   from reward-only experiences: for each action taken often enough, the same
   search tells the contexts where it worked from those where it failed.
@@ -79,6 +87,12 @@ _LISTED_MARGIN = 1.5
 _REPLAY_ROUNDS = 20
 MAX_ACTIONS = 20
 """Outcome rules are learned for at most this many actions (the most often taken)."""
+KEEP_PRECISION = 0.75
+"""A class rule is proposed only when it gets this share of what it decides right
+among the rules proposed with it (learning's ``min_precision`` by default)."""
+FALLBACK_PRECISION = 0.5
+"""The share a default rule needs once the commonest class has rules of its own: it
+answers only what they leave, where the alternative is no answer."""
 
 
 @dataclass
@@ -454,16 +468,20 @@ def _class_rules(exps: list[Experience], how: _How, default: bool) -> list[Induc
     chosen = classes[:-1] if default else classes
     for cls in chosen:
         _cover(grower, cls, learned)
-    learned = _relearn(grower, _replay(grower, learned), chosen)
+    learned = _precise(grower, _relearn(grower, _replay(grower, learned), chosen))
     rules = _finish(data, learned, CLASS)
     if not default:
         return rules
-    closing = _default(data, rules, how.default_precision)
+    # the default needs default_precision as clean evidence would give it: scaled by
+    # the share the class rules get right (under noise, no rule gets everything right)
+    closing = _default(data, rules, how.default_precision * _decided_share(grower, learned))
     if closing is None:
         _cover(grower, classes[-1], learned)
-        learned = _relearn(grower, _replay(grower, learned), classes)
+        learned = _precise(grower, _relearn(grower, _replay(grower, learned), classes))
         rules = _finish(data, learned, CLASS)
-        closing = _default(data, rules, how.default_precision)
+        # the commonest class has its rules now; a default still answers what they
+        # leave, where it gets more right than wrong (the alternative is no answer)
+        closing = _default(data, rules, min(how.default_precision, FALLBACK_PRECISION))
     return rules + ([closing] if closing is not None else [])
 
 
@@ -482,6 +500,48 @@ def _relearn(grower: _Grower, learned: Learned, classes: Sequence[str]) -> Learn
         new_score = _training_accuracy(grower, trial)
         if new_score > score:
             learned, score = trial, new_score
+    return learned
+
+
+def _won(grower: _Grower, learned: Learned) -> list[int]:
+    """For each rule, the training experiences it decides under the choose order."""
+    won = [0] * len(learned)
+    for i, w in enumerate(_winners(grower, learned, [grower.mask_of(r) for r, _ in learned])):
+        if w is not None:
+            won[w] |= 1 << i
+    return won
+
+
+def _decided_share(grower: _Grower, learned: Learned) -> float:
+    """The share of what the rules decide that they get right (1 without rules)."""
+    won = _won(grower, learned)
+    decided = sum(_popcount(m & grower.judged(c)) for m, (_, c) in zip(won, learned, strict=True))
+    right = sum(
+        _popcount(m & grower.class_mask.get(c, 0)) for m, (_, c) in zip(won, learned, strict=True)
+    )
+    return right / decided if decided else 1.0
+
+
+def _precise(grower: _Grower, learned: Learned) -> Learned:
+    """The rules without those that, under the choose order, decide fewer than
+    ``min_coverage`` training experiences or get less than :data:`KEEP_PRECISION` of
+    what they decide right (what learning would refuse to commit), the worst first,
+    until every rule left holds."""
+    learned = list(learned)
+    while learned:
+        won = _won(grower, learned)
+        worst: tuple[float, int, int] | None = None
+        for k, (_, cls) in enumerate(learned):
+            decided = _popcount(won[k] & grower.judged(cls))
+            right = _popcount(won[k] & grower.class_mask.get(cls, 0))
+            share = right / decided if decided else 0.0
+            if decided < grower.min_coverage or share < KEEP_PRECISION:
+                key = (share, decided, -k)
+                if worst is None or key < worst:
+                    worst = key
+        if worst is None:
+            break
+        del learned[-worst[2]]
     return learned
 
 

@@ -5,7 +5,8 @@ arrays, text fields and attributes or quantities written in text are all fields:
 
 - ``path = value`` for a value at a path (booleans read yes/no; an array holds a
   value when one of its elements is it), except long texts, which are not
-  categories;
+  categories; ``path != value`` too where the path has 3 to 8 values (a decision
+  list's "not what an earlier clause took"; with two values ``=`` the other says it);
 - ``path <= t`` and ``path > t`` for numeric paths (quantities in text too: "12
   days ago" is ``days`` 12), thresholds between neighbouring values of different
   classes;
@@ -35,6 +36,7 @@ __all__ = ["Feature", "features"]
 
 _MAX_EQUAL_NUMBERS = 8  # a numeric field with this few distinct values also gets "="
 _MAX_CATEGORY_WORDS = 4  # a longer text is not tested with "="
+_MAX_UNEQUAL_VALUES = 8  # a field with more values is not tested with "!="
 _MAX_CATEGORY_CHARS = 80
 
 
@@ -111,6 +113,12 @@ def _structured(
                 first, mask = groups.get(key, (v, 0))
                 groups[key] = (first, mask | (1 << i))
         distinct_numbers = sum(1 for k in groups if k[0] == "n")
+        present = 0
+        for i in rows:
+            present |= 1 << i
+        # "!=" where "=" leaves more than one other value (a decision list's "not an
+        # earlier clause"): a few categories, each seen in at least one row
+        unequal = 3 <= len(groups) <= _MAX_UNEQUAL_VALUES and not all(k[0] == "n" for k in groups)
         for key in sorted(groups, key=lambda k: (k[0], str(k[1]))):
             if key[0] == "n" and numeric and distinct_numbers > _MAX_EQUAL_NUMBERS:
                 continue
@@ -118,6 +126,8 @@ def _structured(
             if isinstance(value, float) and value.is_integer() and key[0] == "n":
                 value = int(value)
             feats.append(Feature(Condition(name, "=", value), mask, f"=:{name}"))
+            if unequal:
+                feats.append(Feature(Condition(name, "!=", value), present & ~mask, f"!=:{name}"))
         if numeric and len({x for xs in numbers.values() for x in xs}) > 1:
             points = [(x, labels[i]) for i, xs in numbers.items() for x in xs]
             for t in _cuts(points, max_thresholds):
