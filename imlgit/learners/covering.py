@@ -530,18 +530,17 @@ def _precise(grower: _Grower, learned: Learned) -> Learned:
     learned = list(learned)
     while learned:
         won = _won(grower, learned)
-        worst: tuple[float, int, int] | None = None
+        failing: list[tuple[float, int, int]] = []  # (share, decided, -index)
         for k, (_, cls) in enumerate(learned):
             decided = _popcount(won[k] & grower.judged(cls))
             right = _popcount(won[k] & grower.class_mask.get(cls, 0))
             share = right / decided if decided else 0.0
             if decided < grower.min_coverage or share < KEEP_PRECISION:
-                key = (share, decided, -k)
-                if worst is None or key < worst:
-                    worst = key
-        if worst is None:
+                failing.append((share, decided, -k))
+        if not failing:
             break
-        del learned[-worst[2]]
+        _, _, minus_k = min(failing)  # the lowest share, then the fewest decided, the last
+        del learned[-minus_k]
     return learned
 
 
