@@ -74,7 +74,7 @@ class Decision:
 
     ``how``: ``rule`` (the rule that decides), ``outcome`` (an outcome rule says the
     action works, or fails, there) or ``elimination`` (outcome rules say every other
-    action the scope's rules know fails there; ``rules`` are those rules)."""
+    action they name fails there; ``rules`` are those rules)."""
 
     answer: str
     rules: tuple[Rule, ...]
@@ -100,13 +100,17 @@ def decide(
     (every field it tests is in the question); a rule without conditions (a
     default) never decides alone a question no other rule can check. Outcome
     rules then have their say: the class rules' action stands unless an outcome
-    rule says it fails there; else the best-supported action an outcome rule says
-    works; else, when the outcome rules say every action the scope's rules name
-    but one fails there, that one (an answer by elimination, citing those rules).
+    rule says it fails there; then (or with no class answer) the best-supported
+    action an outcome rule says works there; else, when the outcome rules say every
+    action they name but one fails there, that one (an answer by elimination,
+    citing those rules; one of them must test more than the action); else the
+    class rules' action, if any (the rules disagree, and the answer cites the
+    class rule).
 
     With ``action``: whether that action is predicted to work there, ``works`` or
-    ``fails``: by the outcome rules for the action, else by the class rules (the
-    action works where they recommend it, fails where they recommend another).
+    ``fails``: by the outcome rules for the action, else by the class rules alone
+    (the action works where they recommend it, fails where they recommend another;
+    another action's outcome rules say nothing about this one).
     """
     active = [r for r in rules if r.status == "active" and r.checkable]
     plain = [r for r in active if not is_outcome_rule(r.when or (), r.then)]
@@ -138,14 +142,26 @@ def decide(
     if working:
         act, rule = max(working, key=lambda ar: (precision(ar[1]), ar[1].support, ar[0]))
         return Decision(act, (rule,), "outcome")
-    if got is not None:
-        return got
-    known = actions | {r.then for r in plain if r.then}
-    open_ = sorted(a for a in known if a not in verdicts)
-    if len(known) < 2 or len(open_) != 1:
+    left = _eliminated(actions, verdicts)
+    if left is not None:
+        return left
+    return got  # said to fail, and no other action is said to work: the rules disagree
+
+
+def _eliminated(
+    actions: set[str], verdicts: Mapping[str, tuple[str, Rule]]
+) -> Decision | None:
+    """The one action the outcome rules name that they do not say fails here, when
+    they say every other fails and at least one of those rules tests the question
+    itself (not only the action: a rule that an action always fails decides no
+    question alone)."""
+    failing = {a: hit[1] for a, hit in verdicts.items() if hit[0] == FAILS}
+    open_ = sorted(actions - set(failing))
+    if len(actions) < 2 or len(open_) != 1:
         return None
-    failing = tuple(hit[1] for _, hit in sorted(verdicts.items()))
-    return Decision(open_[0], failing, "elimination")
+    if not any(len(r.when or ()) > 1 for r in failing.values()):
+        return None
+    return Decision(open_[0], tuple(r for _, r in sorted(failing.items())), "elimination")
 
 
 def _action_of(rule: Rule) -> str | None:

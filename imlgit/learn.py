@@ -78,7 +78,7 @@ class LearnSettings:
     momentum: float = 0.25
     min_precision: float = 0.75
     # a default rule (no conditions) answers where no other rule does, where the
-    # alternative is no answer at all: it needs this share, not min_precision
+    # alternative is no answer at all: it needs this share instead of min_precision
     default_precision: float = 0.5
     min_coverage: int = 3
     k: int = 8
@@ -644,7 +644,7 @@ class Learning:
             counted = trial[new.id]
             decided = counted.support + counted.contradictions
             precision = counted.support / decided if decided else 0.0
-            needed = min(s.min_precision, s.default_precision) if not new.when else s.min_precision
+            needed = s.min_precision if new.when else s.default_precision
             if decided < s.min_coverage or precision < needed:
                 return Refusal(
                     op.op,

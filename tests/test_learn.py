@@ -277,9 +277,9 @@ def test_covering_learner_on_text(memory: Store) -> None:
     assert checked_answer(rules, "a tiny parcel to home")[0] == "ROAD"  # type: ignore[index]
 
 
-def test_a_default_rule_needs_more_right_than_wrong_not_min_precision(memory: Store) -> None:
+def test_a_default_rule_needs_half_right_not_min_precision(memory: Store) -> None:
     # a default answers where no other rule does; the alternative is no answer, so
-    # it needs default_precision (more right than wrong), not min_precision
+    # it needs default_precision (at least half right), not min_precision
     exps = [exp(i, "no", "no", "X" if i % 10 < 6 else "Y") for i in range(20)]
     default = Candidate(title="Otherwise X", statement="Always: the class is X.", scope="tt",
                         rationale="Induced.", when=(), then="X")  # fmt: skip

@@ -203,3 +203,38 @@ def test_the_only_action_no_rule_predicts_to_fail_is_the_answer() -> None:
     assert got is not None and (got.answer, got.how) == ("escalate", "outcome")
     # asked about an action, the outcome rules answer as before
     assert checked_answer(rules, {"tier": "gold"}, action="refund") == (FAILS, rules[1])
+
+
+def test_elimination_needs_a_rule_that_tests_the_question_and_counts_only_outcome_actions() -> None:
+    from imlgit.infer import decide
+
+    always = [
+        _rule("r-a", (C("output", "=", "callback"),), FAILS, 40, 2),
+        _rule("r-b", (C("output", "=", "refund"), C("tier", "=", "gold")), WORKS, 9, 0),
+    ]
+    # "callback always fails" tests only the action: it decides no question alone
+    assert decide(always, {}) is None
+    assert decide(always, {"tier": "iron"}) is None
+    # an action only a class rule names, where that rule does not apply, is no candidate
+    mixed = [
+        _rule("r-c", (C("x", "=", 1),), "escalate", 10, 0),
+        _rule("r-a", (C("output", "=", "callback"), C("tier", "=", "gold")), FAILS, 12, 0),
+        _rule("r-r", (C("output", "=", "refund"), C("tier", "=", "gold")), FAILS, 12, 0),
+    ]
+    assert decide(mixed, {"tier": "gold", "x": 2}) is None
+
+
+def test_a_policy_rule_said_to_fail_gives_way_to_the_action_left() -> None:
+    from imlgit.infer import decide
+
+    rules = [
+        _rule("r-p", (C("tier", "=", "gold"),), "callback", 10, 3),
+        _rule("r-a", (C("output", "=", "callback"), C("tier", "=", "gold")), FAILS, 12, 0),
+        _rule("r-r", (C("output", "=", "refund"), C("tier", "=", "gold")), FAILS, 12, 0),
+        _rule("r-e", (C("output", "=", "escalate"), C("tier", "=", "tin")), WORKS, 8, 0),
+    ]
+    got = decide(rules, {"tier": "gold"})
+    assert got is not None and (got.answer, got.how) == ("escalate", "elimination")
+    # asked about an action no rule of its own decides: the class rules alone answer
+    # (another action's outcome rules say nothing about it)
+    assert checked_answer(rules[1:], {"tier": "tin"}, action="refund") is None

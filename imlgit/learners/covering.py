@@ -41,8 +41,8 @@ conditions and a ``then``) in the style of CN2 and RIPPER:
   by the share the class rules get right (under label noise no rule gets
   everything right, and a default held to clean figures would leave the commonest
   class unanswered); when it is not, the commonest class gets rules of its own like
-  any other, and a default still answers what they leave where it gets more right
-  than wrong (:data:`FALLBACK_PRECISION`);
+  any other, and a default still answers what they leave where it gets at least
+  half of it right (:data:`FALLBACK_PRECISION`);
 * **outcome rules** (``then`` ``works`` or ``fails``, with ``output = action``)
   from reward-only experiences: for each action taken often enough, the same
   search tells the contexts where it worked from those where it failed.
@@ -89,10 +89,12 @@ MAX_ACTIONS = 20
 """Outcome rules are learned for at most this many actions (the most often taken)."""
 KEEP_PRECISION = 0.75
 """A class rule is proposed only when it gets this share of what it decides right
-among the rules proposed with it (learning's ``min_precision`` by default)."""
+among the rules proposed with it (the default of learning's ``[learn]
+min_precision``, which then counts over the memory's rules too)."""
 FALLBACK_PRECISION = 0.5
-"""The share a default rule needs once the commonest class has rules of its own: it
-answers only what they leave, where the alternative is no answer."""
+"""The share a default rule needs once the commonest class has rules of its own (at
+least half: it answers only what they leave, where the alternative is no answer;
+learning's ``[learn] default_precision`` by default)."""
 
 
 @dataclass
@@ -480,7 +482,7 @@ def _class_rules(exps: list[Experience], how: _How, default: bool) -> list[Induc
         learned = _precise(grower, _relearn(grower, _replay(grower, learned), classes))
         rules = _finish(data, learned, CLASS)
         # the commonest class has its rules now; a default still answers what they
-        # leave, where it gets more right than wrong (the alternative is no answer)
+        # leave, where it gets at least half right (the alternative is no answer)
         closing = _default(data, rules, min(how.default_precision, FALLBACK_PRECISION))
     return rules + ([closing] if closing is not None else [])
 
