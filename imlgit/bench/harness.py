@@ -148,7 +148,7 @@ def _clip(text: str, n: int = 80) -> str:
 
 def no_verification(settings: LearnSettings) -> LearnSettings:
     """``settings`` with evidence verification off: nothing is refused for its counts."""
-    return replace(settings, min_coverage=0, min_precision=0.0)
+    return replace(settings, min_coverage=0, min_precision=0.0, default_precision=0.0)
 
 
 @dataclass
