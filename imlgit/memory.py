@@ -204,6 +204,7 @@ class Memory:
         a Learner passed in is used as it is."""
         from .learners.choice import choose_learner
         from .learners.rulelearner import CoveringLearner
+        from .learners.synonyms import EmbeddedRelated
 
         def model() -> Learner:
             from .learners.model import ModelLearner
@@ -221,7 +222,7 @@ class Memory:
             name or self.settings.get("learn", "learner"),
             endpoint=self.model_configured(),
             model=model,
-            covering=CoveringLearner,
+            covering=lambda: CoveringLearner(related=EmbeddedRelated(lambda: self.embedder)),
         )
 
     # ------------------------------------------------------------------ verbs

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..embed import Embedder
+from ..learners.synonyms import EmbeddedRelated
 from ..llm import ChatModel, OpenAIChat
 from .chat import MeteredChat, bench_chat, endpoint_configured, is_embedded
 from .embedders import CachedEmbedder, bench_embedder
@@ -313,6 +314,12 @@ class _Runner:
         self.model_batch = model_batch
         self.progress = progress
         self.memo: dict[tuple[Difficulty, float, int, str], RunResult] = {}
+        # synonyms for the no-model learner, as Memory.learn gives it: the bench's
+        # embedder (MiniLM unless named), loaded only when a text needs it
+        name = options.embedder or "minilm"
+        self.related = EmbeddedRelated(
+            lambda: embedder if embedder is not None else bench_embedder(name)
+        )
         self.data: dict[tuple[Difficulty, float, int], tuple[Any, list[Any], list[Any]]] = {}
 
     def seeds_for(self, condition: str) -> tuple[int, ...]:
@@ -347,7 +354,7 @@ class _Runner:
                         hidden=env.hidden_rules(),
                         classes=env.classes,
                         momentum=self.o.momentum,
-                        learner=CoveringLearner(window=self.o.window),
+                        learner=CoveringLearner(window=self.o.window, related=self.related),
                         chat=self.chat,
                         embedder=self.embedder,
                         k=self.o.k,

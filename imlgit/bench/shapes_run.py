@@ -28,6 +28,7 @@ from typing import Any
 from ..embed import Embedder
 from ..errors import ImlgitError
 from ..experience import Experience
+from ..learners.synonyms import EmbeddedRelated
 from .harness import NO_MODEL_CONDITIONS, Iteration, RunResult, run_condition
 from .report import curve_table, mean_spread, plot_curves
 from .scoring import WORKS, held_out_accuracy, split_held_out
@@ -146,6 +147,7 @@ def _run_env(
     o: ShapesOptions,
     embedder: Embedder | None,
     progress: Callable[[str], None] | None,
+    related: EmbeddedRelated,
 ) -> EnvResult:
     from ..learners.rulelearner import CoveringLearner
 
@@ -181,7 +183,7 @@ def _run_env(
                         hidden=rules or (),
                         classes=env.classes,
                         momentum=o.momentum,
-                        learner=CoveringLearner(),
+                        learner=CoveringLearner(related=related),
                         embedder=embedder,
                         k=o.k,
                         logged=env.logged,
@@ -210,7 +212,13 @@ def run_shapes(
         from .embedders import bench_embedder
 
         emb = bench_embedder(embedder if embedder is not None else o.embedder)
-    results = [_run_env(name, o, emb, progress) for name in o.envs]
+    # synonyms for the no-model learner, as Memory.learn gives it, loaded on first use
+    from .embedders import bench_embedder as _load
+
+    related = EmbeddedRelated(
+        lambda: emb if emb is not None else _load(embedder if embedder is not None else o.embedder)
+    )
+    results = [_run_env(name, o, emb, progress, related) for name in o.envs]
     seconds = time.perf_counter() - started
     o.out.mkdir(parents=True, exist_ok=True)
     paths = {"json": o.out / "shapes.json", "markdown": o.out / "shapes.md"}

@@ -24,11 +24,13 @@ conditions and a ``then``) in the style of CN2 and RIPPER:
   search repeats until it finds nothing or fewer than ``min_coverage`` remain;
 * synonyms: a candidate ending in ``mentions`` a word tries listing more words of
   the same text (``mentions "cracked | smashed | broken"``), greedily, each paying
-  ``log2`` of the words it was chosen among; a rule that lists synonyms is held to
-  its point precision, so synonyms never buy coverage with errors, and wins only
-  when its score is at least 1.5 times the best rule's without synonyms (two words
-  that both indicate a class are not always one concept: on the tickets benchmark,
-  always preferring the listed rule cost 13 points);
+  ``log2`` of the words it was chosen among (all the text's words, or the few an
+  embedder places nearest a word already listed, :mod:`imlgit.learners.synonyms`);
+  a rule that lists synonyms is held to its point precision, so synonyms never buy
+  coverage with errors, and wins only when its score is at least 1.5 times the
+  best rule's without synonyms (two words that both indicate a class are not
+  always one concept: on the tickets benchmark, always preferring the listed rule
+  cost 13 points);
 * experiences that rules of other classes with more conditions already get right
   are not held against a class (checked inference gives those rules precedence);
   once every class has rules, each class is learned again against the others'
@@ -80,6 +82,7 @@ from ..experience import Experience
 from ..inputs import OUTPUT_FIELD, View
 from ..verify import CLASS, OUTCOME, judge
 from .features import Feature, features
+from .synonyms import Related
 
 _Z = 1.5  # the Wilson bound that judges "precise enough"
 _SPLIT_LIMIT = 4
@@ -159,12 +162,20 @@ class _Grower:
         min_coverage: int,
         min_precision: float,
         beam_width: int,
+        related: Related | None = None,
     ) -> None:
         self.features = features
         self.mentions: dict[str | None, list[Feature]] = {}
         for f in features:
             if f.cond.op == "mentions":
                 self.mentions.setdefault(f.cond.field, []).append(f)
+        # the words an embedder places nearest each word: cheaper to name as synonyms
+        self.near: dict[str, tuple[str, ...]] = {}
+        self.near_bits = 0.0
+        words = sorted({str(f.cond.value) for pool in self.mentions.values() for f in pool})
+        if related is not None and len(words) > 1:
+            self.near = related(words)
+            self.near_bits = math.log2(max(related.size, 2))
         self.labels = labels
         self.n = len(labels)
         self.all = (1 << self.n) - 1
@@ -316,8 +327,10 @@ class _Grower:
         chosen = [f]
         mask = f.mask
         best_gain = gain
+        spent = 0.0
+        suggested = set(self.near.get(str(f.cond.value), ()))
         while len(chosen) < MAX_ALTERNATIVES:
-            pick: tuple[float, Feature] | None = None
+            pick: tuple[float, Feature, float] | None = None
             for g in pool:
                 extra = g.mask & parent & pos & ~mask
                 if _popcount(extra) < self.min_coverage or g in chosen or _said((g,)) & said:
@@ -325,18 +338,22 @@ class _Grower:
                 c2 = parent & (mask | g.mask)
                 p2, n2 = _popcount(c2 & pos), _popcount(c2 & neg)
                 g2 = p2 * (math.log2(p2 / (p2 + n2)) - root)
-                if g2 - best_gain > bits and (pick is None or g2 > pick[0]):
-                    pick = (g2, g)
+                # a word the embedder suggests is named among its few suggestions
+                cost = min(bits, self.near_bits) if str(g.cond.value) in suggested else bits
+                if g2 - best_gain > cost and (pick is None or g2 > pick[0]):
+                    pick = (g2, g, cost)
             if pick is None:
                 break
-            best_gain = pick[0]
-            chosen.append(pick[1])
-            mask |= pick[1].mask
+            best_gain, added, cost = pick
+            spent += cost
+            chosen.append(added)
+            mask |= added.mask
+            suggested |= set(self.near.get(str(added.cond.value), ()))
         if len(chosen) == 1:
             return None
         value = " | ".join(str(c.cond.value) for c in chosen)
         cond = Condition(f.cond.field, "mentions", value)
-        grown = Feature(cond, mask, f"m:{f.cond.field}:{value}", bits=bits * (len(chosen) - 1))
+        grown = Feature(cond, mask, f"m:{f.cond.field}:{value}", bits=spent)
         return grown, parent & mask, best_gain
 
     def narrow(
@@ -399,6 +416,7 @@ def induce_rules(
     default: bool = True,
     default_precision: float = 0.75,
     outcomes: bool = True,
+    related: Related | None = None,
 ) -> list[InducedRule]:
     """Induce checkable rules from the experiences whose outcome the learner can read.
 
@@ -407,7 +425,9 @@ def induce_rules(
     ``default_precision`` of what it decides right (else the commonest class gets
     rules too), then, with ``outcomes``, the outcome rules of reward-only
     experiences. Apply class rules with :func:`predict`. Deterministic: ties go to
-    the feature first in sorted order.
+    the feature first in sorted order. ``related`` (:mod:`imlgit.learners.synonyms`)
+    suggests synonyms: a suggested word costs less to list in a ``mentions``
+    condition, and still has to pay for itself in the evidence.
     """
     if max_conditions < 1 or min_coverage < 1 or beam_width < 1:
         raise ValueError("max_conditions, min_coverage and beam_width must be at least 1")
@@ -415,7 +435,7 @@ def induce_rules(
         raise ValueError("min_precision must be in (0, 1]")
     exps = list(experiences)
     how = _How(max_conditions, min_coverage, min_precision, text_lacks, max_thresholds,
-               beam_width, default_precision)  # fmt: skip
+               beam_width, default_precision, related)  # fmt: skip
     out = _class_rules(exps, how, default)
     if outcomes:
         out += _outcome_rules(exps, how)
@@ -433,6 +453,7 @@ class _How:
     max_thresholds: int
     beam_width: int
     default_precision: float
+    related: Related | None = None
 
     def grower(
         self,
@@ -450,6 +471,7 @@ class _How:
             min_coverage=self.min_coverage,
             min_precision=self.min_precision,
             beam_width=self.beam_width,
+            related=self.related,
         )
 
     def features(self, views: Sequence[View], labels: Sequence[str | None]) -> list[Feature]:

@@ -24,6 +24,7 @@ from ..experience import Experience
 from ..verify import CLASS, OUTCOME, decisions, judge, kind_of
 from .base import Candidate, LearnContext, Operation
 from .covering import InducedRule, induce_rules
+from .synonyms import Related
 
 __all__ = ["CoveringLearner"]
 
@@ -64,8 +65,13 @@ class CoveringLearner:
         min_coverage: int = 2,
         min_precision: float = 0.9,
         window: int | None = None,
+        related: Related | None = None,
     ) -> None:
+        """``related`` suggests synonyms for ``mentions`` conditions (an
+        :class:`~imlgit.learners.synonyms.EmbeddedRelated` over the embedder that
+        retrieval uses); without it, every word costs the same to list."""
         self.window = window
+        self.related = related
         self._induced_at: dict[str, int] = {}  # scope -> evidence size at its last induction
         self.max_conditions = max_conditions
         self.min_coverage = min_coverage
@@ -89,6 +95,7 @@ class CoveringLearner:
             max_conditions=self.max_conditions,
             min_coverage=self.min_coverage,
             min_precision=self.min_precision,
+            related=self.related,
         )
         batch_ids = {e.id for e in batch}
         return [self._candidate(r, scope, batch_ids) for r in learned]
