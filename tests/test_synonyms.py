@@ -7,6 +7,7 @@ together and every other word far away. The real path (MiniLM) is marked slow.
 from __future__ import annotations
 
 import random
+import zlib
 
 import numpy as np
 import pytest
@@ -39,7 +40,7 @@ class ClusterEmbedder:
         out = np.zeros((len(texts), self.dim))
         for i, t in enumerate(texts):
             g = next((k for k, grp in enumerate(self.groups) if t in grp), None)
-            rng = np.random.default_rng(abs(hash(t)) % 2**32)
+            rng = np.random.default_rng(zlib.crc32(t.encode()))
             out[i] = rng.normal(size=self.dim) * 0.1
             if g is not None:
                 out[i, g] += 1.0
@@ -119,3 +120,38 @@ def test_minilm_suggests_the_synonyms_of_damage() -> None:
     )  # fmt: skip
     assert len(set(near["cracked"][:4]) & {"shattered", "smashed", "broken", "dented"}) >= 3
     assert {"money", "payment", "reimbursed"} & set(near["refund"][:3])
+
+
+class BrokenEmbedder:
+    """A fake embedder (test double) that fails as a misconfigured one would."""
+
+    identity = "fake:broken"
+    dim = 4
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if self.how == "raise":
+            raise RuntimeError("no model here")
+        if self.how == "short":
+            return np.zeros((max(0, len(texts) - 1), self.dim))
+        return np.full((len(texts), self.dim), np.nan)
+
+
+@pytest.mark.parametrize("how", ["raise", "short", "nan"])
+def test_an_embedder_that_fails_leaves_learning_without_suggestions(how: str) -> None:
+    train = _messages(90, 1)
+    related = EmbeddedRelated(lambda: BrokenEmbedder(how))
+    rules = induce_rules(train, related=related)
+    assert related.unavailable, "says why there are no suggestions"
+    assert [(r.when, r.then) for r in rules] == [(r.when, r.then) for r in induce_rules(train)]
+
+
+def test_ties_go_to_the_word_given_first_and_answers_are_reused() -> None:
+    emb = ClusterEmbedder([("a1", "a2", "a3")])
+    related = EmbeddedRelated(lambda: emb, size=1)
+    words = ["a1", "a2", "a3", *VOCABULARY[:5]]
+    first = related(words)
+    assert related(words) is first and len(emb.calls) == 1
+    assert first["a1"][0] in ("a2", "a3")

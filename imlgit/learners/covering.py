@@ -25,7 +25,7 @@ conditions and a ``then``) in the style of CN2 and RIPPER:
 * synonyms: a candidate ending in ``mentions`` a word tries listing more words of
   the same text (``mentions "cracked | smashed | broken"``), greedily, each paying
   ``log2`` of the words it was chosen among (all the text's words, or the few an
-  embedder places nearest a word already listed, :mod:`imlgit.learners.synonyms`);
+  embedder places nearest the first word listed, :mod:`imlgit.learners.synonyms`);
   a rule that lists synonyms is held to its point precision, so synonyms never buy
   coverage with errors, and wins only when its score is at least 1.5 times the
   best rule's without synonyms (two words that both indicate a class are not
@@ -169,13 +169,15 @@ class _Grower:
         for f in features:
             if f.cond.op == "mentions":
                 self.mentions.setdefault(f.cond.field, []).append(f)
-        # the words an embedder places nearest each word: cheaper to name as synonyms
-        self.near: dict[str, tuple[str, ...]] = {}
-        self.near_bits = 0.0
-        words = sorted({str(f.cond.value) for pool in self.mentions.values() for f in pool})
-        if related is not None and len(words) > 1:
-            self.near = related(words)
-            self.near_bits = math.log2(max(related.size, 2))
+        # per text, the words an embedder places nearest each of its words (the most
+        # often said first): cheaper to name as synonyms
+        self.near: dict[str | None, dict[str, tuple[str, ...]]] = {}
+        if related is not None:
+            for path, pool in self.mentions.items():
+                ranked = sorted(pool, key=lambda f: (-_popcount(f.mask), str(f.cond.value)))
+                words = [str(f.cond.value) for f in ranked]
+                if len(words) > 1:
+                    self.near[path] = related(words)
         self.labels = labels
         self.n = len(labels)
         self.all = (1 << self.n) - 1
@@ -328,7 +330,9 @@ class _Grower:
         mask = f.mask
         best_gain = gain
         spent = 0.0
-        suggested = set(self.near.get(str(f.cond.value), ()))
+        # the words the embedder places nearest the first word: each is named among them
+        suggested = set(self.near.get(f.cond.field, {}).get(str(f.cond.value), ()))
+        near_bits = math.log2(max(2, len(suggested)))
         while len(chosen) < MAX_ALTERNATIVES:
             pick: tuple[float, Feature, float] | None = None
             for g in pool:
@@ -338,8 +342,7 @@ class _Grower:
                 c2 = parent & (mask | g.mask)
                 p2, n2 = _popcount(c2 & pos), _popcount(c2 & neg)
                 g2 = p2 * (math.log2(p2 / (p2 + n2)) - root)
-                # a word the embedder suggests is named among its few suggestions
-                cost = min(bits, self.near_bits) if str(g.cond.value) in suggested else bits
+                cost = min(bits, near_bits) if str(g.cond.value) in suggested else bits
                 if g2 - best_gain > cost and (pick is None or g2 > pick[0]):
                     pick = (g2, g, cost)
             if pick is None:
@@ -348,7 +351,6 @@ class _Grower:
             spent += cost
             chosen.append(added)
             mask |= added.mask
-            suggested |= set(self.near.get(str(added.cond.value), ()))
         if len(chosen) == 1:
             return None
         value = " | ".join(str(c.cond.value) for c in chosen)

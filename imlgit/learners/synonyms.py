@@ -18,13 +18,15 @@ from typing import Protocol
 import numpy as np
 
 from ..embed import Embedder
+from ..errors import EmbedderError
 
 __all__ = ["EmbeddedRelated", "Related"]
 
 NEAREST = 8
 """How many nearest words an embedder suggests for each word."""
 MAX_WORDS = 4000
-"""At most this many words are embedded for one induction (the most common kept)."""
+"""At most this many words are compared for one induction: the first given (the
+learner gives the most often said first)."""
 
 
 class Related(Protocol):
@@ -36,11 +38,15 @@ class Related(Protocol):
 
 
 class EmbeddedRelated:
-    """The ``NEAREST`` words by cosine similarity of an embedder's vectors.
+    """The ``size`` nearest words by cosine similarity of an embedder's vectors.
 
-    ``load`` returns the embedder; it is called on first use (so a learner that never
-    meets two text words never loads a model). Vectors are cached by word across
-    calls."""
+    ``load`` returns the embedder; it is called on first use (so a learner that
+    never meets two text words never loads a model). Vectors are cached by word,
+    the last answer by its words. When the embedder cannot be loaded or answers
+    with something that is not one finite vector per word, there are no
+    suggestions (every word costs the same to list, as without an embedder) and
+    :attr:`unavailable` says why; learning goes on. Ties in similarity go to the
+    word given first."""
 
     def __init__(self, load: Callable[[], Embedder], size: int = NEAREST) -> None:
         if size < 1:
@@ -48,31 +54,44 @@ class EmbeddedRelated:
         self._load = load
         self._embedder: Embedder | None = None
         self.size = size
+        self.unavailable: str | None = None
         self._vectors: dict[str, np.ndarray] = {}
-
-    def _get(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = self._load()
-        return self._embedder
+        self._last: tuple[tuple[str, ...], dict[str, tuple[str, ...]]] | None = None
 
     def __call__(self, words: Sequence[str]) -> dict[str, tuple[str, ...]]:
-        unique = list(dict.fromkeys(words))[:MAX_WORDS]
-        if len(unique) < 2:
+        unique = tuple(dict.fromkeys(words))[:MAX_WORDS]
+        if len(unique) < 2 or self.unavailable is not None:
             return {}
-        missing = [w for w in unique if w not in self._vectors]
-        if missing:
-            raw = np.asarray(self._get().embed(missing), dtype=np.float64)
-            norms = np.linalg.norm(raw, axis=1, keepdims=True)
-            unit = raw / np.where(norms == 0, 1.0, norms)
-            for w, v in zip(missing, unit, strict=True):
-                self._vectors[w] = v
+        if self._last is not None and self._last[0] == unique:
+            return self._last[1]
+        try:
+            self._embed([w for w in unique if w not in self._vectors])
+        except Exception as exc:  # noqa: BLE001 - any failure of the embedder: no suggestions
+            self.unavailable = f"{type(exc).__name__}: {exc}"[:300]
+            return {}
         mat = np.stack([self._vectors[w] for w in unique])
-        sims = mat @ mat.T
+        # rounded, so that vectors a hair apart (batch effects) do not reorder ties
+        sims = np.round(mat @ mat.T, 5)
         np.fill_diagonal(sims, -np.inf)
         k = min(self.size, len(unique) - 1)
-        out: dict[str, tuple[str, ...]] = {}
-        for i, w in enumerate(unique):
-            top = np.argpartition(-sims[i], k - 1)[:k]
-            top = top[np.argsort(-sims[i][top], kind="stable")]
-            out[w] = tuple(unique[j] for j in top)
+        # stable sort on -similarity: ties go to the word given first
+        order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        out = {w: tuple(unique[j] for j in order[i]) for i, w in enumerate(unique)}
+        self._last = (unique, out)
         return out
+
+    def _embed(self, missing: list[str]) -> None:
+        if not missing:
+            return
+        if self._embedder is None:
+            self._embedder = self._load()
+        raw = np.asarray(self._embedder.embed(missing), dtype=np.float32)
+        if raw.ndim != 2 or raw.shape[0] != len(missing) or not np.isfinite(raw).all():
+            raise EmbedderError(
+                f"the embedder gave {raw.shape} values for {len(missing)} words, "
+                "not one finite vector each"
+            )
+        norms = np.linalg.norm(raw, axis=1, keepdims=True)
+        unit = raw / np.where(norms == 0, 1.0, norms)
+        for w, v in zip(missing, unit, strict=True):
+            self._vectors[w] = v
