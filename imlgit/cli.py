@@ -1179,7 +1179,10 @@ def check(
     paths: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Validate the memory's rule files (the git hooks call this)."""
+    """Validate the memory's rule files, reporting every problem (the git hooks call this).
+
+    With no option: the working tree, as a linter would (files not committed yet
+    too), and the last commit; --staged: git's index; --at REV: that revision."""
     from .scan import scan_text
     from .store import check_rule_file
 
@@ -1217,10 +1220,23 @@ def check(
             scan(rel, data, ())
     else:
         store = _store(ctx)
-        problems.extend(str(p) for p in store.check(at))
         allow = _scan_allow(store)
-        for entry in store.rule_entries(at).values():
-            scan(entry.path, store.read_blob(entry.blob), allow)
+        on_disk = store.check_worktree() if at is None else None
+        if on_disk is not None:
+            # like a linter: the files as they are now, committed or not
+            problems.extend(str(p) for p in on_disk)
+            root = store.path / "rules"
+            for f in sorted(root.rglob("*.md")) if root.is_dir() else ():
+                if f.is_file() and not f.is_symlink():
+                    rel = f.relative_to(store.path).as_posix()
+                    scan(rel, f.read_bytes(), allow)
+        # the revision (HEAD without --at): what is committed, where it differs
+        for problem in map(str, store.check(at)):
+            if problem not in problems:
+                problems.append(problem)
+        if on_disk is None:
+            for entry in store.rule_entries(at).values():
+                scan(entry.path, store.read_blob(entry.blob), allow)
     if as_json:
         _emit_json({"ok": not problems, "problems": problems})
     else:

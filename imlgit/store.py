@@ -74,6 +74,10 @@ def _no_fault(point: str) -> None:
     pass
 
 
+MAX_CHECKED_FILES = 100_000
+"""``check`` reads at most this many files of a working tree's rules/."""
+
+
 @dataclass(frozen=True)
 class RuleEntry:
     """A rule file in a tree: its path and blob SHA."""
@@ -505,6 +509,39 @@ class Store:
         seen: dict[str, str] = {}
         for path, sha in self._walk_files(found[1], RULES_DIR + "/"):
             problems.extend(check_rule_file(path, self.read_blob(_hex(sha)), seen))
+        return problems
+
+    def check_worktree(self) -> list[RuleError] | None:
+        """Every problem with the rule files in the working tree, as a linter reads
+        them (files a person has not committed yet too), or None for a repository
+        without a working tree. At most ``MAX_CHECKED_FILES`` files are read."""
+        wt = self._worktree()
+        if wt is None:
+            return None
+        root = wt / RULES_DIR
+        problems: list[RuleError] = []
+        seen: dict[str, str] = {}
+        if not root.is_dir():
+            return problems
+        files: list[Path] = []
+        for path in sorted(root.rglob("*")):
+            if len(files) >= MAX_CHECKED_FILES:
+                problems.append(RuleError(f"more than {MAX_CHECKED_FILES} files; the rest "
+                                          "were not checked", path=RULES_DIR))  # fmt: skip
+                break
+            if path.is_symlink():
+                rel = path.relative_to(wt).as_posix()
+                problems.append(RuleError("a symbolic link: rule files are files", path=rel))
+            elif path.is_file():
+                files.append(path)
+        for path in files:
+            rel = path.relative_to(wt).as_posix()
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                problems.append(RuleError(f"cannot be read: {exc.strerror}", path=rel))
+                continue
+            problems.extend(check_rule_file(rel, data, seen))
         return problems
 
     # ------------------------------------------------------------------ write

@@ -156,3 +156,24 @@ def test_check_json_reports_problems(tmp_path: Path) -> None:
     assert res.exit_code == 1
     data = json.loads(res.output)
     assert data["ok"] is False and "r-x.md" in data["problems"][0]
+
+
+def test_check_reads_the_working_tree_like_a_linter_and_reports_every_problem(
+    tmp_path: Path,
+) -> None:
+    # files a person wrote but has not committed: check (no option) finds each of
+    # them; --at HEAD reads only what is committed
+    repo = _init(tmp_path)
+    rules = repo / "rules"
+    rules.mkdir(exist_ok=True)
+    (rules / "broken.md").write_text("---\nid: [unclosed\n---\nA statement.\n", encoding="utf-8")
+    (rules / "notes.txt").write_text("not a rule\n", encoding="utf-8")
+    (rules / "nested").mkdir()
+    (rules / "nested" / "empty.md").write_text("", encoding="utf-8")
+    res = CliRunner().invoke(cli, ["--repo", str(repo), "check", "--json"])
+    assert res.exit_code == 1
+    problems = json.loads(res.stdout)["problems"]
+    for name in ("rules/broken.md", "rules/notes.txt", "rules/nested/empty.md"):
+        assert any(name in p for p in problems), (name, problems)
+    at_head = CliRunner().invoke(cli, ["--repo", str(repo), "check", "--at", "HEAD"])
+    assert at_head.exit_code == 0, at_head.output
