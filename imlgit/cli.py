@@ -1298,6 +1298,34 @@ def _check_commit_msg(file: str) -> list[str]:
 # ---------------------------------------------------------------------- main
 
 
+def _repo_here(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    """``--repo`` given after the subcommand: the same as before it."""
+    if value is not None:
+        root = ctx.find_root()
+        root.ensure_object(dict)
+        root.obj["repo"] = value
+
+
+def _repo_everywhere(group: click.Group) -> None:
+    """Every command takes ``--repo`` / ``-C`` after its name too (``imlgit log -C PATH``)."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _repo_everywhere(command)
+        elif not any("--repo" in getattr(p, "opts", ()) for p in command.params):
+            command.params.append(
+                click.Option(
+                    ["--repo", "-C", "repo_here"],
+                    metavar="PATH",
+                    expose_value=False,
+                    callback=_repo_here,
+                    help="The memory repository (as before the command).",
+                )
+            )
+
+
+_repo_everywhere(cli)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: library errors become one line on stderr and exit 1."""
     from .config import PROCESS_ENV

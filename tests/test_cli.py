@@ -177,3 +177,15 @@ def test_check_reads_the_working_tree_like_a_linter_and_reports_every_problem(
         assert any(name in p for p in problems), (name, problems)
     at_head = CliRunner().invoke(cli, ["--repo", str(repo), "check", "--at", "HEAD"])
     assert at_head.exit_code == 0, at_head.output
+
+
+def test_repo_is_taken_after_the_subcommand_too(tmp_path: Path) -> None:
+    repo = _init(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for args in (["log", "--repo", str(repo)], ["rule", "list", "-C", str(repo)],
+                 ["check", "--repo", str(repo)]):  # fmt: skip
+        res = CliRunner().invoke(cli, args, env={"IMLGIT_REPO": str(elsewhere)})
+        assert res.exit_code == 0, (args, res.output)
+    res = CliRunner().invoke(cli, ["rule", "list", "-C", str(repo)])
+    assert "r-example-rationale" in res.output
