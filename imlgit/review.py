@@ -339,11 +339,12 @@ class Decision:
         failed = [c for c in self.checks if not c.ok]
         if self.policy == "auto":
             return "auto: approved without checks"
-        verdict = "would approve" if not failed else "would not approve"
-        if self.policy == "gated":
-            verdict = "approved" if not failed else "left for a person"
         why = "; ".join(f"{c.name}: {c.detail}" for c in failed) or "every check holds"
-        return f"{self.policy}: {verdict} ({why})"
+        if self.policy == "gated":
+            return f"gated: {'approved' if not failed else 'left for a person'} ({why})"
+        # manual: a person decides; the gated checks are shown as advice, named as such
+        gated = "gated would approve" if not failed else "gated would leave it for a person"
+        return f"{self.policy}: left for a person ({gated}: {why})"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -461,7 +461,8 @@ def test_cli_review_flow(tmp_path: Path, imlgit_cli) -> None:  # type: ignore[no
     assert listed.stdout.startswith("w1\t") and "induce" in listed.stdout
     shown = imlgit_cli("review", "w1", repo=repo)
     assert shown.returncode == 0 and "Imlgit-Support" in shown.stdout and "+when:" in shown.stdout
-    assert "policy manual: would approve" in shown.stdout
+    # the policy named is the one in force (manual), not what gated would do
+    assert "policy manual: left for a person (gated would approve" in shown.stdout
     merge = imlgit_cli("branch", "merge", "proposals/w1", "--why", "x", repo=repo)
     assert merge.returncode == 2 and "imlgit approve w1" in merge.stderr
     bad = imlgit_cli(
