@@ -783,7 +783,9 @@ def stats(
     Replays each decided proposal against main as it was when it was decided (the
     approval's first parent; for a rejection, the commit before the record).
     """
-    out = Stats(open=len([b for b in store.branches() if b.startswith(PREFIX)]))
+    # open as `proposals` lists them: a branch main already has (approved, not yet
+    # deleted) is not open
+    out = Stats(open=len(list_proposals(store)))
     for c in store.log(DEFAULT_BRANCH, limit=limit):
         op = c.trailer("Imlgit-Op")
         if op not in ("approve", "reject"):

@@ -524,3 +524,12 @@ def test_the_forge_ci_check_on_a_proposal_branch(tmp_path: Path) -> None:
                CommitMessage.make("add", "broken", "Hand-written."), author=OTHER, branch=b3)
     broken = ci("proposals/pr-3", "proposals/pr-3")
     assert broken.returncode == 1 and "r-broken" in broken.stderr
+
+
+def test_stats_count_open_proposals_as_proposals_lists_them(store: Store) -> None:
+    # a proposals/* branch with nothing main lacks (approved and merged, or made
+    # by hand) is not an open proposal: stats and the list agree
+    store.create_branch(rv.PREFIX + "empty", "main")
+    _proposal_with(store, "real", rule("r-o", "Open."))
+    assert [p.name for p in rv.list_proposals(store)] == ["real"]
+    assert rv.stats(store, rv.Gate()).open == 1
