@@ -590,6 +590,18 @@ def _parse_rule(data: str | bytes, path: str | None) -> Rule:
     if not statement:
         raise RuleError("the body must start with the rule's statement", path=path, line=body_line)
     _check_rule(rule, path=path, lines=lines)
+    if when is not None and then is not None:
+        from .conditions import parse_then, statement_agrees
+
+        if not statement_agrees(statement, when, parse_then(then, path=path)):
+            raise _err(
+                "the statement does not say what when/then do (RULE-FORMAT.md, "
+                "'A statement must agree with its form'): say the outcome "
+                f"{then!r} and every condition, or change when/then",
+                path,
+                lines,
+                "then",
+            )
     if path is not None:
         stem = rule_id_from_path(path)
         if stem is not None and stem != rule.id:

@@ -189,3 +189,36 @@ def test_repo_is_taken_after_the_subcommand_too(tmp_path: Path) -> None:
         assert res.exit_code == 0, (args, res.output)
     res = CliRunner().invoke(cli, ["rule", "list", "-C", str(repo)])
     assert "r-example-rationale" in res.output
+
+
+def test_a_form_that_disagrees_with_the_statement_is_refused_by_edit_and_check(
+    tmp_path: Path,
+) -> None:
+    # RULE-FORMAT.md: "A statement must agree with its form, or the rule is refused"
+    repo = _init(tmp_path)
+    res = CliRunner().invoke(cli, ["--repo", str(repo), "rule", "add", "--id", "r-by-air",
+                                   "--title", "Overseas parcels go by air", "--statement",
+                                   "When region is overseas, the class is AIR.",
+                                   "--why", "A rule by hand."])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    shown = CliRunner().invoke(cli, ["--repo", str(repo), "rule", "show", "r-by-air"]).output
+    form = 'when:\n  - field: region\n    op: "="\n    value: overseas\n'
+    head = CliRunner().invoke(cli, ["--repo", str(repo), "log", "--json"]).output
+    for then, ok in (("SEA", False), ("AIR", True)):
+        f = tmp_path / f"{then}.md"
+        f.write_text(shown.replace("sources: []\n", f"sources: []\n{form}then: {then}\n"))
+        res = CliRunner().invoke(cli, ["--repo", str(repo), "rule", "edit", "r-by-air",
+                                       "--file", str(f), "--why", "Give it a form."])  # fmt: skip
+        if ok:
+            assert res.exit_code == 0, res.output
+        else:
+            assert res.exit_code != 0 and "does not say what when/then do" in str(
+                res.exception or res.output
+            )
+            after = CliRunner().invoke(cli, ["--repo", str(repo), "log", "--json"]).output
+            assert after == head, "nothing was written"
+            lint = tmp_path / "draft" / "rules" / "r-by-air.md"
+            lint.parent.mkdir(parents=True)
+            lint.write_text(f.read_text())
+            bad = CliRunner().invoke(cli, ["--repo", str(repo), "check", "--path", str(lint)])
+            assert bad.exit_code == 1 and "does not say what when/then do" in bad.output

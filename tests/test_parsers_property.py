@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imlgit.conditions import Condition
+from imlgit.conditions import Condition, render_statement
 from imlgit.errors import ExperienceError, RuleError
 from imlgit.experience import decode_json_line, load_jsonl, parse_jsonl_text
 from imlgit.rules import Rule, parse_rule, render_rule, rule_path
@@ -66,10 +66,18 @@ def _conditions(draw: st.DrawFn) -> tuple[Condition, ...]:
 def valid_rules(draw: st.DrawFn) -> Rule:
     checkable = draw(st.booleans())
     rid = draw(st.from_regex(r"[a-z0-9][a-z0-9_-]{0,30}", fullmatch=True))
+    when = draw(_conditions()) if checkable else None
+    then = draw(_line.map(str.strip).filter(lambda s: s and "\n" not in s)) if checkable else None
+    # a checkable rule's statement must agree with its form: the canonical sentence
+    statement = (
+        render_statement(when, then)
+        if when is not None and then is not None
+        else draw(_para.filter(bool))
+    )
     return Rule(
         id=rid,
         title=draw(_line.filter(lambda s: "\n" not in s)),
-        statement=draw(_para.filter(bool)),
+        statement=statement,
         scope=draw(_word.filter(lambda s: not s.endswith("."))),
         status=draw(st.sampled_from(["active", "retired"])),
         support=draw(st.integers(0, 10**12)),
@@ -79,10 +87,8 @@ def valid_rules(draw: st.DrawFn) -> Rule:
         sources=tuple(draw(st.lists(_source, max_size=5))),
         evidence=draw(_para),
         tags=tuple(draw(st.lists(_word, max_size=4))),
-        when=draw(_conditions()) if checkable else None,
-        then=draw(_line.map(str.strip).filter(lambda s: s and "\n" not in s))
-        if checkable
-        else None,
+        when=when,
+        then=then,
     )
 
 
