@@ -577,7 +577,9 @@ def learn(
     if as_json:
         _emit_json(done)
         return
-    if done.proposal is None:
+    if done.note is not None:
+        click.echo(done.note, err=True)
+    elif done.proposal is None:
         where = "nothing new to propose" if done.branch.startswith("proposals/") else done.branch
         click.echo(f"learned into {where}", err=True)
     else:
@@ -591,6 +593,9 @@ def learn(
                 f"{done.proposal} or imlgit reject {done.proposal} --why ...",
                 err=True,
             )
+    if done.note is not None:
+        click.echo(mem.store.head(done.branch))  # nothing was written: main as it is
+        return
     click.echo(done.approval.sha if done.approval else done.head or mem.store.head(done.branch))
 
 

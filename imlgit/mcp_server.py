@@ -313,7 +313,9 @@ class Tools:
             mem.reload_settings()
             policy = mem.settings.get("review", "policy")
             done = mem.learn()
-            if done.proposal is None:
+            if done.note is not None:
+                decision = done.note
+            elif done.proposal is None:
                 decision = (
                     "nothing new to propose"
                     if done.branch.startswith("proposals/")

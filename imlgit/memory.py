@@ -634,12 +634,24 @@ class Memory:
                 raise
             finally:
                 _keep_refusals(store.derived_dir / REFUSALS, engine.refusals[kept:])
+            out = Learned(results, target, proposal, choice=choice)
+            p = get_proposal(store, proposal) if proposal is not None else None
+            if p is not None and created and not p.changes:
+                # a proposal of this learn that changes no rule file is no proposal:
+                # nothing to review; its experiences stay where they were (the
+                # journal keeps them), so nothing is lost
+                store.delete_branch(target)
+                out.proposal = None
+                out.branch = DEFAULT_BRANCH
+                out.note = (
+                    f"no rule changed: no proposal opened ({len(experiences)} experiences "
+                    "learned, none stored)"
+                )
+                return out
             if from_journal:
                 self._forget({e.id for e in experiences})
-            out = Learned(results, target, proposal, choice=choice)
-            if proposal is None:
+            if p is None or proposal is None:
                 return out
-            p = get_proposal(store, proposal)
             if not p.commits:
                 if created:
                     store.delete_branch(target)
@@ -660,6 +672,7 @@ class Learned:
     decision: Decision | None = None
     approval: Approval | None = None
     choice: LearnerChoice | None = None  # which learner, and why
+    note: str | None = None  # e.g. why no proposal was opened
 
     @property
     def head(self) -> str | None:
@@ -673,6 +686,7 @@ class Learned:
             "approval": self.approval.to_dict() if self.approval else None,
             "batches": [b.to_dict() for b in self.batches],
             "learner": self.choice.to_dict() if self.choice else None,
+            "note": self.note,
         }
 
 
