@@ -1234,7 +1234,10 @@ def check(
             for f in sorted(root.rglob("*.md")) if root.is_dir() else ():
                 if f.is_file() and not f.is_symlink():
                     rel = f.relative_to(store.path).as_posix()
-                    scan(rel, f.read_bytes(), allow)
+                    try:
+                        scan(rel, f.read_bytes(), allow)
+                    except OSError:
+                        continue  # check_worktree reported it: "cannot be read"
         # the revision (HEAD without --at): what is committed, where it differs
         for problem in map(str, store.check(at)):
             if problem not in problems:

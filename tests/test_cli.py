@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from imlgit.cli import cli
@@ -222,3 +223,25 @@ def test_a_form_that_disagrees_with_the_statement_is_refused_by_edit_and_check(
             lint.write_text(f.read_text())
             bad = CliRunner().invoke(cli, ["--repo", str(repo), "check", "--path", str(lint)])
             assert bad.exit_code == 1 and "does not say what when/then do" in bad.output
+
+
+
+def test_check_names_an_unreadable_rule_file_instead_of_crashing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a file the user cannot read (simulated: these tests may run as root, who reads all)
+    repo = _init(tmp_path)
+    f = repo / "rules" / "locked.md"
+    f.parent.mkdir(exist_ok=True)
+    f.write_text("---\n---\n", encoding="utf-8")
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "locked.md":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    res = CliRunner().invoke(cli, ["--repo", str(repo), "check"])
+    assert res.exit_code == 1, res.output
+    assert "rules/locked.md" in res.output and "cannot be read" in res.output
