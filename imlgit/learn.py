@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 from .commits import LEARNER, MAX_RATIONALE, CommitMessage, Identity, plain_rationale
-from .conditions import ScoredRule, render_statement, statement_agrees
+from .conditions import ScoredRule, render_statement
 from .counting import Counted, Tally
 from .doctor import duplicate_of, same_rule
 from .doctor import normalize_statement as _norm_statement
@@ -43,7 +43,15 @@ from .errors import ConflictError, ImlgitError, LearnError, LLMError, RuleError
 from .experience import Experience, parse_jsonl_text
 from .inputs import describe
 from .learners.base import OPS, Candidate, LearnContext, Learner, Operation, RuleContext
-from .rules import Rule, now_utc, render_rule, rule_path, unique_rule_id, validate_rule_id
+from .rules import (
+    STATEMENT_DISAGREES,
+    Rule,
+    now_utc,
+    render_rule,
+    rule_path,
+    unique_rule_id,
+    validate_rule_id,
+)
 from .store import Store
 from .verify import scored
 
@@ -936,13 +944,13 @@ def _candidate_problem(cand: Candidate) -> str | None:
             then=cand.then,
         )
     except RuleError as exc:
-        return exc.message if exc.field is None else f"{exc.field}: {exc.message}"
-    if cand.when is not None and cand.then is not None:
-        if not statement_agrees(cand.statement, cand.when, cand.then):
+        if exc.message.startswith(STATEMENT_DISAGREES) and cand.when and cand.then:
+            # the last check a Rule makes: show the learner the form it should say
             return (
                 f"the statement {_clip(cand.statement)!r} does not say what its form says "
                 f"({render_statement(cand.when, cand.then)!r})"
             )
+        return exc.message if exc.field is None else f"{exc.field}: {exc.message}"
     return None
 
 

@@ -26,6 +26,7 @@ canonical form. Errors name the file, the line and the field.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import re
@@ -322,6 +323,29 @@ def _check_rule(rule: Rule, *, path: str | None, lines: Mapping[str, int]) -> No
             for text in (cond.field, cond.value):
                 if isinstance(text, str):
                     _check_chars(text, "a condition", path, lines, "when")
+    if rule.when is not None and rule.then is not None:
+        if not _statement_agrees(rule.statement, rule.when, rule.then):
+            raise _err(
+                f"{STATEMENT_DISAGREES} (RULE-FORMAT.md, "
+                "'A statement must agree with its form'): say the outcome "
+                f"{rule.then!r} and every condition, or change when/then",
+                path,
+                lines,
+                "then",
+            )
+
+
+STATEMENT_DISAGREES = "the statement does not say what when/then do"
+"""How a checkable rule whose statement contradicts its form is refused."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _statement_agrees(statement: str, when: tuple[Any, ...], then: str) -> bool:
+    """:func:`imlgit.conditions.statement_agrees`, once per statement and form: every
+    Rule is checked, and learning copies rules with new figures many times."""
+    from .conditions import statement_agrees
+
+    return statement_agrees(statement, when, then)
 
 
 # ---------------------------------------------------------------------------
@@ -590,18 +614,6 @@ def _parse_rule(data: str | bytes, path: str | None) -> Rule:
     if not statement:
         raise RuleError("the body must start with the rule's statement", path=path, line=body_line)
     _check_rule(rule, path=path, lines=lines)
-    if when is not None and then is not None:
-        from .conditions import parse_then, statement_agrees
-
-        if not statement_agrees(statement, when, parse_then(then, path=path)):
-            raise _err(
-                "the statement does not say what when/then do (RULE-FORMAT.md, "
-                "'A statement must agree with its form'): say the outcome "
-                f"{then!r} and every condition, or change when/then",
-                path,
-                lines,
-                "then",
-            )
     if path is not None:
         stem = rule_id_from_path(path)
         if stem is not None and stem != rule.id:

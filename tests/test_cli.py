@@ -245,3 +245,25 @@ def test_check_names_an_unreadable_rule_file_instead_of_crashing(
     res = CliRunner().invoke(cli, ["--repo", str(repo), "check"])
     assert res.exit_code == 1, res.output
     assert "rules/locked.md" in res.output and "cannot be read" in res.output
+
+
+def test_a_statement_edit_that_contradicts_the_form_is_refused(tmp_path: Path) -> None:
+    # rule edit --statement on a checkable rule: the new statement must still say
+    # what when/then do, or the edit would commit a file no reader accepts
+    repo = _init(tmp_path)
+    base = ["--repo", str(repo)]
+    assert CliRunner().invoke(cli, [*base, "rule", "add", "--id", "r-by-air", "--title", "Air",
+                                    "--statement", "When region is overseas, the class is AIR.",
+                                    "--why", "A rule by hand."]).exit_code == 0  # fmt: skip
+    shown = CliRunner().invoke(cli, [*base, "rule", "show", "r-by-air"]).output
+    f = tmp_path / "form.md"
+    form = 'when:\n  - field: region\n    op: "="\n    value: overseas\nthen: AIR\n'
+    f.write_text(shown.replace("sources: []\n", f"sources: []\n{form}"))
+    assert CliRunner().invoke(cli, [*base, "rule", "edit", "r-by-air", "--file", str(f),
+                                    "--why", "Give it a form."]).exit_code == 0  # fmt: skip
+    head = CliRunner().invoke(cli, [*base, "log", "--json"]).output
+    res = CliRunner().invoke(cli, [*base, "rule", "edit", "r-by-air", "--statement",
+                                   "Parcels go by boat.", "--why", "Reword."])  # fmt: skip
+    assert res.exit_code != 0
+    assert CliRunner().invoke(cli, [*base, "log", "--json"]).output == head
+    assert CliRunner().invoke(cli, [*base, "check"]).exit_code == 0
