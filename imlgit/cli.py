@@ -1226,18 +1226,16 @@ def check(
     else:
         store = _store(ctx)
         allow = _scan_allow(store)
-        on_disk = store.check_worktree() if at is None else None
+        # like a linter: the files as they are now, committed or not (each scanned)
+        on_disk = (
+            store.check_worktree(
+                lambda path, data: scan(path, data, allow) if path.endswith(".md") else None
+            )
+            if at is None
+            else None
+        )
         if on_disk is not None:
-            # like a linter: the files as they are now, committed or not
             problems.extend(str(p) for p in on_disk)
-            root = store.path / "rules"
-            for f in sorted(root.rglob("*.md")) if root.is_dir() else ():
-                if f.is_file() and not f.is_symlink():
-                    rel = f.relative_to(store.path).as_posix()
-                    try:
-                        scan(rel, f.read_bytes(), allow)
-                    except OSError:
-                        continue  # check_worktree reported it: "cannot be read"
         # the revision (HEAD without --at): what is committed, where it differs
         for problem in map(str, store.check(at)):
             if problem not in problems:

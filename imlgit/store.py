@@ -511,10 +511,13 @@ class Store:
             problems.extend(check_rule_file(path, self.read_blob(_hex(sha)), seen))
         return problems
 
-    def check_worktree(self) -> list[RuleError] | None:
+    def check_worktree(
+        self, each: Callable[[str, bytes], None] | None = None
+    ) -> list[RuleError] | None:
         """Every problem with the rule files in the working tree, as a linter reads
         them (files a person has not committed yet too), or None for a repository
-        without a working tree. At most ``MAX_CHECKED_FILES`` files are read."""
+        without a working tree. At most ``MAX_CHECKED_FILES`` files are read;
+        ``each(path, data)`` is called on every file read (``check`` scans it)."""
         wt = self._worktree()
         if wt is None:
             return None
@@ -542,6 +545,8 @@ class Store:
                 problems.append(RuleError(f"cannot be read: {exc.strerror}", path=rel))
                 continue
             problems.extend(check_rule_file(rel, data, seen))
+            if each is not None:
+                each(rel, data)
         return problems
 
     # ------------------------------------------------------------------ write

@@ -529,23 +529,24 @@ def _relearn(grower: _Grower, learned: Learned, classes: Sequence[str]) -> Learn
     return learned
 
 
-def _won(grower: _Grower, learned: Learned) -> list[int]:
-    """For each rule, the training experiences it decides under the choose order."""
+def _decided(grower: _Grower, learned: Learned) -> list[tuple[int, int]]:
+    """For each rule, the training experiences it decides under the choose order
+    that can tell, and those it gets right: (decided, right)."""
     won = [0] * len(learned)
     for i, w in enumerate(_winners(grower, learned, [grower.mask_of(r) for r, _ in learned])):
         if w is not None:
             won[w] |= 1 << i
-    return won
+    return [
+        (_popcount(m & grower.judged(c)), _popcount(m & grower.class_mask.get(c, 0)))
+        for m, (_, c) in zip(won, learned, strict=True)
+    ]
 
 
 def _decided_share(grower: _Grower, learned: Learned) -> float:
     """The share of what the rules decide that they get right (1 without rules)."""
-    won = _won(grower, learned)
-    decided = sum(_popcount(m & grower.judged(c)) for m, (_, c) in zip(won, learned, strict=True))
-    right = sum(
-        _popcount(m & grower.class_mask.get(c, 0)) for m, (_, c) in zip(won, learned, strict=True)
-    )
-    return right / decided if decided else 1.0
+    figures = _decided(grower, learned)
+    decided = sum(d for d, _ in figures)
+    return sum(r for _, r in figures) / decided if decided else 1.0
 
 
 def _precise(grower: _Grower, learned: Learned) -> Learned:
@@ -555,11 +556,8 @@ def _precise(grower: _Grower, learned: Learned) -> Learned:
     until every rule left holds."""
     learned = list(learned)
     while learned:
-        won = _won(grower, learned)
         failing: list[tuple[float, int, int]] = []  # (share, decided, -index)
-        for k, (_, cls) in enumerate(learned):
-            decided = _popcount(won[k] & grower.judged(cls))
-            right = _popcount(won[k] & grower.class_mask.get(cls, 0))
+        for k, (decided, right) in enumerate(_decided(grower, learned)):
             share = right / decided if decided else 0.0
             if decided < grower.min_coverage or share < KEEP_PRECISION:
                 failing.append((share, decided, -k))
