@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "Embedder",
     "SentenceTransformerEmbedder",
+    "unit_vectors",
     "embedder_from",
     "packaged_model_path",
 ]
@@ -59,6 +60,18 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for ``texts``: float32, shape (len(texts), dim), unit-length rows."""
         ...
+
+
+def unit_vectors(vectors: Any, dim: int, count: int, who: str) -> np.ndarray:
+    """``count`` finite vectors of ``dim`` floats, each scaled to unit length (a zero
+    vector stays zero), as a new C-ordered float32 array; else :class:`EmbedderError`
+    naming ``who``."""
+    out = np.array(vectors, dtype=np.float32, order="C", copy=True)
+    if out.shape != (count, dim) or not np.isfinite(out).all():
+        raise EmbedderError(f"{who} gave vectors of shape {out.shape}, not ({count}, {dim})")
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    np.divide(out, norms, out=out, where=norms > 0)
+    return out
 
 
 def packaged_model_path() -> Path:

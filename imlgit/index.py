@@ -68,8 +68,8 @@ from typing import Any
 
 import numpy as np
 
-from imlgit.embed import Embedder
-from imlgit.errors import EmbedderError, IndexError_
+from imlgit.embed import Embedder, unit_vectors
+from imlgit.errors import IndexError_
 
 __all__ = ["Hit", "IndexView", "IndexedRule", "RuleDoc", "RuleEntry"]
 __all__ += ["RuleIndex", "SyncStats", "UNPARSABLE", "rule_text"]
@@ -196,19 +196,10 @@ def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
     return name in {"SQLITE_CORRUPT", "SQLITE_NOTADB"} or "no such t" in text or "malformed" in text
 
 
-def _normalise(vectors: np.ndarray, dim: int, count: int, who: str) -> np.ndarray:
-    vectors = np.array(vectors, dtype=np.float32, order="C", copy=True)
-    if vectors.shape != (count, dim) or not np.isfinite(vectors).all():
-        raise EmbedderError(f"{who} gave vectors of shape {vectors.shape}, not ({count}, {dim})")
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    np.divide(vectors, norms, out=vectors, where=norms > 0)
-    return vectors
-
-
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     """Which rows are what the index stores: finite and of unit length (or zero).
 
-    Everything stored went through :func:`_normalise`, so any other row was
+    Everything stored went through :func:`imlgit.embed.unit_vectors`, so any other row was
     garbled on disk; a garbled row can score 1e34 and outrank every true match.
     One pass in float32 (~0.07 s for 10^6 x 384): a NaN or an overflow makes the
     squared norm non-finite.
@@ -514,10 +505,10 @@ class _Searchable:
             return [[] for _ in range(count)]
         dim = self._core.dim
         if isinstance(queries, np.ndarray):
-            matrix = _normalise(queries, dim, count, "the query array")
+            matrix = unit_vectors(queries, dim, count, "the query array")
         else:
             embedded = self._embedder.embed(list(queries))
-            matrix = _normalise(embedded, dim, count, self._embedder.identity)
+            matrix = unit_vectors(embedded, dim, count, self._embedder.identity)
         with self._lock:
             core = self._core
             return core.search(matrix, k, core.allowed(scope, tags))
@@ -1080,7 +1071,7 @@ class RuleIndex(_Searchable):
         for start in range(0, len(order), 4096):  # bounded memory for large rebuilds
             chunk = order[start : start + 4096]
             vectors = self._embedder.embed([texts[b] for b in chunk])
-            vectors = _normalise(vectors, self._dim, len(chunk), self._identity)
+            vectors = unit_vectors(vectors, self._dim, len(chunk), self._identity)
             embedded.update(zip(chunk, (v.tobytes() for v in vectors), strict=True))
         vec_of.update(embedded)
         return docs, vec_of, embedded

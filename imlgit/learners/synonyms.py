@@ -17,8 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..embed import Embedder
-from ..errors import EmbedderError
+from ..embed import Embedder, unit_vectors
 
 __all__ = ["EmbeddedRelated", "Related"]
 
@@ -85,13 +84,7 @@ class EmbeddedRelated:
             return
         if self._embedder is None:
             self._embedder = self._load()
-        raw = np.asarray(self._embedder.embed(missing), dtype=np.float32)
-        if raw.ndim != 2 or raw.shape[0] != len(missing) or not np.isfinite(raw).all():
-            raise EmbedderError(
-                f"the embedder gave {raw.shape} values for {len(missing)} words, "
-                "not one finite vector each"
-            )
-        norms = np.linalg.norm(raw, axis=1, keepdims=True)
-        unit = raw / np.where(norms == 0, 1.0, norms)
+        emb = self._embedder
+        unit = unit_vectors(emb.embed(missing), emb.dim, len(missing), emb.identity)
         for w, v in zip(missing, unit, strict=True):
             self._vectors[w] = v
