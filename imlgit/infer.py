@@ -24,10 +24,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .conditions import FAILS, WORKS, checkable, choose, is_outcome_rule
+from .conditions import FAILS, WORKS, checkable, choose
 from .inputs import OUTPUT_FIELD, View, view_of
 from .rules import Rule
-from .verify import precision, scored
+from .verify import CLASS, OUTCOME, kind_of, precision, scored
 
 __all__ = [
     "Answer",
@@ -113,8 +113,8 @@ def decide(
     another action's outcome rules say nothing about this one).
     """
     active = [r for r in rules if r.status == "active" and r.checkable]
-    plain = [r for r in active if not is_outcome_rule(r.when or (), r.then)]
-    outcome = [r for r in active if is_outcome_rule(r.when or (), r.then)]
+    plain = [r for r in active if kind_of(r) == CLASS]
+    outcome = [r for r in active if kind_of(r) == OUTCOME]
     if action is not None:
         hit = _choose(outcome, view_of(question, action))
         if hit is not None:

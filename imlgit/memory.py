@@ -421,7 +421,7 @@ class Memory:
         ``[scan] allow`` patterns of imlgit.toml let some through). Returns the
         proposal's name; a person approves it with ``imlgit approve NAME``.
         """
-        from .conditions import parse_then, parse_when, statement_agrees
+        from .conditions import parse_then, parse_when
         from .review import PREFIX, open_proposal, proposal_branch, rejected_rules
         from .scan import scan_text
 
@@ -451,11 +451,6 @@ class Memory:
         outcome = parse_then(then) if then is not None else None
         if (conds is None) != (outcome is None):
             raise RuleError("'when' and 'then' go together: give both or neither", field="when")
-        if conds is not None and outcome is not None:
-            if not statement_agrees(statement, conds, outcome):
-                raise RuleError(
-                    "the statement does not say what its when/then form says", field="statement"
-                )
         main = store.resolve(DEFAULT_BRANCH)
         rules = store.read_rules(main)
         now = now_utc()
