@@ -39,6 +39,7 @@ OPS = (
     "approve",
     "reject",
     "experiences",
+    "recount",
 )
 MAX_SUBJECT = 200
 MAX_RATIONALE = 20_000

@@ -70,6 +70,9 @@ __all__ = [
 ]
 
 EXPERIENCES_DIR = "experiences"
+# The learner is shown the rationales of a rule's last changes of meaning: not the
+# commits that store experiences or recount figures (its counters show those).
+_NOT_SHOWN = ("experiences", "recount")
 CONFLICT_RETRIES = 5  # a batch re-learned from the new head when its rules changed meanwhile
 
 
@@ -204,6 +207,7 @@ class _Planned:
     evidence: list[str]
     extra: dict[str, bytes | None] = field(default_factory=dict)
     states: dict[str, Rule] = field(default_factory=dict)
+    figures: str = ""  # a recount: the figures' move, one line a rule
 
 
 class Learning:
@@ -336,7 +340,7 @@ class Learning:
             if already:
                 return result
         try:
-            steps = self._steps(planned, bid, head)
+            steps = self._steps(_one_recount(planned, bid), bid, head)
             if not steps:
                 result.head = head
                 return result
@@ -366,7 +370,9 @@ class Learning:
             return
         by_path = {rule_path(rid): rid for rid in self._recent}
         mine: dict[str, list[tuple[int, int, int, str]]] = {}
-        for pos, ((changes, _), sha) in enumerate(zip(steps, commits, strict=True)):
+        for pos, ((changes, message), sha) in enumerate(zip(steps, commits, strict=True)):
+            if message.op in _NOT_SHOWN:
+                continue
             touched = [by_path[path] for path in changes if path in by_path]
             if touched:
                 info = self.store.commit_info(sha)
@@ -425,7 +431,11 @@ class Learning:
         for rid, r in sorted(relevant.items()):
             recent = self._recent.get(rid)
             if recent is None:
-                last = self.store.history(rid, head, limit=3)
+                last = [
+                    c
+                    for c in self.store.history(rid, head, limit=12)
+                    if c.trailer("Imlgit-Op") not in _NOT_SHOWN
+                ][:3]
                 recent = tuple((c.time, c.rationale) for c in last)
                 self._recent[rid] = recent
             contexts.append(RuleContext(r, tuple(why for _, why in recent)))
@@ -477,18 +487,22 @@ class Learning:
                 continue
             if (r.support, r.contradictions) != (rules[rid].support, rules[rid].contradictions):
                 old_s, old_c = rules[rid].support, rules[rid].contradictions
-                why = (
-                    f"Batch {bid} changes the counted figures of {rid}: support "
-                    f"{old_s} -> {r.support}, contradictions {old_c} -> {r.contradictions}."
-                )
+                note = ""
                 if rid in result.damped:
-                    why += (
-                        " A change was proposed, but the contradictions do not yet outweigh "
-                        f"the support (momentum {s.momentum}), so the rule stands."
+                    note = (
+                        f"{rid}: a change was proposed, but the contradictions do not yet "
+                        f"outweigh the support (momentum {s.momentum}), so the rule stands."
                     )
                 planned.append(
                     _Planned(
-                        "revise", f"update the figures of {rid}", why, [rid], [], states={rid: r}
+                        "recount",
+                        f"the figures of {rid}",
+                        note,
+                        [rid],
+                        [],
+                        states={rid: r},
+                        figures=f"{rid}: support {old_s} -> {r.support}, contradictions "
+                        f"{old_c} -> {r.contradictions}",
                     )
                 )
         for p in planned:
@@ -716,14 +730,17 @@ class Learning:
             work[target.id] = replace(target, contradictions=contra)
             planned.append(
                 _Planned(
-                    "revise",
+                    "recount",
                     f"record contradictions of {target.id}",
-                    f"{rationale}\n\nThe change is damped: {contra} contradictions do not "
-                    f"outweigh support {target.support} at momentum {self.settings.momentum}; "
-                    "the rule stands and the contradictions are recorded.",
+                    f"{target.id}: {rationale} The change is damped: {contra} contradictions "
+                    f"do not outweigh support {target.support} at momentum "
+                    f"{self.settings.momentum}; the rule stands and the contradictions are "
+                    "recorded.",
                     [target.id],
                     list(op.contradicting),
                     states={target.id: work[target.id]},
+                    figures=f"{target.id}: contradictions {target.contradictions} -> {contra} "
+                    "(recorded, not counted: a plain rule)",
                 )
             )
         result.damped.append(target.id)
@@ -791,12 +808,14 @@ class Learning:
             work[target.id] = replace(target, support=target.support + len(evidence))
             planned.append(
                 _Planned(
-                    "revise",
+                    "recount",
                     f"{target.id} agrees with the batch",
-                    rationale,
+                    f"{target.id} agrees with the batch: {rationale}",
                     [target.id],
                     list(evidence),
                     states={target.id: work[target.id]},
+                    figures=f"{target.id}: support {target.support} -> "
+                    f"{target.support + len(evidence)} (the evidence cited: a plain rule)",
                 )
             )
         result.agreed.append(target.id)
@@ -878,7 +897,7 @@ class Learning:
             more = len(p.evidence) - len(ev)
             value = " ".join(ev) + (f" (+{more} more)" if more else "")
             trailers.append(("Imlgit-Evidence", value))
-        for rid in p.rules[:1]:
+        for rid in p.rules[:1] if p.op != "recount" else ():
             rule = p.states[rid]
             if rule.checkable:
                 trailers.append(
@@ -890,6 +909,38 @@ class Learning:
 
 
 _Decisions = dict[tuple[str, str], tuple[str, bool]]
+
+
+def _rules_n(n: int) -> str:
+    return "1 rule" if n == 1 else f"{n} rules"
+
+
+def _one_recount(planned: Sequence[_Planned], bid: str) -> list[_Planned]:
+    """The batch's plans with its figure-only ones (recounts, a plain rule's agreement
+    or recorded contradictions) folded into one ``recount`` commit, last: a batch's
+    figures are one commit, not one a rule."""
+    recounts = [p for p in planned if p.op == "recount"]
+    out = [p for p in planned if p.op != "recount"]
+    if not recounts:
+        return out
+    rules = list(dict.fromkeys(rid for p in recounts for rid in p.rules))
+    states = {rid: st for p in recounts for rid, st in p.states.items()}
+    lines = "\n".join(f"- {p.figures}" for p in recounts if p.figures)
+    notes = [p.rationale for p in recounts if p.rationale]
+    head = (
+        f"Batch {bid}'s evidence moves the figures of {_rules_n(len(rules))} it does not "
+        "otherwise change; no statement or form changes here."
+    )
+    text = head + "\n\n" + lines
+    for i, note in enumerate(notes):
+        if len(text) + len(note) + 200 > MAX_RATIONALE:
+            text += f"\n\n({len(notes) - i} more notes left out)"
+            break
+        text += "\n\n" + note
+    summary = f"the figures of {rules[0] if len(rules) == 1 else _rules_n(len(rules))}"
+    evidence = list(dict.fromkeys(e for p in recounts for e in p.evidence))
+    out.append(_Planned("recount", summary, text, rules, evidence, states=states))
+    return out
 
 
 def _scored(rules: Mapping[str, Rule], scope: str) -> tuple[list[str], list[ScoredRule]]:

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from .learners.base import Learner
     from .learners.choice import LearnerChoice
     from .llm import ChatModel
+    from .proposals import Folded
     from .review import Approval, Decision
 
 __all__ = ["Memory", "Recalled", "Learned", "JOURNAL"]
@@ -630,6 +631,10 @@ class Memory:
             finally:
                 _keep_refusals(store.derived_dir / REFUSALS, engine.refusals[kept:])
             out = Learned(results, target, proposal, choice=choice)
+            if proposal is not None and opened_at is not None:
+                from .proposals import fold
+
+                out.folded = fold(store, target, opened_at)
             p = get_proposal(store, proposal) if proposal is not None else None
             if p is not None and created and not p.changes:
                 # a proposal of this learn that changes no rule file is no proposal:
@@ -668,9 +673,15 @@ class Learned:
     approval: Approval | None = None
     choice: LearnerChoice | None = None  # which learner, and why
     note: str | None = None  # e.g. why no proposal was opened
+    folded: Folded | None = None  # the proposal's bookkeeping folded (imlgit.proposals)
 
     @property
     def head(self) -> str | None:
+        """Where the branch is now: after a fold, not the last batch's head (a batch's
+        head is kept in each BatchResult: its commit stays in the object store, off the
+        branch)."""
+        if self.folded is not None:
+            return self.folded.head
         return self.batches[-1].head if self.batches else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -682,6 +693,8 @@ class Learned:
             "batches": [b.to_dict() for b in self.batches],
             "learner": self.choice.to_dict() if self.choice else None,
             "note": self.note,
+            "head": self.head,
+            "folded": self.folded.to_dict() if self.folded else None,
         }
 
 

@@ -490,21 +490,117 @@ class ReviewEntry:
 
 
 @dataclass(frozen=True)
+class NetChange:
+    """One rule, as approving the proposal would change it (main -> proposal head).
+
+    ``kind``: added, changed (statement, form, title or scope), retired, restored,
+    removed (its file deleted), or figures (only support and contradictions moved)."""
+
+    rule_id: str
+    kind: str
+    path: str
+    before: Rule | None
+    after: Rule | None
+    commits: int  # the proposal's commits that touched it
+
+    def to_dict(self) -> dict[str, Any]:
+        def side(r: Rule | None) -> dict[str, Any] | None:
+            if r is None:
+                return None
+            out: dict[str, Any] = {
+                "title": r.title,
+                "statement": r.statement,
+                "status": r.status,
+                "scope": r.scope,
+                "support": r.support,
+                "contradictions": r.contradictions,
+            }
+            if r.checkable:
+                out["when"] = when_to_yaml_obj(r.when or ())
+                out["then"] = r.then
+            return out
+
+        return {
+            "rule": self.rule_id,
+            "kind": self.kind,
+            "path": self.path,
+            "commits": self.commits,
+            "before": side(self.before),
+            "after": side(self.after),
+        }
+
+
+NET_KINDS = ("added", "changed", "retired", "restored", "removed", "figures")
+
+
+def _kind(before: Rule | None, after: Rule | None) -> str:
+    if after is None:
+        return "removed"
+    if before is None:
+        return "added" if after.status == "active" else "retired"
+    if before.status == "active" and after.status != "active":
+        return "retired"
+    if before.status != "active" and after.status == "active":
+        return "restored"
+    meaning = ("statement", "when", "then", "title", "scope", "status")
+    if any(getattr(before, f) != getattr(after, f) for f in meaning):
+        return "changed"
+    return "figures"
+
+
+def net_changes(store: Store, p: Proposal) -> tuple[NetChange, ...]:
+    """What approving ``p`` changes, a rule each: changes of meaning first (added,
+    changed, retired, restored, removed), then the rules whose figures alone moved."""
+    touched: Counter[str] = Counter()
+    for c in p.commits:
+        touched.update(c.message.rules)
+    out = []
+    for ch in p.changes:
+        before, after = _parse_or_none(ch.old, ch.path), _parse_or_none(ch.new, ch.path)
+        out.append(NetChange(ch.rule_id, _kind(before, after), ch.path, before, after,
+                             touched[ch.rule_id]))
+    out.sort(key=lambda n: (NET_KINDS.index(n.kind), n.rule_id))
+    return tuple(out)
+
+
+def stored_experiences(store: Store, p: Proposal) -> int:
+    """Experiences the proposal stores (lines of the evidence files it adds or grows)."""
+    if p.base is None:
+        return 0
+    n = 0
+    old = dict(store.files_under("experiences", p.base))
+    for path, blob in store.files_under("experiences", p.head):
+        if old.get(path) == blob:
+            continue
+        lines = [ln for ln in store.read_blob(blob).split(b"\n") if ln.strip()]
+        before = old.get(path)
+        was = [ln for ln in store.read_blob(before).split(b"\n") if ln.strip()] if before else []
+        n += max(0, len(lines) - len(was))
+    return n
+
+
+@dataclass(frozen=True)
 class Review:
     proposal: Proposal
     entries: tuple[ReviewEntry, ...]
     accuracy: tuple[Evaluation, Evaluation] | None
     decision: Decision
+    net: tuple[NetChange, ...] = ()
+    stored: int = 0  # experiences the proposal stores
+    eval_name: str | None = None  # what the accuracy was measured on
 
     def to_dict(self) -> dict[str, Any]:
         acc = None
         if self.accuracy is not None:
-            acc = {"before": self.accuracy[0].to_dict(), "after": self.accuracy[1].to_dict()}
+            acc = {"before": self.accuracy[0].to_dict(), "after": self.accuracy[1].to_dict(),
+                   "on": self.eval_name}
         return {
             "proposal": self.proposal.to_dict(),
-            "entries": [e.to_dict() for e in self.entries],
+            "net": [n.to_dict() for n in self.net],
+            "stored_experiences": self.stored,
             "accuracy": acc,
             "decision": self.decision.to_dict(),
+            "entries": [e.to_dict() for e in self.entries],
         }
 
 
@@ -516,8 +612,11 @@ def review(
     *,
     head: str | None = None,
     main: str | None = None,
+    evaluation: tuple[Sequence[Experience], str] | None = None,
 ) -> Review:
-    """Everything a reviewer needs to judge proposal ``name``."""
+    """Everything a reviewer needs to judge proposal ``name``: the net change, the
+    accuracy before and after (on ``evaluation`` when given, else on the gate's
+    evaluation set), the policy's decision, and each commit."""
     p = get_proposal(store, name, head=head, main=main)
     entries = []
     for c in p.commits:
@@ -526,7 +625,15 @@ def review(
         entries.append(ReviewEntry(c, changes, hist))
     measured = accuracy(store, p, gate)
     decision = decide(store, p, gate, policy, measured=measured)
-    return Review(p, tuple(entries), measured, decision)
+    shown, on = measured, gate.eval_set
+    if evaluation is not None:
+        exps, on = evaluation
+        shown = (
+            evaluate(_active(store.read_rules(p.main)), exps),
+            evaluate(_active(_rules_after(store, p)), exps),
+        )
+    return Review(p, tuple(entries), shown, decision, net_changes(store, p),
+                  stored_experiences(store, p), on if shown is not None else None)
 
 
 # ---------------------------------------------------------------------- approve / reject

@@ -742,6 +742,65 @@ class Store:
             raise ImlgitError("nothing to commit")
         return self._commit_chain(steps, author, committer, branch, expected_head, sync_worktree)
 
+    def rewrite(
+        self,
+        branch: str,
+        base: str,
+        steps: Sequence[tuple[Mapping[str, bytes | None], CommitMessage]],
+        *,
+        expected_head: str,
+        author: Identity,
+    ) -> list[str]:
+        """Replace the commits ``base..expected_head`` of ``branch`` by ``steps`` (a
+        chain on ``base``) whose last tree is the one ``expected_head`` has: the
+        history is rewritten, no file changes (so neither the working tree nor the
+        index need to). Refused when the chain ends elsewhere; ConflictError when the
+        branch is no longer at ``expected_head``."""
+        if not steps:
+            raise ImlgitError("nothing to commit")
+        want = self._commit(expected_head).tree
+        parent = base
+        made: list[tuple[Commit, list[str]]] = []
+        for changes, message in steps:
+            blobs: dict[str, bytes | None] = {}
+            for path, data in changes.items():
+                _check_path(path)
+                if data is None:
+                    blobs[path] = None
+                else:
+                    blob = Blob.from_string(data)
+                    self._add_object(blob)
+                    blobs[path] = blob.id
+            parent_tree = self._commit(parent).tree
+            tree = self._write_tree(parent_tree, blobs)
+            if tree is None or tree == parent_tree:
+                raise ImlgitError(f"no change in the rewritten commit {message.subject!r}")
+            c = Commit()
+            c.tree = _oid(tree)
+            c.parents = [_oid(parent)]
+            c.author = c.committer = author.to_bytes()
+            c.author_time = c.commit_time = self._clock()
+            c.author_timezone = c.commit_timezone = 0
+            c.encoding = b"UTF-8"
+            c.message = message.render().encode("utf-8")
+            self._add_object(c)
+            made.append((c, sorted(blobs)))
+            parent = _hex(c.id)
+        if made[-1][0].tree != want:
+            raise StoreError(
+                f"rewriting {branch} would change its files: the new history does not end "
+                f"at the tree of {expected_head[:12]}; nothing was changed"
+            )
+        last = made[-1][0]
+        if not self._cas_ref(
+            self._ref(branch), expected_head, _hex(last.id), author, last.commit_time,
+            f"rewrite: {len(made)} commits",
+        ):
+            raise ConflictError(f"branch {branch} moved while its history was rewritten", [])
+        for c, paths in made:
+            self._record(c, paths)
+        return [_hex(c.id) for c, _ in made]
+
     def _commit_chain(
         self,
         steps: Sequence[tuple[Mapping[str, bytes | None], CommitMessage]],

@@ -222,8 +222,9 @@ class Recording(CoveringLearner):
 
 
 def test_each_rule_is_shown_the_rationales_of_its_last_commits(memory: Store) -> None:
-    """The rationales kept from batch to batch are git's, also after a person's commit
-    moved the branch between two learns."""
+    """The rationales kept from batch to batch are git's (of the rule's changes of
+    meaning: not its recounts), also after a person's commit moved the branch between
+    two learns."""
     from conftest import PERSON as person
 
     from imlgit.commits import CommitMessage
@@ -250,7 +251,11 @@ def test_each_rule_is_shown_the_rationales_of_its_last_commits(memory: Store) ->
     shown_after_edit = False
     for head, ctx in learner.shown:
         for rc in ctx.rules:
-            history = tuple(c.rationale for c in memory.history(rc.rule.id, head, limit=3))
+            history = tuple(
+                c.rationale
+                for c in memory.history(rc.rule.id, head)
+                if c.trailer("Imlgit-Op") not in ("recount", "experiences")
+            )[:3]
             assert rc.recent == history, (head, rc.rule.id)
             shown_after_edit |= "A person renamed it." in rc.recent
     assert shown_after_edit
@@ -358,19 +363,23 @@ def test_rationales_in_history_order_when_commits_share_a_second(tmp_path: Path)
         [],
         [],
     )
-    engine = Learning(store, learner, settings=LearnSettings(batch=10))
+    engine = Learning(store, learner, settings=LearnSettings(batch=10, momentum=0))
     engine.learn(exps[:20])
     rid = next(r.id for r in store.read_rules().values() if r.title == plain.title)
+    wider = Candidate("Parcels go by sea", "Heavy and bulky parcels go by sea.", "truth-table")
     learner.scripts.insert(0, [
         Operation("AGREE", "agrees once", target=rid, evidence=(ids[20],)),
-        Operation("AGREE", "agrees twice", target=rid, evidence=(ids[21],)),
+        Operation("EDIT", "edited", target=rid, candidate=wider, evidence=(ids[21],)),
     ])
     engine.learn(exps[20:])
     engine.learn(exps[:10])  # learned already: shown the rule's rationales once more
     head = store.head("main")
     shown = [rc.recent for rc in learner.shown[-1].rules if rc.rule.id == rid]
-    assert shown == [tuple(c.rationale for c in store.history(rid, head, limit=3))]
-    assert shown[0][:2] == ("agrees twice", "agrees once")
+    meaning = [c for c in store.history(rid, head) if c.trailer("Imlgit-Op") != "recount"]
+    assert shown == [tuple(c.rationale for c in meaning[:3])]
+    # the rationales of its changes of meaning, the later first; not the recounts
+    assert shown[0][:2] == ("edited", "first")
+    assert store.history(rid, head)[0].trailer("Imlgit-Op") == "recount"
 
 
 def test_a_batch_the_rules_get_right_is_not_induced_again_until_the_evidence_grows() -> None:
