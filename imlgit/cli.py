@@ -634,6 +634,12 @@ def proposals(ctx: click.Context, as_json: bool) -> None:
 @click.option("--head", metavar="REV", help="The proposal is at REV, not its branch (CI).")
 @click.option("--main", "main_rev", metavar="REV", help="Main is at REV (CI: origin/main).")
 @click.option("--strict", is_flag=True, help="Exit 1 unless the gated policy would approve.")
+@click.option("--commits", "each_commit", is_flag=True,
+              help="Each commit's rationale, evidence and rule diff after the net change.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text",
+              show_default=True, help="markdown: the same as a pull-request comment.")
+@click.option("--eval", "eval_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Accuracy before and after on these held-out experiences (a JSONL).")
 @json_option
 @click.pass_context
 def review(
@@ -643,6 +649,9 @@ def review(
     head: str | None,
     main_rev: str | None,
     strict: bool,
+    each_commit: bool,
+    fmt: str,
+    eval_file: str | None,
     as_json: bool,
 ) -> None:
     """Review proposal NAME; `imlgit review stats`: approvals, rejections, what gated would do."""
@@ -671,46 +680,26 @@ def review(
             click.echo(f"  {row['proposal']}: {row['decided']}; gated {verdict}"
                        + (f" ({failed})" if failed else ""))
         return
+    from . import reviewtext
+
+    evaluation = None
+    if eval_file is not None:
+        from .experience import load_jsonl
+
+        evaluation = (load_jsonl(eval_file).experiences, eval_file)
     r = rv.review(
-        mem.store, name, gate, mem.settings.get("review", "policy"), head=head, main=main_rev
+        mem.store, name, gate, mem.settings.get("review", "policy"), head=head, main=main_rev,
+        evaluation=evaluation,
     )
     if as_json:
         _emit_json(r)
+    elif fmt == "markdown":
+        click.echo(reviewtext.markdown(r, commits=each_commit, diff=diff), nl=False)
     else:
-        _print_review(r, diff)
+        for line in reviewtext.text(r, commits=each_commit, diff=diff):
+            click.echo(line)
     if strict and not r.decision.gated_ok:
         raise SystemExit(1)
-
-
-def _print_review(r: Any, diff: bool) -> None:
-    p = r.proposal
-    click.echo(f"proposal {p.name}: {len(p.commits)} commits on {p.branch}, "
-               f"rules {', '.join(p.rules) or '-'}")
-    if p.behind:
-        click.echo("main has moved since this proposal was made; approving merges it")
-    for e in r.entries:
-        c = e.commit
-        click.echo(f"\n{c.sha[:12]} {c.subject}")
-        for line in c.rationale.splitlines():
-            click.echo(f"    {line}" if line else "")
-        for key in ("Imlgit-Evidence", "Imlgit-Support"):
-            if c.trailer(key):
-                click.echo(f"    {key}: {c.trailer(key)}")
-        for rid, hist in e.history.items():
-            if hist:
-                recent = "; ".join(f"{h.sha[:8]} {h.subject}" for h in hist)
-                click.echo(f"    history of {rid} on main: {recent}")
-        if diff:
-            for ch in e.changes:
-                for line in ch.unified().splitlines():
-                    click.echo(f"    {line}")
-    if r.accuracy is not None:
-        before, after = r.accuracy
-        click.echo(f"\naccuracy on the evaluation set: {before.accuracy:.1%} now, "
-                   f"{after.accuracy:.1%} after approval ({before.total} experiences)")
-    click.echo(f"\npolicy {r.decision.summary()}")
-    for ck in r.decision.checks:
-        click.echo(f"  [{'ok' if ck.ok else 'no'}] {ck.name}: {ck.detail}")
 
 
 @cli.command()

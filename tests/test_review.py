@@ -460,7 +460,9 @@ def test_cli_review_flow(tmp_path: Path, imlgit_cli) -> None:  # type: ignore[no
     listed = imlgit_cli("proposals", repo=repo)
     assert listed.stdout.startswith("w1\t") and "induce" in listed.stdout
     shown = imlgit_cli("review", "w1", repo=repo)
-    assert shown.returncode == 0 and "Imlgit-Support" in shown.stdout and "+when:" in shown.stdout
+    assert shown.returncode == 0 and "net change: " in shown.stdout.split("\n")[0]
+    detail = imlgit_cli("review", "w1", "--commits", repo=repo)
+    assert "Imlgit-Support" in detail.stdout and "+when:" in detail.stdout
     # the policy named is the one in force (manual), not what gated would do
     assert "policy manual: left for a person (gated would approve" in shown.stdout
     merge = imlgit_cli("branch", "merge", "proposals/w1", "--why", "x", repo=repo)
