@@ -22,7 +22,18 @@ from dataclasses import dataclass, field
 
 from .errors import ImlgitError, RationaleRequired
 
-__all__ = ["Identity", "CommitMessage", "OPS", "LEARNER", "parse_identity", "plain_rationale"]
+__all__ = [
+    "Identity",
+    "CommitMessage",
+    "OPS",
+    "LEARNER",
+    "MAX_EVIDENCE_IN_TRAILER",
+    "parse_identity",
+    "plain_rationale",
+    "evidence_trailer",
+    "evidence_ids",
+    "with_notes",
+]
 
 # The operations a memory commit can record (the subject's prefix and Imlgit-Op).
 OPS = (
@@ -43,6 +54,8 @@ OPS = (
 )
 MAX_SUBJECT = 200
 MAX_RATIONALE = 20_000
+MAX_EVIDENCE_IN_TRAILER = 64  # ids an Imlgit-Evidence trailer names; the rest are counted
+_MORE = re.compile(r"\s*\(\+(\d+) more\)$")
 _TRAILER_KEY = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}\Z")  # \Z: "$" allows a final "\n"
 _TRAILER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{0,63}): ?(.*)$")
 # git's trailer parser stops at a line that starts a patch ("---" then a space or the end).
@@ -205,3 +218,31 @@ def plain_rationale(text: str) -> str:
     return "\n".join(
         "- - -" + ln[3:] if _PATCH_DIVIDER.match(ln) else ln for ln in text.split("\n")
     )
+
+
+def evidence_trailer(ids: Sequence[str], more: int = 0) -> str:
+    """An ``Imlgit-Evidence`` value: the first ids, then ``(+N more)`` for the rest
+    (and for ``more`` ids already left out)."""
+    shown = list(ids[:MAX_EVIDENCE_IN_TRAILER])
+    rest = len(ids) - len(shown) + more
+    return " ".join(shown) + (f" (+{rest} more)" if rest else "")
+
+
+def evidence_ids(value: str | None) -> tuple[list[str], int]:
+    """An ``Imlgit-Evidence`` value read back: the ids it names, and how many more."""
+    if not value:
+        return [], 0
+    m = _MORE.search(value)
+    if m is None:
+        return value.split(), 0
+    return value[: m.start()].split(), int(m.group(1))
+
+
+def with_notes(text: str, notes: Sequence[str]) -> str:
+    """``text`` and then as many of ``notes`` (paragraphs) as a rationale holds; the
+    number of those left out is said."""
+    for i, note in enumerate(notes):
+        if len(text) + len(note) + 200 > MAX_RATIONALE:
+            return text + f"\n\n({len(notes) - i} more notes left out)"
+        text += "\n\n" + note
+    return text

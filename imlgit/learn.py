@@ -34,7 +34,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
-from .commits import LEARNER, MAX_RATIONALE, CommitMessage, Identity, plain_rationale
+from .commits import (
+    LEARNER,
+    MAX_RATIONALE,
+    CommitMessage,
+    Identity,
+    evidence_trailer,
+    plain_rationale,
+    with_notes,
+)
 from .conditions import ScoredRule, render_statement
 from .counting import Counted, Tally
 from .doctor import duplicate_of, same_rule
@@ -78,7 +86,6 @@ CONFLICT_RETRIES = 5  # a batch re-learned from the new head when its rules chan
 
 class _Moved(Exception):
     """The branch moved under a batch and changed what it touches: plan it again."""
-MAX_EVIDENCE_IN_TRAILER = 64
 MAX_SOURCES = 50
 
 
@@ -893,10 +900,7 @@ class Learning:
     def _message(self, p: _Planned, bid: str) -> CommitMessage:
         trailers = []
         if p.evidence:
-            ev = p.evidence[:MAX_EVIDENCE_IN_TRAILER]
-            more = len(p.evidence) - len(ev)
-            value = " ".join(ev) + (f" (+{more} more)" if more else "")
-            trailers.append(("Imlgit-Evidence", value))
+            trailers.append(("Imlgit-Evidence", evidence_trailer(p.evidence)))
         for rid in p.rules[:1] if p.op != "recount" else ():
             rule = p.states[rid]
             if rule.checkable:
@@ -931,12 +935,7 @@ def _one_recount(planned: Sequence[_Planned], bid: str) -> list[_Planned]:
         f"Batch {bid}'s evidence moves the figures of {_rules_n(len(rules))} it does not "
         "otherwise change; no statement or form changes here."
     )
-    text = head + "\n\n" + lines
-    for i, note in enumerate(notes):
-        if len(text) + len(note) + 200 > MAX_RATIONALE:
-            text += f"\n\n({len(notes) - i} more notes left out)"
-            break
-        text += "\n\n" + note
+    text = with_notes(head + "\n\n" + lines, notes)
     summary = f"the figures of {rules[0] if len(rules) == 1 else _rules_n(len(rules))}"
     evidence = list(dict.fromkeys(e for p in recounts for e in p.evidence))
     out.append(_Planned("recount", summary, text, rules, evidence, states=states))

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import locking
-from .commits import LEARNER, CommitMessage
+from .commits import LEARNER, CommitMessage, evidence_trailer
 from .config import Settings, load_settings
 from .errors import (
     ExperienceError,
@@ -44,7 +44,7 @@ from .errors import (
 from .experience import MAX_LINE_BYTES, Experience, load_jsonl, valid_experience_id
 from .infer import Answer, answer, record_usage
 from .inputs import describe
-from .learn import MAX_EVIDENCE_IN_TRAILER, BatchResult, Learning, LearnSettings
+from .learn import BatchResult, Learning, LearnSettings
 from .rules import MAX_SOURCES, Rule, now_utc, parse_rule, unique_rule_id
 from .store import CONFIG_FILE, DEFAULT_BRANCH, Store
 
@@ -487,11 +487,7 @@ class Memory:
                 )
         trailers = []
         if sources:
-            shown = sources[:MAX_EVIDENCE_IN_TRAILER]
-            more = len(sources) - len(shown)
-            trailers.append(
-                ("Imlgit-Evidence", " ".join(shown) + (f" (+{more} more)" if more else ""))
-            )
+            trailers.append(("Imlgit-Evidence", evidence_trailer(sources)))
         msg = CommitMessage.make(
             "induce", f"add {rule.id}", rationale, rules=[rule.id], trailers=trailers
         )

@@ -28,7 +28,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .commits import LEARNER, MAX_RATIONALE, CommitMessage, Identity
+from .commits import (
+    LEARNER,
+    MAX_RATIONALE,
+    CommitMessage,
+    Identity,
+    evidence_ids,
+    evidence_trailer,
+    with_notes,
+)
 from .errors import ImlgitError, RuleError
 from .rules import parse_rule
 from .store import CommitInfo, Store
@@ -40,7 +48,6 @@ log = logging.getLogger("imlgit")
 BOOKKEEPING = ("experiences", "recount")
 MEANING = ("induce", "revise", "merge", "retire", "restore")
 MAX_FOLDED = 100_000  # commits one fold walks back at most
-MAX_EVIDENCE = 50  # ids an Imlgit-Evidence trailer names; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -92,34 +99,6 @@ def _figures(data: bytes | None, path: str) -> tuple[int, int] | None:
     return rule.support, rule.contradictions
 
 
-def _evidence_trailer(ids: list[str], more: int) -> str:
-    shown = ids[:MAX_EVIDENCE]
-    rest = len(ids) - len(shown) + more
-    return " ".join(shown) + (f" (+{rest} more)" if rest else "")
-
-
-def _ids(value: str | None) -> tuple[list[str], int]:
-    if not value:
-        return [], 0
-    more = 0
-    if value.endswith("more)") and "(+" in value:
-        value, _, tail = value.rpartition("(+")
-        digits = tail.split(" ", 1)[0]
-        more = int(digits) if digits.isdigit() else 0
-    return value.split(), more
-
-
-def _bounded(head: str, paragraphs: list[str], tail: str) -> str:
-    """``head`` then as many of ``paragraphs`` as fit a rationale, then ``tail``."""
-    text = head
-    for i, para in enumerate(paragraphs):
-        if len(text) + len(para) + len(tail) + 200 > MAX_RATIONALE:
-            text += f"\n\n({len(paragraphs) - i} more notes left out)"
-            break
-        text += "\n\n" + para
-    return text + (("\n\n" + tail) if tail else "")
-
-
 def fold(store: Store, branch: str, since: str, *, author: Identity = LEARNER) -> Folded | None:
     """Fold the bookkeeping of the learning run that moved ``branch`` from ``since``
     (see the module's docstring). None when there is nothing to fold: the run's
@@ -137,6 +116,7 @@ def fold(store: Store, branch: str, since: str, *, author: Identity = LEARNER) -
     evidence: list[str] = []
     more = 0
     notes: list[str] = []
+    recounted: set[str] = set()
     meaning: list[tuple[dict[str, bytes | None], CommitMessage]] = []
     for info in chain:
         op = info.trailer("Imlgit-Op")
@@ -147,10 +127,11 @@ def fold(store: Store, branch: str, since: str, *, author: Identity = LEARNER) -
                 models.append(value)
         if op == "experiences":
             stored.update(_changes(store, info))
-            ids, extra = _ids(info.trailer("Imlgit-Evidence"))
+            ids, extra = evidence_ids(info.trailer("Imlgit-Evidence"))
             evidence.extend(ids)
             more += extra
         elif op == "recount":
+            recounted.update(store.changed_paths(info.sha))
             for para in info.rationale.split("\n\n")[2:]:
                 if para.strip() and para not in notes:
                     notes.append(para)
@@ -167,7 +148,7 @@ def fold(store: Store, branch: str, since: str, *, author: Identity = LEARNER) -
     steps: list[tuple[dict[str, bytes | None], CommitMessage]] = []
     if stored:
         n = sum(len([ln for ln in (d or b"").split(b"\n") if ln.strip()]) for d in stored.values())
-        trailers = [("Imlgit-Evidence", _evidence_trailer(evidence, more))] if evidence else []
+        trailers = [("Imlgit-Evidence", evidence_trailer(evidence, more))] if evidence else []
         trailers += [("Imlgit-Batch", b) for b in batches] + [("Imlgit-Model", m) for m in models]
         steps.append((
             dict(stored),
@@ -188,13 +169,9 @@ def fold(store: Store, branch: str, since: str, *, author: Identity = LEARNER) -
         if kept:
             steps.append((kept, message))
             current.update(kept)
+    for path in recounted:
+        now(path)
     final = {path: store.read_file(path, head) for path in current}
-    for info in chain:
-        if info.trailer("Imlgit-Op") == "recount":
-            for path in store.changed_paths(info.sha):
-                if path not in final:
-                    now(path)
-                    final[path] = store.read_file(path, head)
     moved = {p: d for p, d in final.items() if current.get(p) != d}
     if moved:
         lines = []
@@ -220,7 +197,7 @@ def fold(store: Store, branch: str, since: str, *, author: Identity = LEARNER) -
             CommitMessage.make(
                 "recount",
                 f"the figures of {len(moved)} rules",
-                _bounded(head_text + "\n\n" + figures, notes, ""),
+                with_notes(head_text + "\n\n" + figures, notes),
                 trailers=[("Imlgit-Batch", b) for b in batches]
                 + [("Imlgit-Model", m) for m in models],
             ),

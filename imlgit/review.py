@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .commits import LEARNER, CommitMessage, Identity, parse_identity
+from .commits import LEARNER, CommitMessage, Identity, evidence_ids, parse_identity
 from .conditions import when_to_yaml_obj
 from .errors import (
     ImlgitError,
@@ -76,7 +76,6 @@ POLICY = Identity("imlgit policy", "policy@imlgit.invalid")
 _RESERVED_DOMAIN = "imlgit.invalid"  # imlgit's own identities: the learner, the policy
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}\Z")  # \Z: "$" allows a final "\n"
 _RESERVED_NAMES = {"stats"}
-_MORE = re.compile(r"\s*\(\+(\d+) more\)$")
 
 
 def proposal_branch(name: str) -> str:
@@ -180,12 +179,9 @@ class Proposal:
         for c in self.commits:
             if c.trailer("Imlgit-Op") == "experiences":
                 continue
-            value = c.trailer("Imlgit-Evidence") or ""
-            m = _MORE.search(value)
-            if m:
-                more += int(m.group(1))
-                value = value[: m.start()]
-            ids.update(value.split())
+            named, extra = evidence_ids(c.trailer("Imlgit-Evidence"))
+            ids.update(named)
+            more += extra
         return len(ids) + more
 
     @property
@@ -504,29 +500,14 @@ class NetChange:
     commits: int  # the proposal's commits that touched it
 
     def to_dict(self) -> dict[str, Any]:
-        def side(r: Rule | None) -> dict[str, Any] | None:
-            if r is None:
-                return None
-            out: dict[str, Any] = {
-                "title": r.title,
-                "statement": r.statement,
-                "status": r.status,
-                "scope": r.scope,
-                "support": r.support,
-                "contradictions": r.contradictions,
-            }
-            if r.checkable:
-                out["when"] = when_to_yaml_obj(r.when or ())
-                out["then"] = r.then
-            return out
-
+        """Before and after in the shape of ``imlgit rule show --json`` (None: none)."""
         return {
             "rule": self.rule_id,
             "kind": self.kind,
             "path": self.path,
             "commits": self.commits,
-            "before": side(self.before),
-            "after": side(self.after),
+            "before": self.before.to_dict() if self.before else None,
+            "after": self.after.to_dict() if self.after else None,
         }
 
 

@@ -39,6 +39,17 @@ def _short(r: Rule) -> str:
     return f"{r.support}/{r.support + r.contradictions}"
 
 
+def _figures_only(r: Review, shape: str) -> str:
+    """The rules whose figures alone moved, each in ``shape``, the first 20 shown."""
+    only = [n for n in r.net if n.kind == "figures" and n.before and n.after]
+    shown = ", ".join(
+        shape.format(id=n.rule_id, before=_short(n.before), after=_short(n.after))
+        for n in only[:20]
+        if n.before is not None and n.after is not None
+    )
+    return shown + (f" and {len(only) - 20} more" if len(only) > 20 else "")
+
+
 def _counts(r: Review) -> str:
     kinds: dict[str, int] = {}
     for n in r.net:
@@ -90,15 +101,9 @@ def text(r: Review, *, commits: bool = False, diff: bool = True) -> list[str]:
     meaning = [n for n in r.net if n.kind != "figures"]
     for n in meaning:
         out.extend(_net_lines(n))
-    only = [n for n in r.net if n.kind == "figures"]
+    only = _figures_only(r, "{id} {before} -> {after}")
     if only:
-        shown = ", ".join(
-            f"{n.rule_id} {_short(n.before)} -> {_short(n.after)}"
-            for n in only[:20]
-            if n.before is not None and n.after is not None
-        )
-        more = f" and {len(only) - 20} more" if len(only) > 20 else ""
-        out.append(f"  = figures only (right/decided): {shown}{more}")
+        out.append(f"  = figures only (right/decided): {only}")
     acc = _accuracy(r)
     if acc:
         out.append(acc)
@@ -154,15 +159,9 @@ def markdown(r: Review, *, commits: bool = False, diff: bool = True) -> str:
                 f"| `{n.rule_id}` | {n.kind} | {_md(b.statement) if b else ''} | "
                 f"{_md(a.statement) if a and n.kind != 'retired' else ''} | {_md(ev)} |"
             )
-    only = [n for n in r.net if n.kind == "figures"]
+    only = _figures_only(r, "`{id}` {before} → {after}")
     if only:
-        shown = ", ".join(
-            f"`{n.rule_id}` {_short(n.before)} → {_short(n.after)}"
-            for n in only[:20]
-            if n.before is not None and n.after is not None
-        )
-        more = f" and {len(only) - 20} more" if len(only) > 20 else ""
-        out += ["", f"Figures only (right/decided): {shown}{more}"]
+        out += ["", f"Figures only (right/decided): {only}"]
     acc = _accuracy(r)
     if acc:
         out += ["", acc[0].upper() + acc[1:] + "."]

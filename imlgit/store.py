@@ -762,28 +762,12 @@ class Store:
         parent = base
         made: list[tuple[Commit, list[str]]] = []
         for changes, message in steps:
-            blobs: dict[str, bytes | None] = {}
-            for path, data in changes.items():
-                _check_path(path)
-                if data is None:
-                    blobs[path] = None
-                else:
-                    blob = Blob.from_string(data)
-                    self._add_object(blob)
-                    blobs[path] = blob.id
+            blobs = self._blobs(changes)
             parent_tree = self._commit(parent).tree
             tree = self._write_tree(parent_tree, blobs)
             if tree is None or tree == parent_tree:
                 raise ImlgitError(f"no change in the rewritten commit {message.subject!r}")
-            c = Commit()
-            c.tree = _oid(tree)
-            c.parents = [_oid(parent)]
-            c.author = c.committer = author.to_bytes()
-            c.author_time = c.commit_time = self._clock()
-            c.author_timezone = c.commit_timezone = 0
-            c.encoding = b"UTF-8"
-            c.message = message.render().encode("utf-8")
-            self._add_object(c)
+            c = self._new_commit(tree, [parent], message.render().encode("utf-8"), author, author)
             made.append((c, sorted(blobs)))
             parent = _hex(c.id)
         if made[-1][0].tree != want:
@@ -801,6 +785,40 @@ class Store:
             self._record(c, paths)
         return [_hex(c.id) for c, _ in made]
 
+    def _blobs(self, changes: Mapping[str, bytes | None]) -> dict[str, bytes | None]:
+        """Each changed path's blob written ({path: blob id}; None: deleted)."""
+        blobs: dict[str, bytes | None] = {}
+        for path, data in changes.items():
+            _check_path(path)
+            if data is None:
+                blobs[path] = None
+            else:
+                blob = Blob.from_string(data)
+                self._add_object(blob)
+                blobs[path] = blob.id
+        return blobs
+
+    def _new_commit(
+        self,
+        tree: bytes,
+        parents: Sequence[str],
+        text: bytes,
+        author: Identity,
+        committer: Identity,
+    ) -> Commit:
+        """A commit object written (the clock's time, UTC, UTF-8), no ref moved."""
+        c = Commit()
+        c.tree = _oid(tree)
+        c.parents = [_oid(p) for p in parents]
+        c.author = author.to_bytes()
+        c.committer = committer.to_bytes()
+        c.author_time = c.commit_time = self._clock()
+        c.author_timezone = c.commit_timezone = 0
+        c.encoding = b"UTF-8"
+        c.message = text
+        self._add_object(c)
+        return c
+
     def _commit_chain(
         self,
         steps: Sequence[tuple[Mapping[str, bytes | None], CommitMessage]],
@@ -817,15 +835,7 @@ class Store:
             if not changes:
                 raise ImlgitError("nothing to commit")
             text = message.render().encode("utf-8")
-            blobs: dict[str, bytes | None] = {}
-            for path, data in changes.items():
-                _check_path(path)
-                if data is None:
-                    blobs[path] = None
-                else:
-                    blob = Blob.from_string(data)
-                    self._add_object(blob)
-                    blobs[path] = blob.id
+            blobs = self._blobs(changes)
             prepared.append((blobs, text, message.subject))
             touched.update(blobs)
         worktree.repair(self)  # the index updates of a process that died, first
@@ -877,16 +887,7 @@ class Store:
                     tree_id = tree
                 if parent_tree == tree_id:
                     raise ImlgitError("no change: the files already have this content")
-                c = Commit()
-                c.tree = _oid(tree_id)
-                c.parents = [_oid(parent)] if parent else []
-                c.author = author.to_bytes()
-                c.committer = committer.to_bytes()
-                c.author_time = c.commit_time = self._clock()
-                c.author_timezone = c.commit_timezone = 0
-                c.encoding = b"UTF-8"
-                c.message = text
-                self._add_object(c)
+                c = self._new_commit(tree_id, [parent] if parent else [], text, author, committer)
                 made.append((c, sorted(blobs)))
                 parent = _hex(c.id)
             last = made[-1][0]
@@ -1462,18 +1463,16 @@ class Store:
                 continue
             changes = {p: self._blob_of(src_tree, p) for p in sorted(theirs)}
             tree = self._write_tree(dst_tree, changes)
-            c = Commit()
             empty = Tree()
             if tree is None:
                 self._add_object(empty)
-            c.tree = tree if tree is not None else empty.id
-            c.parents = [_oid(dst), _oid(src)]
-            c.author = c.committer = author.to_bytes()
-            c.author_time = c.commit_time = self._clock()
-            c.author_timezone = c.commit_timezone = 0
-            c.encoding = b"UTF-8"
-            c.message = message.render().encode("utf-8")
-            self._add_object(c)
+            c = self._new_commit(
+                tree if tree is not None else empty.id,
+                [dst, src],
+                message.render().encode("utf-8"),
+                author,
+                author,
+            )
             if self._cas_ref(
                 self._ref(into), dst, _hex(c.id), author, c.commit_time, message.subject
             ):
