@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from imlgit.commits import LEARNER, CommitMessage, Identity
-from imlgit.rules import Rule, render_rule, rule_path
+from imlgit.rules import Rule, new_rule_path, render_rule
 from imlgit.store import Store
 
 T = "2026-11-27T08:00:00Z"
@@ -95,7 +95,7 @@ class GitCli:
         self.repo.mkdir()
         self._git("init", "-q", "-b", "main")
         for i in range(existing):
-            f = self.repo / rule_path(make_rule(i).id)
+            f = self.repo / new_rule_path(make_rule(i).id)
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text(render_rule(make_rule(i)))
         if existing:
@@ -109,10 +109,10 @@ class GitCli:
     def block(self, k: int) -> None:
         for j in range(self.i, self.i + k):
             r = make_rule(j)
-            f = self.repo / rule_path(r.id)
+            f = self.repo / new_rule_path(r.id)
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text(render_rule(r))
-            self._git("add", "--", rule_path(r.id))
+            self._git("add", "--", new_rule_path(r.id))
             self._git("commit", "-q", "-m", f"add: add {r.id}", "-m", f"Benchmark commit {j}.")
         self.i += k
 
@@ -189,7 +189,7 @@ def history_times(store: Store) -> dict[str, float]:
     if shutil.which("git"):
         t0 = time.perf_counter()
         subprocess.run(
-            ["git", "log", "--format=%H", "--", rule_path(rid)],
+            ["git", "log", "--format=%H", "--", new_rule_path(rid)],
             cwd=store.path,
             check=True,
             capture_output=True,

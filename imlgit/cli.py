@@ -210,7 +210,7 @@ def rule_add(
     """Add a rule (one commit). Prints the commit sha."""
     from .commits import CommitMessage
     from .errors import RuleError
-    from .rules import Rule, now_utc, rule_path, slugify
+    from .rules import Rule, now_utc, slugify
 
     rationale = _why(why)
     statement = _read_text(statement, statement_file, "statement")
@@ -219,7 +219,7 @@ def rule_add(
     store = _store(ctx)
     rid = rule_id or slugify(title)
     head = store.resolve("main")
-    if store.read_file(rule_path(rid), head) is not None:
+    if store.locate(rid, head) is not None:
         raise RuleError(f"a rule with id {rid!r} exists; edit it, or choose another --id")
     now = now_utc()
     new = Rule(
@@ -335,7 +335,7 @@ def rule_show(ctx: click.Context, rule_id: str, at: str | None, as_json: bool) -
     from .rules import render_rule
 
     store = _store(ctx)
-    r = store.read_rule(rule_id, at)
+    r = store.with_git_dates(store.read_rule(rule_id, at), at)
     if as_json:
         _emit_json(r)
     else:
@@ -1189,13 +1189,14 @@ def check(
     if commit_msg is not None:
         problems.extend(_check_commit_msg(commit_msg))
     elif staged:
-        seen: dict[str, str] = {}
         try:
             staged_toml = _git("show", ":imlgit.toml").decode("utf-8", errors="replace")
         except subprocess.CalledProcessError:
             staged_toml = None
         allow = _allow_from(staged_toml)
-        for path, data in _staged_rule_files():
+        staged_files = _staged_rule_files()
+        seen = _other_indexed_ids({path for path, _ in staged_files})
+        for path, data in staged_files:
             problems.extend(str(p) for p in check_rule_file(path, data, seen))
             scan(path, data, allow)
         problems.extend(_unsynced_index(ctx))
@@ -1267,6 +1268,20 @@ def _staged_rule_files() -> list[tuple[str, bytes]]:
         if raw:
             path = raw.decode("utf-8", errors="replace")
             out.append((path, _git("show", f":{path}")))
+    return out
+
+
+def _other_indexed_ids(staged: set[str]) -> dict[str, str]:
+    """rule id -> path of the rule files in git's index that this commit leaves as they
+    are: a staged file claiming one of those ids is a second file for it."""
+    from .rules import rule_id_from_path
+
+    out: dict[str, str] = {}
+    for raw in _git("ls-files", "-z", "--", "rules/").split(b"\0"):
+        path = raw.decode("utf-8", errors="replace")
+        rid = rule_id_from_path(path) if raw else None
+        if rid is not None and path not in staged:
+            out.setdefault(rid, path)
     return out
 
 

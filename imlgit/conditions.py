@@ -579,10 +579,12 @@ def statement_agrees(statement: str, conds: Sequence[Condition], then: str) -> b
     text = " ".join(statement.split())
     if not text:
         return False
-    if text == render_statement(conds, then):
+    # the rendered sentence spaced as the statement is (a field may hold a no-break space)
+    if text == " ".join(render_statement(conds, then).split()):
         return True
     marker = "\x00"
-    prefix, _, suffix = render_statement(conds, then, attribute_word=marker).partition(marker)
+    rendered = " ".join(render_statement(conds, then, attribute_word=marker).split())
+    prefix, _, suffix = rendered.partition(marker)
     if suffix and text.startswith(prefix) and text.endswith(suffix):
         middle = text[len(prefix) : len(text) - len(suffix)]
         if re.fullmatch(r"\w+", middle):

@@ -84,7 +84,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from .errors import LLMError, LLMOutputError, RuleError
-from .rules import RULES_DIR, Rule, parse_rule, rule_id_from_path, rule_path
+from .rules import RULES_DIR, Rule, parse_rule, rule_id_from_path
 from .store import check_rule_file
 
 if TYPE_CHECKING:
@@ -452,10 +452,6 @@ def _read(store: Store, commit: str) -> tuple[dict[str, Rule], list[Finding], in
             except RuleError as exc:
                 problems = [exc]
             else:
-                if path != rule_path(rule.id):
-                    problems.append(
-                        RuleError(f"a rule with this id lives at {rule_path(rule.id)}", path=path)
-                    )
                 if rule.id in seen:
                     problems.append(
                         RuleError(

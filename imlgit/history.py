@@ -377,6 +377,8 @@ def _newest_first(
 def verify_history(store: Store, rule_id: str, rev: str | None = None) -> HistoryCheck:
     """``imlgit history RULE --verify``: one rule's history from the index against git,
     the index rebuilt when they differ (:meth:`HistoryIndex.verify`)."""
-    from .rules import rule_path
+    from .rules import shard_path
 
-    return store._history_index().verify(rule_path(rule_id), store.resolve(rev))
+    start = store.resolve(rev)
+    path = store.locate(rule_id, start) or shard_path(rule_id)
+    return store._history_index().verify(path, start)

@@ -225,7 +225,7 @@ def commit_prune(
     head = store.head(branch)
     if head is None:
         raise ImlgitError(f"branch {branch} does not exist")
-    rules = store.read_rules(head)
+    rules = {rid: store.with_git_dates(r, head) for rid, r in store.read_rules(head).items()}
     now = now_utc()
     steps = []
     for imp in plan:

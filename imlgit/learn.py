@@ -56,7 +56,7 @@ from .rules import (
     Rule,
     now_utc,
     render_rule,
-    rule_path,
+    rule_id_from_path,
     unique_rule_id,
     validate_rule_id,
 )
@@ -375,12 +375,11 @@ class Learning:
         and of equal times the descendant first (each of these descends from all before)."""
         if self._recent_at != head:
             return
-        by_path = {rule_path(rid): rid for rid in self._recent}
         mine: dict[str, list[tuple[int, int, int, str]]] = {}
         for pos, ((changes, message), sha) in enumerate(zip(steps, commits, strict=True)):
             if message.op in _NOT_SHOWN:
                 continue
-            touched = [by_path[path] for path in changes if path in by_path]
+            touched = [rid for path in changes if (rid := rule_id_from_path(path)) in self._recent]
             if touched:
                 info = self.store.commit_info(sha)
                 for rid in touched:
@@ -881,7 +880,7 @@ class Learning:
         steps = []
         for p in planned:
             changes: dict[str, bytes | None] = {}
-            for path, data in self._changes(p).items():
+            for path, data in self._changes(p, head).items():
                 if path not in current:
                     current[path] = self.store.read_file(path, head)
                 if current[path] != data:
@@ -890,11 +889,11 @@ class Learning:
                 steps.append((changes, self._message(p, bid)))
         return steps
 
-    def _changes(self, p: _Planned) -> dict[str, bytes | None]:
+    def _changes(self, p: _Planned, head: str) -> dict[str, bytes | None]:
         changes: dict[str, bytes | None] = dict(p.extra)
         for rid in p.rules:
             rule = p.states[rid]
-            changes[rule.path] = render_rule(rule).encode("utf-8")
+            changes[self.store.path_for(rule, head)] = render_rule(rule).encode("utf-8")
         return changes
 
     def _message(self, p: _Planned, bid: str) -> CommitMessage:

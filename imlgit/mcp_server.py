@@ -38,7 +38,7 @@ from .errors import ImlgitError
 from .experience import ID_RE, SCOPE_RE, valid_experience_id
 from .mcp_stdio import json_type
 from .memory import Memory
-from .rules import MAX_STATEMENT_LENGTH, MAX_TITLE_LENGTH, rule_path, validate_rule_id
+from .rules import MAX_STATEMENT_LENGTH, MAX_TITLE_LENGTH, validate_rule_id
 from .store import DEFAULT_BRANCH
 
 if TYPE_CHECKING:
@@ -348,7 +348,9 @@ class Tools:
         rid = validate_rule_id(rule_id)
 
         def run() -> str:
-            data = self.memory.store.read_file(rule_path(rid), DEFAULT_BRANCH)
+            store = self.memory.store
+            path = store.locate(rid, DEFAULT_BRANCH)
+            data = store.read_file(path, DEFAULT_BRANCH) if path is not None else None
             if data is None:
                 raise LookupError(f"no rule {rid!r} on main")
             return data.decode("utf-8")

@@ -37,7 +37,7 @@ from .errors import (
 )
 from .experience import Experience, parse_jsonl_text
 from .infer import Evaluation, evaluate
-from .rules import Rule, parse_rule
+from .rules import Rule, parse_rule, same_meaning
 from .scan import Finding, scan_text
 from .store import DEFAULT_BRANCH, CommitInfo, RuleChange, Store
 
@@ -523,8 +523,7 @@ def _kind(before: Rule | None, after: Rule | None) -> str:
         return "retired"
     if before.status != "active" and after.status == "active":
         return "restored"
-    meaning = ("statement", "when", "then", "title", "scope", "status")
-    if any(getattr(before, f) != getattr(after, f) for f in meaning):
+    if not same_meaning(before, after):
         return "changed"
     return "figures"
 

@@ -31,7 +31,7 @@ import hashlib
 import json
 import re
 from collections.abc import Container, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -44,7 +44,10 @@ __all__ = [
     "parse_rule",
     "render_rule",
     "validate_rule_id",
-    "rule_path",
+    "MEANING_FIELDS",
+    "same_meaning",
+    "new_rule_path",
+    "shard_path",
     "rule_id_from_path",
     "slugify",
     "unique_rule_id",
@@ -90,7 +93,11 @@ _KEYS = (
     "updated",
     "sources",
 )
-_REQUIRED = ("id", "title", "scope", "status", "created", "updated")
+# A hand-written rule needs only its statement: the id is the file name, the title
+# the statement's first sentence, the scope the folder (or "general"), the status
+# active, the figures 0 and the dates the file's commits (see ``Rule.created``).
+_DEFAULT_SCOPE = "general"
+_SHARD_RE = re.compile(r"[0-9a-f]{2}\Z")  # rules/<xx>/: the layout before scope folders
 
 
 def now_utc() -> str:
@@ -127,23 +134,54 @@ def validate_rule_id(rule_id: object, *, path: str | None = None, line: int | No
     return rule_id
 
 
-def rule_path(rule_id: str) -> str:
-    """Where a rule lives in the repository: ``rules/<xx>/<id>.md``.
-
-    ``xx`` is the first two hex digits of the SHA-1 of the id. The fan-out keeps
-    every git tree small, so a commit rewrites a few hundred tree entries rather
-    than all of them, at ten rules or at a million.
+def new_rule_path(rule_id: str, scope: str = _DEFAULT_SCOPE) -> str:
+    """Where imlgit writes a new rule: ``rules/<scope>/<id>.md``, a folder a person
+    reading the repository understands. A rule already in the repository keeps the
+    path it has (:attr:`Rule.path`); people may put rules anywhere under ``rules/``.
     """
+    validate_rule_id(rule_id)
+    if not _SCOPE_RE.fullmatch(scope):
+        scope = _DEFAULT_SCOPE
+    return f"{RULES_DIR}/{scope}/{rule_id}.md"
+
+
+def shard_path(rule_id: str) -> str:
+    """Where imlgit wrote rules before scope folders: ``rules/<xx>/<id>.md``, ``xx``
+    the first two hex digits of the SHA-1 of the id. Such files keep being read and
+    written where they are."""
     validate_rule_id(rule_id)
     shard = hashlib.sha1(rule_id.encode("utf-8")).hexdigest()[:2]
     return f"{RULES_DIR}/{shard}/{rule_id}.md"
 
 
 def rule_id_from_path(path: str) -> str | None:
-    """The rule id a path under ``rules/`` names, or None for any other path."""
+    """The rule id a path under ``rules/`` names (its file name), or None for any
+    other path."""
     if not path.startswith(RULES_DIR + "/") or not path.endswith(".md"):
         return None
     return path.rsplit("/", 1)[-1][: -len(".md")]
+
+
+def scope_from_path(path: str | None) -> str:
+    """The scope a rule file without a ``scope`` field has: its first folder under
+    ``rules/`` when that is a scope name (not an old ``rules/<xx>/`` shard), else
+    ``general``."""
+    parts = (path or "").split("/")
+    if len(parts) > 2 and parts[0] == RULES_DIR:
+        folder = parts[1]
+        if _SCOPE_RE.fullmatch(folder) and not _SHARD_RE.fullmatch(folder):
+            return folder
+    return _DEFAULT_SCOPE
+
+
+def title_from_statement(statement: str) -> str:
+    """A title for a rule written without one: the statement's first sentence, cut at
+    a word to at most 80 characters."""
+    first = re.split(r"(?<=[.!?])\s", statement.strip(), maxsplit=1)[0]
+    first = " ".join(first.split()).rstrip(".!?")
+    if len(first) > 80:
+        first = first[:80].rsplit(" ", 1)[0].rstrip(",;:") + "..."
+    return first or "rule"
 
 
 def slugify(text: str, *, prefix: str = "r-", max_length: int = 60) -> str:
@@ -174,20 +212,24 @@ class Rule:
     status: str = "active"
     support: int = 0
     contradictions: int = 0
-    created: str = ""
+    created: str = ""  # "" when the file has no dates: git's are then the rule's
     updated: str = ""
     sources: tuple[str, ...] = ()
     evidence: str = ""
     tags: tuple[str, ...] = ()
     when: tuple[Any, ...] | None = None
     then: str | None = None
+    # The file the rule was read from, kept by copies: an edited rule is written back
+    # where it lives. None for a rule not read from a file (see :attr:`path`).
+    file: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_rule(self, path=None, lines={})
 
     @property
     def path(self) -> str:
-        return rule_path(self.id)
+        """The file the rule lives in, or, for a new rule, :func:`new_rule_path`."""
+        return self.file or new_rule_path(self.id, self.scope)
 
     @property
     def checkable(self) -> bool:
@@ -270,7 +312,7 @@ def _check_rule(rule: Rule, *, path: str | None, lines: Mapping[str, int]) -> No
             raise _err(f"{key} must be a whole number >= 0, got {value!r}", path, lines, key)
     for key in ("created", "updated"):
         value = getattr(rule, key)
-        if not isinstance(value, str) or not _TS_RE.fullmatch(value):
+        if not isinstance(value, str) or (value and not _TS_RE.fullmatch(value)):
             raise _err(
                 f"{key} must be a UTC time like 2026-11-27T08:00:00Z, got {value!r}",
                 path,
@@ -335,6 +377,16 @@ def _check_rule(rule: Rule, *, path: str | None, lines: Mapping[str, int]) -> No
             )
 
 
+MEANING_FIELDS = ("statement", "when", "then", "title", "scope", "status")
+"""What a rule says. The rest (support, contradictions, sources, evidence, dates)
+are its figures: what learning recounts as evidence comes in."""
+
+
+def same_meaning(a: Rule, b: Rule) -> bool:
+    """Whether two versions of a rule say the same thing (their figures may differ)."""
+    return all(getattr(a, f) == getattr(b, f) for f in MEANING_FIELDS)
+
+
 STATEMENT_DISAGREES = "the statement does not say what when/then do"
 """How a checkable rule whose statement contradicts its form is refused."""
 
@@ -382,9 +434,18 @@ def _split(text: str, path: str | None) -> tuple[str, str, int]:
         )
     lines = text.split("\n")
     if not lines or lines[0] != "---":
-        raise RuleError(
-            "a rule file starts with a '---' line (YAML front matter)", path=path, line=1
-        )
+        # No front matter: the whole file is the statement (and evidence), every
+        # field its default. A first line that reads like a field lost its '---'.
+        m = re.match(r"\s*([A-Za-z_]+)\s*:", lines[0])
+        if m and m.group(1) in _KEYS:
+            raise RuleError(
+                f"line 1 reads like the front matter field {m.group(1)!r}: front matter "
+                "starts with a '---' line (or leave the fields out: a rule file may be "
+                "just its statement)",
+                path=path,
+                line=1,
+            )
+        return "", text, 1
     for i in range(1, len(lines)):
         if lines[i] == "---":
             front = "\n".join(lines[1:i])
@@ -548,7 +609,7 @@ def parse_rule(data: str | bytes, *, path: str | None = None) -> Rule:
 def _parse_rule(data: str | bytes, path: str | None) -> Rule:
     text = _decode(data, path)
     front, body, body_line = _split(text, path)
-    meta, lines = _load_front(front, path)
+    meta, lines = _load_front(front, path) if front.strip() else ({}, {})
     if not isinstance(meta, dict):
         raise RuleError("the front matter must be a mapping of fields", path=path, line=2)
     for key in meta:
@@ -560,9 +621,20 @@ def _parse_rule(data: str | bytes, path: str | None) -> Rule:
                 line=lines.get(str(key)),
                 field=str(key)[:100],
             )
-    for key in _REQUIRED:
-        if key not in meta or meta[key] is None:
-            raise RuleError("a required field is missing", path=path, field=key)
+    if "id" not in meta or meta["id"] is None:
+        stem = rule_id_from_path(path) if path is not None else None
+        if stem is None:
+            raise RuleError("a required field is missing", path=path, field="id")
+        meta["id"] = stem
+        lines.setdefault("id", 1)
+    for key in ("title", "scope", "status", "created", "updated"):
+        if key in meta and meta[key] is None:
+            raise RuleError(f"{key} is empty: give a value or leave the field out",
+                            path=path, line=lines.get(key), field=key)  # fmt: skip
+    meta.setdefault("scope", scope_from_path(path))
+    meta.setdefault("status", "active")
+    statement, evidence = _split_body(body)
+    meta.setdefault("title", title_from_statement(statement))
 
     def strings(key: str) -> tuple[str, ...]:
         value = meta.get(key)
@@ -591,7 +663,6 @@ def _parse_rule(data: str | bytes, path: str | None) -> Rule:
         else:
             raise _err("then must be text", path, lines, "then")
 
-    statement, evidence = _split_body(body)
     rule = object.__new__(Rule)
     values = dict(
         id=meta["id"],
@@ -601,13 +672,14 @@ def _parse_rule(data: str | bytes, path: str | None) -> Rule:
         status=meta["status"],
         support=meta.get("support", 0),
         contradictions=meta.get("contradictions", 0),
-        created=_timestamp(meta["created"]),
-        updated=_timestamp(meta["updated"]),
+        created=_timestamp(meta.get("created", "")),
+        updated=_timestamp(meta.get("updated", "")),
         sources=strings("sources"),
         evidence=evidence,
         tags=strings("tags"),
         when=when,
         then=then,
+        file=path if rule_id_from_path(path or "") is not None else None,
     )
     for key, value in values.items():
         object.__setattr__(rule, key, value)
@@ -709,8 +781,10 @@ def render_rule(rule: Rule) -> str:
         out.append(f"then: {_scalar(rule.then or '')}")
     if rule.tags:
         out.append(f"tags: {_flow_list(rule.tags)}")
-    out.append(f"created: {rule.created}")
-    out.append(f"updated: {rule.updated}")
+    if rule.created:
+        out.append(f"created: {rule.created}")
+    if rule.updated:
+        out.append(f"updated: {rule.updated}")
     out.append(f"sources: {_flow_list(rule.sources)}")
     out.append("---")
     out.append(rule.statement)

@@ -47,7 +47,16 @@ from .errors import (
     StoreError,
 )
 from .resources import hooks_dir, template_dir
-from .rules import RULES_DIR, Rule, now_utc, parse_rule, render_rule, rule_id_from_path, rule_path
+from .rules import (
+    RULES_DIR,
+    Rule,
+    now_utc,
+    parse_rule,
+    render_rule,
+    rule_id_from_path,
+    same_meaning,
+    shard_path,
+)
 
 __all__ = [
     "Store",
@@ -65,6 +74,8 @@ _TREE_MODE = 0o040000
 _TREE_ENTRIES_KEPT = 400_000  # tree entries cached in all (about 40 MB)
 _TREE_LINES_KEPT = 8  # serialized trees kept for the next commit's incremental write
 _MAX_CAS_ATTEMPTS = 10_000
+_MAX_REVERT_WALK = 100_000  # commits a refused revert looks through for what blocks it
+_MAX_LISTED = 20  # commits a refused revert lists
 _TMP_COUNTER = itertools.count()
 _T = TypeVar("_T")
 _REFLOG_WHO = Identity("imlgit", "imlgit@localhost")  # in the reflog of a branch it creates
@@ -84,6 +95,36 @@ class RuleEntry:
 
     path: str
     blob: str
+
+
+@dataclass
+class _RuleMap:
+    """A tree's rule files by id; ``twins`` are the files that claim an id another
+    file has (check reports them; nothing reads them)."""
+
+    entries: dict[str, RuleEntry]
+    twins: dict[str, str]  # path -> the path that holds its id
+
+    def derive(self, blobs: Mapping[str, bytes | None]) -> _RuleMap | None:
+        """The map of the tree these changes make, or None when only a walk can
+        tell (a file holding an id that another file also claims was deleted)."""
+        entries, twins = dict(self.entries), dict(self.twins)
+        for path, blob in blobs.items():
+            rid = rule_id_from_path(path)
+            if rid is None:
+                continue
+            held = entries.get(rid)
+            if blob is None:
+                twins.pop(path, None)
+                if held is not None and held.path == path:
+                    if any(owner == path for owner in twins.values()):
+                        return None
+                    del entries[rid]
+            elif held is None or held.path == path:
+                entries[rid] = RuleEntry(path, _hex(blob))
+            else:
+                twins[path] = held.path
+        return _RuleMap(entries, twins)
 
 
 @dataclass(frozen=True)
@@ -198,6 +239,7 @@ class Store:
         # A commit changes one entry of a large tree; it is re-serialized by a bisect
         # and a join rather than by sorting and formatting every entry again.
         self._tree_lines: dict[bytes, tuple[list[bytes], list[bytes]]] = {}
+        self._rule_maps: dict[bytes | None, _RuleMap] = {}  # root tree -> its rule files
         self._objects_dir = Path(repo.object_store.path)
         self._pending: dict[str, str] = {}  # path -> branch, written while deferred
         self._deferred_record: Path | None = None  # see imlgit.worktree
@@ -263,8 +305,6 @@ class Store:
                 rid = rule_id_from_path(rel)
                 if rid is not None and data is not None:
                     parse_rule(data, path=rel)
-                    if rel != rule_path(rid):
-                        raise StoreError(f"template rule {rel} is not at {rule_path(rid)}")
             msg = CommitMessage.make(
                 "init",
                 "new imlgit memory",
@@ -456,23 +496,102 @@ class Store:
             elif stat.S_ISREG(item.mode):
                 yield name, item.sha
 
+    def with_git_dates(self, rule: Rule, rev: str | None = None) -> Rule:
+        """``rule`` with the dates its file leaves out taken from git: created from
+        the first commit that touched it, updated from the last (a hand-written rule
+        needs no dates)."""
+        if rule.created and rule.updated:
+            return rule
+        commits = self.history(rule.id, rev)
+        if not commits:
+            return rule
+
+        def utc(t: int) -> str:
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+        return rule.with_changes(
+            created=rule.created or utc(commits[-1].time),
+            updated=rule.updated or utc(commits[0].time),
+        )
+
     def rule_entries(self, rev: str | None = None) -> dict[str, RuleEntry]:
-        """rule id -> (path, blob) for every rule file at ``rev``.
+        """rule id -> (path, blob) for every rule file at ``rev``, wherever under
+        ``rules/`` it is.
 
         Raises :class:`RuleError` when two files claim the same id.
         """
-        found = self._lookup(self._tree_of(rev), RULES_DIR)
-        if found is None or not stat.S_ISDIR(found[0]):
-            return {}
-        out: dict[str, RuleEntry] = {}
-        for path, sha in self._walk_files(found[1], RULES_DIR + "/"):
+        found = self._rule_map(self._tree_of(rev))
+        if found.twins:
+            path, other = next(iter(sorted(found.twins.items())))
             rid = rule_id_from_path(path)
-            if rid is None:
-                continue
-            if rid in out:
-                raise RuleError(f"duplicate rule id {rid!r}, also in {out[rid].path}", path=path)
-            out[rid] = RuleEntry(path, _hex(sha))
-        return out
+            raise RuleError(f"duplicate rule id {rid!r}, also in {other}", path=path)
+        return found.entries
+
+    def _rule_map(self, tree: bytes | None) -> _RuleMap:
+        """The rule files of a root tree, kept for the last few trees read or written
+        (a tree never changes, so neither does its map)."""
+        cached = self._rule_maps.get(tree)
+        if cached is not None:
+            return cached
+        entries: dict[str, RuleEntry] = {}
+        twins: dict[str, str] = {}
+        found = self._lookup(tree, RULES_DIR) if tree is not None else None
+        if found is not None and stat.S_ISDIR(found[0]):
+            for path, sha in self._walk_files(found[1], RULES_DIR + "/"):
+                rid = rule_id_from_path(path)
+                if rid is None:
+                    continue
+                if rid in entries:
+                    twins[path] = entries[rid].path
+                else:
+                    entries[rid] = RuleEntry(path, _hex(sha))
+        made = _RuleMap(entries, twins)
+        self._keep_rule_map(tree, made)
+        return made
+
+    def _keep_rule_map(self, tree: bytes | None, found: _RuleMap) -> None:
+        for stale in list(self._rule_maps)[: max(0, len(self._rule_maps) - 2)]:
+            del self._rule_maps[stale]
+        self._rule_maps[tree] = found
+
+    def _refuse_twins(self, tree: bytes | None, blobs: Mapping[str, bytes | None]) -> None:
+        """A write may not give an id a second file: a rule keeps the file it has
+        (wherever a person put it), so ``rules/a/x.md`` beside ``rules/b/x.md`` is
+        refused before anything is written."""
+        written = {
+            p: rid for p, b in blobs.items() if b is not None and (rid := rule_id_from_path(p))
+        }
+        if not written:
+            return
+        held = self._rule_map(tree).entries
+        claimed: dict[str, str] = {}
+        for path, rid in sorted(written.items()):
+            other = claimed.setdefault(rid, path)
+            if other == path and rid in held and held[rid].path != path:
+                other = held[rid].path
+                if other in blobs and blobs[other] is None:
+                    continue  # the rule moves: its old file is deleted in this change
+            if other != path:
+                raise StoreError(
+                    f"{path}: the rule {rid!r} lives at {other}; a rule keeps its file "
+                    "(edit it there, or move it with git mv); nothing was written"
+                )
+
+    def locate(self, rule_id: str, rev: str | None = None) -> str | None:
+        """The path of the rule file with this id at ``rev``, or None."""
+        tree = self._tree_of(rev)
+        legacy = shard_path(rule_id)
+        if tree is not None and tree not in self._rule_maps:
+            hit = self._lookup(tree, legacy)  # old layout: found without a walk
+            if hit is not None and stat.S_ISREG(hit[0]):
+                return legacy
+        entry = self._rule_map(tree).entries.get(rule_id)
+        return entry.path if entry is not None else None
+
+    def path_for(self, rule: Rule, rev: str | None = None) -> str:
+        """Where to write ``rule`` on ``rev``: the file that holds its id there, else
+        the file it was read from, else :func:`~imlgit.rules.new_rule_path`."""
+        return self.locate(rule.id, rev) or rule.path
 
     def files_under(self, prefix: str, rev: str | None = None) -> list[tuple[str, str]]:
         """(path, blob sha) of every file under directory ``prefix`` at ``rev``."""
@@ -494,9 +613,9 @@ class Store:
 
     def read_rule(self, rule_id: str, rev: str | None = None) -> Rule:
         """One rule at ``rev``; :class:`RuleNotFound` when it is not there."""
-        path = rule_path(rule_id)
-        data = self.read_file(path, rev)
-        if data is None:
+        path = self.locate(rule_id, rev)
+        data = self.read_file(path, rev) if path is not None else None
+        if path is None or data is None:
             raise RuleNotFound(rule_id, rev)
         return parse_rule(data, path=path)
 
@@ -875,6 +994,8 @@ class Store:
     ) -> list[str]:
         for attempt in range(_MAX_CAS_ATTEMPTS):
             parent = base
+            base_tree = self._commit(base).tree if base else None
+            self._refuse_twins(base_tree, touched)
             made: list[tuple[Commit, list[str]]] = []
             for blobs, text, _subject in prepared:
                 parent_tree = self._commit(parent).tree if parent else None
@@ -896,6 +1017,10 @@ class Store:
             if self._cas_ref(ref, base, _hex(last.id), committer, last.commit_time, subject):
                 for c, paths in made:
                     self._record(c, paths)
+                known = self._rule_maps.get(base_tree)
+                after = known.derive(touched) if known is not None else None
+                if after is not None:
+                    self._keep_rule_map(last.tree, after)
                 if self._defer:
                     self._pending.update(dict.fromkeys(touched, branch))
                 elif sync_worktree:
@@ -987,7 +1112,9 @@ class Store:
         extra: Mapping[str, bytes | None] | None = None,
     ) -> str:
         """Write one rule (add or change) as one commit."""
-        changes: dict[str, bytes | None] = {rule.path: render_rule(rule).encode("utf-8")}
+        on = self.head(branch) if isinstance(expected_head, _Unset) else expected_head
+        path = self.path_for(rule, on) if on is not None else rule.path
+        changes: dict[str, bytes | None] = {path: render_rule(rule).encode("utf-8")}
         if extra:
             changes.update(extra)
         return self.commit(
@@ -1131,8 +1258,8 @@ class Store:
         ``<git dir>/imlgit/`` and extended incrementally, so it stays fast on long
         histories.
         """
-        path = rule_path(rule_id)
         start = self.resolve(rev)
+        path = self.locate(rule_id, start) or shard_path(rule_id)
         index = self._history_index()
         shas = index.touching(path, start)
         if limit is not None:
@@ -1234,13 +1361,15 @@ class Store:
     ) -> str:
         """Undo one commit as a new commit carrying its own rationale (``git revert``).
 
-        Refused with :class:`ConflictError` when a later commit changed the same
-        rules: revert that one first.
+        A merge (an approval) is undone against its first parent, as ``git revert
+        -m 1`` does: the whole proposal goes. A later commit that changed only the
+        figures of a rule this commit changed does not block it (the figures go back
+        with the meaning they counted; the next learning run recounts them). A later
+        change of meaning does: :class:`ConflictError` lists those commits, newest
+        first, and nothing is written.
         """
         sha = self.resolve(rev)
         c = self._commit(sha)
-        if len(c.parents) > 1:
-            raise StoreError(f"{sha[:12]} is a merge; revert the commits it merged instead")
         if not c.parents:
             raise StoreError(f"{sha[:12]} is the first commit; it cannot be reverted")
         head = self.head(branch)
@@ -1252,29 +1381,86 @@ class Store:
             raise StoreError(f"{sha[:12]} changed nothing; there is nothing to revert")
         changes: dict[str, bytes | None] = {}
         head_tree = self._commit(head).tree
-        later = []
+        blocked = []
         for path in paths:
-            if self._lookup(head_tree, path) != self._lookup(c.tree, path):
-                later.append(path)
+            mine, now = self._lookup(c.tree, path), self._lookup(head_tree, path)
+            if now != mine and not self._figures_only(path, mine, now):
+                blocked.append(path)
             before = self._lookup(parent_tree, path)
             changes[path] = self.read_blob(_hex(before[1])) if before else None
-        if later:
-            ids = [rule_id_from_path(p) or p for p in later]
-            raise ConflictError(
-                f"later commits changed {', '.join(ids)} after {sha[:12]}; "
-                "revert those first (newest first)",
-                ids,
-            )
+        if blocked:
+            raise self._revert_first(sha, head, blocked)
         info = self.commit_info(sha)
         rules = sorted({rid for p in paths if (rid := rule_id_from_path(p))})
+        what = "merge " if len(c.parents) > 1 else ""
         msg = CommitMessage.make(
             "rollback",
-            f"revert {sha[:12]} ({_clip(info.subject, 80)})",
+            f"revert {what}{sha[:12]} ({_clip(info.subject, 80)})",
             rationale,
             rules=rules,
             trailers=[("Imlgit-Reverts", sha)],
         )
         return self.commit(changes, msg, author=author, branch=branch, expected_head=head)
+
+    def _rule_or_none(self, path: str, entry: tuple[int, bytes] | None) -> Rule | None:
+        if entry is None or rule_id_from_path(path) is None or not stat.S_ISREG(entry[0]):
+            return None
+        try:
+            return parse_rule(self.read_blob(_hex(entry[1])), path=path)
+        except RuleError:
+            return None
+
+    def _figures_only(
+        self, path: str, a: tuple[int, bytes] | None, b: tuple[int, bytes] | None
+    ) -> bool:
+        """Whether two versions of a file are one rule saying the same thing."""
+        ra, rb = self._rule_or_none(path, a), self._rule_or_none(path, b)
+        return ra is not None and rb is not None and same_meaning(ra, rb)
+
+    def _revert_first(self, sha: str, head: str, blocked: list[str]) -> ConflictError:
+        """The refusal of a revert: the commits after ``sha`` that changed what the
+        blocked rules say, newest first, each with what reverts it."""
+        later: list[str] = []
+        merges: list[str] = []  # merges that changed them (listed when nothing else is)
+        proposals: dict[str, str] = {}  # commit -> the approval that merged it
+        walker = self.repo.get_walker(include=[_oid(head)], exclude=[_oid(sha)])
+        for entry in itertools.islice(walker, _MAX_REVERT_WALK):
+            commit = entry.commit
+            sha_c = _hex(commit.id)
+            if not commit.parents:
+                continue
+            parent_tree = self._commit(_hex(commit.parents[0])).tree
+            changed = any(
+                (old := self._lookup(parent_tree, path)) != (new := self._lookup(commit.tree, path))
+                and not self._figures_only(path, old, new)
+                for path in blocked
+            )
+            if len(commit.parents) > 1:
+                if changed:
+                    merges.append(sha_c)
+                side = self.repo.get_walker(
+                    include=[commit.parents[1]], exclude=[commit.parents[0]]
+                )
+                for inner in itertools.islice(side, _MAX_REVERT_WALK):
+                    proposals.setdefault(_hex(inner.commit.id), sha_c)
+            elif changed:
+                later.append(sha_c)
+        later = later or merges
+        lines = []
+        for x in later[:_MAX_LISTED]:
+            info = self.commit_info(x)
+            via = f" (merged by {proposals[x][:12]}: rolling that back undoes its proposal)" \
+                if x in proposals else ""  # fmt: skip
+            lines.append(f"  {x[:12]} {_clip(info.subject, 70)}{via}")
+        if len(later) > _MAX_LISTED:
+            lines.append(f"  ... and {len(later) - _MAX_LISTED} more")
+        ids = [rule_id_from_path(p) or p for p in blocked]
+        return ConflictError(
+            f"later commits changed the meaning of {', '.join(ids)} after {sha[:12]}; nothing "
+            "was written. Roll these back first, newest first (imlgit rollback SHA "
+            "--why ...):\n" + "\n".join(lines),
+            ids,
+        )
 
     def restore(
         self,
@@ -1524,8 +1710,6 @@ def check_rule_file(path: str, data: bytes, seen: dict[str, str]) -> list[RuleEr
     except RuleError as exc:
         return [exc]
     problems = []
-    if path != rule_path(rule.id):
-        problems.append(RuleError(f"a rule with this id lives at {rule_path(rule.id)}", path=path))
     if rule.id in seen:
         problems.append(
             RuleError(f"duplicate rule id {rule.id!r}, also in {seen[rule.id]}", path=path)

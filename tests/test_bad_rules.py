@@ -17,18 +17,18 @@ from fakes import HashEmbedder
 from imlgit.commits import CommitMessage
 from imlgit.doctor import diagnose
 from imlgit.memory import Memory
-from imlgit.rules import Rule, render_rule, rule_path
+from imlgit.rules import Rule, new_rule_path, render_rule
 from imlgit.store import Store
 
 T = "2026-11-27T08:00:00Z"
 BAD = "r-bad"
-BAD_PATH = rule_path(BAD)
+BAD_PATH = new_rule_path(BAD)
 HEAD = f"---\nid: {BAD}\ntitle: A bad rule\n".encode()
 
 # Files the parser refuses with a RuleError today, and files it fails on with another
 # exception (a parser bug another change bounds): both kinds must be contained.
 REFUSED = {
-    "missing-field": HEAD + b"---\nNo scope in the front matter.\n",
+    "missing-field": HEAD + b"scope:\n---\nAn empty scope in the front matter.\n",
     "bad-yaml": HEAD + b"scope: [unclosed\n---\nBody.\n",
 }
 CRASHING = {

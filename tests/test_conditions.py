@@ -422,3 +422,10 @@ def test_negate_is_the_opposite_where_the_field_exists() -> None:
     assert negate(phrase) == C(None, "lacks", "x")
     for text in ("x y", "y z"):
         assert matches((negate(phrase),), text) != matches((phrase,), text)
+
+
+def test_a_rendered_statement_agrees_when_a_field_holds_a_no_break_space() -> None:
+    """Found by hypothesis: "0\\xa00" is split as two words by the agreement check, so
+    the learner's own sentence for that field was refused."""
+    when = parse_when({"0\xa00": "0"})
+    assert statement_agrees(render_statement(when, "X"), when, "X")

@@ -194,24 +194,20 @@ def test_invalid_files_are_reported_and_the_rest_is_still_checked(store: Store) 
         rule("r-air", AIR, title="Heavy parcels"),
         raw={
             "rules/00/r-broken.md": b"---\nid: r-broken\ntitle: [unclosed\n---\nBody.\n",
-            "rules/00/r-moved.md": render_rule(moved).encode(),  # not at its path
+            "rules/00/r-moved.md": render_rule(moved).encode(),  # a folder a person chose
             "rules/00/notes.txt": b"not a rule",
         },
     )
     report = diagnose(open_memory(store.path))
     invalid = report.of_kind("invalid-file")
-    assert {f.path for f in invalid} == {
-        "rules/00/r-broken.md",
-        "rules/00/r-moved.md",
-        "rules/00/notes.txt",
-    }
+    assert {f.path for f in invalid} == {"rules/00/r-broken.md", "rules/00/notes.txt"}
     broken = next(f for f in invalid if f.path == "rules/00/r-broken.md")
     assert broken.rules == ("r-broken",) and "malformed front matter" in broken.detail
-    assert any("lives at" in f.detail for f in invalid)
     assert [f.rules for f in report.of_kind("duplicate")] == [("r-sea", "r-sea-copy")]
     # an invalid file no longer stops the index (issue 14): it is left out of it
     assert report.index_note is None
-    assert [f.rules for f in report.of_kind("near-duplicate")] == [("r-air", "r-sea")]
+    # r-air is near the duplicate pair (either of the two may stand for it)
+    assert [f.rules[0] for f in report.of_kind("near-duplicate")] == ["r-air"]
     # the same problems Store.check reports
     assert sorted(str(p) for p in store.check()) == sorted(f.detail for f in invalid)
 

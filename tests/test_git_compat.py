@@ -9,7 +9,7 @@ import pytest
 from conftest import PERSON, run_git
 
 from imlgit.commits import LEARNER, CommitMessage
-from imlgit.rules import Rule, render_rule, rule_path
+from imlgit.rules import Rule, new_rule_path, render_rule
 from imlgit.store import Store
 
 pytestmark = pytest.mark.usefixtures("git_repo_env")
@@ -62,7 +62,7 @@ def test_trailers_parse_with_git(memory: Store) -> None:
 
 def test_rule_edited_with_git_cli_is_read_back(memory: Store) -> None:
     put(memory, rule("r-a", "Before."))
-    f = memory.path / rule_path("r-a")
+    f = memory.path / new_rule_path("r-a")
     f.write_text(render_rule(rule("r-a", "Edited by hand with git.")))
     run_git(memory.path, "add", "-A")
     run_git(memory.path, "commit", "-q", "-m", "hand edit", "-m", "A person fixed the wording.")
@@ -75,13 +75,13 @@ def test_rule_edited_with_git_cli_is_read_back(memory: Store) -> None:
 
 
 def test_hooks_refuse_bad_rule_and_missing_rationale(memory: Store) -> None:
-    f = memory.path / rule_path("r-a")
+    f = memory.path / new_rule_path("r-a")
     f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text(render_rule(rule("r-a")).replace("support: 0", "support: lots"))
     run_git(memory.path, "add", "-A")
     out = run_git(memory.path, "commit", "-q", "-m", "bad", "-m", "why", check=False)
     head = memory.head()
-    assert memory.read_file(rule_path("r-a"), head) is None
+    assert memory.read_file(new_rule_path("r-a"), head) is None
     f.write_text(render_rule(rule("r-a")))
     run_git(memory.path, "add", "-A")
     import subprocess

@@ -13,7 +13,7 @@ import pytest
 
 from imlgit.commits import LEARNER, CommitMessage
 from imlgit.history import verify_history
-from imlgit.rules import Rule, rule_path
+from imlgit.rules import Rule, new_rule_path
 from imlgit.store import Store
 
 T = "2026-11-27T08:00:00Z"
@@ -85,7 +85,7 @@ def test_a_hand_edited_line_is_caught_and_rebuilt(
 ) -> None:
     store, expected = two
     assert shas(store) == expected
-    rewrite(store, drop_path(rule_path("r-a")))  # the issue: history showed 0 of 2 commits
+    rewrite(store, drop_path(new_rule_path("r-a")))  # the issue: history showed 0 of 2 commits
     assert shas(store) == expected
     assert any("checksum" in w for w in warnings_logged(caplog))
     assert shas(store) == expected and warnings_logged(caplog) == []  # repaired for good
@@ -153,7 +153,7 @@ def test_verify_finds_a_well_formed_lie_and_repairs_it(
 ) -> None:
     store, expected = two
     shas(store)
-    forge(store, drop_path(rule_path("r-a")))
+    forge(store, drop_path(new_rule_path("r-a")))
     assert shas(store) == []  # a lie with valid checksums: only git can tell
     check = verify_history(Store.open(store.path), "r-a")
     assert not check.ok and check.missing == expected and check.extra == []
@@ -172,7 +172,7 @@ def test_verify_reports_an_extra_commit_and_a_changed_message(
 
     def lie(rec: dict) -> dict:  # type: ignore[type-arg]
         if rec["c"] == b:
-            rec["f"] = [*rec["f"], rule_path("r-a")]
+            rec["f"] = [*rec["f"], new_rule_path("r-a")]
         if rec["c"] == expected[0]:
             rec["m"] = rec["m"].replace("Because two", "Because I say so")
         return rec
@@ -186,7 +186,7 @@ def test_verify_reports_an_extra_commit_and_a_changed_message(
 def test_cli_history_verify(two: tuple[Store, list[str]], imlgit_cli: object) -> None:
     store, expected = two
     shas(store)
-    forge(store, drop_path(rule_path("r-a")))
+    forge(store, drop_path(new_rule_path("r-a")))
     out = imlgit_cli("history", "r-a", "--verify", repo=store.path)  # type: ignore[operator]
     assert out.returncode == 0, out.stderr
     assert f"missing from the index: {expected[0][:12]}" in out.stderr

@@ -16,7 +16,7 @@ from imlgit import hygiene
 from imlgit.commits import CommitMessage
 from imlgit.errors import ImlgitError
 from imlgit.experience import Experience
-from imlgit.rules import Rule, render_rule, rule_path
+from imlgit.rules import Rule, new_rule_path, render_rule
 from imlgit.store import Store
 
 Cli = Callable[..., CompletedProcess[str]]
@@ -136,7 +136,8 @@ def _memory_with_rules(tmp_path: Path, cli: Cli, n: int) -> Path:
     assert cli("init", str(repo)).returncode == 0
     with Store.open(repo) as store:
         files = {
-            rule_path(f"r-{i}"): render_rule(rule(f"r-{i}", support=i)).encode() for i in range(n)
+            new_rule_path(f"r-{i}"): render_rule(rule(f"r-{i}", support=i)).encode()
+            for i in range(n)
         }
         store.commit(files, CommitMessage.make("add", f"{n} rules", "For the test."), author=PERSON)
     return repo

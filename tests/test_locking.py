@@ -20,7 +20,7 @@ from conftest import PERSON, ROOT, run_git
 from imlgit import locking, worktree
 from imlgit.commits import CommitMessage
 from imlgit.errors import StoreError
-from imlgit.rules import Rule, render_rule, rule_path
+from imlgit.rules import Rule, new_rule_path, render_rule
 from imlgit.store import Store
 
 T = "2026-11-18T00:00:00Z"
@@ -50,7 +50,7 @@ def _rule(rid: str) -> bytes:
 
 def _add(store: Store, rid: str) -> str:
     msg = CommitMessage.make("add", f"add {rid}", f"Adding {rid} for the test.", rules=[rid])
-    return store.commit({rule_path(rid): _rule(rid)}, msg, author=PERSON)
+    return store.commit({new_rule_path(rid): _rule(rid)}, msg, author=PERSON)
 
 
 # ---------------------------------------------------------------------- the lock helper
@@ -168,7 +168,7 @@ def test_a_stale_lock_does_not_stop_deleting_a_branch(memory: Store) -> None:
 _CHILD = """
 import os, sys
 from imlgit.commits import CommitMessage, Identity
-from imlgit.rules import Rule, render_rule, rule_path
+from imlgit.rules import Rule, render_rule, new_rule_path
 from imlgit.store import Store
 
 repo, point, rid = sys.argv[1:4]
@@ -181,7 +181,7 @@ store = Store.open(repo, fault=fault)
 rule = Rule(id=rid, title="Rule " + rid, statement="Statement of " + rid + ".",
             created="2026-11-18T00:00:00Z", updated="2026-11-18T00:00:00Z")
 msg = CommitMessage.make("add", "add " + rid, "Adding " + rid + " for the test.", rules=[rid])
-store.commit({rule_path(rid): render_rule(rule).encode()}, msg,
+store.commit({new_rule_path(rid): render_rule(rule).encode()}, msg,
              author=Identity("Ada Reviewer", "ada@example.org"))
 """
 
@@ -208,7 +208,7 @@ def test_a_kill_after_the_ref_moved_leaves_no_staged_deletion_behind(
     repo = memory.path
     assert _killed_commit(repo, "worktree", "killed-rule") == 137
     store = Store.open(repo)
-    path = rule_path("killed-rule")
+    path = new_rule_path("killed-rule")
     assert store.read_file(path) is not None  # the commit landed
     found = worktree.unsynced(store)
     assert [(u.path, u.repairable) for u in found] == [(path, True)]
@@ -237,14 +237,14 @@ def test_repair_brings_the_index_up_to_date_without_a_write(
     assert _killed_commit(repo, "worktree", "killed-rule") == 137
     store = Store.open(repo)
     fixed, locks = store.repair()
-    assert fixed == [rule_path("killed-rule")] and locks == []
+    assert fixed == [new_rule_path("killed-rule")] and locks == []
     assert _status(repo) == ""
 
 
 def test_a_persons_later_change_is_left_alone(memory: Store, git_repo_env: None) -> None:
     repo = memory.path
     assert _killed_commit(repo, "worktree", "killed-rule") == 137
-    path = rule_path("killed-rule")
+    path = new_rule_path("killed-rule")
     (repo / path).write_text("a person's own version\n")
     run_git(repo, "add", path)
     store = Store.open(repo)
@@ -269,7 +269,7 @@ def test_a_kill_at_each_point_leaves_nothing_that_blocks_the_next_write(
     assert list((repo / ".git" / "refs" / "heads").glob("*.lock")) == []
     assert not (repo / ".git" / "index.lock").exists()
     run_git(repo, "fsck", "--strict")
-    assert (store.read_file(rule_path("killed-rule")) is not None) == moved
+    assert (store.read_file(new_rule_path("killed-rule")) is not None) == moved
 
 
 def test_doctor_reports_what_a_kill_left(memory: Store, git_repo_env: None) -> None:
@@ -282,7 +282,7 @@ def test_doctor_reports_what_a_kill_left(memory: Store, git_repo_env: None) -> N
     found = {(f.kind, f.path) for f in _leftovers(store)}
     assert found == {
         ("stale-lock", "refs/heads/proposals/p1.lock"),
-        ("unsynced-index", rule_path("killed-rule")),
+        ("unsynced-index", new_rule_path("killed-rule")),
     }
     fixed, locks = store.repair()
     assert fixed and locks == [str(repo / ".git" / "refs" / "heads" / "proposals" / "p1.lock")]
@@ -304,7 +304,7 @@ def test_the_pre_commit_check_refuses_an_index_a_kill_left(
     assert done.returncode == 1
     assert "imlgit doctor --repair" in done.stderr
     repaired = imlgit_cli("doctor", "--repair", "--no-confirm", repo=repo)
-    assert "repaired git's index for " + rule_path("killed-rule") in repaired.stderr
+    assert "repaired git's index for " + new_rule_path("killed-rule") in repaired.stderr
     assert _status(repo) == ""
 
 
@@ -315,7 +315,9 @@ def test_a_stale_lock_does_not_stop_a_rejection(memory: Store) -> None:
 
     memory.create_branch("proposals/p3")
     msg = CommitMessage.make("induce", "add r-p3", "The learner adds it.", rules=["r-p3"])
-    memory.commit({rule_path("r-p3"): _rule("r-p3")}, msg, author=LEARNER, branch="proposals/p3")
+    memory.commit(
+        {new_rule_path("r-p3"): _rule("r-p3")}, msg, author=LEARNER, branch="proposals/p3"
+    )
     lock = memory.gitdir / "refs" / "imlgit" / "rejected" / "p3.lock"
     _owner_lock(lock, _dead_pid())
     memory.lock_wait = 0

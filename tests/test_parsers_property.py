@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from imlgit.conditions import Condition, render_statement
 from imlgit.errors import ExperienceError, RuleError
 from imlgit.experience import decode_json_line, load_jsonl, parse_jsonl_text
-from imlgit.rules import Rule, parse_rule, render_rule, rule_path
+from imlgit.rules import Rule, new_rule_path, parse_rule, render_rule
 
 PATH = "rules/ab/r-x.md"
 CONFIG = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -96,10 +96,10 @@ def valid_rules(draw: st.DrawFn) -> Rule:
 @given(valid_rules())
 def test_every_valid_rule_round_trips(rule: Rule) -> None:
     text = render_rule(rule)
-    back = parse_rule(text, path=rule_path(rule.id))
+    back = parse_rule(text, path=new_rule_path(rule.id))
     assert back == rule
     assert render_rule(back) == text
-    assert parse_rule(text.encode("utf-8"), path=rule_path(rule.id)) == rule
+    assert parse_rule(text.encode("utf-8"), path=new_rule_path(rule.id)) == rule
 
 
 # ------------------------------------------------------------ hostile rule files

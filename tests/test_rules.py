@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imlgit.errors import RuleError, RuleIdError
-from imlgit.rules import Rule, parse_rule, render_rule, rule_path, slugify, validate_rule_id
+from imlgit.rules import Rule, new_rule_path, parse_rule, render_rule, slugify, validate_rule_id
 
 GOOD = """---
 id: r-glimmer-tansy
@@ -49,7 +49,7 @@ def test_rule_without_evidence_round_trips() -> None:
     assert render_rule(r) == text
 
 
-def _bad(text: str, path: str = "rules/ab/r-glimmer-tansy.md") -> RuleError:
+def _bad(text: str, path: str | None = "rules/ab/r-glimmer-tansy.md") -> RuleError:
     with pytest.raises(RuleError) as info:
         parse_rule(text, path=path)
     return info.value
@@ -86,8 +86,22 @@ def test_duplicate_key_refused() -> None:
     assert "duplicate key" in str(err)
 
 
-def test_missing_required_field() -> None:
-    assert _bad(GOOD.replace("title: Glimmer without tansy is VESPER\n", "")).field == "title"
+def test_a_missing_field_takes_its_default() -> None:
+    """Only the statement is required: the id is the file name, the title the first
+    sentence, the scope the folder, the dates git's (left empty in the file)."""
+    text = GOOD.replace("title: Glimmer without tansy is VESPER\n", "").replace(
+        "scope: truth-table\n", ""
+    ).replace("created: 2026-11-27T08:00:00Z\n", "")
+    rule = parse_rule(text, path="rules/shipping/r-glimmer-tansy.md")
+    assert rule.title == "When glimmer is yes and tansy is no, the class is VESPER"
+    assert rule.scope == "shipping" and rule.created == ""
+    assert parse_rule(text, path="rules/4e/r-glimmer-tansy.md").scope == "general"
+    assert "created:" not in render_rule(rule)
+
+
+def test_an_empty_field_is_refused() -> None:
+    err = _bad(GOOD.replace("title: Glimmer without tansy is VESPER\n", "title:\n"))
+    assert err.field == "title" and "empty" in str(err)
 
 
 def test_unsafe_id_in_file_refused() -> None:
@@ -108,8 +122,16 @@ def test_non_utf8_refused_with_line() -> None:
 
 
 def test_no_front_matter() -> None:
-    assert _bad("just text\n").line == 1
+    """A file that is only a statement is the smallest rule (RULE-FORMAT.md)."""
+    rule = parse_rule("Wet roads double the braking distance.\n", path="rules/wet-roads.md")
+    assert (rule.id, rule.title, rule.scope, rule.status, rule.support) == (
+        "wet-roads", "Wet roads double the braking distance", "general", "active", 0
+    )
+    assert rule.path == "rules/wet-roads.md"
+    assert _bad("just text\n", path=None).field == "id"  # no file name to take the id from
     assert _bad("---\nid: x\n").line == 1
+    err = _bad("id: x\ntitle: y\n---\nBody.\n", path="rules/x.md")
+    assert err.line == 1 and "'---'" in str(err)
 
 
 def test_empty_statement_refused() -> None:
@@ -156,7 +178,7 @@ def test_unsafe_ids(bad: str) -> None:
 @pytest.mark.parametrize("good", ["r-a", "r.1_b-c", "0", "x" * 100])
 def test_safe_ids(good: str) -> None:
     assert validate_rule_id(good) == good
-    assert rule_path(good).startswith("rules/") and rule_path(good).endswith(f"/{good}.md")
+    assert new_rule_path(good).startswith("rules/") and new_rule_path(good).endswith(f"/{good}.md")
 
 
 def test_slugify_makes_safe_ids() -> None:
@@ -221,7 +243,7 @@ def rules(draw: st.DrawFn) -> Rule:
 @given(rules())
 def test_parse_render_round_trip(rule: Rule) -> None:
     text = render_rule(rule)
-    back = parse_rule(text, path=rule_path(rule.id))
+    back = parse_rule(text, path=new_rule_path(rule.id))
     assert back == rule
     assert render_rule(back) == text
 
@@ -260,7 +282,7 @@ def test_titles_that_yaml_would_read_as_another_type_round_trip(title: str) -> N
     when = "2026-11-27T08:00:00Z"
     rule = Rule(id="r-x", title=title, statement="S.", created=when, updated=when)
     text = render_rule(rule)
-    assert parse_rule(text, path=rule_path("r-x")).title == title
+    assert parse_rule(text, path=new_rule_path("r-x")).title == title
 
 
 def test_flow_list_quotes_commas() -> None:

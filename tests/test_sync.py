@@ -16,7 +16,7 @@ from conftest import PERSON, run_git
 
 from imlgit.commits import LEARNER, CommitMessage
 from imlgit.errors import ConflictError, NotAMemoryRepo, StoreError
-from imlgit.rules import Rule, render_rule, rule_path
+from imlgit.rules import Rule, new_rule_path, render_rule
 from imlgit.store import Store
 from imlgit.sync import (
     PullRefused,
@@ -191,14 +191,14 @@ def test_two_clones_push_pull_push(tmp_path: Path, origin: tuple[str, Path]) -> 
     assert "origin" in info_.rationale and url in info_.rationale
     assert {"r-alpha", "r-beta"} <= set(b.read_rules())
     assert status(b) == ""  # the working tree follows main
-    on_disk = (b.path / rule_path("r-alpha")).read_text()
+    on_disk = (b.path / new_rule_path("r-alpha")).read_text()
     assert on_disk == render_rule(rule("r-alpha", "From clone a."))
     assert push(b) == ["main"]
 
     # a fast-forwards to b's merge
     ff = pull(a, author=PERSON)
-    assert ff.fast_forward and ff.sha == b.head() and ff.changed == (rule_path("r-beta"),)
-    assert status(a) == "" and (a.path / rule_path("r-beta")).exists()
+    assert ff.fast_forward and ff.sha == b.head() and ff.changed == (new_rule_path("r-beta"),)
+    assert status(a) == "" and (a.path / new_rule_path("r-beta")).exists()
     assert pull(a, author=PERSON).up_to_date
 
     with clone(url, tmp_path / "c") as c:
@@ -221,8 +221,8 @@ def test_pull_refuses_invalid_incoming_rule_files(
     url, _ = origin
     a, b = clone(url, tmp_path / "a"), clone(url, tmp_path / "b")
     bad = {
-        rule_path("r-no-scope"): b"---\nid: r-no-scope\ntitle: No scope\n---\nA body.\n",
-        rule_path("r-bad-yaml"): b"---\nid: [r-bad-yaml\n---\nA body.\n",
+        new_rule_path("r-no-scope"): b"---\nid: r-no-scope\nscope:\n---\nA body.\n",
+        new_rule_path("r-bad-yaml"): b"---\nid: [r-bad-yaml\n---\nA body.\n",
         "rules/notes.txt": b"not a rule\n",
     }
     put(a, rule("r-good", "Fine."))
@@ -240,7 +240,7 @@ def test_pull_refuses_invalid_incoming_rule_files(
         assert "scope" in text
         assert {p.path for p in info.value.problems} == set(bad)
         assert b.head() == before and status(b) == ""
-        assert not (b.path / rule_path("r-good")).exists()
+        assert not (b.path / new_rule_path("r-good")).exists()
         assert "r-good" not in b.read_rules()
     a.close()
     b.close()
@@ -255,7 +255,7 @@ def test_same_rule_changed_on_both_sides(tmp_path: Path, origin: tuple[str, Path
     pull(b, author=PERSON)
     propose_and_merge(a, "one", rule("r-shared", "Clone a says this."), op="edit")
     msg = CommitMessage.make("retire", "delete r-gone", "Wrong.", rules=["r-gone"])
-    a.commit({rule_path("r-gone"): None}, msg, author=PERSON)
+    a.commit({new_rule_path("r-gone"): None}, msg, author=PERSON)
     push(a)
     propose_and_merge(b, "two", rule("r-shared", "Clone b says that."), op="edit")
     put(b, rule("r-gone", "b improved it"), op="edit")
@@ -296,7 +296,7 @@ def test_pull_refuses_to_overwrite_uncommitted_edit(
     a, b = clone(url, tmp_path / "a"), clone(url, tmp_path / "b")
     put(a, rule("r-new", "from a"))
     push(a)
-    f = b.path / rule_path("r-new")
+    f = b.path / new_rule_path("r-new")
     f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text("a person's draft\n")
     head = b.head()

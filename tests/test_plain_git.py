@@ -1,0 +1,121 @@
+"""Plain git editing is first-class (issue 16): a rule file anywhere under rules/,
+the id from its file name, a hand-written rule that is only a statement, committed
+with the git CLI through imlgit's hooks, then listed, recalled and answered."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import PERSON, run_git
+from fakes import FakeChat, HashEmbedder
+
+from imlgit.commits import LEARNER, CommitMessage
+from imlgit.errors import StoreError
+from imlgit.memory import Memory
+from imlgit.rules import Rule, new_rule_path, render_rule, shard_path
+from imlgit.store import Store
+
+pytestmark = pytest.mark.usefixtures("git_repo_env")
+T = "2026-11-27T08:00:00Z"
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def git_commit(repo: Path, subject: str, why: str) -> subprocess.CompletedProcess[str]:
+    """git commit with the hooks imlgit installed (pre-commit, commit-msg)."""
+    return subprocess.run(
+        ["git", "commit", "-q", "-m", subject, "-m", why],
+        cwd=repo, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def test_a_hand_written_one_line_rule_is_committed_with_git_and_used(
+    memory: Store, imlgit_cli: Cli
+) -> None:
+    f = memory.path / "rules" / "wet-roads.md"
+    f.write_text("Wet roads double the braking distance.\n")
+    run_git(memory.path, "add", "rules/wet-roads.md")
+    done = git_commit(memory.path, "add wet-roads", "Seen on every rainy test drive.")
+    assert done.returncode == 0, done.stderr  # the hooks ran `imlgit check --staged`
+    head = memory.head()
+    assert memory.read_file("rules/wet-roads.md", head) is not None
+
+    listed = imlgit_cli("rule", "list", "--json", repo=memory.path)
+    assert listed.returncode == 0, listed.stderr
+    rows = {r["id"]: r for r in json.loads(listed.stdout)}
+    assert rows["wet-roads"]["title"] == "Wet roads double the braking distance"
+    shown = imlgit_cli("rule", "show", "wet-roads", "--json", repo=memory.path)
+    rule = json.loads(shown.stdout)
+    assert rule["scope"] == "general" and rule["status"] == "active"
+    assert rule["created"] and rule["updated"]  # from the commit that added the file
+    check = imlgit_cli("check", repo=memory.path)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    chat = FakeChat({"answer": "brake earlier", "rules": ["wet-roads"]})
+    mem = Memory.open(memory.path, env={}, chat=chat, embedder=HashEmbedder())
+    hits = mem.recall("braking distance on wet roads", k=3)
+    assert hits[0].rule.id == "wet-roads"
+    ans = mem.ask("How far ahead should I brake when the road is wet?")
+    assert ans.answer == "brake earlier" and ans.rules == ("wet-roads",) and ans.commit == head
+
+    # imlgit edits the rule where it lives: one file, its git log whole
+    edited = imlgit_cli(
+        "rule", "edit", "wet-roads", "--statement", "Wet roads double the braking distance; "
+        "brake earlier.", "--why", "Drivers asked what to do about it.", repo=memory.path,
+    )  # fmt: skip
+    assert edited.returncode == 0, edited.stderr
+    assert run_git(memory.path, "ls-files", "rules").split() == [
+        "rules/general/r-example-rationale.md",
+        "rules/wet-roads.md",
+    ]
+    log = run_git(memory.path, "log", "--format=%s", "--", "rules/wet-roads.md").splitlines()
+    assert len(log) == 2 and log[1] == "add wet-roads"
+    run_git(memory.path, "fsck", "--strict", "--no-dangling")
+
+
+def test_the_hook_refuses_a_second_file_for_one_id(memory: Store) -> None:
+    f = memory.path / "rules" / "roads" / "r-example-rationale.md"
+    f.parent.mkdir(parents=True)
+    f.write_text("A second file for the template's rule.\n")
+    run_git(memory.path, "add", "-A")
+    head = memory.head()
+    refused = git_commit(memory.path, "twin", "Testing the hook.")
+    assert refused.returncode != 0
+    assert "duplicate rule id 'r-example-rationale'" in refused.stderr
+    assert memory.head() == head
+
+
+def test_a_store_write_never_gives_an_id_a_second_file(memory: Store) -> None:
+    """A rule keeps the file it has: a write of it elsewhere is refused whole."""
+    moved = Rule(id="r-a", title="A", statement="A statement.", created=T, updated=T)
+    msg = CommitMessage.make("add", "add r-a", "By hand.", rules=["r-a"])
+    memory.commit({"rules/by-hand/r-a.md": render_rule(moved).encode()}, msg, author=PERSON)
+    head = memory.head()
+    with pytest.raises(StoreError, match="lives at rules/by-hand/r-a.md"):
+        memory.commit({new_rule_path("r-a"): render_rule(moved).encode()}, msg, author=LEARNER)
+    assert memory.head() == head
+    # a put_rule of a rule not read from the file finds where it lives
+    memory.put_rule(moved.with_changes(statement="Changed."), msg, author=LEARNER)
+    assert memory.read_rule("r-a").statement == "Changed."
+    assert memory.locate("r-a") == "rules/by-hand/r-a.md"
+
+
+def test_new_rules_go_to_their_scope_folder_and_old_layouts_keep_their_files(
+    memory: Store,
+) -> None:
+    new = Rule(id="r-new", title="N", statement="New.", scope="shipping", created=T, updated=T)
+    old = Rule(id="r-old", title="O", statement="Old.", created=T, updated=T)
+    msg = CommitMessage.make("add", "add", "Two rules.", rules=["r-new", "r-old"])
+    memory.commit(
+        {new.path: render_rule(new).encode(), shard_path("r-old"): render_rule(old).encode()},
+        msg, author=LEARNER,
+    )  # fmt: skip
+    assert new.path == "rules/shipping/r-new.md"
+    memory.put_rule(old.with_changes(statement="Old, changed."), msg, author=LEARNER)
+    assert memory.locate("r-old") == shard_path("r-old")
+    assert memory.read_rule("r-old").statement == "Old, changed."
+    assert [c.subject for c in memory.history("r-old")] == ["add: add", "add: add"]
+    assert memory.check() == []
