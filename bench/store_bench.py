@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from imlgit.commits import LEARNER, CommitMessage, Identity
-from imlgit.rules import Rule, new_rule_path, render_rule
-from imlgit.store import Store
+from imlgit.rules import Rule, new_rule_path, render_rule, shard_path
+from imlgit.store import FLAT_SCOPE_FILES, Store
 
 T = "2026-11-27T08:00:00Z"
 PERSON = Identity("Bench Person", "bench@example.org")
@@ -33,6 +33,16 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "b@example.org",
     "GIT_CONFIG_NOSYSTEM": "1",
 }
+
+
+def layout_path(i: int) -> str:
+    """The file imlgit gives the i-th new rule (Store.path_for): the scope's folder,
+    a level deeper once it holds FLAT_SCOPE_FILES, so the git CLI works on the same
+    trees."""
+    rid = make_rule(i).id
+    if i < FLAT_SCOPE_FILES:
+        return new_rule_path(rid)
+    return "rules/general/" + shard_path(rid).split("/", 1)[1]
 
 
 def make_rule(i: int, version: int = 0) -> Rule:
@@ -81,7 +91,7 @@ class ImlgitChains:
                 msg = CommitMessage.make(
                     "add", f"add {r.id}", f"Benchmark commit {i}.", rules=[r.id]
                 )
-                steps.append(({r.path: render_rule(r).encode("utf-8")}, msg))
+                steps.append(({self.store.path_for(r): render_rule(r).encode("utf-8")}, msg))
             self.store.commit_many(steps, author=LEARNER)
         self.i += k
 
@@ -95,7 +105,7 @@ class GitCli:
         self.repo.mkdir()
         self._git("init", "-q", "-b", "main")
         for i in range(existing):
-            f = self.repo / new_rule_path(make_rule(i).id)
+            f = self.repo / layout_path(i)
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text(render_rule(make_rule(i)))
         if existing:
@@ -109,10 +119,10 @@ class GitCli:
     def block(self, k: int) -> None:
         for j in range(self.i, self.i + k):
             r = make_rule(j)
-            f = self.repo / new_rule_path(r.id)
+            f = self.repo / layout_path(j)
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text(render_rule(r))
-            self._git("add", "--", new_rule_path(r.id))
+            self._git("add", "--", layout_path(j))
             self._git("commit", "-q", "-m", f"add: add {r.id}", "-m", f"Benchmark commit {j}.")
         self.i += k
 
@@ -164,7 +174,7 @@ def _history_call(repo: Path, rid: str) -> float:
     runs it (timed inside that process, so interpreter start-up is not counted)."""
     code = (
         "import sys, time\n"
-        "from imlgit.store import Store\n"
+        "from imlgit.store import FLAT_SCOPE_FILES, Store\n"
         "s = Store.open(sys.argv[1])\n"
         "t0 = time.perf_counter(); s.history(sys.argv[2])\n"
         "print(time.perf_counter() - t0)"
@@ -189,7 +199,7 @@ def history_times(store: Store) -> dict[str, float]:
     if shutil.which("git"):
         t0 = time.perf_counter()
         subprocess.run(
-            ["git", "log", "--format=%H", "--", new_rule_path(rid)],
+            ["git", "log", "--format=%H", "--", layout_path(0)],
             cwd=store.path,
             check=True,
             capture_output=True,

@@ -58,6 +58,7 @@ DEFAULTS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
     "review": {
         "policy": (str, "manual"),
         "max_rules": (int, 5),
+        "max_rules_per_100": (int, 10),
         "protect_support": (int, 10),
         "eval_set": (str, None),
     },

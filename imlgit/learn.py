@@ -54,10 +54,10 @@ from .learners.base import OPS, Candidate, LearnContext, Learner, Operation, Rul
 from .rules import (
     STATEMENT_DISAGREES,
     Rule,
+    learned_rule_id,
     now_utc,
     render_rule,
     rule_id_from_path,
-    unique_rule_id,
     validate_rule_id,
 )
 from .store import Store
@@ -626,16 +626,16 @@ class Learning:
                 new = replace(work[dup], status="active", updated=now)
                 kind, summary = "restore", f"restore {dup}"
             else:
-                rid = unique_rule_id(cand.title, work)
+                rid = learned_rule_id(cand.scope, cand.statement, work)
                 new = _rule_from(cand, rid, now)
-                kind, summary = "induce", f"add {rid}"
+                kind, summary = "induce", f"add {rid} ({_clip(new.title, 60)})"
         else:
             assert target is not None
             new = _rule_from(cand, target.id, now, base=target)
             kind, summary = (
                 ("merge", f"merge into {target.id}")
                 if op.op == "MERGE"
-                else ("revise", f"revise {target.id}")
+                else ("revise", f"revise {target.id} (now: {_clip(new.title, 60)})")
             )
         trial = dict(work)
         trial[new.id] = new

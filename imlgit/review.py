@@ -295,10 +295,12 @@ class Gate:
     protect_support: int = 10
     eval_set: str | None = None
     allow: tuple[str, ...] = ()
+    max_rules_per_100: int = 10  # more rules may change when more evidence backs them
 
     @classmethod
     def from_settings(cls, review: Mapping[str, Any], scan: Mapping[str, Any]) -> Gate:
         return cls(
+            max_rules_per_100=int(review.get("max_rules_per_100", 10)),
             max_rules=int(review.get("max_rules", 5)),
             protect_support=int(review.get("protect_support", 10)),
             eval_set=review.get("eval_set") or None,
@@ -406,6 +408,32 @@ def scan_changes(p: Proposal, gate: Gate) -> list[Finding]:
     return out
 
 
+def rule_limit(gate: Gate, experiences: int) -> int:
+    """The changes of meaning ``gated`` lets one proposal make: ``max_rules``, or
+    ``max_rules_per_100`` for every 100 experiences it learned from when that is
+    more (a first run over 200 experiences may add 20 rules; a hand-made proposal
+    that stores no experience, 5)."""
+    return max(gate.max_rules, -(-gate.max_rules_per_100 * experiences // 100))
+
+
+def rules_changed_check(store: Store, p: Proposal, gate: Gate) -> Check:
+    """Changes of meaning (rules added, changed, retired, restored, removed) against
+    :func:`rule_limit`; a rule whose figures alone moved does not count."""
+    meaning = figures = 0
+    for ch in p.changes:
+        if _kind(_parse_or_none(ch.old, ch.path), _parse_or_none(ch.new, ch.path)) == "figures":
+            figures += 1
+        else:
+            meaning += 1
+    stored = stored_experiences(store, p)
+    limit = rule_limit(gate, stored)
+    how = f"at most {limit}"
+    if limit > gate.max_rules:
+        how += f": {gate.max_rules_per_100} per 100 of the {stored} experiences it learned from"
+    more = f"; figures only: {figures}" if figures else ""
+    return Check("rules changed", meaning <= limit, f"{meaning} ({how}){more}")
+
+
 def decide(
     store: Store,
     p: Proposal,
@@ -419,8 +447,7 @@ def decide(
     ``measured=True`` runs the evaluation set; pass a measured pair to reuse it.
     """
     checks = []
-    n = len(p.changes)
-    checks.append(Check("rules changed", n <= gate.max_rules, f"{n} (at most {gate.max_rules})"))
+    checks.append(rules_changed_check(store, p, gate))
     heavy = []
     for ch in p.changes:
         old = _parse_or_none(ch.old, ch.path)

@@ -51,6 +51,7 @@ __all__ = [
     "rule_id_from_path",
     "slugify",
     "unique_rule_id",
+    "learned_rule_id",
     "now_utc",
 ]
 
@@ -189,6 +190,20 @@ def slugify(text: str, *, prefix: str = "r-", max_length: int = 60) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     slug = slug[: max_length - len(prefix)].rstrip("-")
     return prefix + (slug or "rule")
+
+
+def learned_rule_id(scope: str, statement: str, taken: Container[str]) -> str:
+    """The id of a rule the learner adds: ``r-`` and 8 hex digits of the SHA-1 of its
+    scope and first statement (more digits when those are taken). It names none of
+    the rule's conditions, so it stays true when the rule is narrowed or widened
+    (the title follows the form); the same rule learned in two clones gets the same
+    id, different rules different ones, with no counter to share."""
+    digest = hashlib.sha1(f"{scope}\n{statement}".encode()).hexdigest()
+    for n in range(8, len(digest) + 1, 2):
+        rid = f"r-{digest[:n]}"
+        if rid not in taken:
+            return rid
+    return unique_rule_id(f"r-{digest}", taken)
 
 
 def unique_rule_id(title: str, taken: Container[str]) -> str:

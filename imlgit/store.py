@@ -74,6 +74,7 @@ _TREE_MODE = 0o040000
 _TREE_ENTRIES_KEPT = 400_000  # tree entries cached in all (about 40 MB)
 _TREE_LINES_KEPT = 8  # serialized trees kept for the next commit's incremental write
 _MAX_CAS_ATTEMPTS = 10_000
+FLAT_SCOPE_FILES = 1_000  # new rules of a scope folder this full go a level deeper
 _MAX_REVERT_WALK = 100_000  # commits a refused revert looks through for what blocks it
 _MAX_LISTED = 20  # commits a refused revert lists
 _TMP_COUNTER = itertools.count()
@@ -590,8 +591,21 @@ class Store:
 
     def path_for(self, rule: Rule, rev: str | None = None) -> str:
         """Where to write ``rule`` on ``rev``: the file that holds its id there, else
-        the file it was read from, else :func:`~imlgit.rules.new_rule_path`."""
-        return self.locate(rule.id, rev) or rule.path
+        the file it was read from, else its scope's folder,
+        :func:`~imlgit.rules.new_rule_path`. A scope folder that already holds
+        ``FLAT_SCOPE_FILES`` entries gets a second level, ``rules/<scope>/<xx>/``
+        (``xx`` as in :func:`~imlgit.rules.shard_path`), so that no git tree a
+        commit rewrites grows past about a thousand entries."""
+        found = self.locate(rule.id, rev) or rule.file
+        if found is not None:
+            return found
+        flat = rule.path
+        folder = flat.rsplit("/", 1)[0]
+        hit = self._lookup(self._tree_of(rev), folder)
+        full = hit is not None and stat.S_ISDIR(hit[0])
+        if full and hit is not None and len(self._entries(hit[1])) >= FLAT_SCOPE_FILES:
+            return f"{folder}/{shard_path(rule.id).split('/', 1)[1]}"
+        return flat
 
     def files_under(self, prefix: str, rev: str | None = None) -> list[tuple[str, str]]:
         """(path, blob sha) of every file under directory ``prefix`` at ``rev``."""

@@ -96,7 +96,7 @@ def test_add_commits_rule_and_experiences(memory: Store) -> None:
     rule = memory.read_rule(rid)
     assert rule.support == 5 and rule.contradictions == 0  # counted: 5 even ids
     info = memory.commit_info(res.commits[1])
-    assert info.subject == f"induce: add {rid}"
+    assert info.subject == f"induce: add {rid} ({rule.title})"
     assert info.trailer("Imlgit-Batch") == batch_id(b)
     assert info.trailer("Imlgit-Support") == "5/5"
     assert info.trailer("Imlgit-Evidence") == "e-000 e-002"
@@ -165,7 +165,8 @@ def test_edit_retire_merge_agree(memory: Store) -> None:
     res = eng.learn_batch(noisy)
     assert res.edited == [r_x]
     assert memory.read_rule(r_x).when == (Condition("a", "=", "yes"), Condition("b", "=", "no"))
-    assert memory.history(r_x)[0].subject == f"revise: revise {r_x}"
+    narrowed = memory.read_rule(r_x)
+    assert memory.history(r_x)[0].subject == f"revise: revise {r_x} (now: {narrowed.title})"
     # MERGE r_y into r_x's place is refused by verification (a=no -> Y is not X)
     eng.learner = ScriptedLearner(
         [Operation("MERGE", "merge", target=r_y, sources=(r_x,), candidate=cand({"a": "no"}, "Y"))]

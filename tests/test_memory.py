@@ -83,19 +83,21 @@ def test_model_learner_learns_and_ask_cites(mem: Memory) -> None:
     assert isinstance(chat, FakeChat)
     chat.enqueue(induce_answer(), revise_add())
     results = mem.learn(experiences(), batch=12, learner="model").batches
-    assert results[0].added == ["r-heavy-overseas-parcels-go-by-sea"]
+    (rid,) = results[0].added
+    assert rid.startswith("r-") and len(rid) == 10  # a neutral id: r- and 8 hex digits
+    assert mem.store.read_rule(rid).title == "Heavy overseas parcels go by sea"
     info = mem.store.commit_info(results[0].commits[-1])
     assert info.trailer("Imlgit-Model") == "model:fake:scripted"
     assert info.rationale.startswith("New and supported")
     hits = mem.recall("heavy parcel overseas", k=2)
-    assert hits[0].rule.id == "r-heavy-overseas-parcels-go-by-sea"
-    chat.enqueue({"answer": "sea", "rules": ["r-heavy-overseas-parcels-go-by-sea"]})
+    assert hits[0].rule.id == rid
+    chat.enqueue({"answer": "sea", "rules": [rid]})
     ans = mem.ask("How should a heavy parcel to Japan ship?", scope="shipping")
     assert ans.answer == "sea" and ans.path == "model"
-    assert ans.rules == ("r-heavy-overseas-parcels-go-by-sea",)
+    assert ans.rules == (rid,)
     assert ans.commit == mem.store.head()
     usage = (mem.store.derived_dir / "usage.jsonl").read_text()
-    assert "r-heavy-overseas-parcels-go-by-sea" in usage
+    assert rid in usage
 
 
 @pytest.mark.parametrize(
@@ -172,9 +174,9 @@ def test_recall_at_an_earlier_revision(mem: Memory) -> None:
     assert isinstance(mem.chat, FakeChat)
     first = mem.store.head()
     mem.chat.enqueue(induce_answer(), revise_add())
-    mem.learn(experiences(), batch=12, learner="model")
+    (rid,) = mem.learn(experiences(), batch=12, learner="model").batches[0].added
     assert [h.rule.id for h in mem.recall("heavy parcel", k=5, at=first)] == ["r-example-rationale"]
-    assert "r-heavy-overseas-parcels-go-by-sea" in [h.rule.id for h in mem.recall("heavy", k=5)]
+    assert rid in [h.rule.id for h in mem.recall("heavy", k=5)]
 
 
 def test_recall_filters_by_scope_and_tag(mem: Memory) -> None:

@@ -172,3 +172,26 @@ def test_git_reads_the_folded_proposal(store: Store) -> None:
         body = run_git(root, "log", "-1", "--format=%B", line)
         parsed = run_git(root, "interpret-trailers", "--parse", input=body)
         assert parsed.startswith("Imlgit-Op: ")
+
+
+def test_learned_ids_are_neutral_and_titles_follow_the_form(store: Store) -> None:
+    """Issue 16: an id names no condition (it went stale when the rule was narrowed);
+    the title is the current form's, after every revision."""
+    import re
+
+    from imlgit.learners.rulelearner import _title
+
+    memory(store).learn(ENV.sample(200, 1), batch=20, propose="tt")
+    rules = store.read_rules("proposals/tt")
+    learned = {rid: r for rid, r in rules.items() if r.checkable}
+    assert learned
+    revised = 0
+    for rid, r in learned.items():
+        assert re.fullmatch(r"r-[0-9a-f]{8,40}", rid), rid
+        assert r.when is not None and r.then is not None
+        assert r.title == _title(r.when, r.then), (rid, r.title)
+        assert r.path == f"rules/{r.scope}/{rid}.md"
+        history = store.history(rid, "proposals/tt")
+        revised += any(c.trailer("Imlgit-Op") == "revise" for c in history)
+        assert all(rid in c.subject for c in history if c.trailer("Imlgit-Op") != "recount")
+    assert revised  # the main job narrows at least one rule, which keeps its id

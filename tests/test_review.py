@@ -350,6 +350,25 @@ def test_gated_refuses_too_many_rules(store: Store) -> None:
     assert rv.decide(store, p, rv.Gate(max_rules=3), "gated").approve
 
 
+def test_gated_limit_scales_with_the_experiences_learned_from() -> None:
+    """A first learning run over 200 experiences may change 20 rules; a proposal that
+    stores no experience, max_rules."""
+    gate = rv.Gate()
+    assert [rv.rule_limit(gate, n) for n in (0, 10, 49, 51, 200, 300)] == [5, 5, 5, 6, 20, 30]
+    assert rv.rule_limit(rv.Gate(max_rules_per_100=0), 1_000) == 5
+
+
+def test_gated_counts_changes_of_meaning_not_figures(store: Store) -> None:
+    for i in range(6):
+        put(store, rule(f"r-{i}", f"Rule {i}."))
+    b = rv.start_proposal(store, "recount")
+    for i in range(6):  # a recount: only the figures move
+        put(store, rule(f"r-{i}", f"Rule {i}.", support=3), branch=b, author=LEARNER)
+    put(store, rule("r-new", "A new rule."), branch=b, author=LEARNER)
+    check = rv.rules_changed_check(store, rv.get_proposal(store, "recount"), rv.Gate())
+    assert check.ok and check.detail == "1 (at most 5); figures only: 6"
+
+
 def test_gated_refuses_retiring_a_well_supported_rule(store: Store) -> None:
     put(store, rule("r-strong", "Strong.", support=12))
     put(store, rule("r-weak", "Weak.", support=2))
@@ -414,7 +433,9 @@ def test_gated_and_auto_policies_approve_as_the_policy(store: Store) -> None:
     info = store.commit_info(store.head())
     assert info.trailer("Imlgit-Approved-By") == f"policy gated <{rv.POLICY.email}>"
     assert info.author == str(rv.POLICY) and "rules changed" in info.rationale
-    held = open_memory(store, "gated", max_rules=0).learn(train(60, seed=7), batch=30)
+    held = open_memory(store, "gated", max_rules=0, max_rules_per_100=0).learn(
+        train(60, seed=7), batch=30
+    )
     if held.proposal:  # anything new: left for a person
         assert held.decision is not None and not held.decision.approve and held.approval is None
         assert f"proposals/{held.proposal}" in store.branches()
@@ -514,7 +535,7 @@ def test_the_forge_ci_check_on_a_proposal_branch(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "proposal pr-1: 1 commits" in ok.stdout and "[ok] secret scan: clean" in ok.stdout
     wide = ci("proposals/pr-2", "--strict", "proposals/pr-2")
-    assert wide.returncode == 1 and "[no] rules changed: 6 (at most 5)" in wide.stdout
+    assert wide.returncode == 1 and "[no] rules changed: 6 (at most 5)\n" in wide.stdout
     lenient = ci("proposals/pr-2", "proposals/pr-2")
     assert lenient.returncode == 0 and "[no] rules changed" in lenient.stdout
     # a secret fails the rule check itself, named with its place, the secret masked
