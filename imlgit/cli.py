@@ -625,7 +625,7 @@ def proposals(ctx: click.Context, as_json: bool) -> None:
         ops = ", ".join(f"{n} {op}" for op, n in sorted(p.ops.items()))
         behind = " (main has moved since)" if p.behind else ""
         click.echo(f"{p.name}\t{len(p.commits)} commits: {ops}; rules: "
-                   f"{', '.join(p.rules) or '-'}; evidence: {p.evidence}{behind}")
+                   f"{', '.join(p.rules) or '-'}; experiences cited: {p.evidence}{behind}")
 
 
 @cli.command()

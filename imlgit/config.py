@@ -59,6 +59,7 @@ DEFAULTS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
         "policy": (str, "manual"),
         "max_rules": (int, 5),
         "max_rules_per_100": (int, 10),
+        "min_support": (int, 3),
         "protect_support": (int, 10),
         "eval_set": (str, None),
     },

@@ -296,11 +296,13 @@ class Gate:
     eval_set: str | None = None
     allow: tuple[str, ...] = ()
     max_rules_per_100: int = 10  # more rules may change when more evidence backs them
+    min_support: int = 3  # each rule added or changed: at least this much evidence
 
     @classmethod
     def from_settings(cls, review: Mapping[str, Any], scan: Mapping[str, Any]) -> Gate:
         return cls(
             max_rules_per_100=int(review.get("max_rules_per_100", 10)),
+            min_support=int(review.get("min_support", 3)),
             max_rules=int(review.get("max_rules", 5)),
             protect_support=int(review.get("protect_support", 10)),
             eval_set=review.get("eval_set") or None,
@@ -434,6 +436,25 @@ def rules_changed_check(store: Store, p: Proposal, gate: Gate) -> Check:
     return Check("rules changed", meaning <= limit, f"{meaning} ({how}){more}")
 
 
+def evidence_check(p: Proposal, gate: Gate) -> Check:
+    """Each rule the proposal adds, changes or restores (active after it) is backed by
+    at least ``min_support`` experiences: its support, counted by code, for a
+    checkable rule; for a plain one the experiences it cites (its sources) when that
+    is more. A rule nothing backs waits for a person."""
+    thin = []
+    for ch in p.changes:
+        old, new = _parse_or_none(ch.old, ch.path), _parse_or_none(ch.new, ch.path)
+        if new is None or new.status != "active" or _kind(old, new) == "figures":
+            continue
+        backing = new.support if new.checkable else max(new.support, len(new.sources))
+        if backing < gate.min_support:
+            thin.append(f"{new.id} ({backing} experience{'s' if backing != 1 else ''})")
+    detail = (", ".join(thin[:5]) + (f" and {len(thin) - 5} more" if len(thin) > 5 else "")
+              if thin else f"every rule added or changed is backed by {gate.min_support} "
+              "experiences or more")  # fmt: skip
+    return Check("evidence", not thin, detail)
+
+
 def decide(
     store: Store,
     p: Proposal,
@@ -448,6 +469,7 @@ def decide(
     """
     checks = []
     checks.append(rules_changed_check(store, p, gate))
+    checks.append(evidence_check(p, gate))
     heavy = []
     for ch in p.changes:
         old = _parse_or_none(ch.old, ch.path)

@@ -74,7 +74,7 @@ _TREE_MODE = 0o040000
 _TREE_ENTRIES_KEPT = 400_000  # tree entries cached in all (about 40 MB)
 _TREE_LINES_KEPT = 8  # serialized trees kept for the next commit's incremental write
 _MAX_CAS_ATTEMPTS = 10_000
-FLAT_SCOPE_FILES = 1_000  # new rules of a scope folder this full go a level deeper
+FLAT_SCOPE_FILES = 100  # new rules of a scope folder this full go a level deeper
 _MAX_REVERT_WALK = 100_000  # commits a refused revert looks through for what blocks it
 _MAX_LISTED = 20  # commits a refused revert lists
 _TMP_COUNTER = itertools.count()
@@ -595,7 +595,7 @@ class Store:
         :func:`~imlgit.rules.new_rule_path`. A scope folder that already holds
         ``FLAT_SCOPE_FILES`` entries gets a second level, ``rules/<scope>/<xx>/``
         (``xx`` as in :func:`~imlgit.rules.shard_path`), so that no git tree a
-        commit rewrites grows past about a thousand entries."""
+        commit rewrites grows past a few hundred entries."""
         found = self.locate(rule.id, rev) or rule.file
         if found is not None:
             return found
@@ -1662,6 +1662,7 @@ class Store:
                     return MergeResult(src, True, changed)
                 continue
             changes = {p: self._blob_of(src_tree, p) for p in sorted(theirs)}
+            self._refuse_twins(dst_tree, changes)  # one id given a file on each side
             tree = self._write_tree(dst_tree, changes)
             empty = Tree()
             if tree is None:

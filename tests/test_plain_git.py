@@ -119,3 +119,18 @@ def test_new_rules_go_to_their_scope_folder_and_old_layouts_keep_their_files(
     assert memory.read_rule("r-old").statement == "Old, changed."
     assert [c.subject for c in memory.history("r-old")] == ["add: add", "add: add"]
     assert memory.check() == []
+
+
+def test_a_merge_that_would_give_an_id_two_files_is_refused(memory: Store) -> None:
+    """A person adds r-m at rules/mine/ on main while a branch adds it in its scope
+    folder: the merge is refused, nothing moves."""
+    r = Rule(id="r-m", title="M", statement="M.", created=T, updated=T)
+    msg = CommitMessage.make("add", "add r-m", "Two places.", rules=["r-m"])
+    memory.create_branch("side")
+    memory.commit({new_rule_path("r-m"): render_rule(r).encode()}, msg, author=LEARNER,
+                  branch="side")  # fmt: skip
+    memory.commit({"rules/mine/r-m.md": render_rule(r).encode()}, msg, author=PERSON)
+    head = memory.head()
+    with pytest.raises(StoreError, match="lives at"):
+        memory.merge("side", CommitMessage.make("merge", "merge side", "Both."), author=PERSON)
+    assert memory.head() == head

@@ -50,6 +50,9 @@ def train(n: int = 60, seed: int = 1) -> list[Experience]:
 
 
 def rule(rid: str, statement: str, **kw: object) -> Rule:
+    """A rule; unless told otherwise, a plain one citing three experiences (what the
+    gated policy's evidence check asks of a rule)."""
+    kw.setdefault("sources", ("e-1", "e-2", "e-3"))
     return Rule(
         id=rid,
         title=rid,
@@ -342,6 +345,24 @@ def test_gated_allows_a_small_clean_change(store: Store) -> None:
     assert not rv.decide(store, p, rv.Gate(), "manual").approve
 
 
+def test_gated_leaves_a_rule_nothing_backs_to_a_person(store: Store) -> None:
+    """The embedded 135M model proposed "A is a good thing" citing no experience; a
+    checkable rule's support is what code counted."""
+    from imlgit.conditions import parse_when
+
+    p = _proposal_with(
+        store, "thin",
+        rule("r-a", "A is a good thing.", sources=()),
+        rule("r-b", "When a is yes, the class is X.", when=parse_when({"a": "yes"}), then="X",
+             support=2, sources=("e-1", "e-2", "e-3", "e-4")),
+        rule("r-c", "Backed by what it cites."),
+    )  # fmt: skip
+    d = rv.decide(store, p, rv.Gate(), "gated")
+    failed = {c.name: c.detail for c in d.checks if not c.ok}
+    assert failed == {"evidence": "r-a (0 experiences), r-b (2 experiences)"}
+    assert rv.decide(store, p, rv.Gate(min_support=0), "gated").approve
+
+
 def test_gated_refuses_too_many_rules(store: Store) -> None:
     p = _proposal_with(store, "big", *(rule(f"r-{i}", f"Rule {i}.") for i in range(3)))
     d = rv.decide(store, p, rv.Gate(max_rules=2), "gated")
@@ -403,7 +424,8 @@ def test_gated_refuses_an_accuracy_drop(store: Store) -> None:
         author=PERSON,
     )
     when = parse_when({"a": "yes"})
-    put(store, rule("r-x", "When a is yes, the answer is X.", scope="tt", when=when, then="X"))
+    put(store, rule("r-x", "When a is yes, the answer is X.", scope="tt", when=when, then="X",
+                    support=5))  # fmt: skip
     gate = rv.Gate(eval_set="eval/set.jsonl")
     wrong = store.read_rule("r-x").with_changes(
         then="Y", statement="When a is yes, the answer is Y."
