@@ -437,21 +437,22 @@ def rules_changed_check(store: Store, p: Proposal, gate: Gate) -> Check:
 
 
 def evidence_check(p: Proposal, gate: Gate) -> Check:
-    """Each rule the proposal adds, changes or restores (active after it) is backed by
-    at least ``min_support`` experiences: its support, counted by code, for a
-    checkable rule; for a plain one the experiences it cites (its sources) when that
-    is more. A rule nothing backs waits for a person."""
+    """Each rule the proposal adds, changes or restores (active after it) has support
+    of at least ``min_support``: counted by code for a checkable rule; for a plain
+    one, the agreements the learner recorded in later batches. The experiences a
+    plain rule cites when it is written do not count (code cannot hold a plain
+    statement against them), so a new plain rule waits for a person."""
     thin = []
     for ch in p.changes:
         old, new = _parse_or_none(ch.old, ch.path), _parse_or_none(ch.new, ch.path)
         if new is None or new.status != "active" or _kind(old, new) == "figures":
             continue
-        backing = new.support if new.checkable else max(new.support, len(new.sources))
-        if backing < gate.min_support:
-            thin.append(f"{new.id} ({backing} experience{'s' if backing != 1 else ''})")
+        if new.support < gate.min_support:
+            plain = "" if new.checkable else ", plain"
+            thin.append(f"{new.id} (support {new.support}{plain})")
     detail = (", ".join(thin[:5]) + (f" and {len(thin) - 5} more" if len(thin) > 5 else "")
-              if thin else f"every rule added or changed is backed by {gate.min_support} "
-              "experiences or more")  # fmt: skip
+              if thin else f"every rule added or changed has support of {gate.min_support} "
+              "or more")  # fmt: skip
     return Check("evidence", not thin, detail)
 
 
@@ -490,7 +491,7 @@ def decide(
         why = (
             f"{gate.eval_set} is not on main at {p.main[:12]}: not checked"
             if gate.eval_set
-            else "no evaluation set configured: not checked"
+            else "no eval_set in imlgit.toml: the policy does not check accuracy"
         )
         checks.append(Check("accuracy", True, why))
     else:

@@ -50,9 +50,9 @@ def train(n: int = 60, seed: int = 1) -> list[Experience]:
 
 
 def rule(rid: str, statement: str, **kw: object) -> Rule:
-    """A rule; unless told otherwise, a plain one citing three experiences (what the
-    gated policy's evidence check asks of a rule)."""
-    kw.setdefault("sources", ("e-1", "e-2", "e-3"))
+    """A rule; unless told otherwise, a plain one with support 3 (what the gated
+    policy's evidence check asks of a rule)."""
+    kw.setdefault("support", 3)
     return Rule(
         id=rid,
         title=rid,
@@ -346,20 +346,20 @@ def test_gated_allows_a_small_clean_change(store: Store) -> None:
 
 
 def test_gated_leaves_a_rule_nothing_backs_to_a_person(store: Store) -> None:
-    """The embedded 135M model proposed "A is a good thing" citing no experience; a
-    checkable rule's support is what code counted."""
+    """The embedded 135M model proposed "A is a good thing" citing the batch; what a
+    plain rule cites does not count, a checkable rule's support is what code counted."""
     from imlgit.conditions import parse_when
 
     p = _proposal_with(
         store, "thin",
-        rule("r-a", "A is a good thing.", sources=()),
+        rule("r-a", "A is a good thing.", support=0, sources=("e-1", "e-2", "e-3", "e-4")),
         rule("r-b", "When a is yes, the class is X.", when=parse_when({"a": "yes"}), then="X",
-             support=2, sources=("e-1", "e-2", "e-3", "e-4")),
-        rule("r-c", "Backed by what it cites."),
+             support=2),
+        rule("r-c", "Agreed with in three later batches.", support=3),
     )  # fmt: skip
     d = rv.decide(store, p, rv.Gate(), "gated")
     failed = {c.name: c.detail for c in d.checks if not c.ok}
-    assert failed == {"evidence": "r-a (0 experiences), r-b (2 experiences)"}
+    assert failed == {"evidence": "r-a (support 0, plain), r-b (support 2)"}
     assert rv.decide(store, p, rv.Gate(min_support=0), "gated").approve
 
 
@@ -384,7 +384,7 @@ def test_gated_counts_changes_of_meaning_not_figures(store: Store) -> None:
         put(store, rule(f"r-{i}", f"Rule {i}."))
     b = rv.start_proposal(store, "recount")
     for i in range(6):  # a recount: only the figures move
-        put(store, rule(f"r-{i}", f"Rule {i}.", support=3), branch=b, author=LEARNER)
+        put(store, rule(f"r-{i}", f"Rule {i}.", support=4), branch=b, author=LEARNER)
     put(store, rule("r-new", "A new rule."), branch=b, author=LEARNER)
     check = rv.rules_changed_check(store, rv.get_proposal(store, "recount"), rv.Gate())
     assert check.ok and check.detail == "1 (at most 5); figures only: 6"
