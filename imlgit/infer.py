@@ -26,7 +26,7 @@ from typing import Any
 
 from .conditions import FAILS, WORKS, checkable, choose
 from .inputs import OUTPUT_FIELD, View, view_of
-from .rules import Rule
+from .rules import Rule, content_order
 from .verify import CLASS, OUTCOME, kind_of, precision, scored
 
 __all__ = [
@@ -112,7 +112,9 @@ def decide(
     (the action works where they recommend it, fails where they recommend another;
     another action's outcome rules say nothing about this one).
     """
-    active = [r for r in rules if r.status == "active" and r.checkable]
+    active = sorted(
+        (r for r in rules if r.status == "active" and r.checkable), key=content_order
+    )
     plain = [r for r in active if kind_of(r) == CLASS]
     outcome = [r for r in active if kind_of(r) == OUTCOME]
     if action is not None:

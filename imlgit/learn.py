@@ -54,6 +54,7 @@ from .learners.base import OPS, Candidate, LearnContext, Learner, Operation, Rul
 from .rules import (
     STATEMENT_DISAGREES,
     Rule,
+    content_order,
     learned_rule_id,
     now_utc,
     render_rule,
@@ -942,11 +943,12 @@ def _one_recount(planned: Sequence[_Planned], bid: str) -> list[_Planned]:
 
 
 def _scored(rules: Mapping[str, Rule], scope: str) -> tuple[list[str], list[ScoredRule]]:
-    """The scope's active checkable rules (ids sorted: ties go to the first, as in
-    checked inference) with the figures ``choose`` ranks them by."""
+    """The scope's active checkable rules (in :func:`~imlgit.rules.content_order`:
+    ties go to the first, as in checked inference) with the figures ``choose`` ranks
+    them by."""
     ids = [
         rid
-        for rid, r in sorted(rules.items())
+        for rid, r in sorted(rules.items(), key=lambda item: content_order(item[1]))
         if r.scope == scope and r.checkable and r.status == "active"
     ]
     return ids, [scored(rules[rid]) for rid in ids]

@@ -45,6 +45,7 @@ __all__ = [
     "render_rule",
     "validate_rule_id",
     "MEANING_FIELDS",
+    "content_order",
     "same_meaning",
     "new_rule_path",
     "shard_path",
@@ -390,6 +391,15 @@ def _check_rule(rule: Rule, *, path: str | None, lines: Mapping[str, int]) -> No
                 lines,
                 "then",
             )
+
+
+def content_order(rule: Any) -> tuple[str, str, str]:
+    """The order rules are tried in where ranking ties (checked inference, counting,
+    the learner's revision): by title, then statement, then id. By content, so that
+    neither the learner's neutral ids nor a person renaming a file changes what is
+    learned or answered."""
+    return (str(getattr(rule, "title", "")), str(getattr(rule, "statement", "")),
+            str(getattr(rule, "id", "")))  # fmt: skip
 
 
 MEANING_FIELDS = ("statement", "when", "then", "title", "scope", "status")

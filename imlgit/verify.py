@@ -31,6 +31,7 @@ from typing import Protocol
 
 from .conditions import WORKS, Condition, ScoredRule, choose, is_outcome_rule
 from .experience import REWARD_RIGHT, Experience
+from .rules import content_order
 
 __all__ = [
     "CLASS",
@@ -108,7 +109,7 @@ def decisions(
     for the given checkable rules, in the order checked inference applies them.
     Experiences that cannot tell (:func:`judge` None) are left out."""
     by_kind: dict[str, list[str]] = {CLASS: [], OUTCOME: []}
-    for rid in sorted(rules):
+    for rid in sorted(rules, key=lambda r: content_order(rules[r])):
         by_kind[kind_of(rules[rid])].append(rid)
     ranked = {kind: [scored(rules[r]) for r in ids] for kind, ids in by_kind.items()}
     out: dict[tuple[str, str], tuple[str, bool]] = {}

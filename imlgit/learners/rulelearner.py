@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from ..conditions import Condition, matches, render_statement
 from ..experience import Experience
+from ..rules import content_order
 from ..verify import CLASS, OUTCOME, decisions, judge, kind_of
 from .base import Candidate, LearnContext, Operation
 from .covering import InducedRule, induce_rules
@@ -159,11 +160,16 @@ class CoveringLearner:
         candidates: Sequence[Candidate],
         context: LearnContext,
     ) -> list[Operation]:
-        existing = [
-            rc.rule
-            for rc in context.rules
-            if rc.rule.checkable and rc.rule.status == "active" and rc.rule.scope == context.scope
-        ]
+        existing = sorted(
+            (
+                rc.rule
+                for rc in context.rules
+                if rc.rule.checkable
+                and rc.rule.status == "active"
+                and rc.rule.scope == context.scope
+            ),
+            key=content_order,
+        )
         kept: set[str] = set()
         ops: list[Operation] = []
         for cand in candidates:
