@@ -276,7 +276,10 @@ def rule_edit(
             data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
         except OSError as exc:
             raise click.ClickException(f"{file}: cannot read the rule: {exc.strerror}") from None
-        new = parse_rule(data, path=file)
+        try:  # read as the file it replaces: its id, scope and place are the defaults
+            new = parse_rule(data, path=old.path)
+        except RuleError as exc:
+            raise RuleError(exc.message, path=file, line=exc.line, field=exc.field) from None
         if new.id != rule_id:
             raise RuleError(f"the file's id is {new.id!r}, not {rule_id!r}", path=file, field="id")
         new = new.with_changes(updated=now_utc())
@@ -960,8 +963,9 @@ def prune(
 
     every = read_rules(store).require(what="prune")
     ranked = hygiene.importance(
-        every.values(), retrieved=retrieved, cited=cited, right=right, wrong=wrong
-    )
+        [store.with_git_dates(r) for r in every.values()],  # a hand-written rule's age
+        retrieved=retrieved, cited=cited, right=right, wrong=wrong,
+    )  # fmt: skip
     plan = hygiene.plan_prune(ranked, max_rules=max_rules, below=below)
     if dry_run or not plan:
         if as_json:

@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -286,7 +286,21 @@ class HistoryIndex:
         with _no_gc():
             return list(self._guarded(self._touching, path, start))
 
-    def _touching(self, path: str, start: str) -> list[str]:
+    def touching_rule(self, rule_id: str, start: str) -> list[str]:
+        """Commits reachable from ``start`` that changed a file of the rule, newest
+        first: any ``rules/.../<id>.md``, so the history goes on across a move (``git
+        mv``) and stays after the file is deleted."""
+        from .rules import rule_id_from_path
+
+        self.last_problem = None
+        with _no_gc():
+            return list(
+                self._guarded(
+                    self._touching, lambda p: rule_id_from_path(p) == rule_id, start
+                )
+            )
+
+    def _touching(self, path: str | Callable[[str], bool], start: str) -> list[str]:
         self._catch_up(start)
         hits = _newest_first(start, self._parents, self._time, self._paths, path)
         for sha in hits:
@@ -341,10 +355,11 @@ def _newest_first(
     parents: dict[str, list[str]],
     times: dict[str, int],
     paths: dict[str, list[str]],
-    path: str,
+    path: str | Callable[[str], bool],
 ) -> list[str]:
-    """Commits reachable from ``start`` (through ``parents``) that changed ``path``,
-    newest first; generation numbers make the order topological where times tie."""
+    """Commits reachable from ``start`` (through ``parents``) that changed ``path``
+    (or a path the predicate accepts), newest first; generation numbers make the
+    order topological where times tie."""
     order: list[str] = []
     seen: set[str] = set()
     stack = [start]
@@ -369,7 +384,11 @@ def _newest_first(
             else:
                 gen[cur] = 1 + max((gen[p] for p in parents.get(cur, [])), default=0)
                 pending.pop()
-    hits = [s for s in order if path in paths.get(s, ())]
+    if callable(path):
+        wanted = path
+        hits = [s for s in order if any(wanted(p) for p in paths.get(s, ()))]
+    else:
+        hits = [s for s in order if path in paths.get(s, ())]
     hits.sort(key=lambda s: (times.get(s, 0), gen[s]), reverse=True)
     return hits
 

@@ -436,20 +436,60 @@ def rules_changed_check(store: Store, p: Proposal, gate: Gate) -> Check:
     return Check("rules changed", meaning <= limit, f"{meaning} ({how}){more}")
 
 
-def evidence_check(p: Proposal, gate: Gate) -> Check:
+def recount(store: Store, p: Proposal) -> dict[str, int]:
+    """Support of the checkable rules active once ``p`` is approved, counted by code
+    against the experiences stored at its head (what the rule files say is not
+    trusted: a proposal branch may be written by anyone who can push to it). The
+    same count as learning's (:mod:`imlgit.counting`)."""
+    from .counting import Tally
+    from .learn import _scored
+
+    rules = _rules_after(store, p)
+    stored = _valid_experiences(store, p.head)
+    out: dict[str, int] = {}
+    tally = Tally()
+    for scope in sorted({r.scope for r in rules.values() if r.checkable}):
+        ids, ranked = _scored(rules, scope)
+        if not ids:
+            continue
+        counted = tally.view([e for e in stored if e.scope == scope])
+        for rid, (right, _wrong) in zip(ids, counted.counts(ranked), strict=True):
+            out[rid] = right
+    return out
+
+
+def _valid_experiences(store: Store, rev: str) -> list[Experience]:
+    """The experiences stored at ``rev`` that parse (hashes-only storage: none)."""
+    out: list[Experience] = []
+    for path, blob in store.files_under("experiences", rev):
+        if not path.endswith(".jsonl"):
+            continue
+        text = store.read_blob(blob).decode("utf-8", "replace")
+        out.extend(parse_jsonl_text(text, path=path, skip_invalid=True).experiences)
+    return out
+
+
+def evidence_check(store: Store, p: Proposal, gate: Gate) -> Check:
     """Each rule the proposal adds, changes or restores (active after it) has support
-    of at least ``min_support``: counted by code for a checkable rule; for a plain
-    one, the agreements the learner recorded in later batches. The experiences a
-    plain rule cites when it is written do not count (code cannot hold a plain
-    statement against them), so a new plain rule waits for a person."""
+    of at least ``min_support``: for a checkable rule, recounted by code against the
+    stored experiences (:func:`recount`), whatever its file says; for a plain one,
+    the agreements the learner recorded in later batches. The experiences a plain
+    rule cites when it is written do not count (code cannot hold a plain statement
+    against them), so a new plain rule waits for a person."""
     thin = []
+    counted: dict[str, int] | None = None
     for ch in p.changes:
         old, new = _parse_or_none(ch.old, ch.path), _parse_or_none(ch.new, ch.path)
         if new is None or new.status != "active" or _kind(old, new) == "figures":
             continue
-        if new.support < gate.min_support:
+        support = new.support
+        if new.checkable:
+            counted = recount(store, p) if counted is None else counted
+            support = counted.get(new.id, 0)
+        if support < gate.min_support:
             plain = "" if new.checkable else ", plain"
-            thin.append(f"{new.id} (support {new.support}{plain})")
+            claimed = f"; its file says {new.support}" if new.support != support else ""
+            thin.append(f"{new.id} (support {support}{plain}{claimed})")
     detail = (", ".join(thin[:5]) + (f" and {len(thin) - 5} more" if len(thin) > 5 else "")
               if thin else f"every rule added or changed has support of {gate.min_support} "
               "or more")  # fmt: skip
@@ -470,7 +510,7 @@ def decide(
     """
     checks = []
     checks.append(rules_changed_check(store, p, gate))
-    checks.append(evidence_check(p, gate))
+    checks.append(evidence_check(store, p, gate))
     heavy = []
     for ch in p.changes:
         old = _parse_or_none(ch.old, ch.path)
@@ -594,7 +634,9 @@ def net_changes(store: Store, p: Proposal) -> tuple[NetChange, ...]:
 
 
 def stored_experiences(store: Store, p: Proposal) -> int:
-    """Experiences the proposal stores (lines of the evidence files it adds or grows)."""
+    """Experiences the proposal stores: valid experience lines (JSON objects with an
+    id) of the evidence files it adds or grows. What is not an experience does not
+    count, so junk cannot raise the gated policy's limit."""
     if p.base is None:
         return 0
     n = 0
@@ -602,11 +644,24 @@ def stored_experiences(store: Store, p: Proposal) -> int:
     for path, blob in store.files_under("experiences", p.head):
         if old.get(path) == blob:
             continue
-        lines = [ln for ln in store.read_blob(blob).split(b"\n") if ln.strip()]
         before = old.get(path)
-        was = [ln for ln in store.read_blob(before).split(b"\n") if ln.strip()] if before else []
-        n += max(0, len(lines) - len(was))
+        was = _experience_lines(store, before) if before else 0
+        n += max(0, _experience_lines(store, blob) - was)
     return n
+
+
+def _experience_lines(store: Store, blob: str) -> int:
+    """Lines of a stored evidence file that are experiences (or their hashes)."""
+    count = 0
+    for line in store.read_blob(blob).split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        count += isinstance(item, dict) and isinstance(item.get("id"), str)
+    return count
 
 
 @dataclass(frozen=True)

@@ -460,15 +460,24 @@ def _split(text: str, path: str | None) -> tuple[str, str, int]:
     lines = text.split("\n")
     if not lines or lines[0] != "---":
         # No front matter: the whole file is the statement (and evidence), every
-        # field its default. A first line that reads like a field lost its '---'.
-        m = re.match(r"\s*([A-Za-z_]+)\s*:", lines[0])
+        # field its default. Front matter that does not start on line 1 with exactly
+        # '---', or a first line that reads like a field, is an error, not a statement.
+        first = next((i for i, line in enumerate(lines) if line.strip()), 0)
+        if lines[first].strip() == "---":
+            raise RuleError(
+                "front matter starts on line 1 with a line that is exactly '---' (no "
+                "blank lines before it, no spaces after it)",
+                path=path,
+                line=first + 1,
+            )
+        m = re.match(r"\s*([A-Za-z_]+)\s*:", lines[first])
         if m and m.group(1) in _KEYS:
             raise RuleError(
-                f"line 1 reads like the front matter field {m.group(1)!r}: front matter "
-                "starts with a '---' line (or leave the fields out: a rule file may be "
-                "just its statement)",
+                f"line {first + 1} reads like the front matter field {m.group(1)!r}: "
+                "front matter starts with a '---' line (or leave the fields out: a rule "
+                "file may be just its statement)",
                 path=path,
-                line=1,
+                line=first + 1,
             )
         return "", text, 1
     for i in range(1, len(lines)):

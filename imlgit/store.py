@@ -56,6 +56,7 @@ from .rules import (
     rule_id_from_path,
     same_meaning,
     shard_path,
+    validate_rule_id,
 )
 
 __all__ = [
@@ -170,11 +171,12 @@ class RuleChange:
     old: str | None
     new: str | None
     path: str
+    old_path: str | None = None  # where the file was, when it moved
 
     def unified(self) -> str:
         a = (self.old or "").splitlines(keepends=True)
         b = (self.new or "").splitlines(keepends=True)
-        from_name = "a/" + self.path if self.old is not None else "/dev/null"
+        from_name = "a/" + (self.old_path or self.path) if self.old is not None else "/dev/null"
         to_name = "b/" + self.path if self.new is not None else "/dev/null"
         return "".join(difflib.unified_diff(a, b, from_name, to_name))
 
@@ -580,13 +582,8 @@ class Store:
 
     def locate(self, rule_id: str, rev: str | None = None) -> str | None:
         """The path of the rule file with this id at ``rev``, or None."""
-        tree = self._tree_of(rev)
-        legacy = shard_path(rule_id)
-        if tree is not None and tree not in self._rule_maps:
-            hit = self._lookup(tree, legacy)  # old layout: found without a walk
-            if hit is not None and stat.S_ISREG(hit[0]):
-                return legacy
-        entry = self._rule_map(tree).entries.get(rule_id)
+        validate_rule_id(rule_id)  # an unsafe id is an error, not a rule not found
+        entry = self._rule_map(self._tree_of(rev)).entries.get(rule_id)
         return entry.path if entry is not None else None
 
     def path_for(self, rule: Rule, rev: str | None = None) -> str:
@@ -1270,12 +1267,12 @@ class Store:
 
         Served from a derived index of which rules each commit touched, kept in
         ``<git dir>/imlgit/`` and extended incrementally, so it stays fast on long
-        histories.
+        histories. Every file the rule had counts (``rules/.../<id>.md``): its
+        history goes on across a ``git mv`` and stays once it is deleted.
         """
         start = self.resolve(rev)
-        path = self.locate(rule_id, start) or shard_path(rule_id)
         index = self._history_index()
-        shas = index.touching(path, start)
+        shas = index.touching_rule(rule_id, start)  # every file it had: moves, deletion
         if limit is not None:
             shas = shas[:limit]
         out = []
@@ -1361,7 +1358,7 @@ class Store:
             new = _utf8(self.read_blob(_hex(fb[1]))) if fb else None
             kind = "added" if old is None else "removed" if new is None else "modified"
             out.append(RuleChange(rid, kind, old, new, path))
-        return out
+        return _pair_moves(out)
 
     # ------------------------------------------------------------------ revert / restore
 
@@ -1398,10 +1395,16 @@ class Store:
         blocked = []
         for path in paths:
             mine, now = self._lookup(c.tree, path), self._lookup(head_tree, path)
+            target = path
+            rid = rule_id_from_path(path)
+            if now is None and mine is not None and rid is not None:
+                moved = self.locate(rid, head)  # a person moved the file since (git mv)
+                if moved is not None:
+                    target, now = moved, self._lookup(head_tree, moved)
             if now != mine and not self._figures_only(path, mine, now):
                 blocked.append(path)
             before = self._lookup(parent_tree, path)
-            changes[path] = self.read_blob(_hex(before[1])) if before else None
+            changes[target] = self.read_blob(_hex(before[1])) if before else None
         if blocked:
             raise self._revert_first(sha, head, blocked)
         info = self.commit_info(sha)
@@ -1431,12 +1434,29 @@ class Store:
         ra, rb = self._rule_or_none(path, a), self._rule_or_none(path, b)
         return ra is not None and rb is not None and same_meaning(ra, rb)
 
+    def _changes_meaning(self, a: bytes | None, b: bytes | None, ids: set[str]) -> bool:
+        """Whether going from tree ``a`` to ``b`` changes what one of the rules ``ids``
+        (rule ids, or paths of other files) says. A rule is compared with itself
+        wherever its file is, so a move (``git mv``) alone changes nothing."""
+        touched: dict[str, list[str]] = {}
+        for path in self._diff_trees(a, b):
+            key = rule_id_from_path(path) or path
+            if key in ids:
+                touched.setdefault(key, []).append(path)
+        for paths in touched.values():
+            old = next((x for p in paths if (x := self._lookup(a, p)) is not None), None)
+            new = next((x for p in paths if (x := self._lookup(b, p)) is not None), None)
+            if old != new and not self._figures_only(paths[0], old, new):
+                return True
+        return False
+
     def _revert_first(self, sha: str, head: str, blocked: list[str]) -> ConflictError:
         """The refusal of a revert: the commits after ``sha`` that changed what the
         blocked rules say, newest first, each with what reverts it."""
         later: list[str] = []
         merges: list[str] = []  # merges that changed them (listed when nothing else is)
         proposals: dict[str, str] = {}  # commit -> the approval that merged it
+        ids = {rule_id_from_path(p) or p for p in blocked}
         walker = self.repo.get_walker(include=[_oid(head)], exclude=[_oid(sha)])
         for entry in itertools.islice(walker, _MAX_REVERT_WALK):
             commit = entry.commit
@@ -1444,11 +1464,7 @@ class Store:
             if not commit.parents:
                 continue
             parent_tree = self._commit(_hex(commit.parents[0])).tree
-            changed = any(
-                (old := self._lookup(parent_tree, path)) != (new := self._lookup(commit.tree, path))
-                and not self._figures_only(path, old, new)
-                for path in blocked
-            )
+            changed = self._changes_meaning(parent_tree, commit.tree, ids)
             if len(commit.parents) > 1:
                 if changed:
                     merges.append(sha_c)
@@ -1468,12 +1484,12 @@ class Store:
             lines.append(f"  {x[:12]} {_clip(info.subject, 70)}{via}")
         if len(later) > _MAX_LISTED:
             lines.append(f"  ... and {len(later) - _MAX_LISTED} more")
-        ids = [rule_id_from_path(p) or p for p in blocked]
+        names = [rule_id_from_path(p) or p for p in blocked]
         return ConflictError(
-            f"later commits changed the meaning of {', '.join(ids)} after {sha[:12]}; nothing "
-            "was written. Roll these back first, newest first (imlgit rollback SHA "
+            f"later commits changed the meaning of {', '.join(names)} after {sha[:12]}; "
+            "nothing was written. Roll these back first, newest first (imlgit rollback SHA "
             "--why ...):\n" + "\n".join(lines),
-            ids,
+            names,
         )
 
     def restore(
@@ -1685,6 +1701,25 @@ class Store:
     def _blob_of(self, tree: bytes, path: str) -> bytes | None:
         found = self._lookup(tree, path)
         return found[1] if found else None
+
+
+def _pair_moves(changes: list[RuleChange]) -> list[RuleChange]:
+    """A rule file deleted at one path and added at another (``git mv``) is one
+    change of that rule, not a removal and an addition of it."""
+    removed = {c.rule_id: c for c in changes if c.kind == "removed"}
+    added = {c.rule_id: c for c in changes if c.kind == "added"}
+    moved = removed.keys() & added.keys()
+    if not moved:
+        return changes
+    out = []
+    for c in changes:
+        if c.rule_id in moved and c.kind == "removed":
+            continue
+        if c.rule_id in moved and c.kind == "added":
+            gone = removed[c.rule_id]
+            c = RuleChange(c.rule_id, "modified", gone.old, c.new, c.path, gone.path)
+        out.append(c)
+    return out
 
 
 def _check_path(path: str) -> None:

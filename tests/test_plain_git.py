@@ -134,3 +134,76 @@ def test_a_merge_that_would_give_an_id_two_files_is_refused(memory: Store) -> No
     with pytest.raises(StoreError, match="lives at"):
         memory.merge("side", CommitMessage.make("merge", "merge side", "Both."), author=PERSON)
     assert memory.head() == head
+
+
+def test_a_moved_or_deleted_rule_keeps_its_history_review_and_rollback(
+    memory: Store, imlgit_cli: Cli
+) -> None:
+    """Found by review: history, dates, review and rollback went by path, so a `git mv`
+    cut a rule's history, a deleted rule had none, a move reviewed as a removal plus
+    an addition, and a rollback after a move was refused as a change of meaning."""
+    from imlgit.review import get_proposal, net_changes, start_proposal
+
+    f = memory.path / "rules" / "wet-roads.md"
+    f.write_text("Wet roads double the braking distance.\n")
+    run_git(memory.path, "add", "-A")
+    assert git_commit(memory.path, "add wet-roads", "Rain.").returncode == 0
+    added = memory.head()
+    edit = imlgit_cli("rule", "edit", "wet-roads", "--title", "Brake early when wet", "--why",
+                      "Clearer.", repo=memory.path).stdout.strip()  # fmt: skip
+    (memory.path / "rules" / "roads").mkdir()
+    run_git(memory.path, "mv", "rules/wet-roads.md", "rules/roads/wet-roads.md")
+    assert git_commit(memory.path, "move wet-roads", "Roads get a folder.").returncode == 0
+    subjects = [c.subject for c in memory.history("wet-roads")]
+    assert subjects == ["move wet-roads", "edit: edit wet-roads", "add wet-roads"]
+    shown = memory.with_git_dates(memory.read_rule("wet-roads"))
+    assert shown.created == memory.with_git_dates(memory.read_rule("wet-roads", added)).created
+    # the move changes no meaning: the edit before it rolls back, at the new place
+    memory.revert(edit, "The old title was fine.", author=PERSON)
+    assert memory.read_rule("wet-roads").title == "Wet roads double the braking distance"
+    assert memory.locate("wet-roads") == "rules/roads/wet-roads.md"
+    # a proposal that only moves a file: one change, of figures (no meaning)
+    b = start_proposal(memory, "tidy")
+    data = memory.read_file("rules/roads/wet-roads.md")
+    memory.commit({"rules/roads/wet-roads.md": None, "rules/wet/wet-roads.md": data},
+                  CommitMessage.make("edit", "move", "Tidy."), author=PERSON, branch=b)  # fmt: skip
+    net = net_changes(memory, get_proposal(memory, "tidy"))
+    assert [(n.rule_id, n.kind) for n in net] == [("wet-roads", "figures")]
+    # deleted with git: history stays, restore brings it back where it was
+    run_git(memory.path, "rm", "-q", "rules/roads/wet-roads.md")
+    assert git_commit(memory.path, "drop wet-roads", "Not needed.").returncode == 0
+    assert memory.history("wet-roads")[0].subject == "drop wet-roads"
+    memory.restore("wet-roads", "Needed after all.", author=PERSON)
+    assert memory.locate("wet-roads") == "rules/roads/wet-roads.md"
+
+
+def test_rule_edit_file_keeps_the_rules_place_and_scope(memory: Store, imlgit_cli: Cli) -> None:
+    f = memory.path / "rules" / "tyres" / "tread.md"
+    f.parent.mkdir()
+    f.write_text("Tread under 3 mm is worn.\n")
+    run_git(memory.path, "add", "-A")
+    assert git_commit(memory.path, "add tread", "Tyre checks.").returncode == 0
+    new = memory.path.parent / "tread2.md"
+    new.write_text("Tread under 2 mm is worn.\n")  # a statement only: the rule's defaults
+    out = imlgit_cli("rule", "edit", "tread", "--file", str(new), "--why", "The legal limit.",
+                     repo=memory.path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    rule = memory.read_rule("tread")
+    assert (rule.scope, rule.path, rule.statement) == (
+        "tyres", "rules/tyres/tread.md", "Tread under 2 mm is worn."
+    )
+
+
+def test_prune_ranks_a_hand_written_rule_by_its_git_age(memory: Store, imlgit_cli: Cli) -> None:
+    import os
+
+    f = memory.path / "rules" / "old.md"
+    f.write_text("---\ncontradictions: 1\n---\nAn old rule.\n")
+    run_git(memory.path, "add", "-A")
+    env = dict(os.environ, GIT_COMMITTER_DATE="2025-01-01T00:00:00Z",
+               GIT_AUTHOR_DATE="2025-01-01T00:00:00Z")  # fmt: skip
+    subprocess.run(["git", "commit", "-q", "-m", "add old", "-m", "Long ago."], cwd=memory.path,
+                   env=env, check=True)  # fmt: skip
+    out = imlgit_cli("prune", "--max-rules", "0", "--dry-run", repo=memory.path)
+    line = next(x for x in out.stdout.splitlines() if " old " in x)
+    assert "0 days since" not in line and "days since its last change" in line

@@ -359,8 +359,44 @@ def test_gated_leaves_a_rule_nothing_backs_to_a_person(store: Store) -> None:
     )  # fmt: skip
     d = rv.decide(store, p, rv.Gate(), "gated")
     failed = {c.name: c.detail for c in d.checks if not c.ok}
-    assert failed == {"evidence": "r-a (support 0, plain), r-b (support 2)"}
+    # r-b's file says 2; nothing stored backs it, and code counts 0
+    assert failed == {"evidence": "r-a (support 0, plain), r-b (support 0; its file says 2)"}
     assert rv.decide(store, p, rv.Gate(min_support=0), "gated").approve
+
+
+def test_gated_recounts_support_and_experiences_instead_of_trusting_the_branch(
+    store: Store,
+) -> None:
+    """Found by review: a proposal branch claiming support 50 in its files and storing
+    120 lines of junk as experiences was approved by gated with a raised limit."""
+    from imlgit.conditions import parse_when
+
+    b = rv.start_proposal(store, "sneak")
+    good = [Experience.from_dict({"id": f"g-{i}", "scope": "tt", "input": {"a": "yes"},
+                                  "outcome": {"expected": "X"}}) for i in range(4)]  # fmt: skip
+    store.commit(
+        {"experiences/sn/sneak.jsonl": ("".join(e.to_json() + "\n" for e in good)
+                                        + "not an experience\n" * 120).encode()},
+        CommitMessage.make("experiences", "store", "Evidence."), author=LEARNER, branch=b,
+    )  # fmt: skip
+    claims = [
+        rule(f"r-{i}", f"When b{i} is yes, the class is X.", scope="tt",
+             when=parse_when({f"b{i}": "yes"}), then="X", support=50)
+        for i in range(5)
+    ]  # fmt: skip
+    claims.append(rule("r-x", "When a is yes, the class is X.", scope="tt",
+                       when=parse_when({"a": "yes"}), then="X", support=50))  # fmt: skip
+    for r in claims:
+        put(store, r, branch=b, author=LEARNER)
+    p = rv.get_proposal(store, "sneak")
+    assert rv.stored_experiences(store, p) == 4
+    d = rv.decide(store, p, rv.Gate(), "gated")
+    failed = {c.name: c.detail for c in d.checks if not c.ok}
+    assert failed["rules changed"].startswith("6 (at most 5)")
+    assert failed["evidence"] == ", ".join(
+        f"r-{i} (support 0; its file says 50)" for i in range(5)
+    )  # r-x is not among them: the stored evidence backs it, 4 right
+    assert rv.recount(store, p)["r-x"] == 4
 
 
 def test_gated_refuses_too_many_rules(store: Store) -> None:
@@ -426,7 +462,7 @@ def test_gated_refuses_an_accuracy_drop(store: Store) -> None:
     when = parse_when({"a": "yes"})
     put(store, rule("r-x", "When a is yes, the answer is X.", scope="tt", when=when, then="X",
                     support=5))  # fmt: skip
-    gate = rv.Gate(eval_set="eval/set.jsonl")
+    gate = rv.Gate(eval_set="eval/set.jsonl", min_support=0)
     wrong = store.read_rule("r-x").with_changes(
         then="Y", statement="When a is yes, the answer is Y."
     )

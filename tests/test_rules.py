@@ -132,6 +132,12 @@ def test_no_front_matter() -> None:
     assert _bad("---\nid: x\n").line == 1
     err = _bad("id: x\ntitle: y\n---\nBody.\n", path="rules/x.md")
     assert err.line == 1 and "'---'" in str(err)
+    # front matter after a blank line, or '--- ' with a space: refused, not taken for
+    # a statement (that would bring a retired rule back, active, support 0)
+    hidden = "---\nid: x\nstatus: retired\nsupport: 12\n---\nSlow.\n"
+    assert _bad("\n" + hidden, path="rules/x.md").line == 2
+    assert _bad(hidden.replace("---\n", "--- \n", 1), path="rules/x.md").line == 1
+    assert _bad("\n\nsupport: 3\nA statement.\n", path="rules/x.md").line == 3
 
 
 def test_empty_statement_refused() -> None:
