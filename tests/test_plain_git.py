@@ -207,3 +207,19 @@ def test_prune_ranks_a_hand_written_rule_by_its_git_age(memory: Store, imlgit_cl
     out = imlgit_cli("prune", "--max-rules", "0", "--dry-run", repo=memory.path)
     line = next(x for x in out.stdout.splitlines() if " old " in x)
     assert "0 days since" not in line and "days since its last change" in line
+
+
+@pytest.mark.parametrize("why", ["Note: the wording was unclear.", "eval: approve what was proposed"])
+def test_a_persons_rationale_that_reads_like_a_trailer_is_accepted(
+    memory: Store, imlgit_cli: Cli, why: str
+) -> None:
+    """Issue 16: such a --why was refused as "looks like git trailers"; imlgit writes its
+    own trailers as the last paragraph, so git reads only those."""
+    out = imlgit_cli("rule", "add", "--id", "r-note", "--title", "Note", "--statement",
+                     "A statement.", "--why", why, repo=memory.path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    sha = out.stdout.strip()
+    msg = run_git(memory.path, "log", "-1", "--format=%B", sha)
+    parsed = run_git(memory.path, "interpret-trailers", "--parse", input=msg)
+    assert parsed.splitlines() == ["Imlgit-Op: add", "Imlgit-Rules: r-note"]
+    assert memory.commit_info(sha).rationale == why
