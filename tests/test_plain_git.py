@@ -209,7 +209,9 @@ def test_prune_ranks_a_hand_written_rule_by_its_git_age(memory: Store, imlgit_cl
     assert "0 days since" not in line and "days since its last change" in line
 
 
-@pytest.mark.parametrize("why", ["Note: the wording was unclear.", "eval: approve what was proposed"])
+@pytest.mark.parametrize(
+    "why", ["Note: the wording was unclear.", "eval: approve what was proposed"]
+)
 def test_a_persons_rationale_that_reads_like_a_trailer_is_accepted(
     memory: Store, imlgit_cli: Cli, why: str
 ) -> None:
