@@ -45,7 +45,7 @@ from .experience import MAX_LINE_BYTES, Experience, load_jsonl, valid_experience
 from .infer import Answer, answer, record_usage
 from .inputs import describe
 from .learn import BatchResult, Learning, LearnSettings
-from .rules import MAX_SOURCES, Rule, now_utc, parse_rule, unique_rule_id
+from .rules import MAX_SOURCES, Rule, now_utc, unique_rule_id
 from .store import CONFIG_FILE, DEFAULT_BRANCH, Store
 
 if TYPE_CHECKING:
@@ -166,8 +166,7 @@ class Memory:
             out = {}
             for rid in ids:
                 try:
-                    data = self.store.read_blob(entries[rid].blob)
-                    r = parse_rule(data, path=entries[rid].path)
+                    r = self.store.rule_from_blob(entries[rid].blob, entries[rid].path)
                 except RuleError:  # one bad file must not hide the others: never searched
                     out[rid] = RuleDoc("", "", "", UNPARSABLE)
                     continue

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import RuleError
-from .rules import Rule, parse_rule, rule_id_from_path
+from .rules import Rule, rule_id_from_path
 
 if TYPE_CHECKING:
     from .store import Store
@@ -66,7 +66,7 @@ def read_rules(store: Store, rev: str | None = None) -> RuleSet:
             continue
         paths[rid] = path
         try:
-            rules[rid] = parse_rule(store.read_blob(blob), path=path)
+            rules[rid] = store.rule_from_blob(blob, path)
         except RuleError as exc:
             problems[rid] = exc
     return RuleSet(dict(sorted(rules.items())), problems)

@@ -22,6 +22,7 @@ import stat
 import time
 import weakref
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -75,6 +76,7 @@ _TREE_MODE = 0o040000
 _TREE_ENTRIES_KEPT = 400_000  # tree entries cached in all (about 40 MB)
 _TREE_LINES_KEPT = 8  # serialized trees kept for the next commit's incremental write
 _MAX_CAS_ATTEMPTS = 10_000
+MAX_PARSED = 200_000  # parsed rules a Store keeps (about 2 KB each)
 FLAT_SCOPE_FILES = 100  # new rules of a scope folder this full go a level deeper
 _MAX_REVERT_WALK = 100_000  # commits a refused revert looks through for what blocks it
 _MAX_LISTED = 20  # commits a refused revert lists
@@ -243,6 +245,9 @@ class Store:
         # and a join rather than by sorting and formatting every entry again.
         self._tree_lines: dict[bytes, tuple[list[bytes], list[bytes]]] = {}
         self._rule_maps: dict[bytes | None, _RuleMap] = {}  # root tree -> its rule files
+        # Parsed rules by (blob, path): a file is parsed once per process however many
+        # revisions or questions read it (a Rule is immutable, so sharing is safe).
+        self._parsed: OrderedDict[tuple[str, str], Rule] = OrderedDict()
         self._objects_dir = Path(repo.object_store.path)
         self._pending: dict[str, str] = {}  # path -> branch, written while deferred
         self._deferred_record: Path | None = None  # see imlgit.worktree
@@ -582,9 +587,12 @@ class Store:
 
     def locate(self, rule_id: str, rev: str | None = None) -> str | None:
         """The path of the rule file with this id at ``rev``, or None."""
-        validate_rule_id(rule_id)  # an unsafe id is an error, not a rule not found
-        entry = self._rule_map(self._tree_of(rev)).entries.get(rule_id)
+        entry = self._entry(rule_id, rev)
         return entry.path if entry is not None else None
+
+    def _entry(self, rule_id: str, rev: str | None) -> RuleEntry | None:
+        validate_rule_id(rule_id)  # an unsafe id is an error, not a rule not found
+        return self._rule_map(self._tree_of(rev)).entries.get(rule_id)
 
     def path_for(self, rule: Rule, rev: str | None = None) -> str:
         """Where to write ``rule`` on ``rev``: the file that holds its id there, else
@@ -612,23 +620,33 @@ class Store:
         return [(p, _hex(sha)) for p, sha in self._walk_files(found[1], prefix + "/")]
 
     def rule_from_blob(self, blob: str, path: str) -> Rule:
-        """Parse the rule file stored as ``blob`` (errors name ``path``)."""
-        return parse_rule(self.read_blob(blob), path=path)
+        """The rule file stored as ``blob`` at ``path``, parsed (errors name ``path``).
+        Parsed once: the same blob at the same path (the id and the defaults come from
+        the path) is answered from memory, the last ``MAX_PARSED`` kept."""
+        key = (blob, path)
+        hit = self._parsed.get(key)
+        if hit is not None:
+            self._parsed.move_to_end(key)
+            return hit
+        rule = parse_rule(self.read_blob(blob), path=path)
+        self._parsed[key] = rule
+        if len(self._parsed) > MAX_PARSED:
+            self._parsed.popitem(last=False)
+        return rule
 
     def read_rules(self, rev: str | None = None) -> dict[str, Rule]:
         """Every rule at ``rev``, parsed and validated (errors name the file)."""
         return {
-            rid: parse_rule(self.read_blob(e.blob), path=e.path)
+            rid: self.rule_from_blob(e.blob, e.path)
             for rid, e in sorted(self.rule_entries(rev).items())
         }
 
     def read_rule(self, rule_id: str, rev: str | None = None) -> Rule:
         """One rule at ``rev``; :class:`RuleNotFound` when it is not there."""
-        path = self.locate(rule_id, rev)
-        data = self.read_file(path, rev) if path is not None else None
-        if path is None or data is None:
+        entry = self._entry(rule_id, rev)
+        if entry is None:
             raise RuleNotFound(rule_id, rev)
-        return parse_rule(data, path=path)
+        return self.rule_from_blob(entry.blob, entry.path)
 
     def check(self, rev: str | None = None) -> list[RuleError]:
         """Every problem with the rule files at ``rev`` (an empty list when all is well)."""
@@ -1423,7 +1441,7 @@ class Store:
         if entry is None or rule_id_from_path(path) is None or not stat.S_ISREG(entry[0]):
             return None
         try:
-            return parse_rule(self.read_blob(_hex(entry[1])), path=path)
+            return self.rule_from_blob(_hex(entry[1]), path)
         except RuleError:
             return None
 

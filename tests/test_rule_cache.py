@@ -1,0 +1,74 @@
+"""Rules read once, by content (issue 17): a Store parses a rule file once per (blob,
+path), and what it answers from those parsed rules is what a fresh parse answers, at
+every revision of a history with edits, retirements and rollbacks."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from conftest import PERSON
+from fakes import HashEmbedder
+
+from imlgit.commits import LEARNER, CommitMessage
+from imlgit.conditions import parse_when, render_statement
+from imlgit.memory import Memory
+from imlgit.rules import Rule, render_rule
+from imlgit.store import Store
+
+T = "2026-11-27T08:00:00Z"
+ATTRS = ["a", "b", "c", "d"]
+
+
+def checkable(rid: str, rng: random.Random) -> Rule:
+    when = parse_when({x: rng.choice(["yes", "no"]) for x in rng.sample(ATTRS, rng.randint(1, 3))})
+    then = rng.choice(["X", "Y", "Z"])
+    return Rule(id=rid, title=rid, statement=render_statement(when, then), scope="tt",
+                support=rng.randint(3, 20), created=T, updated=T, when=when, then=then)  # fmt: skip
+
+
+def history(store: Store, rng: random.Random) -> None:
+    msg = CommitMessage.make("add", "add", "Rules.", rules=["r"])
+    store.commit({store.path_for(r): render_rule(r).encode()
+                  for r in (checkable(f"r-{i}", rng) for i in range(12))}, msg,
+                 author=LEARNER)  # fmt: skip
+    for step in range(15):
+        present = sorted(store.rule_entries())
+        rid = rng.choice([r for r in present if r.startswith("r-") and r != "r-example-rationale"])
+        current = store.read_rule(rid)
+        kind = rng.choice(["edit", "retire", "rollback"])
+        if kind == "rollback":
+            if store.commit_info(store.head()).trailer("Imlgit-Op") != "add":
+                store.revert(store.head(), "Undo the last change.", author=PERSON)
+                continue
+            kind = "edit"
+        if kind == "retire":
+            new = current.with_changes(status="retired" if current.status == "active" else "active")
+        else:
+            fresh = checkable(rid, rng)
+            new = current.with_changes(
+                when=fresh.when, then=fresh.then, statement=fresh.statement, support=fresh.support
+            )
+        store.put_rule(new, CommitMessage.make(kind, f"{kind} {rid}", f"Step {step}.",
+                                               rules=[rid]), author=PERSON)  # fmt: skip
+
+
+def test_cached_answers_equal_fresh_parses_at_every_revision(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    store = Store.init(tmp_path / "m", author=PERSON)
+    history(store, rng)
+    revisions = [c.sha for c in store.log()]
+    assert len(revisions) > 10
+    questions = [{x: rng.choice(["yes", "no"]) for x in ATTRS} for _ in range(8)]
+    warm = Memory.open(tmp_path / "m", env={}, embedder=HashEmbedder())
+    for rev in revisions:
+        cold = Memory.open(tmp_path / "m", env={}, embedder=HashEmbedder())  # parses afresh
+        for q in questions:
+            a = warm.ask(q, scope="tt", at=rev, use_model=False)
+            b = cold.ask(q, scope="tt", at=rev, use_model=False)
+            assert (a.answer, a.path, a.rules) == (b.answer, b.path, b.rules)
+            assert a.commit == b.commit == rev
+        cold.store.close()
+    # the warm store parsed each distinct rule file of the history once
+    blobs = {(e.blob, e.path) for rev in revisions for e in store.rule_entries(rev).values()}
+    assert set(warm.store._parsed) == blobs
