@@ -84,6 +84,10 @@ class Recalled:
         }
 
 
+def _clip_list(text: str, n: int = 300) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
 class Memory:
     """A memory repository with retrieval, learning and inference."""
 
@@ -278,17 +282,28 @@ class Memory:
         text = describe(question)
         if action is not None:
             text += f" -> {action}"
-        retrieved = [r.rule for r in self.recall(text, k=k, scope=scope, at=at)]
+        # Retrieval is for the model's prompt: an answer only code may give (no model,
+        # or whether an action works) needs no embedding, so the embedder (and torch)
+        # is never loaded for it.
+        needs_model = use_model and action is None
+        retrieved = (
+            [r.rule for r in self.recall(text, k=k, scope=scope, at=at)] if needs_model else []
+        )
         from .rulefiles import read_rules
 
-        readable = read_rules(self.store, commit)  # recall above warned of the rest
+        readable = read_rules(self.store, commit)
+        if readable.problems and not needs_model:  # else recall above warned of them
+            bad = sorted(readable.problems)
+            paths = ", ".join(e.path or rid for rid, e in readable.problems.items())
+            log.warning("ask left out %d rule files that do not parse (%s); imlgit check "
+                        "says why", len(bad), _clip_list(paths))  # fmt: skip
         scope_rules = [
             r
             for r in readable.rules.values()
             if r.checkable and r.status == "active" and (scope is None or r.scope == scope)
         ]
         model = None
-        if use_model and action is None:
+        if needs_model:
             from .learners.model import answer_with_model
 
             def model(q: Any, rules: Sequence[Rule]) -> tuple[str, Sequence[str], int, int]:

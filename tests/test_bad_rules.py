@@ -136,8 +136,11 @@ def test_recall_and_ask_leave_the_bad_rule_out_with_a_warning(
     again = Memory.open(repo, env={}, embedder=HashEmbedder())  # the index remembers it
     assert again.recall("refund receipt damaged", k=1)[0].rule.id == "r-refund"
     assert any(BAD_PATH in r.getMessage() for r in caplog.records)  # and still says so
+    caplog.clear()
     answer = again.ask("refund receipt damaged", use_model=False)
-    assert "r-refund" in answer.retrieved
+    # only code may answer: nothing is retrieved (no embedding), the bad file is named
+    assert answer.retrieved == () and answer.path == "none"
+    assert any(BAD_PATH in r.getMessage() for r in caplog.records)
     past = again.recall("heavy parcels", k=5, at="main")
     assert BAD not in {h.rule.id for h in past}
 

@@ -4,6 +4,7 @@ every revision of a history with edits, retirements and rollbacks."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -72,3 +73,29 @@ def test_cached_answers_equal_fresh_parses_at_every_revision(tmp_path: Path) -> 
     # the warm store parsed each distinct rule file of the history once
     blobs = {(e.blob, e.path) for rev in revisions for e in store.rule_entries(rev).values()}
     assert set(warm.store._parsed) == blobs
+
+
+def test_a_checked_ask_without_the_model_never_loads_the_embedder(tmp_path: Path) -> None:
+    """Issue 17: `imlgit ask --no-model` retrieved (loading sentence-transformers and
+    torch, 5-6 s) although an answer only code gives needs no embedding."""
+    import subprocess
+    import sys
+
+    store = Store.init(tmp_path / "m", author=PERSON)
+    rule = checkable("r-1", random.Random(3))
+    store.commit({store.path_for(rule): render_rule(rule).encode()},
+                 CommitMessage.make("add", "add r-1", "A rule."), author=LEARNER)  # fmt: skip
+    question = {x: "yes" for x in ATTRS}
+    code = (
+        "import sys, json\n"
+        "from imlgit.cli import main\n"
+        "try:\n"
+        f"    main(['--repo', {str(tmp_path / 'm')!r}, 'ask', {json.dumps(question)!r}, "
+        "'--scope', 'tt', '--no-model'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('torch', 'sentence_transformers', 'faiss')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
