@@ -214,9 +214,9 @@ class Tools:
         except FileNotFoundError:
             return 0
 
-    def recall(self, query: object, k: object = 8, scope: object = None) -> dict[str, Any]:
+    def recall(self, query: object, k: object = None, scope: object = None) -> dict[str, Any]:
         q = _text("query", query, multiline=True)
-        n = _k(k)
+        n = None if k is None else _k(k)  # None: [retrieval] k of imlgit.toml
         sc = _scope(scope, optional=True)
 
         def run() -> dict[str, Any]:
@@ -478,7 +478,10 @@ def build_server(memory: Memory) -> "MCPServer[Any]":
     )
     def recall(
         query: Annotated[str, Field(description="What to find rules about (at most 2,000 chars).")],
-        k: Annotated[int, Field(description="How many rules, 1 to 50.")] = 8,
+        k: Annotated[
+            int | None,
+            Field(description="How many rules, 1 to 50 (default: [retrieval] k of imlgit.toml)."),
+        ] = None,
         scope: Annotated[str | None, Field(description="Only rules of this scope.")] = None,
     ) -> dict[str, Any]:
         """The most relevant active rules on main, best first: id, title, statement, scope

@@ -21,6 +21,7 @@ from fakes import HashEmbedder
 
 from imlgit import review as rv
 from imlgit.bench.truthtable import TruthTable
+from imlgit.commits import CommitMessage
 from imlgit.errors import ImlgitError
 from imlgit.mcp_server import Tools, build_server
 from imlgit.mcp_stdio import (
@@ -32,6 +33,7 @@ from imlgit.mcp_stdio import (
     check_line,
 )
 from imlgit.memory import Memory
+from imlgit.rules import Rule
 from imlgit.store import Store
 
 # ---------------------------------------------------------------------- helpers
@@ -475,3 +477,19 @@ def test_the_loop_record_learn_approve_recall(session: Session) -> None:
     assert set(proposal.rules) & {r["id"] for r in got["rules"]}
     for rid in proposal.rules:
         assert f"id: {rid}\n" in session.read(f"imlgit://rules/{rid}")
+
+
+def test_recall_without_k_takes_the_memorys_retrieval_k(tmp_path: Path) -> None:
+    """Issue 17: MCP recall ignored `[retrieval] k` (it always gave 8)."""
+    store = Store.init(tmp_path / "m", author=PERSON)
+    config = (store.read_file("imlgit.toml") or b"").decode().replace("# k = 8", "k = 2")
+    assert "\nk = 2" in config
+    msg = CommitMessage.make("edit", "k = 2", "Fewer rules a prompt.")
+    store.commit({"imlgit.toml": config.encode()}, msg, author=PERSON)
+    for i in range(5):
+        r = Rule(id=f"r-{i}", title=f"Rule {i}", statement=f"Parcels of kind {i} go by sea.",
+                 created="2026-11-27T08:00:00Z", updated="2026-11-27T08:00:00Z")  # fmt: skip
+        store.put_rule(r, CommitMessage.make("add", f"add r-{i}", "A rule."), author=PERSON)
+    tools = Tools(Memory.open(tmp_path / "m", env={}, embedder=HashEmbedder()))
+    assert len(tools.recall("parcels by sea")["rules"]) == 2
+    assert len(tools.recall("parcels by sea", k=4)["rules"]) == 4
