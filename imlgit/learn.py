@@ -241,7 +241,6 @@ class Learning:
         # Why proposals were refused (earlier runs' too, when the caller keeps them):
         # the learner is shown the last ten.
         self.refusals: list[str] = list(refusals)
-        self._parsed: dict[str, Rule] = {}
         self._evidence_cache: dict[str, list[Experience]] = {}
         self._tallies: dict[str, Tally] = {}  # scope -> its evidence, numbered for counting
         # (time, rationale) of each rule's last commits at ``_recent_at``, newest first:
@@ -253,14 +252,12 @@ class Learning:
     # ------------------------------------------------------------------ reading
 
     def _rules(self, rev: str) -> dict[str, Rule]:
-        out = {}
-        for rid, entry in self.store.rule_entries(rev).items():
-            rule = self._parsed.get(entry.blob)
-            if rule is None:
-                rule = self.store.rule_from_blob(entry.blob, entry.path)
-                self._parsed[entry.blob] = rule
-            out[rid] = rule
-        return out
+        # parsed once per (blob, path) by the store: the path gives a hand-written
+        # rule its id and scope, so the same bytes elsewhere are another rule
+        return {
+            rid: self.store.rule_from_blob(entry.blob, entry.path)
+            for rid, entry in self.store.rule_entries(rev).items()
+        }
 
     def evidence(self, rev: str, scope: str | None) -> list[Experience]:
         """The experiences stored in the memory repo at ``rev`` (full mode only)."""

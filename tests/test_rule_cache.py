@@ -99,3 +99,21 @@ def test_a_checked_ask_without_the_model_never_loads_the_embedder(tmp_path: Path
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+def test_two_files_with_the_same_bytes_are_two_rules_when_learning(tmp_path: Path) -> None:
+    """A hand-written rule takes its id and scope from its path, so two files with the
+    same bytes are two rules; the learner's own cache, keyed by blob alone, gave both
+    the first one's id."""
+    from imlgit.learn import Learning
+    from imlgit.learners.rulelearner import CoveringLearner
+
+    store = Store.init(tmp_path / "m", author=PERSON)
+    text = b"Wet roads double the braking distance.\n"
+    store.commit({"rules/roads/wet.md": text, "rules/rain/slick.md": text},
+                 CommitMessage.make("add", "two rules", "By hand."), author=PERSON)  # fmt: skip
+    rules = Learning(store, CoveringLearner())._rules(store.head())
+    assert {rid: (r.id, r.scope) for rid, r in rules.items() if rid != "r-example-rationale"} == {
+        "wet": ("wet", "roads"),
+        "slick": ("slick", "rain"),
+    }
