@@ -290,15 +290,9 @@ class HistoryIndex:
         """Commits reachable from ``start`` that changed a file of the rule, newest
         first: any ``rules/.../<id>.md``, so the history goes on across a move (``git
         mv``) and stays after the file is deleted."""
-        from .rules import rule_id_from_path
-
         self.last_problem = None
         with _no_gc():
-            return list(
-                self._guarded(
-                    self._touching, lambda p: rule_id_from_path(p) == rule_id, start
-                )
-            )
+            return list(self._guarded(self._touching, _files_of(rule_id), start))
 
     def _touching(self, path: str | Callable[[str], bool], start: str) -> list[str]:
         self._catch_up(start)
@@ -308,10 +302,16 @@ class HistoryIndex:
                 raise _Damaged(f"it names commit {sha[:12]}, not in the repository")
         return hits
 
-    def verify(self, path: str, start: str) -> HistoryCheck:
-        """Recompute from git which commits reachable from ``start`` changed ``path``,
-        compare with what the index reports, and rebuild the index if they differ."""
-        indexed = self.touching(path, start)
+    def verify(
+        self, path: str | Callable[[str], bool], start: str, *, name: str | None = None
+    ) -> HistoryCheck:
+        """Recompute from git which commits reachable from ``start`` changed ``path``
+        (or a path the predicate accepts; ``name`` says what it stands for), compare
+        with what the index reports, and rebuild the index if they differ."""
+        self.last_problem = None
+        with _no_gc():
+            indexed = list(self._guarded(self._touching, path, start))
+        label = name if name is not None else str(path)
         problem = self.last_problem
         reported = {sha: self._info.get(sha) for sha in indexed}
         parents: dict[str, list[str]] = {}
@@ -336,11 +336,11 @@ class HistoryIndex:
                 stack.extend(parents[sha])
             actual = _newest_first(start, parents, times, paths, path)
         changed = [s for s in actual if s in reported and reported[s] not in (None, info[s])]
-        check = HistoryCheck(path, indexed, actual, changed, problem)
+        check = HistoryCheck(label, indexed, actual, changed, problem)
         if indexed != actual or changed:
             log.warning(
                 "history index %s: %s differs from git (%d missing, %d extra, %d changed); "
-                "rebuilt from git", self.path, path, len(check.missing), len(check.extra),
+                "rebuilt from git", self.path, label, len(check.missing), len(check.extra),
                 len(changed),
             )
             self._rebuild()
@@ -395,9 +395,18 @@ def _newest_first(
 
 def verify_history(store: Store, rule_id: str, rev: str | None = None) -> HistoryCheck:
     """``imlgit history RULE --verify``: one rule's history from the index against git,
-    the index rebuilt when they differ (:meth:`HistoryIndex.verify`)."""
-    from .rules import shard_path
+    the index rebuilt when they differ (:meth:`HistoryIndex.verify`): every file the
+    rule had, as :meth:`Store.history` reads it."""
+    from .rules import validate_rule_id
 
+    validate_rule_id(rule_id)
     start = store.resolve(rev)
-    path = store.locate(rule_id, start) or shard_path(rule_id)
-    return store._history_index().verify(path, start)
+    name = store.locate(rule_id, start) or rule_id  # its file now, when it has one
+    return store._history_index().verify(_files_of(rule_id), start, name=name)
+
+
+def _files_of(rule_id: str) -> Callable[[str], bool]:
+    """Whether a path is a file of the rule (``rules/.../<id>.md``, wherever)."""
+    from .rules import rule_id_from_path
+
+    return lambda path: rule_id_from_path(path) == rule_id
