@@ -131,15 +131,20 @@ def usage_counts(store: Store) -> tuple[Counter[str], Counter[str]]:
     return retrieved, cited
 
 
-def stored_experiences(store: Store, rev: str | None = None) -> list[Experience]:
+def stored_experiences(
+    store: Store, rev: str | None = None, *, skip_invalid: bool = False
+) -> list[Experience]:
+    """The experiences stored at ``rev`` (none with hashes-only storage); with
+    ``skip_invalid`` the lines that are not valid experiences are left out rather
+    than refused (a proposal branch anyone can push may hold anything)."""
     out: list[Experience] = []
     for path, blob in store.files_under(EXPERIENCES_DIR, rev or DEFAULT_BRANCH):
         if not path.endswith(".jsonl"):
             continue
-        text = store.read_blob(blob).decode("utf-8")
+        text = store.read_blob(blob).decode("utf-8", "replace" if skip_invalid else "strict")
         if '"sha256"' in text.split("\n", 1)[0] and '"input"' not in text:
             continue  # hashes-only storage
-        out.extend(parse_jsonl_text(text, path=path).experiences)
+        out.extend(parse_jsonl_text(text, path=path, skip_invalid=skip_invalid).experiences)
     return out
 
 

@@ -84,8 +84,11 @@ class Recalled:
         }
 
 
-def _clip_list(text: str, n: int = 300) -> str:
-    return text if len(text) <= n else text[: n - 3] + "..."
+def _warn_unparsable(what: str, paths: Sequence[str]) -> None:
+    """One warning naming (the first five of) the rule files a read left out."""
+    more = ", ..." if len(paths) > 5 else ""
+    log.warning("%s left out %d rule files that do not parse (%s%s); imlgit check says why",
+                what, len(paths), ", ".join(paths[:5]), more)  # fmt: skip
 
 
 class Memory:
@@ -253,9 +256,7 @@ class Memory:
         hits = view.search(query, k, scope=scope, tags=tag_filter)
         entries = self.store.rule_entries(commit)
         if bad := view.unparsable():
-            paths = ", ".join(entries[rid].path for rid in bad[:5] if rid in entries)
-            log.warning("recall left out %d rule files that do not parse (%s%s); "
-                        "imlgit check says why", len(bad), paths, ", ..." if len(bad) > 5 else "")
+            _warn_unparsable("recall", [entries[r].path if r in entries else r for r in bad])
         return [
             Recalled(
                 self.store.rule_from_blob(entries[h.rule_id].blob, entries[h.rule_id].path), h.score
@@ -293,10 +294,7 @@ class Memory:
 
         readable = read_rules(self.store, commit)
         if readable.problems and not needs_model:  # else recall above warned of them
-            bad = sorted(readable.problems)
-            paths = ", ".join(e.path or rid for rid, e in readable.problems.items())
-            log.warning("ask left out %d rule files that do not parse (%s); imlgit check "
-                        "says why", len(bad), _clip_list(paths))  # fmt: skip
+            _warn_unparsable("ask", [e.path or rid for rid, e in readable.problems.items()])
         scope_rules = [
             r
             for r in readable.rules.values()

@@ -442,10 +442,11 @@ def recount(store: Store, p: Proposal) -> dict[str, int]:
     trusted: a proposal branch may be written by anyone who can push to it). The
     same count as learning's (:mod:`imlgit.counting`)."""
     from .counting import Tally
+    from .hygiene import stored_experiences as experiences_at
     from .learn import _scored
 
     rules = _rules_after(store, p)
-    stored = _valid_experiences(store, p.head)
+    stored = experiences_at(store, p.head, skip_invalid=True)
     out: dict[str, int] = {}
     tally = Tally()
     for scope in sorted({r.scope for r in rules.values() if r.checkable}):
@@ -455,17 +456,6 @@ def recount(store: Store, p: Proposal) -> dict[str, int]:
         counted = tally.view([e for e in stored if e.scope == scope])
         for rid, (right, _wrong) in zip(ids, counted.counts(ranked), strict=True):
             out[rid] = right
-    return out
-
-
-def _valid_experiences(store: Store, rev: str) -> list[Experience]:
-    """The experiences stored at ``rev`` that parse (hashes-only storage: none)."""
-    out: list[Experience] = []
-    for path, blob in store.files_under("experiences", rev):
-        if not path.endswith(".jsonl"):
-            continue
-        text = store.read_blob(blob).decode("utf-8", "replace")
-        out.extend(parse_jsonl_text(text, path=path, skip_invalid=True).experiences)
     return out
 
 

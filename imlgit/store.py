@@ -607,8 +607,8 @@ class Store:
         flat = rule.path
         folder = flat.rsplit("/", 1)[0]
         hit = self._lookup(self._tree_of(rev), folder)
-        full = hit is not None and stat.S_ISDIR(hit[0])
-        if full and hit is not None and len(self._entries(hit[1])) >= FLAT_SCOPE_FILES:
+        entries = self._entries(hit[1]) if hit is not None and stat.S_ISDIR(hit[0]) else {}
+        if len(entries) >= FLAT_SCOPE_FILES:
             return f"{folder}/{shard_path(rule.id).split('/', 1)[1]}"
         return flat
 
