@@ -43,13 +43,14 @@ if TYPE_CHECKING:
     )
     from .experience import Experience, Outcome, load_jsonl
     from .infer import Answer
-    from .memory import Learned, Memory, Recalled
+    from .memory import Ask, Learned, Memory, Recalled
     from .rules import Rule
 
 __all__ = [
     "__version__",
     # the API
     "Memory",
+    "Ask",
     "Recalled",
     "Answer",
     "Learned",
@@ -80,6 +81,7 @@ __all__ = [
 # name -> the module that defines it
 _WHERE = {
     "Memory": "memory",
+    "Ask": "memory",
     "Recalled": "memory",
     "Learned": "memory",
     "Answer": "infer",

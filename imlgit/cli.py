@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
@@ -750,7 +750,7 @@ def _question(query: str) -> Any:
 
 
 @cli.command()
-@click.argument("query")
+@click.argument("query", required=False)
 @click.option("--scope", help="Only rules of this scope.")
 @at_option
 @click.option(
@@ -761,20 +761,42 @@ def _question(query: str) -> Any:
     "--action",
     help="Instead of what to do: whether this action is predicted to work (works / fails).",
 )
+@click.option(
+    "--file",
+    "questions",
+    type=click.File("rb"),
+    help="Answer every question of this JSONL file ('-': stdin), one JSON answer a line. "
+    'A line: {"input": TEXT or OBJECT, "id": ..., "scope": ..., "action": ...}.',
+)
 @json_option
 @click.pass_context
 def ask(
     ctx: click.Context,
-    query: str,
+    query: str | None,
     scope: str | None,
     at: str | None,
     k: int | None,
     no_model: bool,
     action: str | None,
+    questions: BinaryIO | None,
     as_json: bool,
 ) -> None:
-    """Answer QUERY (text, or a JSON object, nested or flat) with the relevant rules."""
+    """Answer QUERY (text, or a JSON object, nested or flat) with the relevant rules.
+
+    With --file, answer a batch with one read of memory (every answer at the same
+    commit); each output line is the answer with the question's id (or line number)."""
+    if (query is None) == (questions is None):
+        raise click.UsageError("give QUERY or --file QUESTIONS.jsonl (one of them)")
     mem = _memory(ctx)
+    if questions is not None:
+        ids, batch = _questions_file(questions)
+        answers = mem.ask_many(
+            batch, scope=scope, at=at, k=k, use_model=not no_model, action=action
+        )
+        for qid, ans in zip(ids, answers, strict=True):
+            click.echo(json.dumps({"id": qid, **ans.to_dict()}, ensure_ascii=False))
+        return
+    assert query is not None
     ans = mem.ask(
         _question(query), scope=scope, at=at, k=k, use_model=not no_model, action=action
     )
@@ -786,6 +808,44 @@ def ask(
         f"path: {ans.path}; rules: {', '.join(ans.rules) or '-'}; commit: {ans.commit[:12]}",
         err=True,
     )
+
+
+_ASK_KEYS = {"input", "id", "scope", "action"}
+
+
+def _questions_file(stream: BinaryIO) -> tuple[list[Any], list[Any]]:
+    """The questions of an ``ask --file`` JSONL file, every line checked before any
+    is answered; a bad line is a usage error naming its line."""
+    from .experience import MAX_LINE_BYTES, decode_json_line
+    from .memory import MAX_ASK_MANY, Ask
+
+    name = getattr(stream, "name", "QUESTIONS")
+    where = "stdin" if name in ("<stdin>", "-") else str(name)
+    ids: list[Any] = []
+    batch: list[Any] = []
+    for n, raw in enumerate(iter(lambda: stream.readline(MAX_LINE_BYTES + 2), b""), 1):
+        if not raw.strip():
+            continue
+        if len(ids) >= MAX_ASK_MANY:
+            raise click.UsageError(f"{where}: more than {MAX_ASK_MANY:,} questions")
+        try:
+            line = decode_json_line(raw, path=where, line=n)
+        except ImlgitError as exc:
+            raise click.UsageError(str(exc)) from None
+        if not isinstance(line, dict) or "input" not in line or set(line) - _ASK_KEYS:
+            raise click.UsageError(
+                f"{where}:{n}: a question is an object with \"input\" (text or an object) "
+                f"and optionally \"id\", \"scope\", \"action\""
+            )
+        q = line["input"]
+        if not isinstance(q, (str, dict)):
+            raise click.UsageError(f"{where}:{n}: \"input\" is text or an object")
+        for key in ("scope", "action"):
+            if line.get(key) is not None and not isinstance(line[key], str):
+                raise click.UsageError(f"{where}:{n}: \"{key}\" is text")
+        ids.append(line.get("id", n))
+        batch.append(Ask(q, line.get("scope"), line.get("action")))
+    return ids, batch
 
 
 @cli.command()

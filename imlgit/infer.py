@@ -24,13 +24,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .checkindex import CheckIndex, action_of
 from .conditions import FAILS, WORKS, checkable, choose
-from .inputs import OUTPUT_FIELD, View, view_of
+from .inputs import View, view_of
 from .rules import Rule, content_order
 from .verify import CLASS, OUTCOME, kind_of, precision, scored
 
 __all__ = [
     "Answer",
+    "CheckIndex",
     "Decision",
     "Evaluation",
     "answer",
@@ -91,7 +93,7 @@ def checked_answer(
 
 
 def decide(
-    rules: Sequence[Rule], question: Input, *, action: str | None = None
+    rules: Sequence[Rule] | CheckIndex, question: Input, *, action: str | None = None
 ) -> Decision | None:
     """The checkable rules' answer for ``question``, or None when none applies.
 
@@ -111,78 +113,98 @@ def decide(
     ``fails``: by the outcome rules for the action, else by the class rules alone
     (the action works where they recommend it, fails where they recommend another;
     another action's outcome rules say nothing about this one).
+
+    ``rules``: a list (every rule is tested: the reference) or a :class:`CheckIndex`
+    of them (only the rules the question can match are: what ``ask`` uses); both
+    give the same decision.
     """
-    active = sorted(
-        (r for r in rules if r.status == "active" and r.checkable), key=content_order
-    )
-    plain = [r for r in active if kind_of(r) == CLASS]
-    outcome = [r for r in active if kind_of(r) == OUTCOME]
+    finder = rules if isinstance(rules, CheckIndex) else _Listed(rules)
     if action is not None:
-        hit = _choose(outcome, view_of(question, action))
-        if hit is not None:
-            return Decision(hit[0], (hit[1],), "outcome")
-        got = decide(plain, question)
+        rule = finder.choose_outcome(action, view_of(question), view_of(question, action))
+        if rule is not None:
+            return Decision(rule.then or "", (rule,), "outcome")
+        got = _by_class(finder, view_of(question))
         if got is None:
             return None
         return Decision(WORKS if got.answer == action else FAILS, got.rules)
     view = view_of(question)
-    got = None
-    if any(r.when and checkable(r.when, view) for r in plain):
-        hit = _choose([r for r in plain if checkable(r.when or (), view)], view)
-        got = None if hit is None else Decision(hit[0], (hit[1],))
-    if not outcome:
+    got = _by_class(finder, view)
+    if not finder.actions:
         return got
-    actions = {a for a in map(_action_of, outcome) if a is not None}
-    verdicts = {}
-    for act in sorted(actions):
-        hit = _choose(outcome, view_of(question, act))
-        if hit is not None:
-            verdicts[act] = hit
+    verdicts: dict[str, tuple[str, Rule]] = {}
+    for act in finder.outcome_acts(view):
+        rule = finder.choose_outcome(act, view, view_of(question, act))
+        if rule is not None:
+            verdicts[act] = (rule.then or "", rule)
     if got is not None and (got.answer not in verdicts or verdicts[got.answer][0] == WORKS):
         return got
     working = [(act, hit[1]) for act, hit in verdicts.items() if hit[0] == WORKS]
     if working:
         act, rule = max(working, key=lambda ar: (precision(ar[1]), ar[1].support, ar[0]))
         return Decision(act, (rule,), "outcome")
-    left = _eliminated(actions, verdicts)
+    left = _eliminated(finder.actions, verdicts)
     if left is not None:
         return left
     return got  # said to fail, and no other action is said to work: the rules disagree
 
 
+def _by_class(finder: CheckIndex | _Listed, view: View) -> Decision | None:
+    if not finder.any_class_evaluable(view):
+        return None
+    rule = finder.choose_class(view)
+    return None if rule is None else Decision(rule.then or "", (rule,))
+
+
+class _Listed:
+    """Every rule tested against every question: the reference :class:`CheckIndex`
+    is held to."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        active = sorted(
+            (r for r in rules if r.status == "active" and r.checkable), key=content_order
+        )
+        self.plain = [r for r in active if kind_of(r) == CLASS]
+        self.outcome = [r for r in active if kind_of(r) == OUTCOME]
+        self.actions = frozenset(a for a in map(action_of, self.outcome) if a is not None)
+
+    def any_class_evaluable(self, view: View) -> bool:
+        return any(r.when and checkable(r.when, view) for r in self.plain)
+
+    def choose_class(self, view: View) -> Rule | None:
+        return _choose([r for r in self.plain if checkable(r.when or (), view)], view)
+
+    def outcome_acts(self, view: View) -> list[str]:
+        return sorted(self.actions)
+
+    def choose_outcome(self, act: str, view: View, act_view: View) -> Rule | None:
+        return _choose(self.outcome, act_view)
+
+
 def _eliminated(
-    actions: set[str], verdicts: Mapping[str, tuple[str, Rule]]
+    actions: frozenset[str], verdicts: Mapping[str, tuple[str, Rule]]
 ) -> Decision | None:
     """The one action the outcome rules name that they do not say fails here, when
     they say every other fails and at least one of those rules tests the question
     itself (not only the action: a rule that an action always fails decides no
     question alone)."""
     failing = {a: hit[1] for a, hit in verdicts.items() if hit[0] == FAILS}
-    open_ = sorted(actions - set(failing))
-    if len(actions) < 2 or len(open_) != 1:
+    if len(actions) < 2 or len(actions) - len(failing) != 1:  # verdicts name actions only
         return None
     if not any(len(r.when or ()) > 1 for r in failing.values()):
         return None
-    return Decision(open_[0], tuple(r for _, r in sorted(failing.items())), "elimination")
+    open_ = next(a for a in actions if a not in failing)
+    return Decision(open_, tuple(r for _, r in sorted(failing.items())), "elimination")
 
 
-def _action_of(rule: Rule) -> str | None:
-    """The action an outcome rule is about (its ``output =`` condition)."""
-    for c in rule.when or ():
-        if c.field == OUTPUT_FIELD and c.op == "=":
-            return str(c.value)
-    return None
-
-
-def _choose(rules: Sequence[Rule], view: View) -> tuple[str, Rule] | None:
+def _choose(rules: Sequence[Rule], view: View) -> Rule | None:
     hit = choose([scored(r) for r in rules], view)
-    return None if hit is None else (hit[0], rules[hit[1]])
+    return None if hit is None else rules[hit[1]]
 
 
 def answer(
     question: Input,
     *,
-    scope_rules: Sequence[Rule],
+    scope_rules: Sequence[Rule] | CheckIndex,
     retrieved: Sequence[Rule],
     commit: str,
     scope: str | None,

@@ -42,7 +42,7 @@ from .errors import (
     StoreError,
 )
 from .experience import MAX_LINE_BYTES, Experience, load_jsonl, valid_experience_id
-from .infer import Answer, answer, record_usage
+from .infer import Answer, CheckIndex, answer, record_usage
 from .inputs import describe
 from .learn import BatchResult, Learning, LearnSettings
 from .rules import MAX_SOURCES, Rule, now_utc, unique_rule_id
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from .proposals import Folded
     from .review import Approval, Decision
 
-__all__ = ["Memory", "Recalled", "Learned", "JOURNAL"]
+__all__ = ["Ask", "Memory", "Recalled", "Learned", "JOURNAL", "MAX_ASK_MANY"]
 
 log = logging.getLogger("imlgit")
 
@@ -91,6 +91,23 @@ def _warn_unparsable(what: str, paths: Sequence[str]) -> None:
                 what, len(paths), ", ".join(paths[:5]), more)  # fmt: skip
 
 
+MAX_ASK_MANY = 100_000
+"""Questions one :meth:`Memory.ask_many` (``imlgit ask --file``) answers."""
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One question of :meth:`Memory.ask_many` with its own scope or action."""
+
+    input: str | Mapping[str, Any]
+    scope: str | None = None
+    action: str | None = None
+
+
+_CHECKED_KEPT = 8
+"""(commit, scope) pairs whose filed rules a Memory keeps (an agent asks at main)."""
+
+
 class Memory:
     """A memory repository with retrieval, learning and inference."""
 
@@ -107,6 +124,9 @@ class Memory:
         self._chat = chat
         self._embedder = embedder
         self._index: RuleIndex | None = None
+        # (commit, scope) -> (the scope's rules filed for checked answers, unparsable
+        # paths): a commit's content never changes, so this is never stale
+        self._checked: dict[tuple[str, str | None], tuple[CheckIndex, list[str]]] = {}
         self._opened: tuple[Mapping[str, str] | None, Mapping[tuple[str, str], Any] | None] | None
         self._opened = None  # (env, flags) when made by open(): settings can be re-read
 
@@ -280,6 +300,46 @@ class Memory:
         ``action``, the answer is whether that action is predicted to work there
         (``works`` / ``fails``, by checkable rules only)."""
         commit = self.store.resolve(at or DEFAULT_BRANCH)
+        return self._ask_at(commit, question, scope, k, use_model, action)
+
+    def ask_many(
+        self,
+        questions: Sequence[str | Mapping[str, Any] | Ask],
+        *,
+        scope: str | None = None,
+        at: str | None = None,
+        k: int | None = None,
+        use_model: bool = True,
+        action: str | None = None,
+    ) -> list[Answer]:
+        """Answer a batch with one read of memory: every answer is at the same commit
+        (main when the call began, unless ``at``), each scope's rules filed once. An
+        :class:`Ask` item carries its own scope or action; the others take the
+        arguments'. At most :data:`MAX_ASK_MANY` questions."""
+        if len(questions) > MAX_ASK_MANY:
+            raise ExperienceError(
+                f"{len(questions):,} questions; ask at most {MAX_ASK_MANY:,} at once"
+            )
+        commit = self.store.resolve(at or DEFAULT_BRANCH)
+        out = []
+        for q in questions:
+            if isinstance(q, Ask):
+                out.append(self._ask_at(commit, q.input, q.scope if q.scope is not None
+                                        else scope, k, use_model,
+                                        q.action if q.action is not None else action))  # fmt: skip
+            else:
+                out.append(self._ask_at(commit, q, scope, k, use_model, action))
+        return out
+
+    def _ask_at(
+        self,
+        commit: str,
+        question: str | Mapping[str, Any],
+        scope: str | None,
+        k: int | None,
+        use_model: bool,
+        action: str | None,
+    ) -> Answer:
         text = describe(question)
         if action is not None:
             text += f" -> {action}"
@@ -288,18 +348,11 @@ class Memory:
         # is never loaded for it.
         needs_model = use_model and action is None
         retrieved = (
-            [r.rule for r in self.recall(text, k=k, scope=scope, at=at)] if needs_model else []
+            [r.rule for r in self.recall(text, k=k, scope=scope, at=commit)] if needs_model else []
         )
-        from .rulefiles import read_rules
-
-        readable = read_rules(self.store, commit)
-        if readable.problems and not needs_model:  # else recall above warned of them
-            _warn_unparsable("ask", [e.path or rid for rid, e in readable.problems.items()])
-        scope_rules = [
-            r
-            for r in readable.rules.values()
-            if r.checkable and r.status == "active" and (scope is None or r.scope == scope)
-        ]
+        index, unparsable = self._checked_rules(commit, scope)
+        if unparsable and not needs_model:  # else recall above warned of them
+            _warn_unparsable("ask", unparsable)
         model = None
         if needs_model:
             from .learners.model import answer_with_model
@@ -310,7 +363,7 @@ class Memory:
 
         ans = answer(
             question,
-            scope_rules=scope_rules,
+            scope_rules=index,
             retrieved=retrieved,
             commit=commit,
             scope=scope,
@@ -319,6 +372,26 @@ class Memory:
         )
         record_usage(self.store.derived_dir, ans)
         return ans
+
+    def _checked_rules(self, commit: str, scope: str | None) -> tuple[CheckIndex, list[str]]:
+        """The active checkable rules of ``scope`` at ``commit``, filed for checked
+        answers (read once per commit and scope in a process), and the rule files
+        that did not parse."""
+        got = self._checked.get((commit, scope))
+        if got is None:
+            from .rulefiles import read_rules
+
+            readable = read_rules(self.store, commit)
+            index = CheckIndex(
+                r
+                for r in readable.rules.values()
+                if r.checkable and r.status == "active" and (scope is None or r.scope == scope)
+            )
+            got = (index, [e.path or rid for rid, e in readable.problems.items()])
+            if len(self._checked) >= _CHECKED_KEPT:
+                self._checked.pop(next(iter(self._checked)))
+            self._checked[(commit, scope)] = got
+        return got
 
     # ------------------------------------------------------------------ the journal
 
