@@ -1,33 +1,42 @@
-"""Checked ``ask`` as memory grows: milliseconds per question in one warm process.
+"""An agent's step against memory: ``ask``, ``recall`` and cold starts, as memory grows.
 
-    python bench/ask_bench.py                    # 1,000 and 10,000 rules (about 3 min)
-    python bench/ask_bench.py --sizes 1000       # one size
+    python bench/ask_bench.py                          # 1,000 / 10,000 / 100,000 rules (~20 min)
+    python bench/ask_bench.py --sizes 1000,10000 --no-recall   # checked ask only (~2 min)
 
-A memory of N checkable rules (scope ``tt``: conditions on ten attributes, four
-classes) is built with imlgit's own commits; then 30 questions are asked with
-``Memory.ask(..., use_model=False)``, the way an agent asks at every step, and
-p50 / p99 are printed. Each size is timed twice in the same run: with the parsed-rule
-cache (a rule file is parsed once per process, by blob) and with it turned off
-(every question parses every rule file, as before issue 17; 5 questions, since each
-takes seconds). The embedder is the
-hashing stand-in of imlgit.bench.embedders, so that what is timed is reading memory
-and answering, not MiniLM (recall is measured by ``imlgit bench scale``).
+One run prints, for each size, beside the same figure before issue 17 (imlgit at
+``--before-rev``, extracted from this checkout with ``git archive`` and run in a
+child process on the same memory):
+
+- checked ``ask`` (``Memory.ask(..., use_model=False)``) p50 / p99 in one warm
+  process, 200 questions (before: 3, or 1 at 100,000, since each parsed every file);
+- ``recall`` p50 / p99, warm, the query embedded by the packaged all-MiniLM-L6-v2
+  included (before: the same code with torch's sentence-transformers and exact
+  search, the configuration before issue 17);
+- ``ask`` with retrieval (a text question no checkable rule decides, answered by the
+  named stand-in model of imlgit.bench.standin, which answers at once, so what is
+  timed is imlgit);
+- cold starts, the median of three: ``imlgit ask --no-model``, ``imlgit recall``,
+  ``imlgit log -n 5``, each a new process.
+
+The memory: N checkable rules of scope ``tt`` (conditions on ten yes/no attributes,
+four classes) committed with imlgit's own commits; the questions random inputs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from imlgit.bench.embedders import HashEmbedder
 from imlgit.commits import CommitMessage, Identity
 from imlgit.conditions import parse_when, render_statement
-from imlgit.memory import Memory
 from imlgit.rules import Rule, render_rule
 from imlgit.store import Store
 
@@ -35,6 +44,8 @@ T = "2026-11-27T08:00:00Z"
 AUTHOR = Identity("imlgit bench", "bench@imlgit.invalid")
 ATTRS = [f"a{i}" for i in range(10)]
 CLASSES = ["KESTREL", "MORROW", "LUMEN", "VESPER"]
+ROOT = Path(__file__).resolve().parent.parent
+BEFORE_REV = "b9bb717"  # main before issue 17's first change (5d6a564)
 
 
 def rules(n: int, seed: int = 0) -> list[Rule]:
@@ -70,43 +81,130 @@ def build(root: Path, n: int) -> Path:
     return root / f"mem-{n}"
 
 
-def time_asks(path: Path, cache: bool, questions: list[dict[str, str]]) -> tuple[float, float]:
-    mem = Memory.open(path, env={}, embedder=HashEmbedder())
-    if not cache:
-        import imlgit.store as store_module
+# the timed work, run in a child process (``--child``) so that "before" runs old code
 
-        store_module.MAX_PARSED = 0  # every question parses every rule file again
-    mem.ask(questions[0], scope="tt", use_model=False)  # warm: the index, the first read
-    times = []
-    for q in questions:
-        t0 = time.perf_counter()
+CHILD = r"""
+import json, random, statistics, sys, time
+from imlgit.memory import Memory
+args = json.loads(sys.argv[1])
+rng = random.Random(1)
+attrs = [f"a{i}" for i in range(10)]
+qs = [{a: rng.choice(["yes", "no"]) for a in attrs} for _ in range(args["n"])]
+flags = {("embedder", k): v for k, v in args.get("embedder", {}).items()}
+flags.update({("retrieval", k): v for k, v in args.get("retrieval", {}).items()})
+chat = None
+if args["what"] == "ask-model":
+    from imlgit.bench.standin import CompetentStandIn
+    chat = CompetentStandIn()
+mem = Memory.open(args["path"], env={}, flags=flags, chat=chat)
+
+def once(q):
+    if args["what"] == "ask":
         mem.ask(q, scope="tt", use_model=False)
-        times.append((time.perf_counter() - t0) * 1000)
-    if not cache:
-        import imlgit.store as store_module
+    elif args["what"] == "recall":
+        mem.recall(" ".join(f"{k} is {v}" for k, v in q.items()), scope="tt")
+    else:
+        mem.ask("which class when " + ", ".join(f"{k} is {v}" for k, v in q.items()), scope="tt")
 
-        store_module.MAX_PARSED = 200_000
-    times.sort()
-    return statistics.median(times), times[min(len(times) - 1, int(0.99 * len(times)))]
+t0 = time.perf_counter()
+once(qs[0])  # warm: the first read of memory, the index, the model
+first = (time.perf_counter() - t0) * 1000
+times = []
+for q in qs[1:] or qs:
+    t0 = time.perf_counter()
+    once(q)
+    times.append((time.perf_counter() - t0) * 1000)
+times.sort()
+print(json.dumps({"first": first, "p50": statistics.median(times),
+                  "p99": times[min(len(times) - 1, int(0.99 * len(times)))]}))
+"""
+
+
+def child(pythonpath: Path, args: dict[str, object]) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], env=env,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cold(pythonpath: Path, argv: list[str], runs: int = 3) -> float:
+    env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "imlgit", *argv], env=env, capture_output=True,
+                       check=True)  # fmt: skip
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def before_tree(tmp: Path, rev: str) -> Path | None:
+    """imlgit as it was at ``rev``, from this checkout; None outside a git checkout."""
+    dest = tmp / "before"
+    dest.mkdir()
+    try:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "imlgit"],
+                                 capture_output=True, check=True).stdout  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def fmt(got: dict[str, float] | None, key: str = "p50") -> str:
+    return "-" if got is None else f"{got[key]:,.1f}"
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes", default="1000,10000")
-    ap.add_argument("--questions", type=int, default=30)
-    ap.add_argument("--before", type=int, default=5, help="questions timed without the cache")
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--questions", type=int, default=200)
+    ap.add_argument("--before-rev", default=BEFORE_REV)
+    ap.add_argument("--no-recall", action="store_true", help="checked ask and cold ask only")
     args = ap.parse_args(argv)
-    rng = random.Random(1)
-    questions = [{a: rng.choice(["yes", "no"]) for a in ATTRS} for _ in range(args.questions)]
-    with tempfile.TemporaryDirectory(prefix="imlgit-ask-bench-") as tmp:
-        print(f"checked ask, warm process, {args.questions} questions (ms)")
+    now = ROOT
+    with tempfile.TemporaryDirectory(prefix="imlgit-ask-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        old = before_tree(tmp, args.before_rev)
+        print(f"before: imlgit at {args.before_rev}" if old else "before: not available")
+        print("ms, one warm process unless cold; p50 / p99; before beside now")
         for n in map(int, args.sizes.split(",")):
-            path = build(Path(tmp), n)
-            before = time_asks(path, cache=False, questions=questions[: args.before])
-            after = time_asks(path, cache=True, questions=questions)
-            print(f"  {n:>7,} rules: parsed once by blob p50 {after[0]:8.1f}, p99 {after[1]:8.1f}; "
-                  f"parsed every question (before) p50 {before[0]:8.1f}, p99 {before[1]:8.1f}; "
-                  f"{before[0] / after[0]:.1f}x")  # fmt: skip
+            path = str(build(tmp, n))
+            row: dict[str, object] = {"rules": n}
+            got = child(now, {"what": "ask", "path": path, "n": args.questions})
+            few = 1 if n >= 100_000 else 3
+            was = child(old, {"what": "ask", "path": path, "n": few}) if old else None
+            print(f"{n:>8,} rules  checked ask   now {fmt(got)} / {fmt(got, 'p99')}   "
+                  f"before {fmt(was)} / {fmt(was, 'p99')}")  # fmt: skip
+            row["ask"], row["ask_before"] = got, was
+            if not args.no_recall:
+                got = child(now, {"what": "recall", "path": path, "n": args.questions})
+                print(f"{'':>14}  recall        now {fmt(got)} / {fmt(got, 'p99')}  "
+                      f"(first, with the index built: {got['first'] / 1000:,.1f} s)")  # fmt: skip
+                was = child(now, {"what": "recall", "path": path, "n": args.questions,
+                                  "embedder": {"runtime": "sentence-transformers"},
+                                  "retrieval": {"hnsw_threshold": 200_000}})  # fmt: skip
+                print(f"{'':>14}  recall before (torch, exact) {fmt(was)} / {fmt(was, 'p99')}")
+                row["recall"], row["recall_before"] = got, was
+                got = child(now, {"what": "ask-model", "path": path, "n": 50})
+                print(f"{'':>14}  ask, retrieval + stand-in model  now {fmt(got)} / "
+                      f"{fmt(got, 'p99')}")  # fmt: skip
+                row["ask_model"] = got
+            if n == 10_000:
+                q = json.dumps({a: "yes" for a in ATTRS})
+                for name, argv_ in [
+                    ("ask --no-model", ["--repo", path, "ask", q, "--scope", "tt", "--no-model"]),
+                    ("recall", ["--repo", path, "recall", "a0 is yes", "--scope", "tt"]),
+                    ("log", ["--repo", path, "log", "-n", "5"]),
+                ]:
+                    if name == "recall" and args.no_recall:
+                        continue
+                    t_now = cold(now, argv_)
+                    t_old = cold(old, argv_) if old else None
+                    print(f"{'':>14}  cold imlgit {name:<15} now {t_now:.2f} s   before "
+                          f"{'-' if t_old is None else f'{t_old:.2f} s'}")  # fmt: skip
+                    row[f"cold {name}"] = (t_now, t_old)
+            print("  json " + json.dumps(row))
             sys.stdout.flush()
 
 

@@ -44,8 +44,9 @@ DEFAULTS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
         "model": (str, "all-MiniLM-L6-v2"),
         "device": (str, "cpu"),
         "batch_size": (int, 64),
+        "runtime": (str, "auto"),
     },
-    "retrieval": {"k": (int, 8), "hnsw_threshold": (int, 200_000)},
+    "retrieval": {"k": (int, 8), "hnsw_threshold": (int, 20_000)},
     "learn": {
         "learner": (str, "auto"),
         "batch": (int, 16),
@@ -97,6 +98,7 @@ ENV = {
     "IMLGIT_POLICY": ("review", "policy"),
 }
 _CHOICES = {
+    ("embedder", "runtime"): ("auto", "numpy", "sentence-transformers"),
     ("learn", "learner"): ("auto", "model", "covering"),
     ("learn", "store_experiences"): ("full", "hashes"),
     ("review", "policy"): ("manual", "gated", "auto"),

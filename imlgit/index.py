@@ -280,6 +280,7 @@ class _Core:
         self.by_scope: dict[str, set[int]] = {}
         self.by_tag: dict[str, set[int]] = {}
         self._filters: dict[tuple[str | None, tuple[str, ...]], np.ndarray] = {}
+        self._selectors: dict[int, tuple[np.ndarray, Any]] = {}
         self._order: tuple[np.ndarray, np.ndarray] | None = None
 
     def _new_index(self, kind: str) -> Any:
@@ -335,6 +336,7 @@ class _Core:
             for rule_id, row in live:
                 self._map(rule_id, row)
         self._filters.clear()
+        self._selectors.clear()
         self._order = None
         if self.kind == "flat" and len(self.hidden) > FLAT_HIDDEN_LIMIT:
             self.index.remove_ids(np.fromiter(sorted(self.hidden), np.int64, len(self.hidden)))
@@ -380,7 +382,20 @@ class _Core:
             chosen = sets[0].intersection(*sets[1:])
             found = np.fromiter(sorted(chosen), np.int64, len(chosen))
             self._filters[(scope, tag_key)] = found
+        if len(found) == len(self.by_fid):  # the filter keeps every searchable rule
+            return None
         return found
+
+    def _selector(self, allowed: np.ndarray) -> Any:
+        """FAISS's selector for a filter, made once per filter array (building one over
+        100,000 ids costs milliseconds, a query's whole budget)."""
+        got = self._selectors.get(id(allowed))
+        if got is None or got[0] is not allowed:
+            if len(self._selectors) >= 16:
+                self._selectors.clear()
+            got = (allowed, _faiss().IDSelectorBatch(allowed))
+            self._selectors[id(allowed)] = got
+        return got[1]
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> list[list[Hit]]:
         want = min(k, len(self.by_fid) if allowed is None else len(allowed))
@@ -392,7 +407,7 @@ class _Core:
         if allowed is not None:
             if len(allowed) <= EXACT_LIMIT:
                 return self._exact(queries, want, allowed)
-            keep.append(faiss.IDSelectorBatch(allowed))
+            keep.append(self._selector(allowed))
         elif self.hidden and len(self.hidden) <= FLAT_HIDDEN_LIMIT:
             fetch = want + len(self.hidden)  # over-fetch, then drop the hidden ids
         elif self.hidden:
@@ -673,7 +688,7 @@ class RuleIndex(_Searchable):
 
     @classmethod
     def open(
-        cls, directory: Path, embedder: Embedder, *, hnsw_threshold: int = 200_000,
+        cls, directory: Path, embedder: Embedder, *, hnsw_threshold: int = 20_000,
         ef_search: int = DEFAULT_EF_SEARCH,
     ) -> RuleIndex:
         """Open the index in ``directory`` (created if need be), repairing what it must."""

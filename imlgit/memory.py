@@ -269,8 +269,8 @@ class Memory:
         commit = self.store.resolve(at or DEFAULT_BRANCH)
         tag_filter = list(tags) if tags else None
         view: RuleIndex | IndexView
-        if at is None:
-            view = self.index()
+        if at is None or commit == self.store.resolve(DEFAULT_BRANCH):
+            view = self.index()  # main: the persisted index, not a view rebuilt at a commit
         else:
             view = self.index().at(commit, *self._index_inputs(commit))
         hits = view.search(query, k, scope=scope, tags=tag_filter)

@@ -61,7 +61,8 @@ def rule(i: int, rng: random.Random) -> Rule:
 
 
 def text(rng: random.Random) -> str:
-    ws = [rng.choice([*WORDS, "the", "not", "isn't", "it", "is", ","]) for _ in range(rng.randint(0, 8))]
+    pool = [*WORDS, "the", "not", "isn't", "it", "is", ","]
+    ws = [rng.choice(pool) for _ in range(rng.randint(0, 8))]
     return " ".join(ws)
 
 

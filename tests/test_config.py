@@ -113,7 +113,7 @@ def test_every_setting_the_code_reads_is_accepted() -> None:
     text = (
         '[model]\nbase_url = "http://127.0.0.1:1/v1"\nmodel = "m"\nmax_tokens = 256\n'
         "temperature = 0.5\nmax_retries = 0\n"
-        '[embedder]\ndevice = "cpu"\nbatch_size = 8\n'
+        '[embedder]\ndevice = "cpu"\nbatch_size = 8\nruntime = "sentence-transformers"\n'
     )
     s = load_settings(text, env={})
     llm = settings_from(s.section("model"), {})

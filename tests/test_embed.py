@@ -19,6 +19,7 @@ from imlgit.embed import (
 )
 from imlgit.errors import EmbedderError
 from imlgit.index import RuleDoc, RuleEntry, RuleIndex
+from imlgit.minilm import NumpyMiniLM
 
 
 def test_default_identity_is_known_without_loading_the_model() -> None:
@@ -33,8 +34,15 @@ def test_default_identity_is_known_without_loading_the_model() -> None:
 def test_embedder_from_config() -> None:
     assert embedder_from(None).identity == "sentence-transformers:all-MiniLM-L6-v2:384"
     configured = embedder_from({"model": str(packaged_model_path()), "batch_size": 8})
-    assert isinstance(configured, SentenceTransformerEmbedder) and configured.batch_size == 8
+    assert isinstance(configured, NumpyMiniLM) and configured.batch_size == 8  # no torch
     assert configured.dim == 384  # read from the model's files, not by loading it
+    torch = embedder_from({"model": str(packaged_model_path()), "runtime": "sentence-transformers"})
+    assert isinstance(torch, SentenceTransformerEmbedder) and torch.dim == 384
+    assert isinstance(embedder_from({"device": "cuda"}), SentenceTransformerEmbedder)
+    with pytest.raises(EmbedderError, match="runtime must be one of"):
+        embedder_from({"runtime": "tensorflow"})
+    with pytest.raises(EmbedderError, match="runtime numpy runs the packaged"):
+        embedder_from({"model": "org/some-hub-model", "runtime": "numpy"})
     with pytest.raises(EmbedderError, match="batch_size"):
         embedder_from({"batch_size": "many"})
     with pytest.raises(EmbedderError, match="string"):

@@ -71,7 +71,8 @@ def test_cached_answers_equal_fresh_parses_at_every_revision(tmp_path: Path) -> 
         for q in questions:
             a = warm.ask(q, scope="tt", at=rev, use_model=False)  # cache and condition index
             b = decide(fresh, q)  # every rule of a fresh parse tested
-            assert (a.answer, a.rules) == ((None, ()) if b is None else (b.answer, (b.rules[0].id,)))
+            want = (None, ()) if b is None else (b.answer, (b.rules[0].id,))
+            assert (a.answer, a.rules) == want
             assert a.commit == rev
             decided += b is not None
         cold.close()

@@ -1,0 +1,242 @@
+"""all-MiniLM-L6-v2 without torch: the same model, run with numpy.
+
+Why: a cold ``imlgit recall`` spent about 7 s importing sentence-transformers
+(torch 2.9 s, transformers 1.2 s, scipy 0.8 s) to embed one short query. The model
+is a 6-layer BERT encoder (hidden size 384, 12 heads) followed by mean pooling and
+L2 normalisation; this module runs exactly that forward pass on the packaged
+weights (``safetensors``), with the packaged tokenizer (``tokenizers``, the Rust
+library transformers itself uses), so it loads in a fraction of a second and gives
+the vectors sentence-transformers gives, to within 1e-4 per component (a test
+compares them on the real model). ``bench/embed_bench.py`` times both.
+
+Only a plain BERT sentence-transformers directory is run here: modules Transformer,
+Pooling (mean) and optionally Normalize, a BERT config with absolute positions and
+the ``gelu`` activation. Anything else raises :class:`EmbedderError` at load, and
+:func:`imlgit.embed.embedder_from` uses sentence-transformers for it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import EmbedderError
+
+__all__ = ["NumpyMiniLM", "runnable"]
+
+_MAX_TOKENS_DEFAULT = 256
+
+
+_ERF = [np.float32(c) for c in (0.3275911, 1.061405429, -1.453152027, 1.421413741,
+                                 -0.284496736, 0.254829592)]  # fmt: skip
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf by Abramowitz and Stegun 7.1.26 (absolute error at most 1.5e-7, below
+    float32's resolution of the activations); numpy has no erf, and scipy costs
+    most of a second to import."""
+    p, a5, a4, a3, a2, a1 = _ERF
+    a = np.abs(x)
+    t = 1.0 / (1.0 + p * a)
+    poly = ((((a5 * t + a4) * t + a3) * t + a2) * t + a1) * t
+    np.negative(a, out=a)
+    a *= np.abs(x)
+    np.exp(a, out=a)
+    poly *= a
+    np.subtract(1.0, poly, out=poly)
+    return np.copysign(poly, x, out=poly)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """BERT's gelu: x * Phi(x), with the exact (erf) normal CDF."""
+    e = _erf(x * np.float32(1.0 / math.sqrt(2.0)))
+    e += 1.0
+    e *= 0.5
+    e *= x
+    return e
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return ((x - mean) / np.sqrt(var + eps)) * w + b
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EmbedderError(f"cannot read {path}: {exc}") from exc
+
+
+def runnable(path: Path) -> str | None:
+    """Why the sentence-transformers directory ``path`` cannot be run here, or None."""
+    modules = _read_json(path / "modules.json")
+    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules if isinstance(m, dict)]
+    if kinds[:2] != ["Transformer", "Pooling"] or set(kinds[2:]) - {"Normalize"}:
+        return f"modules {kinds} are not Transformer, Pooling (, Normalize)"
+    pooling_dir = next(m for m in modules if str(m.get("type", "")).endswith("Pooling"))
+    pooling = _read_json(path / pooling_dir.get("path", "") / "config.json")
+    modes = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v]
+    if modes != ["pooling_mode_mean_tokens"]:
+        return f"pooling {modes} is not mean pooling"
+    config = _read_json(path / "config.json")
+    if config.get("model_type") != "bert" or config.get("hidden_act") != "gelu":
+        return "the transformer is not a BERT encoder with gelu"
+    if config.get("position_embedding_type", "absolute") != "absolute":
+        return "positions are not absolute"
+    for name in ("model.safetensors", "tokenizer.json"):
+        if not (path / name).is_file():
+            return f"{name} is missing"
+    return None
+
+
+class NumpyMiniLM:
+    """A BERT sentence encoder (all-MiniLM-L6-v2 by default) run with numpy.
+
+    ``identity`` is the model's, as :class:`imlgit.embed.SentenceTransformerEmbedder`
+    gives it: the vectors are the same model's, so an index built by either serves
+    the other."""
+
+    def __init__(self, path: Path, name: str, batch_size: int = 64) -> None:
+        self.path = Path(path)
+        self.name = name
+        self.batch_size = max(1, int(batch_size))
+        self._lock = threading.Lock()
+        self._loaded: tuple[Any, dict[str, np.ndarray], dict[str, Any]] | None = None
+        self._dim: int | None = None
+
+    def __repr__(self) -> str:
+        return f"NumpyMiniLM({str(self.path)!r})"
+
+    @property
+    def identity(self) -> str:
+        return f"sentence-transformers:{self.name}:{self.dim}"
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(_read_json(self.path / "config.json")["hidden_size"])
+        return self._dim
+
+    def _load(self) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
+        with self._lock:
+            if self._loaded is None:
+                why = runnable(self.path)
+                if why is not None:
+                    raise EmbedderError(f"{self.path} cannot run without torch: {why}")
+                try:
+                    from safetensors.numpy import load_file
+                    from tokenizers import Tokenizer
+                except ImportError as exc:
+                    raise EmbedderError(
+                        f"{exc}; install imlgit with its dependencies (tokenizers, safetensors)"
+                    ) from exc
+                try:
+                    weights = load_file(str(self.path / "model.safetensors"))
+                    tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+                except Exception as exc:  # a corrupt file: say which
+                    raise EmbedderError(f"cannot load the model at {self.path}: {exc}") from exc
+                config = dict(_read_json(self.path / "config.json"))
+                st = self.path / "sentence_bert_config.json"
+                limit = _read_json(st).get("max_seq_length") if st.is_file() else None
+                limit = min(
+                    int(limit or _MAX_TOKENS_DEFAULT), int(config["max_position_embeddings"])
+                )
+                config["max_tokens"] = limit
+                tok.no_padding()
+                tok.enable_truncation(max_length=limit)
+                weights = {k.removeprefix("bert."): v for k, v in weights.items()}
+                self._loaded = (tok, weights, config)
+            return self._loaded
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        tok, w, config = self._load()
+        try:
+            encodings = tok.encode_batch(texts)
+        except Exception as exc:
+            raise EmbedderError(f"tokenizing for {self.name} failed: {exc}") from exc
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
+        for at in range(0, len(order), self.batch_size):
+            chunk = order[at : at + self.batch_size]
+            width = len(encodings[chunk[0]].ids)
+            ids = np.zeros((len(chunk), width), dtype=np.int64)
+            types = np.zeros((len(chunk), width), dtype=np.int64)
+            mask = np.zeros((len(chunk), width), dtype=np.float32)
+            for row, i in enumerate(chunk):
+                e = encodings[i]
+                n = len(e.ids)
+                ids[row, :n] = e.ids
+                types[row, :n] = e.type_ids
+                mask[row, :n] = 1.0
+            out[chunk] = self._forward(w, config, ids, types, mask)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        np.divide(out, norms, out=out, where=norms > 0)
+        return out
+
+    @staticmethod
+    def _forward(
+        w: dict[str, np.ndarray],
+        config: dict[str, Any],
+        ids: np.ndarray,
+        types: np.ndarray,
+        mask: np.ndarray,
+    ) -> np.ndarray:
+        eps = float(config.get("layer_norm_eps", 1e-12))
+        heads = int(config["num_attention_heads"])
+        batch, width = ids.shape
+        hidden = int(config["hidden_size"])
+        size = hidden // heads
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][np.arange(width)][None]
+            + w["embeddings.token_type_embeddings.weight"][types]
+        )
+        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
+        bias = ((1.0 - mask) * np.float32(np.finfo(np.float32).min))[:, None, None, :]
+        scale = np.float32(1.0 / math.sqrt(size))
+        for n in range(int(config["num_hidden_layers"])):
+            p = f"encoder.layer.{n}."
+
+            def dense(v: np.ndarray, name: str, p: str = p) -> np.ndarray:
+                flat = v.reshape(-1, v.shape[-1]) @ w[p + name + ".weight"].T  # one GEMM
+                flat += w[p + name + ".bias"]
+                return flat.reshape(*v.shape[:-1], flat.shape[-1])
+
+            def split(v: np.ndarray) -> np.ndarray:
+                return v.reshape(batch, width, heads, size).transpose(0, 2, 1, 3)
+
+            q = split(dense(x, "attention.self.query"))
+            k = split(dense(x, "attention.self.key"))
+            v = split(dense(x, "attention.self.value"))
+            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            scores -= scores.max(axis=-1, keepdims=True)
+            probs = np.exp(scores)
+            probs /= probs.sum(axis=-1, keepdims=True)
+            ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, width, hidden)
+            x = _layer_norm(
+                dense(ctx, "attention.output.dense") + x,
+                w[p + "attention.output.LayerNorm.weight"],
+                w[p + "attention.output.LayerNorm.bias"],
+                eps,
+            )
+            h = _gelu(dense(x, "intermediate.dense"))
+            x = _layer_norm(
+                dense(h, "output.dense") + x,
+                w[p + "output.LayerNorm.weight"],
+                w[p + "output.LayerNorm.bias"],
+                eps,
+            )
+        summed = (x * mask[:, :, None]).sum(axis=1)
+        counts = np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+        return (summed / counts).astype(np.float32)
