@@ -122,8 +122,9 @@ print(json.dumps({"first": first, "p50": statistics.median(times),
 
 def child(pythonpath: Path, args: dict[str, object]) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    # cwd: the tree itself, since ``python -c`` puts the working directory first on sys.path
     out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], env=env,
-                         capture_output=True, text=True, check=True)  # fmt: skip
+                         cwd=pythonpath, capture_output=True, text=True, check=True)  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -132,8 +133,8 @@ def cold(pythonpath: Path, argv: list[str], runs: int = 3) -> float:
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "imlgit", *argv], env=env, capture_output=True,
-                       check=True)  # fmt: skip
+        subprocess.run([sys.executable, "-m", "imlgit", *argv], env=env, cwd=pythonpath,
+                       capture_output=True, check=True)  # fmt: skip
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 

@@ -943,6 +943,12 @@ class RuleIndex(_Searchable):
 
     # -- writing ---------------------------------------------------------------
 
+    def holds(self, commit: str) -> bool:
+        """Whether this process's index is already synced to ``commit`` (searches read
+        it, whatever other processes sync the persisted index to meanwhile)."""
+        with self._lock:
+            return self._core.commit == commit
+
     def sync(self, commit: str, entries: Mapping[str, RuleEntry], load: Loader) -> SyncStats:
         """Bring the index to ``commit``, whose rules are ``entries`` (rule id -> blob).
 

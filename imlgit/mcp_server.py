@@ -7,14 +7,21 @@ an MCP tool error carrying the message, with nothing written):
     The most relevant active rules on main, with ids, scores and main's commit.
 ``record_experience(input, output, outcome, scope="general", id=None)``
     Appends one experience to the journal (``<git dir>/imlgit/journal.jsonl``).
-``propose_rule(statement, rationale, evidence=[], scope="general", title=None)``
-    One rule on a new proposal branch, never main.
+``ask(input, scope=None, action=None, model=True)``
+    The answer on main: checked by the rules in code where they decide the input,
+    else by the model with the retrieved rules; the path, the cited rules, the commit.
+``propose_rule(statement, rationale, evidence=[], scope="general", title=None,
+when=None, then=None)``
+    One rule on a new proposal branch, never main; with ``when``/``then`` it is
+    checkable and counted against the stored experiences as the learner's rules are.
+    The same rule proposed again while its proposal is open answers with that one.
 ``learn()``
     Learns from the journal into a proposal (into main only when the review
     policy of imlgit.toml approves it).
 
 Resources: ``imlgit://rules/{rule_id}`` (the rule's Markdown on main) and
-``imlgit://rules/{rule_id}/history`` (its commits with their rationales, JSON).
+``imlgit://rules/{rule_id}/history`` (its commits with their rationales, JSON);
+``list_resources`` names the active rules on main (the first 1,000 by id).
 
 Every stdin line gets an answer: one that is not a JSON-RPC message gets a
 JSON-RPC error (:mod:`imlgit.mcp_stdio`), and arguments that do not fit a
@@ -57,6 +64,10 @@ LIMITS = {
     "outcome": 4_000,  # characters of the outcome as JSON
     "evidence": 100,
     "history": 100,  # commits a history resource shows
+    "action": 4_000,
+    "then": 500,
+    "when": 32,  # conditions of a proposed rule
+    "listed": 1_000,  # rules list_resources names (the first by id)
 }
 APPROVAL_NOTE = (
     "A person must approve it before it reaches main: imlgit review {name}; "
@@ -273,6 +284,36 @@ class Tools:
 
         return self._locked(run)
 
+    def ask(
+        self, input: object, scope: object = None, action: object = None, model: object = True
+    ) -> dict[str, Any]:
+        q = self._question(input)
+        sc = _scope(scope, optional=True)
+        act = None if action is None else _text("action", action, multiline=False)
+        if not isinstance(model, bool):
+            raise ToolInputError(f"model is true or false, got {_show(model)}")
+
+        def run() -> dict[str, Any]:
+            store = self.memory.store
+            commit = store.resolve(DEFAULT_BRANCH)  # main's rules, whatever is checked out
+            ans = self.memory.ask(q, scope=sc, at=commit, use_model=model, action=act)
+            return ans.to_dict()
+
+        return self._locked(run)
+
+    @staticmethod
+    def _question(value: object) -> str | dict[str, Any]:
+        if isinstance(value, str):
+            _text("input", value)
+            return value
+        if not isinstance(value, Mapping):
+            raise ToolInputError(
+                f"input is text or an object of field -> value, got {type(value).__name__}"
+            )
+        _input_fields(value)
+        _json_size("input", value)
+        return dict(value)
+
     def propose_rule(
         self,
         statement: object,
@@ -280,6 +321,8 @@ class Tools:
         evidence: object = (),
         scope: object = "general",
         title: object = None,
+        when: object = None,
+        then: object = None,
     ) -> dict[str, Any]:
         st = _text("statement", statement)
         why = _text("rationale", rationale)
@@ -290,20 +333,59 @@ class Tools:
         ids = [_experience_id("evidence id", e) for e in evidence]
         sc = _scope(scope)
         ti = None if title is None else _text("title", title, multiline=False)
+        if (when is None) != (then is None):
+            raise ToolInputError("when and then go together: give both or neither")
+        if when is not None:
+            if not isinstance(when, (Mapping, list, tuple)) or len(when) > LIMITS["when"]:
+                raise ToolInputError(
+                    f"when is an object of field -> value or a list of conditions "
+                    f"(at most {LIMITS['when']}), got {_show(when)}"
+                )
+            _json_size("input", when)
+        th = None if then is None else _text("then", then, multiline=False)
 
         def run() -> dict[str, Any]:
-            from .review import get_proposal
+            from .review import get_proposal, list_proposals
 
             self.memory.reload_settings()
-            name = self.memory.propose(st, why, evidence=ids, scope=sc or "general", title=ti)
+            before = {p.name for p in list_proposals(self.memory.store)}
+            name = self.memory.propose(st, why, evidence=ids, scope=sc or "general", title=ti,
+                                       when=when, then=th)  # fmt: skip
             p = get_proposal(self.memory.store, name)
-            return {
+            rid = p.rules[0] if p.rules else None
+            out: dict[str, Any] = {
                 "proposal": name,
+                "existing": name in before,
                 "branch": p.branch,
-                "rule": p.rules[0] if p.rules else None,
+                "rule": rid,
                 "main": p.main,
                 "note": APPROVAL_NOTE.format(name=name),
             }
+            if rid is not None:
+                r = self.memory.store.read_rule(rid, p.branch)
+                if r.checkable:
+                    out["support"], out["contradictions"] = r.support, r.contradictions
+            return out
+
+        return self._locked(run)
+
+    def rules_listed(self) -> list[dict[str, str]]:
+        """The active rules on main, the first ``LIMITS['listed']`` by id: id, title and
+        the statement's beginning (what list_resources shows)."""
+
+        def run() -> list[dict[str, str]]:
+            from .rulefiles import read_rules
+
+            store = self.memory.store
+            rules = read_rules(store, store.resolve(DEFAULT_BRANCH)).rules
+            out = []
+            for rid, r in rules.items():
+                if r.status != "active":
+                    continue
+                out.append({"id": rid, "title": r.title, "statement": r.statement[:200]})
+                if len(out) >= LIMITS["listed"]:
+                    break
+            return out
 
         return self._locked(run)
 
@@ -421,6 +503,7 @@ def build_server(memory: Memory) -> "MCPServer[Any]":
     """The MCP server (the SDK's ``MCPServer``) with imlgit's tools and resources."""
     from typing import Annotated
 
+    import anyio
     from mcp.server.mcpserver import Context, MCPServer
     from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
     from mcp.shared.exceptions import MCPError
@@ -442,6 +525,21 @@ def build_server(memory: Memory) -> "MCPServer[Any]":
                 # the SDK's text is pydantic's, with a URL per error; the cause stays, so
                 # the SDK still logs field names only
                 raise ToolError(argument_errors(name, arguments, cause.errors())) from cause
+
+        async def list_resources(self) -> list[Any]:
+            """The resources the SDK knows, and one per active rule on main (bounded)."""
+            from mcp_types import Resource
+
+            listed = await super().list_resources()
+            try:
+                rules = await anyio.to_thread.run_sync(tools.rules_listed)
+            except ImlgitError as exc:
+                raise MCPError(INVALID_PARAMS, str(exc)) from exc
+            return listed + [
+                Resource(uri=f"imlgit://rules/{r['id']}", name=r["id"], title=r["title"],
+                         description=r["statement"], mime_type="text/markdown")  # fmt: skip
+                for r in rules
+            ]
 
         async def run_stdio_async(self) -> None:
             from .mcp_stdio import stdio_server
@@ -477,16 +575,50 @@ def build_server(memory: Memory) -> "MCPServer[Any]":
         structured_output=True,
     )
     def recall(
-        query: Annotated[str, Field(description="What to find rules about (at most 2,000 chars).")],
+        query: Annotated[
+            str,
+            Field(description="What to find rules about.", min_length=1,
+                  max_length=LIMITS["query"]),  # fmt: skip
+        ],
         k: Annotated[
             int | None,
-            Field(description="How many rules, 1 to 50 (default: [retrieval] k of imlgit.toml)."),
+            Field(description="How many rules (default: [retrieval] k of imlgit.toml).",
+                  ge=1, le=LIMITS["k"]),  # fmt: skip
         ] = None,
-        scope: Annotated[str | None, Field(description="Only rules of this scope.")] = None,
+        scope: Annotated[
+            str | None, Field(description="Only rules of this scope.", max_length=64)
+        ] = None,
     ) -> dict[str, Any]:
         """The most relevant active rules on main, best first: id, title, statement, scope
         and cosine score, and `commit`, the memory commit they were read at."""
         return tool_call(lambda: tools.recall(query, k, scope))
+
+    @server.tool(
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
+        structured_output=True,
+    )
+    def ask(
+        input: Annotated[
+            str | dict[str, Any],
+            Field(description="The question: text, or an object field -> value (as recorded)."),
+        ],
+        scope: Annotated[
+            str | None, Field(description="Only rules of this scope.", max_length=64)
+        ] = None,
+        action: Annotated[
+            str | None,
+            Field(description="Ask instead whether this action works there (works / fails).",
+                  max_length=LIMITS["action"]),  # fmt: skip
+        ] = None,
+        model: Annotated[
+            bool,
+            Field(description="Let the language model answer what no checkable rule decides."),
+        ] = True,
+    ) -> dict[str, Any]:
+        """Answer from memory on main: `answer`, `path` (checked: the rules decided it in
+        code; model: the model answered with the retrieved rules; none: nothing applies),
+        `rules` (the ids the answer rests on: cite them in record_experience), `commit`."""
+        return tool_call(lambda: tools.ask(input, scope, action, model))
 
     @server.tool(annotations=writes, structured_output=True)
     def record_experience(
@@ -501,16 +633,23 @@ def build_server(memory: Memory) -> "MCPServer[Any]":
                 "(0 to 1); text is what the environment said."
             ),
         ],
-        output: Annotated[str | None, Field(description="What the agent did or answered.")] = None,
-        scope: Annotated[str, Field(description="The task family, e.g. truth-table.")] = "general",
+        output: Annotated[
+            str | None,
+            Field(description="What the agent did or answered.", max_length=LIMITS["output"]),
+        ] = None,
+        scope: Annotated[
+            str, Field(description="The task family, e.g. truth-table.", max_length=64)
+        ] = "general",
         id: Annotated[
-            str | None, Field(description="A unique id (default: j-<12 hex digits>).")
+            str | None,
+            Field(description="A unique id (default: j-<12 hex digits>).", max_length=128),
         ] = None,
         rules: Annotated[
             list[str] | None,
             Field(
-                description="The rule ids the answer cited (from recall), so the outcome "
-                "counts for or against them when memory is pruned."
+                description="The rule ids the answer cited (from recall or ask), so the "
+                "outcome counts for or against them when memory is pruned.",
+                max_length=LIMITS["evidence"],
             ),
         ] = None,
     ) -> dict[str, Any]:
@@ -522,20 +661,51 @@ def build_server(memory: Memory) -> "MCPServer[Any]":
 
     @server.tool(annotations=writes, structured_output=True)
     def propose_rule(
-        statement: Annotated[str, Field(description="The rule, a sentence or two.")],
+        statement: Annotated[
+            str,
+            Field(description="The rule, a sentence or two.", min_length=1,
+                  max_length=LIMITS["statement"]),  # fmt: skip
+        ],
         rationale: Annotated[
-            str, Field(description="Why the rule is right (a reviewer reads it).")
+            str,
+            Field(description="Why the rule is right (a reviewer reads it).", min_length=1,
+                  max_length=LIMITS["rationale"]),  # fmt: skip
         ],
         evidence: Annotated[
-            list[str], Field(description="Ids of the experiences behind it (at most 100).")
+            list[str],
+            Field(description="Ids of the experiences behind it.", max_length=LIMITS["evidence"]),
         ] = [],  # noqa: B006 - the schema's default; never mutated
-        scope: Annotated[str, Field(description="The task family the rule is for.")] = "general",
-        title: Annotated[str | None, Field(description="One line naming the rule.")] = None,
+        scope: Annotated[
+            str, Field(description="The task family the rule is for.", max_length=64)
+        ] = "general",
+        title: Annotated[
+            str | None,
+            Field(description="One line naming the rule.", max_length=LIMITS["title"]),
+        ] = None,
+        when: Annotated[
+            dict[str, Any] | list[dict[str, Any]] | None,
+            Field(
+                description="Makes the rule checkable: {field: value} or a list of "
+                "{field, op, value} (ops =, !=, <, <=, >, >=, contains, lacks, mentions). "
+                "Give with then; the statement must say the same.",
+                max_length=LIMITS["when"],
+            ),
+        ] = None,
+        then: Annotated[
+            str | None,
+            Field(description="The outcome when `when` holds (an answer, or works / fails).",
+                  max_length=LIMITS["then"]),  # fmt: skip
+        ] = None,
     ) -> dict[str, Any]:
         """Propose one rule: it goes to a new proposal branch, never to main, and waits
-        for a person to approve it. Refused: a rule already in memory, one people
-        rejected, text that looks like a secret."""
-        return tool_call(lambda: tools.propose_rule(statement, rationale, evidence, scope, title))
+        for a person to approve it. With when/then it is counted against the stored
+        experiences (refused when they contradict it; `support`, `contradictions`).
+        The same rule proposed again answers with its open proposal (`existing`).
+        Refused: a rule already in memory, one people rejected, text that looks like a
+        secret."""
+        return tool_call(
+            lambda: tools.propose_rule(statement, rationale, evidence, scope, title, when, then)
+        )
 
     @server.tool(annotations=writes, structured_output=True)
     def learn() -> dict[str, Any]:

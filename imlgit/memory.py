@@ -40,6 +40,7 @@ from .errors import (
     ReviewError,
     RuleError,
     StoreError,
+    VerificationError,
 )
 from .experience import MAX_LINE_BYTES, Experience, load_jsonl, valid_experience_id
 from .infer import Answer, CheckIndex, answer, record_usage
@@ -181,7 +182,8 @@ class Memory:
                 hnsw_threshold=self.settings.get("retrieval", "hnsw_threshold"),
             )
         commit = self.store.resolve(rev)
-        self._index.sync(commit, *self._index_inputs(commit))
+        if not self._index.holds(commit):  # a commit's rules never change: synced once
+            self._index.sync(commit, *self._index_inputs(commit))
         return self._index
 
     def _index_inputs(self, commit: str) -> tuple[dict[str, Any], Callable[..., Any]]:
@@ -500,6 +502,11 @@ class Memory:
         to the statement's beginning and makes the rule id; ``when``/``then`` make
         it checkable (the form of RULE-FORMAT.md; the statement must say the same).
         ``name`` names the proposal (default ``agent-<time>``; it must be new).
+        A checkable rule is counted against the experiences stored on main, as the
+        learner's are: its support and contradictions are what they show, and it is
+        refused (:class:`VerificationError`) when they contradict it more than
+        ``[learn] min_precision`` allows. The same rule proposed again while its
+        proposal is open returns that proposal's name; nothing new is opened.
 
         Refused, with nothing written: a rule that is already active on main in
         the scope (same statement, or same checkable form), one that people
@@ -556,6 +563,11 @@ class Memory:
         dup = duplicate_of(rule, rules)
         if dup is not None:
             raise ReviewError(f"the same rule is already in memory: {dup}")
+        pending = self._pending_proposal(rule)
+        if pending is not None:
+            return pending  # proposed already: the same proposal, not a second one
+        if conds is not None and outcome is not None:
+            rule = self._verified(rule, main)
         for r in rejected_rules(store, main):
             if not r.retired and same_rule(rule, r):
                 raise ReviewError(f"people rejected this rule in proposal {r.proposal}: {r.why}")
@@ -596,6 +608,52 @@ class Memory:
                 store.delete_branch(branch)  # the branch is this call's own: leave no trace
             raise
         return branch.removeprefix(PREFIX)
+
+    def _pending_proposal(self, rule: Rule) -> str | None:
+        """The open proposal that adds the same rule (same scope and form, or the same
+        statement), if any."""
+        from .doctor import same_rule
+        from .review import list_proposals
+
+        for p in list_proposals(self.store):
+            for rid in p.rules:
+                try:
+                    other = self.store.read_rule(rid, p.branch)
+                except ImlgitError:
+                    continue  # retired or unreadable there: not this rule
+                if other.status == "active" and same_rule(rule, other):
+                    return p.name
+        return None
+
+    def _verified(self, rule: Rule, main: str) -> Rule:
+        """``rule`` with the support and contradictions the experiences stored on main
+        show; :class:`VerificationError` when they contradict it too often."""
+        from .conditions import matches
+        from .hygiene import stored_experiences
+        from .verify import OUTCOME, judge, kind_of
+
+        kind = kind_of(rule)
+        right = wrong = 0
+        for exp in stored_experiences(self.store, main, skip_invalid=True):
+            if exp.scope != rule.scope or (kind == OUTCOME and exp.output is None):
+                continue
+            if not matches(rule.when or (), exp.acted if kind == OUTCOME else exp.view):
+                continue
+            ok = judge(exp, rule.then or "", kind)
+            if ok is not None:
+                right += ok
+                wrong += not ok
+        least = float(self.settings.get("learn", "min_precision"))
+        if right + wrong and right / (right + wrong) < least:
+            raise VerificationError(
+                f"the stored experiences contradict this rule: right on {right}, wrong on "
+                f"{wrong} of the {right + wrong} in scope {rule.scope!r} it decides "
+                f"(precision {right / (right + wrong):.2f}, below [learn] min_precision "
+                f"{least:.2f})",
+                rule.id,
+                f"support {right}, contradictions {wrong}",
+            )
+        return rule.with_changes(support=right, contradictions=wrong)
 
     # ------------------------------------------------------------------ learning
 

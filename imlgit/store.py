@@ -77,6 +77,7 @@ _TREE_ENTRIES_KEPT = 400_000  # tree entries cached in all (about 40 MB)
 _TREE_LINES_KEPT = 8  # serialized trees kept for the next commit's incremental write
 _MAX_CAS_ATTEMPTS = 10_000
 MAX_PARSED = 200_000  # parsed rules a Store keeps (about 2 KB each)
+SAVE_PARSED_AFTER = 64  # rules newly parsed by one read of memory that make it write the cache
 FLAT_SCOPE_FILES = 100  # new rules of a scope folder this full go a level deeper
 _MAX_REVERT_WALK = 100_000  # commits a refused revert looks through for what blocks it
 _MAX_LISTED = 20  # commits a refused revert lists
@@ -248,6 +249,8 @@ class Store:
         # Parsed rules by (blob, path): a file is parsed once per process however many
         # revisions or questions read it (a Rule is immutable, so sharing is safe).
         self._parsed: OrderedDict[tuple[str, str], Rule] = OrderedDict()
+        self._disk_read = False  # the parsed-rule cache of the derived dir loaded
+        self._unsaved = 0  # rules parsed since it was last written
         self._objects_dir = Path(repo.object_store.path)
         self._pending: dict[str, str] = {}  # path -> branch, written while deferred
         self._deferred_record: Path | None = None  # see imlgit.worktree
@@ -625,21 +628,47 @@ class Store:
         the path) is answered from memory, the last ``MAX_PARSED`` kept."""
         key = (blob, path)
         hit = self._parsed.get(key)
+        if hit is None and not self._disk_read:
+            self._read_parsed()
+            hit = self._parsed.get(key)
         if hit is not None:
             self._parsed.move_to_end(key)
             return hit
         rule = parse_rule(self.read_blob(blob), path=path)
         self._parsed[key] = rule
+        self._unsaved += 1
         if len(self._parsed) > MAX_PARSED:
             self._parsed.popitem(last=False)
         return rule
 
+    def _read_parsed(self) -> None:
+        from . import parsecache
+
+        self._disk_read = True
+        if MAX_PARSED:
+            for key, rule in parsecache.load(self.derived_dir).items():
+                self._parsed.setdefault(key, rule)
+            while len(self._parsed) > MAX_PARSED:
+                self._parsed.popitem(last=False)
+
+    def save_parsed(self, *, least: int = SAVE_PARSED_AFTER) -> None:
+        """Write the parsed rules to the derived directory's cache, when at least
+        ``least`` were parsed since it was last written (what a read of many rules
+        calls, so the next process does not parse them again)."""
+        if self._unsaved >= max(1, least) and MAX_PARSED:
+            from . import parsecache
+
+            parsecache.save(self.derived_dir, self._parsed)
+            self._unsaved = 0
+
     def read_rules(self, rev: str | None = None) -> dict[str, Rule]:
         """Every rule at ``rev``, parsed and validated (errors name the file)."""
-        return {
+        got = {
             rid: self.rule_from_blob(e.blob, e.path)
             for rid, e in sorted(self.rule_entries(rev).items())
         }
+        self.save_parsed()
+        return got
 
     def read_rule(self, rule_id: str, rev: str | None = None) -> Rule:
         """One rule at ``rev``; :class:`RuleNotFound` when it is not there."""

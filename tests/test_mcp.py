@@ -9,6 +9,8 @@ in process with HashEmbedder, argument by hostile argument.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from fakes import HashEmbedder
 from imlgit import review as rv
 from imlgit.bench.truthtable import TruthTable
 from imlgit.commits import CommitMessage
+from imlgit.conditions import parse_when, render_statement
 from imlgit.errors import ImlgitError
 from imlgit.mcp_server import Tools, build_server
 from imlgit.mcp_stdio import (
@@ -153,6 +156,50 @@ def test_tools_in_process_record_propose_learn(tools: Tools) -> None:
     )
     [exp] = [e for e in mem.journal() if e.id == cited["id"]]
     assert exp.rules == ("r-example-rationale",) and exp.right is True
+
+
+def test_propose_rule_checkable_is_counted_and_the_same_one_twice_is_one_proposal(
+    tools: Tools,
+) -> None:
+    """Issue 17: over MCP an agent could not give a rule a checkable form; proposed
+    twice, the same rule opened two proposals."""
+    from imlgit.hygiene import stored_experiences
+
+    mem = tools.memory
+    for e in TruthTable(seed=0).sample(40, 1):
+        d = e.to_dict()
+        tools.record_experience(d["input"], d["output"], d["outcome"], d["scope"], d["id"])
+    done = tools.learn()
+    learned = set(rv.get_proposal(mem.store, done["proposal"]).rules)
+    rv.approve(mem.store, done["proposal"], approver=PERSON)
+    stored = stored_experiences(mem.store)
+    assert len(stored) == 40
+    # a rule the stored experiences contradict is refused, and nothing is written
+    e = stored[0]
+    attr = sorted(e.input)[0]
+    before = snapshot(mem.path)
+    with pytest.raises(ImlgitError, match="contradict this rule"):
+        tools.propose_rule(f"When {attr} is {e.input[attr]}, the class is NEVERSEEN.", "Guess.",
+                           scope="truth-table", when={attr: e.input[attr]},
+                           then="NEVERSEEN")  # fmt: skip
+    assert snapshot(mem.path) == before
+    # one they support gets the figures they show, counted by code
+    when = dict(e.input)
+    same = [x for x in stored if x.input == e.input]
+    right = sum(x.outcome.expected == e.outcome.expected for x in same)
+    statement = render_statement(parse_when(when), e.outcome.expected)
+    got = tools.propose_rule(statement, "Seen.", scope="truth-table", when=when,
+                             then=e.outcome.expected)  # fmt: skip
+    assert (got["support"], got["contradictions"]) == (right, len(same) - right)
+    assert got["existing"] is False
+    branches = set(mem.store.branches())
+    again = tools.propose_rule(statement, "Seen again.", scope="truth-table", when=when,
+                               then=e.outcome.expected)  # fmt: skip
+    assert again["existing"] is True and again["proposal"] == got["proposal"]
+    assert set(mem.store.branches()) == branches
+    # and the rules on main are listed
+    listed = {r["id"] for r in tools.rules_listed()}
+    assert "r-example-rationale" in listed and learned <= listed
 
 
 def test_recall_reads_main_even_when_a_proposal_is_checked_out(tools: Tools) -> None:
@@ -355,7 +402,15 @@ slow = pytest.mark.slow
 def test_the_server_lists_its_tools_and_none_approves(session: Session) -> None:
     tools = session.call(session.client.list_tools).tools
     names = {t.name for t in tools}
-    assert names == {"recall", "record_experience", "propose_rule", "learn"}
+    assert names == {"recall", "ask", "record_experience", "propose_rule", "learn"}
+    # the limits are in the schemas, where a client sees them before it calls
+    schema = {t.name: t.input_schema for t in tools}
+    assert schema["recall"]["properties"]["query"]["maxLength"] == 2_000
+    k = schema["recall"]["properties"]["k"]["anyOf"][0]
+    assert (k["minimum"], k["maximum"]) == (1, 50)
+    assert schema["propose_rule"]["properties"]["statement"]["maxLength"] == 4_000
+    assert schema["propose_rule"]["properties"]["evidence"]["maxItems"] == 100
+    assert {"when", "then"} <= set(schema["propose_rule"]["properties"])
     assert not [n for n in names if "approv" in n or "merge" in n]
     templates = session.call(session.client.list_resource_templates).resource_templates
     assert {t.uri_template for t in templates} == {
@@ -388,7 +443,10 @@ def test_hostile_arguments_over_mcp_are_tool_errors_and_change_nothing(
     before = snapshot(session.path)
     result = session.tool(name, **args)
     assert result.is_error
-    assert message in result.content[0].text
+    text = result.content[0].text
+    # the tool's own check, or the schema's (its limits are declared there), naming the
+    # argument; never pydantic's text with its links
+    assert message in text or (text.startswith(f"{name}: argument '") and "http" not in text)
     assert snapshot(session.path) == before
 
 
@@ -470,13 +528,32 @@ def test_the_loop_record_learn_approve_recall(session: Session) -> None:
     empty = session.tool("learn")
     assert empty.is_error and "the journal is empty" in empty.content[0].text
 
-    approval = rv.approve(store, done["proposal"], approver=PERSON)
-    assert store.head() == approval.sha != main
+    # a person approves, with the CLI, outside MCP
+    env = {**os.environ, "IMLGIT_AUTHOR": str(PERSON), "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run([sys.executable, "-m", "imlgit", "--repo", str(session.path), "approve",
+                    done["proposal"]], env=env, check=True, capture_output=True)  # fmt: skip
+    store = Store.open(session.path)
+    approved = store.head()
+    assert approved != main and store.commit_info(approved).author.startswith(PERSON.name)
     got = session.ok("recall", query="wicket brindle glimmer tansy", k=10, scope="truth-table")
-    assert got["commit"] == approval.sha
+    assert got["commit"] == approved
     assert set(proposal.rules) & {r["id"] for r in got["rules"]}
     for rid in proposal.rules:
         assert f"id: {rid}\n" in session.read(f"imlgit://rules/{rid}")
+    # the agent asks: the learned rules answer in code, and the answer cites them
+    held_out = TruthTable(seed=0).sample(60, 2)
+    checked = right = 0
+    for e in held_out:
+        ans = session.ok("ask", input=e.input, scope="truth-table", model=False)
+        assert ans["commit"] == approved
+        if ans["path"] == "checked":
+            checked += 1
+            right += ans["answer"] == e.outcome.expected
+            assert set(ans["rules"]) <= set(store.read_rules())
+    assert checked >= 30 and right / checked > 0.5
+    # the rules are listed as resources
+    listed = {str(r.uri) for r in session.call(session.client.list_resources).resources}
+    assert {f"imlgit://rules/{rid}" for rid in proposal.rules} <= listed
 
 
 def test_recall_without_k_takes_the_memorys_retrieval_k(tmp_path: Path) -> None:
