@@ -40,7 +40,14 @@ from .inputs import OUTPUT_FIELD, View
 from .rules import Rule, content_order
 from .verify import precision
 
-__all__ = ["CheckIndex", "RuleFinder", "action_of", "view_fields", "view_keys"]
+__all__ = [
+    "CheckIndex",
+    "RuleFinder",
+    "action_of",
+    "active_checkable",
+    "view_fields",
+    "view_keys",
+]
 
 Key = tuple[Hashable, ...]
 _MEMO_LIMIT = 4096
@@ -163,9 +170,6 @@ class RuleFinder:
             self._by_field.setdefault(next(iter(needs)), []).append(needs)
         self._evaluable: dict[frozenset[Key], bool] = {}
 
-    def __len__(self) -> int:
-        return len(self.ranked)
-
     def candidates(self, keys: Iterable[Key]) -> Iterator[Rule]:
         """The rules a question with ``keys`` might match, best first, each once."""
         lists = [self.buckets[k] for k in keys if k in self.buckets]
@@ -200,7 +204,6 @@ class RuleFinder:
         return got
 
 
-
 class CheckIndex:
     """The active checkable rules of one memory (one commit, one scope), filed for
     :func:`imlgit.infer.decide`: class rules in one :class:`RuleFinder`, outcome
@@ -209,9 +212,7 @@ class CheckIndex:
     def __init__(self, rules: Iterable[Rule]) -> None:
         from .verify import OUTCOME, kind_of
 
-        active = sorted(
-            (r for r in rules if r.status == "active" and r.checkable), key=content_order
-        )
+        active = active_checkable(rules)
         self.plain = RuleFinder([r for r in active if kind_of(r) != OUTCOME])
         by_action: dict[str, list[Rule]] = {}
         for r in active:
@@ -227,9 +228,6 @@ class CheckIndex:
             for k in finder.buckets:
                 self._acts_by_key.setdefault(k, set()).add(act)
         self._always_acts = {act for act, finder in self.outcome.items() if finder.always}
-
-    def __len__(self) -> int:
-        return len(self.plain) + sum(map(len, self.outcome.values()))
 
     # the finder :func:`imlgit.infer.decide` asks
 
@@ -249,6 +247,12 @@ class CheckIndex:
     def choose_outcome(self, act: str, view: View, act_view: View) -> Rule | None:
         finder = self.outcome.get(act)
         return None if finder is None else finder.choose(act_view, view_keys(view))
+
+
+def active_checkable(rules: Iterable[Rule]) -> list[Rule]:
+    """The active checkable rules, in content order (ties in ranking go to the earlier):
+    what checked answers choose among, filed or listed."""
+    return sorted((r for r in rules if r.status == "active" and r.checkable), key=content_order)
 
 
 def action_of(rule: Rule) -> str | None:

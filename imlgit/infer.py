@@ -24,10 +24,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checkindex import CheckIndex, action_of
+from .checkindex import CheckIndex, action_of, active_checkable
 from .conditions import FAILS, WORKS, checkable, choose
 from .inputs import View, view_of
-from .rules import Rule, content_order
+from .rules import Rule
 from .verify import CLASS, OUTCOME, kind_of, precision, scored
 
 __all__ = [
@@ -160,9 +160,7 @@ class _Listed:
     is held to."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
-        active = sorted(
-            (r for r in rules if r.status == "active" and r.checkable), key=content_order
-        )
+        active = active_checkable(rules)
         self.plain = [r for r in active if kind_of(r) == CLASS]
         self.outcome = [r for r in active if kind_of(r) == OUTCOME]
         self.actions = frozenset(a for a in map(action_of, self.outcome) if a is not None)
