@@ -172,7 +172,10 @@ class Memory:
 
     def index(self, rev: str | None = None) -> RuleIndex:
         """The retrieval index, synced to ``rev`` (default: main's head)."""
-        rev = rev or DEFAULT_BRANCH
+        return self._index_at(self.store.resolve(rev or DEFAULT_BRANCH))
+
+    def _index_at(self, commit: str) -> RuleIndex:
+        """The retrieval index, synced to ``commit``."""
         from .index import RuleIndex
 
         if self._index is None:
@@ -181,7 +184,6 @@ class Memory:
                 self.embedder,
                 hnsw_threshold=self.settings.get("retrieval", "hnsw_threshold"),
             )
-        commit = self.store.resolve(rev)
         if not self._index.holds(commit):  # a commit's rules never change: synced once
             self._index.sync(commit, *self._index_inputs(commit))
         return self._index
@@ -268,13 +270,14 @@ class Memory:
         """The rules most relevant to ``query`` (active rules only), best first;
         ``scope`` and ``tags`` filter, ``at`` reads memory as it was at a revision."""
         k = k or self.settings.get("retrieval", "k")
-        commit = self.store.resolve(at or DEFAULT_BRANCH)
+        main = self.store.resolve(DEFAULT_BRANCH)
+        commit = main if at is None else self.store.resolve(at)
         tag_filter = list(tags) if tags else None
         view: RuleIndex | IndexView
-        if at is None or commit == self.store.resolve(DEFAULT_BRANCH):
-            view = self.index()  # main: the persisted index, not a view rebuilt at a commit
+        if commit == main:
+            view = self._index_at(main)  # the persisted index, not a view rebuilt at a commit
         else:
-            view = self.index().at(commit, *self._index_inputs(commit))
+            view = self._index_at(main).at(commit, *self._index_inputs(commit))
         hits = view.search(query, k, scope=scope, tags=tag_filter)
         entries = self.store.rule_entries(commit)
         if bad := view.unparsable():

@@ -239,6 +239,7 @@ class Store:
         self._history: _history.HistoryIndex | None = None
         self._defer = False
         self._cache: dict[bytes, object] = {}
+        self._peeled: dict[bytes, str] = {}  # ref target -> the commit it peels to (immutable)
         self._tree_entries: dict[bytes, dict[bytes, tuple[int, bytes]]] = {}
         self._tree_entry_count = 0  # entries held by _tree_entries, to bound its memory
         # The last trees written, serialized in git's order: (sort keys, entry lines).
@@ -419,6 +420,11 @@ class Store:
     def _resolve_name(self, name: str, rev: str) -> str:
         if not name:
             raise RevisionNotFound(rev)
+        if len(name) == 40 and all(c in "0123456789abcdef" for c in name.lower()):
+            # a full sha names its object before any ref, as in git (get_oid_basic)
+            key = name.lower().encode()
+            if key in self._peeled or _oid(name.lower()) in self.repo.object_store:
+                return self._peel(key, rev)
         refs = self.repo.refs
         for candidate in (
             name,
@@ -447,13 +453,22 @@ class Store:
         raise RevisionNotFound(rev)
 
     def _peel(self, sha: bytes, rev: str) -> str:
+        """The commit ``sha`` (a commit or a tag) names. Objects never change, so the
+        answer is kept: resolving main at every question read and inflated its head
+        commit each time."""
+        found = self._peeled.get(sha)
+        if found is not None:
+            return found
         obj = self.repo[sha]
         while not isinstance(obj, Commit):
             target = getattr(obj, "object", None)
             if target is None:
                 raise RevisionNotFound(rev)
             obj = self.repo[target[1]]
-        return _hex(obj.id)
+        if len(self._peeled) >= 4096:
+            self._peeled.clear()
+        self._peeled[sha] = found = _hex(obj.id)
+        return found
 
     def _commit(self, sha: str) -> Commit:
         obj = self._get(sha.encode())
