@@ -41,7 +41,7 @@ from imlgit.rules import Rule, render_rule
 from imlgit.store import Store
 
 T = "2026-11-27T08:00:00Z"
-AUTHOR = Identity("imlgit bench", "bench@imlgit.invalid")
+AUTHOR = Identity("imlgit bench", "bench@bench.example")  # a person's stand-in
 ATTRS = [f"a{i}" for i in range(10)]
 CLASSES = ["KESTREL", "MORROW", "LUMEN", "VESPER"]
 ROOT = Path(__file__).resolve().parent.parent

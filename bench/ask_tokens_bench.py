@@ -17,10 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from imlgit.commits import LEARNER, CommitMessage, Identity
+from imlgit.commits import CommitMessage, Identity
 from imlgit.memory import Memory
 from imlgit.rules import Rule, render_rule
 from imlgit.store import Store
+
+# commits on main as a person's stand-in: imlgit's own commits need an approval there
+WRITER = Identity("imlgit bench", "bench@bench.example")
 
 T = "2026-11-27T08:00:00Z"
 WORDS = (
@@ -50,10 +53,10 @@ def fill(store: Store, n: int, rng: random.Random) -> None:
         msg = CommitMessage.make("add", f"add {r.id}", "Benchmark rule.", rules=[r.id])
         steps.append(({r.path: render_rule(r).encode("utf-8")}, msg))
         if len(steps) == 500:
-            store.commit_many(steps, author=LEARNER, sync_worktree=False)
+            store.commit_many(steps, author=WRITER, sync_worktree=False)
             steps = []
     if steps:
-        store.commit_many(steps, author=LEARNER, sync_worktree=False)
+        store.commit_many(steps, author=WRITER, sync_worktree=False)
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ from imlgit.learners.rulelearner import CoveringLearner  # noqa: E402
 from imlgit.rules import Rule, render_rule  # noqa: E402
 from imlgit.store import Store  # noqa: E402
 
-BENCH = Identity("imlgit bench", "bench@imlgit.invalid")
+BENCH = Identity("imlgit bench", "bench@bench.example")  # a person's stand-in
 
 
 def accuracy(rules: list[Rule], test: list[Experience]) -> float:

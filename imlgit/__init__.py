@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         RuleNotFound,
         SelfApprovalError,
         StoreError,
+        UnapprovedChange,
         VerificationError,
     )
     from .experience import Experience, Outcome, load_jsonl
@@ -76,6 +77,7 @@ __all__ = [
     "VerificationError",
     "ReviewError",
     "SelfApprovalError",
+    "UnapprovedChange",
 ]
 
 # name -> the module that defines it
@@ -92,7 +94,8 @@ _WHERE = {
     **{
         name: "errors"
         for name in __all__
-        if name.endswith(("Error", "Repo", "Found", "Required")) and name != "__version__"
+        if name.endswith(("Error", "Repo", "Found", "Required", "Change"))
+        and name != "__version__"
     },
 }
 

@@ -627,6 +627,9 @@ def proposals(ctx: click.Context, as_json: bool) -> None:
     for p in found:
         ops = ", ".join(f"{n} {op}" for op, n in sorted(p.ops.items()))
         behind = " (main has moved since)" if p.behind else ""
+        if p.person_only:
+            behind += (f"; ! changes {', '.join(p.person_only[:3])}"
+                       f"{' and more' if len(p.person_only) > 3 else ''}: only a person approves")
         click.echo(f"{p.name}\t{len(p.commits)} commits: {ops}; rules: "
                    f"{', '.join(p.rules) or '-'}; experiences cited: {p.evidence}{behind}")
 
@@ -973,15 +976,19 @@ def branch_delete(ctx: click.Context, name: str) -> None:
 @why_option
 @click.pass_context
 def branch_merge(ctx: click.Context, name: str, why: str | None) -> None:
-    """Merge branch NAME into main (fast-forward when possible)."""
+    """Merge branch NAME into main with a merge commit carrying the rationale.
+
+    What imlgit wrote reaches main only through an approval: a proposal, or a copy
+    of one, in any spelling (ref, sha), is refused here; approve it instead."""
     from .commits import CommitMessage
 
     rationale = _why(why)
-    if name.startswith("proposals/"):
-        raise click.UsageError(f"{name} is a proposal: approve it (imlgit approve {name[10:]})")
+    short = name.removeprefix("refs/").removeprefix("heads/")
+    if short.startswith("proposals/"):
+        raise click.UsageError(f"{name} is a proposal: approve it (imlgit approve {short[10:]})")
     store = _store(ctx)
     msg = CommitMessage.make("merge", f"merge {name}", rationale)
-    result = store.merge(name, msg, author=_person(store))
+    result = store.merge(name, msg, author=_person(store), fast_forward=False)
     click.echo("fast-forward" if result.fast_forward else "merge commit", err=True)
     click.echo(result.sha)
 
@@ -1197,9 +1204,18 @@ def pull(ctx: click.Context, remote: str, as_json: bool) -> None:
     if result.up_to_date:
         click.echo("main is up to date", err=True)
     else:
+        from .approvals import person_only_paths
+
         how = "fast-forward" if result.fast_forward else "merge commit"
+        others = person_only_paths(result.changed)
+        evidence = len(result.changed) - len(result.rules) - len(others)
+        if others:  # the configuration, hooks, the README...: shown first, by name
+            click.echo(f"! {len(others)} file{'s' if len(others) != 1 else ''} outside the "
+                       f"rules and the evidence changed: {', '.join(others[:10])}"
+                       f"{' and more' if len(others) > 10 else ''}", err=True)  # fmt: skip
         click.echo(f"{how}: {len(result.rules)} rules changed "
-                   f"({', '.join(result.rules[:10]) or '-'})", err=True)
+                   f"({', '.join(result.rules[:10]) or '-'}); {evidence} evidence "
+                   f"file{'s' if evidence != 1 else ''}", err=True)  # fmt: skip
     if opened:
         click.echo(f"proposals from {remote}: {', '.join(opened)} (imlgit review NAME)", err=True)
     click.echo(result.sha)

@@ -27,6 +27,7 @@ __all__ = [
     "CommitMessage",
     "OPS",
     "LEARNER",
+    "POLICY",
     "MAX_EVIDENCE_IN_TRAILER",
     "parse_identity",
     "plain_rationale",
@@ -83,6 +84,8 @@ class Identity:
 
 # The learner's identity. It is not a person's, and it can never approve.
 LEARNER = Identity("imlgit learner", "learner@imlgit.invalid")
+# The approval policy's identity: it approves where the policy in force may act.
+POLICY = Identity("imlgit policy", "policy@imlgit.invalid")
 
 
 def parse_identity(text: str) -> Identity:

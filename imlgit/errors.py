@@ -25,7 +25,8 @@ caller can catch one class, and the CLI turns it into one line and exit 1::
     ├── LearnError                   a learning step failed; nothing was committed
     │   └── VerificationError        a rule disagrees with its evidence (.rule_id, .figures)
     └── ReviewError                  proposals, approvals and the approval policy
-        └── SelfApprovalError        the learner tried to approve its own change
+        ├── SelfApprovalError        imlgit, or someone who wrote the change, approving it
+        └── UnapprovedChange         main would get imlgit's commits no approval covers
 """
 
 from __future__ import annotations
@@ -163,4 +164,14 @@ class ReviewError(ImlgitError):
 
 
 class SelfApprovalError(ReviewError):
-    """The learner's identity may never approve a change."""
+    """imlgit's own identities, and whoever wrote or committed a change, may never
+    approve it."""
+
+
+class UnapprovedChange(ReviewError):
+    """Moving main would bring commits imlgit wrote that no approval record covers
+    (``.commits``: what :func:`imlgit.approvals.uncovered` found)."""
+
+    def __init__(self, message: str, commits: tuple[object, ...] = ()) -> None:
+        super().__init__(message)
+        self.commits = commits

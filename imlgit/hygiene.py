@@ -33,7 +33,7 @@ from typing import Any
 from .commits import CommitMessage, Identity
 from .errors import ImlgitError
 from .experience import MAX_LINE_BYTES, Experience, decode_json_line, parse_jsonl_text
-from .rules import Rule, now_utc, render_rule
+from .rules import EXPERIENCES_DIR, Rule, now_utc, render_rule
 from .store import DEFAULT_BRANCH, Store
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ __all__ = [
 
 HYGIENE = Identity("imlgit hygiene", "hygiene@imlgit.invalid")
 HALF_LIFE_DAYS = 180
-EXPERIENCES_DIR = "experiences"
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from .experience import Experience, parse_jsonl_text
 from .inputs import describe
 from .learners.base import OPS, Candidate, LearnContext, Learner, Operation, RuleContext
 from .rules import (
+    EXPERIENCES_DIR,
     STATEMENT_DISAGREES,
     Rule,
     content_order,
@@ -78,7 +79,6 @@ __all__ = [
     "EXPERIENCES_DIR",
 ]
 
-EXPERIENCES_DIR = "experiences"
 # The learner is shown the rationales of a rule's last changes of meaning: not the
 # commits that store experiences or recount figures (its counters show those).
 _NOT_SHOWN = ("experiences", "recount")

@@ -723,12 +723,14 @@ class Memory:
             store = self.store
             proposal: str | None = None
             created = False
+            if branch is not None:
+                branch = store.branch_name(branch)
             if branch is not None and not branch.startswith(PREFIX):
-                if branch == "main" and policy != "auto":
+                if branch == DEFAULT_BRANCH:
                     raise ReviewError(
-                        f"main takes learned changes only through review (policy = {policy!r} in "
-                        "imlgit.toml): learn into a proposal (the default), or set policy = "
-                        '"auto"'
+                        f"{DEFAULT_BRANCH} takes learned changes only through an approval "
+                        f"(policy = {policy!r} in imlgit.toml): learn into a proposal (the "
+                        "default), which the gated or auto policy approves when it may"
                     )
                 if store.head(branch) is None:
                     store.create_branch(branch, "main")

@@ -24,7 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .commits import LEARNER, CommitMessage, Identity, evidence_ids, parse_identity
+from . import approvals
+from .commits import POLICY, CommitMessage, Identity, evidence_ids
 from .conditions import when_to_yaml_obj
 from .errors import (
     ImlgitError,
@@ -72,8 +73,6 @@ __all__ = [
 PREFIX = "proposals/"
 REJECTIONS_DIR = "reviews/rejected"
 _REJECTED_REF = "refs/imlgit/rejected/"
-POLICY = Identity("imlgit policy", "policy@imlgit.invalid")
-_RESERVED_DOMAIN = "imlgit.invalid"  # imlgit's own identities: the learner, the policy
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}\Z")  # \Z: "$" allows a final "\n"
 _RESERVED_NAMES = {"stats"}
 
@@ -158,6 +157,7 @@ class Proposal:
     main: str  # main's head when read
     commits: tuple[CommitInfo, ...]  # oldest first
     changes: tuple[RuleChange, ...]  # the rules it changes (base -> head)
+    paths: tuple[str, ...] = ()  # every path it changes, files of any kind (base -> head)
 
     @property
     def branch(self) -> str:
@@ -193,6 +193,12 @@ class Proposal:
     def authors(self) -> list[str]:
         return sorted({c.author for c in self.commits})
 
+    @property
+    def person_only(self) -> list[str]:
+        """The paths it changes outside the rules and the evidence (the configuration
+        first): no policy approves those, only a person."""
+        return approvals.person_only_paths(self.paths)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -206,6 +212,8 @@ class Proposal:
             "ops": self.ops,
             "evidence": self.evidence,
             "authors": self.authors,
+            "paths": list(self.paths),
+            "person_only": self.person_only,
         }
 
 
@@ -235,7 +243,9 @@ def get_proposal(
     base = store.merge_base(head, main)
     commits = _commits_between(store, head, main)
     changes = store.diff(base, head) if base else store.diff(head, head)
-    return Proposal(_short(branch), head, base, main, tuple(commits), tuple(changes))
+    paths = store.paths_between(base, head) if base else []
+    return Proposal(_short(branch), head, base, main, tuple(commits), tuple(changes),
+                    tuple(paths))  # fmt: skip
 
 
 def list_proposals(store: Store) -> list[Proposal]:
@@ -326,18 +336,29 @@ class Decision:
 
     policy: str
     checks: tuple[Check, ...]
+    person_only: tuple[str, ...] = ()  # paths no policy approves (the configuration, ...)
+    note: str = ""  # why the policy deciding is not the one asked for
 
     @property
     def gated_ok(self) -> bool:
-        return all(c.ok for c in self.checks)
+        return all(c.ok for c in self.checks) and not self.person_only
 
     @property
     def approve(self) -> bool:
+        if self.person_only:
+            return False
         return self.policy == "auto" or (self.policy == "gated" and self.gated_ok)
 
     def summary(self) -> str:
+        said = self._summary()
+        return f"{said}; {self.note}" if self.note else said
+
+    def _summary(self) -> str:
         failed = [c for c in self.checks if not c.ok]
         if self.policy == "auto":
+            if self.person_only:
+                return (f"auto: left for a person (it changes {', '.join(self.person_only[:3])}, "
+                        "which only a person approves)")  # fmt: skip
             return "auto: approved without checks"
         why = "; ".join(f"{c.name}: {c.detail}" for c in failed) or "every check holds"
         if self.policy == "gated":
@@ -351,6 +372,7 @@ class Decision:
             "policy": self.policy,
             "approve": self.approve,
             "gated": self.gated_ok,
+            "person_only": list(self.person_only),
             "checks": [c.to_dict() for c in self.checks],
         }
 
@@ -402,11 +424,18 @@ def accuracy(store: Store, p: Proposal, gate: Gate) -> tuple[Evaluation, Evaluat
     return before, after
 
 
-def scan_changes(p: Proposal, gate: Gate) -> list[Finding]:
+def scan_changes(store: Store, p: Proposal, gate: Gate) -> list[Finding]:
+    """Secrets and personal data in what approving ``p`` would bring: every file it
+    adds or changes (rules, the evidence, the configuration, anything), and every
+    commit's message."""
     out: list[Finding] = []
-    for ch in p.changes:
-        if ch.new is not None:
-            out.extend(scan_text(ch.new, path=ch.path, allow=gate.allow))
+    for path in p.paths:
+        data = store.read_file(path, p.head)
+        if data is not None:
+            out.extend(scan_text(data.decode("utf-8", "replace"), path=path, allow=gate.allow))
+    for c in p.commits:
+        text = "\n".join([c.subject, c.rationale, *(f"{k}: {v}" for k, v in c.trailers)])
+        out.extend(scan_text(text, path=f"commit {c.sha[:12]}", allow=gate.allow))
     return out
 
 
@@ -499,6 +528,12 @@ def decide(
     ``measured=True`` runs the evaluation set; pass a measured pair to reuse it.
     """
     checks = []
+    outside = p.person_only
+    checks.append(Check(
+        "files only a person approves", not outside,
+        ", ".join(outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
+        if outside else "none: rules and evidence only",
+    ))  # fmt: skip
     checks.append(rules_changed_check(store, p, gate))
     checks.append(evidence_check(store, p, gate))
     heavy = []
@@ -534,7 +569,7 @@ def decide(
                 f"experiences of {gate.eval_set}",
             )
         )
-    found = scan_changes(p, gate)
+    found = scan_changes(store, p, gate)
     checks.append(
         Check(
             "secret scan",
@@ -542,7 +577,7 @@ def decide(
             "; ".join(str(f) for f in found[:5]) or "clean",
         )
     )
-    return Decision(policy, tuple(checks))
+    return Decision(policy, tuple(checks), tuple(outside))
 
 
 # ---------------------------------------------------------------------- review
@@ -663,6 +698,7 @@ class Review:
     net: tuple[NetChange, ...] = ()
     stored: int = 0  # experiences the proposal stores
     eval_name: str | None = None  # what the accuracy was measured on
+    files: tuple[tuple[str, str], ...] = ()  # (path, diff) of each person-only path, shown first
 
     def to_dict(self) -> dict[str, Any]:
         acc = None
@@ -671,6 +707,7 @@ class Review:
                    "on": self.eval_name}
         return {
             "proposal": self.proposal.to_dict(),
+            "person_only": [{"path": path, "diff": diff} for path, diff in self.files],
             "net": [n.to_dict() for n in self.net],
             "stored_experiences": self.stored,
             "accuracy": acc,
@@ -707,36 +744,40 @@ def review(
             evaluate(_active(store.read_rules(p.main)), exps),
             evaluate(_active(_rules_after(store, p)), exps),
         )
+    files = tuple((path, file_diff(store, p.base, p.head, path)) for path in p.person_only)
     return Review(p, tuple(entries), shown, decision, net_changes(store, p),
-                  stored_experiences(store, p), on if shown is not None else None)
+                  stored_experiences(store, p), on if shown is not None else None, files)
+
+
+MAX_DIFF_LINES = 200
+
+
+def file_diff(store: Store, a: str | None, b: str, path: str) -> str:
+    """``path`` from revision ``a`` to ``b`` as a unified diff (the first
+    :data:`MAX_DIFF_LINES` lines); a file that is not text is described by its size."""
+    import difflib
+
+    old = store.read_file(path, a) if a is not None else None
+    new = store.read_file(path, b)
+    try:
+        before = old.decode("utf-8").splitlines() if old is not None else []
+        after = new.decode("utf-8").splitlines() if new is not None else []
+    except UnicodeDecodeError:
+        sizes = [f"{len(x):,} bytes" if x is not None else "none" for x in (old, new)]
+        return f"(not text: {sizes[0]} -> {sizes[1]})"
+    lines = list(difflib.unified_diff(before, after, f"a/{path}", f"b/{path}", lineterm=""))
+    if len(lines) > MAX_DIFF_LINES:
+        lines = lines[:MAX_DIFF_LINES] + [f"... {len(lines) - MAX_DIFF_LINES} more lines"]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------- approve / reject
 
 
-def _reserved(email: str) -> bool:
-    domain = email.rpartition("@")[2]
-    return domain == _RESERVED_DOMAIN or domain.endswith("." + _RESERVED_DOMAIN)
-
-
 def check_approver(approver: Identity, p: Proposal) -> None:
-    """Refuse an approval by imlgit itself or by someone who wrote part of ``p``."""
-    email = approver.email.lower()
-    if email == LEARNER.email or _reserved(email):
-        raise SelfApprovalError(
-            f"{approver} is imlgit's own identity, not a person's; the learner cannot "
-            "approve a change (set IMLGIT_AUTHOR or git's user.name / user.email)"
-        )
-    for c in p.commits:
-        try:
-            author = parse_identity(c.author)
-        except ImlgitError:
-            continue
-        if author.email.lower() == email:
-            raise SelfApprovalError(
-                f"{approver} wrote commit {c.sha[:12]} of proposal {p.name}; "
-                "someone else must approve it"
-            )
+    """Refuse an approval by imlgit itself or by someone who wrote or committed part
+    of ``p``, identities compared as identities (:func:`imlgit.approvals.identity_key`)."""
+    approvals.check_approver(approver, p.commits, p.name)
 
 
 @dataclass(frozen=True)
@@ -804,8 +845,22 @@ def conclude(
     if policy == "manual":
         return None, None
     p = get_proposal(store, name)
-    decision = decide(store, p, gate, policy)
+    committed = store.policy_at(p.main)
+    if _TRUST.get(policy, 0) > _TRUST.get(committed, 0):
+        # automation is raised in imlgit.toml on main, where raising it is reviewed:
+        # an environment variable or a flag may lower the policy, never raise it
+        decision = decide(store, p, gate, committed)
+        note = (f"policy {policy!r} was asked for, but imlgit.toml on {DEFAULT_BRANCH} says "
+                f"{committed!r}, and only what main says may approve")  # fmt: skip
+        decision = Decision(decision.policy, decision.checks, decision.person_only, note)
+        if committed == "manual":
+            return decision, None
+    else:
+        decision = decide(store, p, gate, policy)
     return decision, approve_by_policy(store, p, decision) if decision.approve else None
+
+
+_TRUST = {"manual": 0, "gated": 1, "auto": 2}
 
 
 @dataclass(frozen=True)
@@ -864,7 +919,7 @@ def reject(store: Store, name: str, *, person: Identity, why: str) -> str:
     if not why or not why.strip():
         raise RationaleRequired("say why the proposal is rejected (--why)")
     p = get_proposal(store, name)
-    if _reserved(person.email.lower()):
+    if approvals.is_imlgit(person):
         raise SelfApprovalError(f"{person} is imlgit's own identity; a person rejects")
     record = _record(p, person, why.strip())
     path = f"{REJECTIONS_DIR}/{p.name}.json"
@@ -950,7 +1005,8 @@ def _replay(store: Store, name: str, head: str, main_then: str) -> Proposal:
     base = store.merge_base(head, main_then)
     commits = _commits_between(store, head, main_then)
     changes = store.diff(base, head) if base else []
-    return Proposal(name, head, base, main_then, tuple(commits), tuple(changes))
+    paths = store.paths_between(base, head) if base else []
+    return Proposal(name, head, base, main_then, tuple(commits), tuple(changes), tuple(paths))
 
 
 def stats(

@@ -96,6 +96,12 @@ def text(r: Review, *, commits: bool = False, diff: bool = True) -> list[str]:
     p = r.proposal
     out = [f"proposal {p.name}: {len(p.commits)} commits on {p.branch}; net change: "
            f"{_counts(r)}; {r.stored} experiences stored"]
+    if r.files:
+        out.append(f"! it changes {len(r.files)} file{'s' if len(r.files) != 1 else ''} "
+                   "outside the rules and the evidence, which only a person approves:")
+        for path, change in r.files:
+            out.append(f"  ! {path}")
+            out.extend(f"      {line}" for line in change.splitlines())
     if p.behind:
         out.append("main has moved since this proposal was made; approving merges it")
     meaning = [n for n in r.net if n.kind != "figures"]
@@ -144,6 +150,11 @@ def markdown(r: Review, *, commits: bool = False, diff: bool = True) -> str:
     out = [f"### imlgit review: `{p.name}`", ""]
     out.append(f"**{len(p.commits)} commits**; net change: {_counts(r)}; "
                f"{r.stored} experiences stored.")
+    if r.files:
+        out += ["", f"> **It changes {len(r.files)} file{'s' if len(r.files) != 1 else ''} "
+                "outside the rules and the evidence, which only a person approves:**"]
+        for path, change in r.files:
+            out += ["", f"`{_md(path)}`", "", "```diff", *change.splitlines(), "```"]
     if p.behind:
         out.append("")
         out.append("> main has moved since this proposal was made; approving merges it.")

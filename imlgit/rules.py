@@ -40,6 +40,8 @@ from .errors import RuleError, RuleIdError
 
 __all__ = [
     "Rule",
+    "RULES_DIR",
+    "EXPERIENCES_DIR",
     "STATUSES",
     "parse_rule",
     "render_rule",
@@ -67,6 +69,7 @@ MAX_FRONT_MATTER_BYTES = 256 * 1024  # room for MAX_SOURCES ids of 128 character
 MAX_YAML_DEPTH = 16  # the deepest valid field, a list of condition mappings, is 3
 MAX_NUMBER_CHARS = 64  # int("9" * 5000) raises; no counter needs more than this
 RULES_DIR = "rules"
+EXPERIENCES_DIR = "experiences"  # the evidence: the experiences learning stored
 EVIDENCE_HEADING = "## Evidence"
 
 # \Z, not $: "$" also matches before a final newline, so "r-1\n" would pass.

@@ -35,8 +35,8 @@ from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
+from . import approvals, locking, worktree
 from . import history as _history
-from . import locking, worktree
 from .commits import CommitMessage, Identity
 from .errors import (
     ConflictError,
@@ -46,6 +46,7 @@ from .errors import (
     RuleError,
     RuleNotFound,
     StoreError,
+    UnapprovedChange,
 )
 from .resources import hooks_dir, template_dir
 from .rules import (
@@ -71,6 +72,7 @@ __all__ = [
 
 CONFIG_FILE = "imlgit.toml"
 DEFAULT_BRANCH = "main"
+_MAIN_REF = b"refs/heads/" + DEFAULT_BRANCH.encode()
 _FILE_MODE = 0o100644
 _TREE_MODE = 0o040000
 _TREE_ENTRIES_KEPT = 400_000  # tree entries cached in all (about 40 MB)
@@ -383,6 +385,12 @@ class Store:
         if branch.startswith("refs/"):
             return Ref(branch.encode())
         return Ref(b"refs/heads/" + branch.encode())
+
+    @staticmethod
+    def branch_name(spelling: str) -> str:
+        """The branch ``spelling`` names, as the store reads it: ``refs/heads/X`` is
+        ``X``; anything else is itself (``heads/main`` is a branch of that name)."""
+        return spelling.removeprefix("refs/heads/")
 
     def head(self, branch: str = DEFAULT_BRANCH) -> str | None:
         """The commit a branch points at, or None when it has no commits."""
@@ -1120,6 +1128,8 @@ class Store:
         git's default it does not fsync (``fsync=True`` on the store turns that on).
         Returns False when the ref is not at ``old``; the caller retries.
         """
+        if ref == _MAIN_REF and old is not None and old != new:
+            self.check_main_move(old, new)
         name = ref.decode()
         path = self.gitdir / name
         lock = path.with_name(path.name + ".lock")
@@ -1595,6 +1605,60 @@ class Store:
         for ref in self.repo.refs.keys(base=Ref(b"refs/heads/")):
             out[_utf8(ref)] = _hex(self.repo.refs[Ref(b"refs/heads/" + ref)])
         return dict(sorted(out.items()))
+
+    def check_main_move(self, old: str | None, new: str) -> None:
+        """Refuse to move main from ``old`` to ``new`` when that brings commits imlgit
+        wrote which no approval record covers (:mod:`imlgit.approvals`): the one
+        guard every write of main passes, whatever the caller."""
+        found = self.uncovered(new, old)
+        if found:
+            shown = "; ".join(str(u) for u in found[:3])
+            more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+            raise UnapprovedChange(
+                f"{DEFAULT_BRANCH} takes imlgit's commits only inside an approval: {shown}"
+                f"{more} (approve the proposal: imlgit approve NAME)",
+                tuple(found),
+            )
+
+    def uncovered(self, new: str, old: str | None = None) -> list[approvals.Uncovered]:
+        """The commits imlgit wrote, reachable from ``new`` and not from ``old`` (all
+        of them without ``old``), that no valid approval among those commits covers."""
+        exclude = [_oid(old)] if old else []
+        walker = self.repo.get_walker(include=[_oid(new)], exclude=exclude)
+        commits = [self.commit_info(_hex(e.commit.id)) for e in walker]
+        if not any(approvals.is_imlgit(c.author) or approvals.is_imlgit(c.committer)
+                   or approvals.is_approval(c) for c in commits):  # fmt: skip
+            return []
+
+        def side(a: CommitInfo) -> list[CommitInfo]:
+            brought = self.repo.get_walker(include=[_oid(p) for p in a.parents[1:]],
+                                           exclude=[_oid(a.parents[0])])  # fmt: skip
+            return [self.commit_info(_hex(e.commit.id)) for e in brought]
+
+        def changed(a: CommitInfo) -> list[str]:
+            return self.paths_between(a.parents[0], a.sha)
+
+        return approvals.uncovered(commits, side, lambda a: self.policy_at(a.parents[0]),
+                                   changed=changed)  # fmt: skip
+
+    def paths_between(self, a: str | None, b: str) -> list[str]:
+        """Every path that differs between revisions ``a`` (None: nothing) and ``b``,
+        files of any kind, sorted."""
+        ta = self._tree_of(a) if a is not None else None
+        return sorted(self._diff_trees(ta, self._tree_of(b)))
+
+    def policy_at(self, rev: str) -> str:
+        """``[review] policy`` in imlgit.toml at ``rev``, the committed file alone (no
+        environment, no flag); "manual" when it cannot be read, since what is
+        unreadable grants nothing."""
+        from .config import load_settings
+
+        data = self.read_file(CONFIG_FILE, rev)
+        try:
+            text = data.decode("utf-8") if data is not None else None
+            return str(load_settings(text, env={}).get("review", "policy"))
+        except (ImlgitError, UnicodeDecodeError):
+            return "manual"
 
     def create_branch(self, name: str, at: str | None = None) -> str:
         from dulwich.refs import check_ref_format

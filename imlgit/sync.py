@@ -45,6 +45,7 @@ from dulwich.pack import UnpackedObject
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
+from . import approvals
 from .commits import CommitMessage, Identity
 from .errors import ConflictError, NotAMemoryRepo, RevisionNotFound, RuleError, StoreError
 from .rules import RULES_DIR, rule_id_from_path
@@ -138,6 +139,7 @@ class PullResult:
             "up_to_date": self.up_to_date,
             "changed": list(self.changed),
             "rules": list(self.rules),
+            "person_only": approvals.person_only_paths(self.changed),
             "remote_branches": dict(self.fetched),
         }
 

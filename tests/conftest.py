@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,3 +109,37 @@ def git_repo_env() -> Iterator[None]:
     if not git_available():
         pytest.skip("the git CLI is not installed")
     yield
+
+
+def commit_policy(store: Any, policy: str) -> None:
+    """Commit ``[review] policy = POLICY`` to imlgit.toml on main, as a person: the
+    policy that may approve is the one main says (an environment variable or a flag
+    may lower it, never raise it)."""
+    import re
+
+    from imlgit.commits import CommitMessage
+
+    if store.policy_at("main") == policy:
+        return
+    text = (store.read_file("imlgit.toml", "main") or b"").decode()
+    text, n = re.subn(r'(?m)^#? ?policy = "\w+".*$', f'policy = "{policy}"', text, count=1)
+    if not n:
+        text += f'\n[review]\npolicy = "{policy}"\n'
+    msg = CommitMessage.make("edit", f"review policy {policy}", "The team raised the policy.")
+    store.commit({"imlgit.toml": text.encode()}, msg, author=PERSON, branch="main")
+
+
+LEARNING = "learning"
+
+
+def learning_branch(store: Any, name: str = LEARNING) -> str:
+    """Check out a branch ``name`` off main (created when missing) for tests that
+    run the learning engine: imlgit's commits reach main only inside an approval,
+    so the engine learns on a branch, as it does on a proposal. HEAD names the
+    branch, so reads without a revision read what the engine wrote."""
+    from dulwich.refs import Ref
+
+    if store.head(name) is None:
+        store.create_branch(name)
+    store.repo.refs.set_symbolic_ref(Ref(b"HEAD"), Ref(b"refs/heads/" + name.encode()))
+    return name

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PERSON
+from conftest import PERSON, commit_policy
 from fakes import FakeChat, HashEmbedder
 
 import imlgit
@@ -204,7 +204,7 @@ def test_a_failed_learn_keeps_the_journal(tmp_path: Path) -> None:
 
 
 def test_learn_into_main_from_the_journal_under_the_auto_policy(tmp_path: Path) -> None:
-    Store.init(tmp_path / "m", author=PERSON)
+    commit_policy(Store.init(tmp_path / "m", author=PERSON), "auto")
     mem = Memory.open(tmp_path / "m", env={"IMLGIT_POLICY": "auto"}, embedder=HashEmbedder())
     for e in truth_table():
         mem.record(e)

@@ -14,7 +14,7 @@ from test_rule_cache import ATTRS, checkable
 
 from imlgit import Ask
 from imlgit.cli import cli
-from imlgit.commits import LEARNER, CommitMessage
+from imlgit.commits import CommitMessage
 from imlgit.memory import Memory
 from imlgit.rules import render_rule
 from imlgit.store import Store
@@ -25,7 +25,7 @@ def memory(tmp_path: Path) -> Path:
     store = Store.init(tmp_path / "m", author=PERSON)
     rules = [checkable(f"r-{i}", rng) for i in range(20)]
     store.commit({store.path_for(r): render_rule(r).encode() for r in rules},
-                 CommitMessage.make("add", "add", "Rules."), author=LEARNER)  # fmt: skip
+                 CommitMessage.make("add", "add", "Rules."), author=PERSON)  # fmt: skip
     store.close()
     return tmp_path / "m"
 

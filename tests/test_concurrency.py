@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PERSON, git_available, run_git
+from conftest import LEARNING, PERSON, git_available, learning_branch, run_git
 from fakes import HashEmbedder
 from test_learn import ScriptedLearner, batch, cand
 
@@ -56,7 +56,9 @@ def test_a_record_after_a_torn_line_is_not_lost(
 
 def test_a_batch_whose_rules_changed_meanwhile_is_learned_again(memory: Store) -> None:
     """A concurrent change of the same rule failed the whole batch ("not committed")."""
-    eng = Learning(memory, ScriptedLearner([]), settings=LearnSettings(batch=10, momentum=0))
+    learning_branch(memory)
+    eng = Learning(memory, ScriptedLearner([]),
+        settings=LearnSettings(branch=LEARNING, batch=10, momentum=0))
     eng.learner = ScriptedLearner([Operation("ADD", "a", candidate=cand({"a": "yes"}, "X"))])
     rid = eng.learn_batch(batch(0, 10)).added[0]
 
@@ -72,13 +74,15 @@ def test_a_batch_whose_rules_changed_meanwhile_is_learned_again(memory: Store) -
                 memory.put_rule(
                     replace(rule, title="Edited by someone else"),
                     CommitMessage.make("edit", f"retitle {rid}", "A person retitled it."),
-                    author=PERSON,
+                    author=PERSON, branch=LEARNING,
                 )
             return [Operation("RETIRE", "Wrong now.", target=rid, contradicting=("e-010",))]
 
     racer = Racer()
     racer.raced = False  # type: ignore[attr-defined]
-    res = eng.__class__(memory, racer, settings=LearnSettings(batch=10, momentum=0)).learn_batch(
+    learning_branch(memory)
+    res = eng.__class__(memory, racer,
+        settings=LearnSettings(branch=LEARNING, batch=10, momentum=0)).learn_batch(
         batch(10, 10)
     )
     assert res.retired == [rid]
@@ -180,7 +184,9 @@ def test_a_persons_uncommitted_edit_is_not_retried_as_a_race(tmp_path: Path) -> 
 
     store = Store.init(tmp_path / "m", author=PERSON)
     store.checkout_worktree()
-    eng = Learning(store, ScriptedLearner(), settings=LearnSettings(batch=10, momentum=0))
+    learning_branch(store)
+    eng = Learning(store, ScriptedLearner(),
+        settings=LearnSettings(branch=LEARNING, batch=10, momentum=0))
     eng.learner = ScriptedLearner([Operation("ADD", "a", candidate=cand({"a": "yes"}, "X"))])
     rid = eng.learn_batch(batch(0, 10)).added[0]
     path = store.path / store.read_rule(rid).path

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import PERSON, run_git
 
-from imlgit.commits import LEARNER, CommitMessage
+from imlgit.commits import CommitMessage
 from imlgit.rules import Rule, new_rule_path, render_rule
 from imlgit.store import Store
 
@@ -30,7 +30,7 @@ def put(store: Store, r: Rule, op: str = "add", why: str = "Evidence agrees.") -
             rules=[r.id],
             trailers=[("Imlgit-Batch", "b-0001"), ("Imlgit-Evidence", "e1 e2")],
         ),
-        author=LEARNER,
+        author=PERSON,
     )
 
 
@@ -118,7 +118,7 @@ def _writer(path: str, worker: int, n: int) -> None:
         store.put_rule(
             r,
             CommitMessage.make("add", f"add {r.id}", "Concurrent writer.", rules=[r.id]),
-            author=LEARNER,
+            author=PERSON,
         )
 
 
@@ -148,7 +148,7 @@ def test_a_long_chain_of_commits(memory: Store) -> None:
                 CommitMessage.make("add", f"add {r.id}", "Part of a batch.", rules=[r.id]),
             )
         )
-    shas = memory.commit_many(steps, author=LEARNER)
+    shas = memory.commit_many(steps, author=PERSON)
     assert len(shas) == 20 and memory.head() == shas[-1]
     run_git(memory.path, "fsck", "--strict", "--no-dangling")
     assert run_git(memory.path, "rev-list", "--count", "HEAD").strip() == "21"

@@ -10,8 +10,9 @@ import zlib
 from pathlib import Path
 
 import pytest
+from conftest import PERSON
 
-from imlgit.commits import LEARNER, CommitMessage
+from imlgit.commits import CommitMessage
 from imlgit.history import verify_history
 from imlgit.rules import Rule, new_rule_path
 from imlgit.store import Store
@@ -22,7 +23,7 @@ T = "2026-11-27T08:00:00Z"
 def put(store: Store, rid: str, statement: str) -> str:
     rule = Rule(id=rid, title=f"Title of {rid}", statement=statement, created=T, updated=T)
     msg = CommitMessage.make("edit", f"write {rid}", f"Because {statement}", rules=[rid])
-    return store.put_rule(rule, msg, author=LEARNER)
+    return store.put_rule(rule, msg, author=PERSON)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 from subprocess import CompletedProcess
 
 import pytest
-from conftest import PERSON, Clock, git_available, run_git
+from conftest import LEARNING, PERSON, Clock, git_available, learning_branch, run_git
 
 from imlgit import hygiene
 from imlgit.commits import CommitMessage
@@ -266,11 +266,14 @@ def test_the_learning_engine_refuses_a_rule_with_a_secret(tmp_path: Path) -> Non
             {"id": "e-1", "scope": "s", "input": "help", "outcome": {"reward": 1.0}}
         )
     ]
-    res = Learning(store, Leaky(), settings=LearnSettings(batch=1)).learn_batch(exps)
+    learning_branch(store)
+    res = Learning(store, Leaky(),
+        settings=LearnSettings(branch=LEARNING, batch=1)).learn_batch(exps)
     assert not res.added and any("phone" in str(r) for r in res.refused)
     assert phone not in json.dumps([str(r) for r in res.refused])
-    allowed = Learning(
-        store, Leaky(), settings=LearnSettings(batch=1, scan_allow=(r"\+44 20 7946 0958",))
+    learning_branch(store)
+    allowed = Learning(store, Leaky(),
+        settings=LearnSettings(branch=LEARNING, batch=1, scan_allow=(r"\+44 20 7946 0958",))
     ).learn_batch(exps)
     assert allowed.added
 
@@ -361,6 +364,8 @@ def test_the_learning_engine_refuses_an_edit_into_a_duplicate(tmp_path: Path) ->
             {"id": "e-1", "scope": "s", "input": "parcel", "outcome": {"reward": 1.0}}
         )
     ]
-    res = Learning(store, Copier(), settings=LearnSettings(batch=1, momentum=0)).learn_batch(exps)
+    learning_branch(store)
+    res = Learning(store, Copier(),
+        settings=LearnSettings(branch=LEARNING, batch=1, momentum=0)).learn_batch(exps)
     assert not res.edited and any("already in memory" in str(r) for r in res.refused)
     assert store.read_rule("r-a").statement == "Light parcels go by air."

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+from conftest import LEARNING, learning_branch
 
 from imlgit.conditions import Condition, render_statement
 from imlgit.errors import LearnError, LLMError
@@ -75,6 +76,8 @@ def cand(when: dict[str, str], then: str, *, statement: str | None = None) -> Ca
 
 
 def engine(memory: Store, learner, **kw) -> Learning:  # type: ignore[no-untyped-def]
+    """The engine, learning on a checked-out branch (never main: see learning_branch)."""
+    kw.setdefault("branch", learning_branch(memory))
     return Learning(memory, learner, settings=LearnSettings(batch=10, **kw))
 
 
@@ -216,7 +219,7 @@ def test_hostile_operations_refused_and_nothing_else_changes(memory: Store) -> N
     assert "unknown operation" in reasons and "at most" in reasons
     assert "not in this batch" in reasons
     assert memory.read_rules() == head_rules
-    assert set(memory.branches()) == {"main"}
+    assert set(memory.branches()) == {"main", LEARNING}
 
 
 def test_failed_learner_leaves_main_unchanged(memory: Store) -> None:
@@ -286,7 +289,7 @@ def test_a_default_rule_needs_half_right_not_min_precision(memory: Store) -> Non
                         rationale="Induced.", when=(), then="X")  # fmt: skip
     eng = engine(memory, ScriptedLearner([Operation("ADD", "a", candidate=default)]),
                  momentum=0, min_precision=0.75)  # fmt: skip
-    eng.settings = LearnSettings(batch=20, momentum=0, min_precision=0.75)
+    eng.settings = LearnSettings(branch=LEARNING, batch=20, momentum=0, min_precision=0.75)
     res = eng.learn_batch(exps)
     assert res.added and not res.refused, res.refused
     # more wrong than right: refused, and the refusal says why

@@ -8,7 +8,7 @@ operations a test gives it.
 from __future__ import annotations
 
 import pytest
-from conftest import run_git
+from conftest import LEARNING, learning_branch, run_git
 from test_learn import ScriptedLearner, batch, cand, engine
 
 from imlgit.commits import CommitMessage, plain_rationale
@@ -151,7 +151,7 @@ def test_merge_may_not_retire_a_well_supported_rule(memory: Store) -> None:
     keep = add_plain(eng, 0, "Parcels with a yes go by X.")
     other = add_plain(eng, 10, "Parcels with a no go by Y.")
     agree(eng, keep, 20)
-    head = memory.head()
+    head = memory.head(LEARNING)
     eng.learner = ScriptedLearner(
         [
             Operation(
@@ -244,7 +244,7 @@ def test_a_no_op_edit_is_agreement_and_commits_nothing(memory: Store) -> None:
     rule = memory.read_rule(rid)
     same = Candidate(title=rule.title, statement=rule.statement, scope="tt")
     b = batch(10, 10)
-    head = memory.head()
+    head = memory.head(LEARNING)
     eng.learner = ScriptedLearner(
         [
             Operation("EDIT", "Still right.", target=rid, candidate=same),
@@ -266,7 +266,8 @@ def test_two_scopes_name_the_batch_their_trailer_names(memory: Store) -> None:
         )
         for i, sc in enumerate(["one", "two"] * 5)
     ]
-    eng = Learning(memory, None, settings=LearnSettings(batch=10, momentum=0))  # type: ignore[arg-type]
+    learning_branch(memory)
+    eng = Learning(memory, None, settings=LearnSettings(branch=LEARNING, batch=10, momentum=0))  # type: ignore[arg-type]
     eng.learner = ScriptedLearner(
         [
             Operation(
@@ -337,7 +338,7 @@ def test_a_new_rule_is_ranked_by_what_it_gets_right(memory: Store) -> None:
         e(i, "yes", "yes", "Y") for i in range(10, 13)
     ]
     eng = engine(memory, None, momentum=0, min_precision=0.7)
-    eng.settings = LearnSettings(batch=20, momentum=0, min_precision=0.7)
+    eng.settings = LearnSettings(branch=LEARNING, batch=20, momentum=0, min_precision=0.7)
     eng.learner = ScriptedLearner([Operation("ADD", "a", candidate=cand({"a": "yes"}, "X"))])
     rid = eng.learn_batch(first).added[0]
     assert (memory.read_rule(rid).support, memory.read_rule(rid).contradictions) == (10, 3)

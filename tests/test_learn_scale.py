@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PERSON
+from conftest import LEARNING, PERSON, learning_branch
 from fakes import HashEmbedder
 
 from imlgit.bench.truthtable import TruthTable
@@ -148,10 +148,12 @@ def test_learned_figures_are_the_counts_over_every_stored_experience(memory: Sto
     relearned = Experience.from_dict(
         {**exps[0].to_dict(), "outcome": {"expected": table.classes[0]}}
     )
-    engine = Learning(memory, CoveringLearner(), settings=LearnSettings(batch=20, momentum=0.25))
+    learning_branch(memory)
+    engine = Learning(memory, CoveringLearner(),
+        settings=LearnSettings(branch=LEARNING, batch=20, momentum=0.25))
     engine.learn(exps)
     engine.learn([relearned, *table.sample(10, rng_seed=6)])
-    head = memory.head("main")
+    head = memory.head(LEARNING)
     assert head is not None
     rules = memory.read_rules(head)
     assert any(r.checkable for r in rules.values())
@@ -217,7 +219,7 @@ class Recording(CoveringLearner):
         self.shown: list[tuple[str, Any]] = []
 
     def induce(self, batch, context):  # type: ignore[no-untyped-def]
-        self.shown.append((self.store.head("main"), context))
+        self.shown.append((self.store.head(LEARNING), context))
         return super().induce(batch, context)
 
 
@@ -232,19 +234,20 @@ def test_each_rule_is_shown_the_rationales_of_its_last_commits(memory: Store) ->
 
     table = TruthTable(seed=2)
     learner = Recording(memory)
-    engine = Learning(memory, learner, settings=LearnSettings(batch=15))
+    learning_branch(memory)
+    engine = Learning(memory, learner, settings=LearnSettings(branch=LEARNING, batch=15))
     first = table.sample(60, rng_seed=1, noise=0.1)
     engine.learn(first)
-    head = memory.head("main")
+    head = memory.head(LEARNING)
     engine.learn(first[-15:])  # learned already: every rule's rationales read, none changed
-    assert memory.head("main") == head
+    assert memory.head(LEARNING) == head
     rules = memory.read_rules()
     rid = next(r for r in sorted(rules) if rules[r].checkable and rules[r].status == "active")
     memory.commit(
         {rules[rid].path: render_rule(rules[rid].with_changes(title="Renamed by a person"))
          .encode("utf-8")},
         CommitMessage.make("edit", f"rename {rid}", "A person renamed it."),
-        author=person,
+        author=person, branch=LEARNING,
     )
     engine.learn(table.sample(45, rng_seed=2, noise=0.1))
     assert len(learner.shown) == 8
@@ -363,7 +366,8 @@ def test_rationales_in_history_order_when_commits_share_a_second(tmp_path: Path)
         [],
         [],
     )
-    engine = Learning(store, learner, settings=LearnSettings(batch=10, momentum=0))
+    learning_branch(store)
+    engine = Learning(store, learner, settings=LearnSettings(branch=LEARNING, batch=10, momentum=0))
     engine.learn(exps[:20])
     rid = next(r.id for r in store.read_rules().values() if r.title == plain.title)
     wider = Candidate("Parcels go by sea", "Heavy and bulky parcels go by sea.", "truth-table")
@@ -373,7 +377,7 @@ def test_rationales_in_history_order_when_commits_share_a_second(tmp_path: Path)
     ])
     engine.learn(exps[20:])
     engine.learn(exps[:10])  # learned already: shown the rule's rationales once more
-    head = store.head("main")
+    head = store.head(LEARNING)
     shown = [rc.recent for rc in learner.shown[-1].rules if rc.rule.id == rid]
     meaning = [c for c in store.history(rid, head) if c.trailer("Imlgit-Op") != "recount"]
     assert shown == [tuple(c.rationale for c in meaning[:3])]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import PERSON
+from conftest import PERSON, commit_policy
 from fakes import FakeChat, HashEmbedder
 
 from imlgit.errors import LearnError, LLMError
@@ -38,8 +38,9 @@ def experiences(n: int = 12) -> list[Experience]:
 
 @pytest.fixture
 def mem(tmp_path: Path) -> Memory:
-    Store.init(tmp_path / "m", author=PERSON)
+    store = Store.init(tmp_path / "m", author=PERSON)
     # policy auto: these tests are about learning and asking; test_review.py is about review.
+    commit_policy(store, "auto")  # the policy that may approve is the one main says
     return Memory.open(
         tmp_path / "m",
         env={"IMLGIT_POLICY": "auto"},
@@ -148,7 +149,7 @@ def test_hostile_model_output_changes_nothing(mem: Memory) -> None:
 
 
 def test_auto_learner_needs_no_model_for_labelled_experiences(tmp_path: Path) -> None:
-    Store.init(tmp_path / "m2", author=PERSON)
+    commit_policy(Store.init(tmp_path / "m2", author=PERSON), "auto")
     mem = Memory.open(  # no endpoint, no chat
         tmp_path / "m2", env={"IMLGIT_POLICY": "auto"}, embedder=HashEmbedder()
     )

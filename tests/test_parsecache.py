@@ -14,7 +14,7 @@ from conftest import PERSON
 from test_rule_cache import checkable
 
 from imlgit import parsecache
-from imlgit.commits import LEARNER, CommitMessage
+from imlgit.commits import CommitMessage
 from imlgit.rulefiles import read_rules
 from imlgit.rules import render_rule
 from imlgit.store import Store
@@ -25,7 +25,7 @@ def memory(tmp_path: Path, n: int = 100) -> Path:
     store = Store.init(tmp_path / "m", author=PERSON)
     rules = [checkable(f"r-{i}", rng) for i in range(n)]
     store.commit({store.path_for(r): render_rule(r).encode() for r in rules},
-                 CommitMessage.make("add", "add", "Rules."), author=LEARNER)  # fmt: skip
+                 CommitMessage.make("add", "add", "Rules."), author=PERSON)  # fmt: skip
     store.close()
     return tmp_path / "m"
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import PERSON, run_git
 from fakes import FakeChat, HashEmbedder
 
-from imlgit.commits import LEARNER, CommitMessage
+from imlgit.commits import CommitMessage
 from imlgit.errors import StoreError
 from imlgit.memory import Memory
 from imlgit.rules import Rule, new_rule_path, render_rule, shard_path
@@ -95,10 +95,10 @@ def test_a_store_write_never_gives_an_id_a_second_file(memory: Store) -> None:
     memory.commit({"rules/by-hand/r-a.md": render_rule(moved).encode()}, msg, author=PERSON)
     head = memory.head()
     with pytest.raises(StoreError, match="lives at rules/by-hand/r-a.md"):
-        memory.commit({new_rule_path("r-a"): render_rule(moved).encode()}, msg, author=LEARNER)
+        memory.commit({new_rule_path("r-a"): render_rule(moved).encode()}, msg, author=PERSON)
     assert memory.head() == head
     # a put_rule of a rule not read from the file finds where it lives
-    memory.put_rule(moved.with_changes(statement="Changed."), msg, author=LEARNER)
+    memory.put_rule(moved.with_changes(statement="Changed."), msg, author=PERSON)
     assert memory.read_rule("r-a").statement == "Changed."
     assert memory.locate("r-a") == "rules/by-hand/r-a.md"
 
@@ -111,10 +111,10 @@ def test_new_rules_go_to_their_scope_folder_and_old_layouts_keep_their_files(
     msg = CommitMessage.make("add", "add", "Two rules.", rules=["r-new", "r-old"])
     memory.commit(
         {new.path: render_rule(new).encode(), shard_path("r-old"): render_rule(old).encode()},
-        msg, author=LEARNER,
+        msg, author=PERSON,
     )  # fmt: skip
     assert new.path == "rules/shipping/r-new.md"
-    memory.put_rule(old.with_changes(statement="Old, changed."), msg, author=LEARNER)
+    memory.put_rule(old.with_changes(statement="Old, changed."), msg, author=PERSON)
     assert memory.locate("r-old") == shard_path("r-old")
     assert memory.read_rule("r-old").statement == "Old, changed."
     assert [c.subject for c in memory.history("r-old")] == ["add: add", "add: add"]
@@ -127,7 +127,7 @@ def test_a_merge_that_would_give_an_id_two_files_is_refused(memory: Store) -> No
     r = Rule(id="r-m", title="M", statement="M.", created=T, updated=T)
     msg = CommitMessage.make("add", "add r-m", "Two places.", rules=["r-m"])
     memory.create_branch("side")
-    memory.commit({new_rule_path("r-m"): render_rule(r).encode()}, msg, author=LEARNER,
+    memory.commit({new_rule_path("r-m"): render_rule(r).encode()}, msg, author=PERSON,
                   branch="side")  # fmt: skip
     memory.commit({"rules/mine/r-m.md": render_rule(r).encode()}, msg, author=PERSON)
     head = memory.head()

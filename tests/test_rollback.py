@@ -36,7 +36,7 @@ def put(
     msg = CommitMessage.make(op, f"{op} {rid}", f"Why {rid} says this.", rules=[rid])
     return store.commit(
         {f"rules/general/{rid}.md": rule_file(rid, statement, support)},
-        msg, author=LEARNER, branch=branch,
+        msg, author=PERSON if branch == "main" else LEARNER, branch=branch,
     )  # fmt: skip
 
 

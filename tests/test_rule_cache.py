@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import PERSON
 from fakes import HashEmbedder
 
-from imlgit.commits import LEARNER, CommitMessage
+from imlgit.commits import CommitMessage
 from imlgit.conditions import parse_when, render_statement
 from imlgit.infer import decide
 from imlgit.memory import Memory
@@ -34,7 +34,7 @@ def history(store: Store, rng: random.Random) -> None:
     msg = CommitMessage.make("add", "add", "Rules.", rules=["r"])
     store.commit({store.path_for(r): render_rule(r).encode()
                   for r in (checkable(f"r-{i}", rng) for i in range(12))}, msg,
-                 author=LEARNER)  # fmt: skip
+                 author=PERSON)  # fmt: skip
     for step in range(15):
         present = sorted(store.rule_entries())
         rid = rng.choice([r for r in present if r.startswith("r-") and r != "r-example-rationale"])
@@ -91,7 +91,7 @@ def test_a_checked_ask_without_the_model_never_loads_the_embedder(tmp_path: Path
     store = Store.init(tmp_path / "m", author=PERSON)
     rule = checkable("r-1", random.Random(3))
     store.commit({store.path_for(rule): render_rule(rule).encode()},
-                 CommitMessage.make("add", "add r-1", "A rule."), author=LEARNER)  # fmt: skip
+                 CommitMessage.make("add", "add r-1", "A rule."), author=PERSON)  # fmt: skip
     question = {x: "yes" for x in ATTRS}
     code = (
         "import sys, json\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import PERSON
 
-from imlgit.commits import LEARNER, CommitMessage
+from imlgit.commits import CommitMessage
 from imlgit.errors import (
     ConflictError,
     ImlgitError,
@@ -31,7 +31,7 @@ def add(
     store: Store, rule: Rule, *, why: str = "Because the evidence says so.", **kw: object
 ) -> str:
     msg = CommitMessage.make("add", f"add {rule.id}", why, rules=[rule.id])
-    return store.put_rule(rule, msg, author=LEARNER, **kw)  # type: ignore[arg-type]
+    return store.put_rule(rule, msg, author=PERSON, **kw)  # type: ignore[arg-type]
 
 
 def test_init_makes_a_memory(memory: Store) -> None:
@@ -65,7 +65,7 @@ def test_read_at_any_revision(memory: Store) -> None:
     second = memory.put_rule(
         memory.read_rule("r-a").with_changes(statement="Second version."),
         CommitMessage.make("edit", "edit r-a", "Sharper wording.", rules=["r-a"]),
-        author=LEARNER,
+        author=PERSON,
     )
     assert memory.read_rule("r-a", first).statement == "First version."
     assert memory.read_rule("r-a", second).statement == "Second version."
@@ -85,7 +85,7 @@ def test_commit_message_and_identities(memory: Store) -> None:
     assert info.subject == "add: add r-a"
     assert info.rationale == "Seen in 3 of 3 experiences."
     assert info.trailer("Imlgit-Rules") == "r-a"
-    assert info.author == str(LEARNER) and info.committer == str(LEARNER)
+    assert info.author == str(PERSON) and info.committer == str(PERSON)
 
 
 def test_empty_rationale_refused_and_nothing_written(memory: Store) -> None:
@@ -93,7 +93,7 @@ def test_empty_rationale_refused_and_nothing_written(memory: Store) -> None:
     with pytest.raises(RationaleRequired):
         CommitMessage.make("add", "add r-a", "   ")
     with pytest.raises(RationaleRequired):
-        memory.put_rule(make_rule("r-a"), CommitMessage("add: r-a", ""), author=LEARNER)
+        memory.put_rule(make_rule("r-a"), CommitMessage("add: r-a", ""), author=PERSON)
     assert memory.head() == head
 
 
@@ -120,14 +120,14 @@ def test_stale_change_to_same_rule_conflicts(memory: Store) -> None:
     memory.put_rule(
         make_rule("r-a", "v2 by someone else"),
         CommitMessage.make("edit", "edit r-a", "Other writer.", rules=["r-a"]),
-        author=LEARNER,
+        author=PERSON,
     )
     head = memory.head()
     with pytest.raises(ConflictError) as info:
         memory.put_rule(
             make_rule("r-a", "v3 prepared on v1"),
             CommitMessage.make("edit", "edit r-a", "Mine.", rules=["r-a"]),
-            author=LEARNER,
+            author=PERSON,
             expected_head=base,
         )
     assert info.value.rule_ids == ["r-a"]
@@ -141,7 +141,7 @@ def test_log_history_diff(memory: Store) -> None:
     a2 = memory.put_rule(
         make_rule("r-a", "two"),
         CommitMessage.make("edit", "edit r-a", "Two is better.", rules=["r-a"]),
-        author=LEARNER,
+        author=PERSON,
     )
     assert [c.sha for c in memory.history("r-a")] == [a2, a1]
     assert memory.history("r-a")[0].rationale == "Two is better."
@@ -168,7 +168,7 @@ def test_revert_restores_previous_content(memory: Store) -> None:
     bad = memory.put_rule(
         make_rule("r-a", "a bad revision"),
         CommitMessage.make("revise", "revise r-a", "Noisy batch.", rules=["r-a"]),
-        author=LEARNER,
+        author=PERSON,
     )
     sha = memory.revert(bad, "The revision was wrong.", author=PERSON)
     assert memory.read_rule("r-a").statement == "one"
@@ -190,7 +190,7 @@ def test_revert_refuses_when_later_commit_touched_rule(memory: Store) -> None:
     memory.put_rule(
         make_rule("r-a", "two"),
         CommitMessage.make("edit", "edit r-a", "Later.", rules=["r-a"]),
-        author=LEARNER,
+        author=PERSON,
     )
     head = memory.head()
     with pytest.raises(ConflictError):
@@ -210,7 +210,7 @@ def test_restore_retired_rule(memory: Store) -> None:
     memory.put_rule(
         memory.read_rule("r-a").with_changes(status="retired"),
         CommitMessage.make("retire", "retire r-a", "Contradicted.", rules=["r-a"]),
-        author=LEARNER,
+        author=PERSON,
     )
     with pytest.raises(StoreError, match="active"):
         memory.restore("r-example-rationale", "x", author=PERSON)
@@ -253,13 +253,13 @@ def test_three_way_merge_and_conflict(memory: Store) -> None:
     memory.put_rule(
         make_rule("r-shared", "side says"),
         CommitMessage.make("edit", "e", "side.", rules=["r-shared"]),
-        author=LEARNER,
+        author=PERSON,
         branch="side",
     )
     memory.put_rule(
         make_rule("r-shared", "main says"),
         CommitMessage.make("edit", "e", "main.", rules=["r-shared"]),
-        author=LEARNER,
+        author=PERSON,
     )
     head = memory.head()
     with pytest.raises(ConflictError) as info:
@@ -283,7 +283,7 @@ def test_uncommitted_edit_in_worktree_is_not_overwritten(memory: Store) -> None:
         memory.put_rule(
             make_rule("r-a", "learner's edit"),
             CommitMessage.make("edit", "e", "x.", rules=["r-a"]),
-            author=LEARNER,
+            author=PERSON,
         )
     assert memory.head() == head
     assert "my unsaved edit" in f.read_text()
@@ -293,14 +293,14 @@ def test_unsafe_paths_refused(memory: Store) -> None:
     msg = CommitMessage.make("add", "x", "x.")
     for path in ["../escape", "/abs", "a//b", ".git/config", "rules/./x.md"]:
         with pytest.raises(StoreError, match="unsafe path"):
-            memory.commit({path: b"x"}, msg, author=LEARNER)
+            memory.commit({path: b"x"}, msg, author=PERSON)
 
 
 def test_check_finds_problems(memory: Store) -> None:
     assert memory.check() == []
     msg = CommitMessage.make("add", "x", "x.")
-    memory.commit({"rules/00/r-broken.md": b"---\nid: r-broken\n---\n"}, msg, author=LEARNER)
-    memory.commit({"rules/zz/r-a.md": render_rule(make_rule("r-a")).encode()}, msg, author=LEARNER)
+    memory.commit({"rules/00/r-broken.md": b"---\nid: r-broken\n---\n"}, msg, author=PERSON)
+    memory.commit({"rules/zz/r-a.md": render_rule(make_rule("r-a")).encode()}, msg, author=PERSON)
     problems = [str(p) for p in memory.check()]
     assert any("rules/00/r-broken.md" in p for p in problems)
     assert not any("r-a" in p for p in problems)  # a rule may live in any folder
@@ -315,7 +315,7 @@ def test_commit_many_is_all_or_nothing(memory: Store) -> None:
         ({make_rule("r-a").path: a}, CommitMessage.make("add", "again", "No-op.", rules=["r-a"])),
     ]
     with pytest.raises(ImlgitError, match="no change"):
-        memory.commit_many(steps, author=LEARNER)
+        memory.commit_many(steps, author=PERSON)
     assert memory.head() == head
     shas = memory.commit_many(
         [
@@ -325,7 +325,7 @@ def test_commit_many_is_all_or_nothing(memory: Store) -> None:
                 CommitMessage.make("add", "add r-b", "Two.", rules=["r-b"]),
             ),
         ],
-        author=LEARNER,
+        author=PERSON,
     )
     assert len(shas) == 2 and memory.head() == shas[-1]
     assert memory.commit_info(shas[1]).parents == (shas[0],)
@@ -365,7 +365,7 @@ def test_trees_stay_canonical_through_many_small_commits(memory: Store) -> None:
             continue
         msg = CommitMessage.make("add", f"step {step}", "Random change.")
         try:
-            head = memory.commit(changes, msg, author=LEARNER)
+            head = memory.commit(changes, msg, author=PERSON)
         except ImlgitError as e:  # every change a no-op: nothing to commit
             assert "no change" in str(e)
             continue

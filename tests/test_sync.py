@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import PERSON, run_git
 
-from imlgit.commits import LEARNER, CommitMessage
+from imlgit.commits import CommitMessage
 from imlgit.errors import ConflictError, NotAMemoryRepo, StoreError
 from imlgit.rules import Rule, new_rule_path, render_rule
 from imlgit.store import Store
@@ -44,7 +44,7 @@ def rule(rid: str, statement: str = "A statement.") -> Rule:
 
 def put(store: Store, r: Rule, *, branch: str = "main", op: str = "add") -> str:
     msg = CommitMessage.make(op, f"{op} {r.id}", "The evidence says so.", rules=[r.id])
-    return store.put_rule(r, msg, author=LEARNER, branch=branch)
+    return store.put_rule(r, msg, author=PERSON, branch=branch)
 
 
 def propose_and_merge(store: Store, name: str, r: Rule, op: str = "add") -> str:

@@ -136,7 +136,12 @@ _EPISODIC = {"episodic", "episodic-knn"}
 _HIDDEN = {"hidden-rules", "hidden-rules-model"}
 _CONSTANT = {"none", "hidden-rules-model"}  # memory never changes: evaluate once
 _OPS = ("added", "edited", "merged", "retired", "agreed", "damped", "restored")
-BENCH_AUTHOR = Identity("imlgit bench", "bench@imlgit.invalid")
+# The bench writes an environment's hidden rules as its setup: a person's stand-in
+# (an address at imlgit.invalid is imlgit's own, whose commits need an approval).
+BENCH_AUTHOR = Identity("imlgit bench", "bench@bench.example")
+# Learning happens on this branch of the bench's throwaway memory, as it would on a
+# proposal: imlgit's commits reach main only inside an approval.
+LEARNING = "learning"
 MAX_NOTES = 5
 MAX_RULES_SHOWN = 20
 MAX_ANSWERS_SHOWN = 5
@@ -268,7 +273,8 @@ class OscillationCounter:
 
 def _scope_rules(store: Store, scope: str) -> list[Rule]:
     """The scope's active rules, checkable or not."""
-    return [r for r in store.read_rules().values() if r.status == "active" and r.scope == scope]
+    rules = store.read_rules(LEARNING if store.head(LEARNING) else None)
+    return [r for r in rules.values() if r.status == "active" and r.scope == scope]
 
 
 def _checkable(rules: Sequence[Rule]) -> list[Rule]:
@@ -407,12 +413,13 @@ def run_condition(
             if condition in _MODEL_LEARNS:
                 assert metered is not None
                 chosen = model_learner(metered)
-                settings = LearnSettings(batch=model_batch or batch, momentum=m)
+                settings = LearnSettings(batch=model_batch or batch, momentum=m, branch=LEARNING)
                 if condition == "model-no-verification":
                     settings = no_verification(settings)
             else:
                 chosen = learner if learner is not None else CoveringLearner()
-                settings = LearnSettings(batch=batch, momentum=m)
+                settings = LearnSettings(batch=batch, momentum=m, branch=LEARNING)
+            store.create_branch(LEARNING)
             engine = Learning(store, chosen, settings=settings)
         episodes = (
             EpisodicMemory(embedder, k) if embedder is not None and condition in _EPISODIC else None
@@ -496,7 +503,9 @@ def run_condition(
                             for refusal in res.refused:
                                 if len(result.refusals) < MAX_NOTES:
                                     result.refusals.append(_clip(str(refusal), 300))
-                        osc += oscillation.batch(res, lambda rid: store.read_rule(rid).statement)
+                        osc += oscillation.batch(
+                            res, lambda rid: store.read_rule(rid, LEARNING).statement
+                        )
                 seen_labels.update(e.label for e in acted if e.label)
                 seen_right.update(bool(e.right) for e in acted if reward_scored(e))
                 if episodes is not None:

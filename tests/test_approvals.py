@@ -1,0 +1,289 @@
+"""One way onto main: learner commits only inside an approval; identities compared
+as identities. Real git objects throughout (dulwich, and the git CLI where git is
+installed); the learner that needs no model writes the proposals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import PERSON, Clock, commit_policy, git_available, run_git
+from fakes import HashEmbedder
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imlgit import approvals
+from imlgit import review as rv
+from imlgit.bench.truthtable import TruthTable
+from imlgit.commits import LEARNER, POLICY, CommitMessage, Identity
+from imlgit.config import load_settings
+from imlgit.errors import ReviewError, SelfApprovalError, UnapprovedChange
+from imlgit.memory import Memory
+from imlgit.store import Store
+
+ENV = TruthTable(seed=0)
+OTHER = Identity("Bo Second", "bo@example.org")
+
+
+def open_memory(store: Store, policy: str = "manual") -> Memory:
+    settings = load_settings((store.read_file("imlgit.toml") or b"").decode(), env={},
+                             flags={("review", "policy"): policy})  # fmt: skip
+    return Memory(store, settings, embedder=HashEmbedder())
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.init(tmp_path / "mem", author=PERSON, clock=Clock())
+    s.checkout_worktree()
+    return s
+
+
+def proposal(store: Store, name: str = "p1") -> rv.Proposal:
+    done = open_memory(store).learn(ENV.sample(60, 1), batch=30, propose=name)
+    assert done.proposal == name
+    return rv.get_proposal(store, name)
+
+
+# ---------------------------------------------------------------------- identities
+
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\ufeff", "\u00ad", "\u2060", "\u200e"]
+LOOKALIKE = {"i": ["ı", "і", "ɩ"], "a": ["а", "ɑ"], "e": ["е"], "o": ["о", "ο"],
+             "c": ["с", "ϲ"], "p": ["р"], "l": ["ӏ", "ⅼ"]}  # fmt: skip
+
+
+@st.composite
+def spelled(draw: st.DrawFn, email: str) -> str:
+    """``email`` as an attacker might spell it to look like another address."""
+    out = []
+    for ch in email:
+        choices = [ch, ch.upper()] + LOOKALIKE.get(ch, [])
+        if ch.isascii() and ch.isalnum():
+            choices.append(chr(0xFF00 + ord(ch) - 0x20))  # its fullwidth form
+        out.append(draw(st.sampled_from(choices)))
+        if draw(st.integers(0, 9)) == 0:
+            out.append(draw(st.sampled_from(INVISIBLE)))
+    text = "".join(out)
+    if draw(st.booleans()):
+        text += "." * draw(st.integers(1, 3))
+    if draw(st.booleans()):
+        text = f"<{' ' * draw(st.integers(0, 2))}{text}{' ' * draw(st.integers(0, 2))}>"
+    return text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_imlgit_addresses_in_any_spelling_are_imlgit(data: st.DataObject) -> None:
+    for ident in (LEARNER, POLICY):
+        text = data.draw(spelled(ident.email))
+        assert approvals.address_key(text) == ident.email, text
+        assert approvals.is_imlgit(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_a_person_in_another_spelling_is_the_same_person(data: st.DataObject) -> None:
+    text = data.draw(spelled("ada@example.org"))
+    tagged = data.draw(st.sampled_from(["", "+x", "+review"]))
+    local, _, domain = text.rpartition("@")
+    assert approvals.address_key(f"{local}{tagged}@{domain}") == "ada@example.org"
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [("ada@example.org", "bo@example.org"), ("ada@example.org", "ada@example.com"),
+     ("ada.b@example.org", "adab@example.org"), ("ada@example.org", "ada@mail.example.org")],
+)  # fmt: skip
+def test_different_people_stay_different(a: str, b: str) -> None:
+    assert approvals.address_key(a) != approvals.address_key(b)
+    assert not approvals.is_imlgit(a) and not approvals.is_imlgit(b)
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["learner@imlgit.invalid.", "learner@imlgit.invalid ", "lea\u200brner@imlgit.invalid",
+     "learner@\u0131mlgit.invalid", "LEARNER@IMLGIT.INVALID", "policy@ci.imlgit.invalid"],
+)  # fmt: skip
+def test_the_issue_spellings_of_imlgit_cannot_approve(store: Store, email: str) -> None:
+    p = proposal(store)
+    main = store.head()
+    with pytest.raises(SelfApprovalError, match="imlgit's own identity"):
+        rv.approve(store, "p1", approver=Identity("Looks Human", email))
+    assert store.head() == main and store.head(p.branch) == p.head
+
+
+@pytest.mark.parametrize("email", ["ada@example.org ", "ada+tag@example.org",
+                                   "ada@example.org.", "ADA@example.org"])  # fmt: skip
+def test_an_author_in_another_spelling_cannot_approve(store: Store, email: str) -> None:
+    r = Identity("Ada", "ada@example.org")
+    store.create_branch("proposals/mine")
+    msg = CommitMessage.make("add", "add r-x", "Because.", rules=["r-x"])
+    store.commit({"rules/r-x.md": RULE.encode()}, msg, author=r, branch="proposals/mine")
+    with pytest.raises(SelfApprovalError, match="wrote commit"):
+        rv.approve(store, "mine", approver=Identity("Ada", email))
+
+
+def test_the_committer_of_a_proposal_commit_cannot_approve(store: Store) -> None:
+    info = proposal(store).commits[0]
+    committer = Identity("Someone", "someone@example.org")
+    fake = type(info)(**{**info.__dict__, "committer": str(committer)})
+    with pytest.raises(SelfApprovalError, match="committed commit"):
+        approvals.check_approver(committer, [fake], "p1")
+
+
+RULE = """---
+id: r-x
+title: x
+scope: general
+status: active
+support: 3
+contradictions: 0
+created: 2026-11-01T00:00:00Z
+updated: 2026-11-01T00:00:00Z
+---
+Always x.
+"""
+
+
+# ---------------------------------------------------------------------- one way onto main
+
+
+@pytest.mark.parametrize("branch", ["main", "refs/heads/main"])
+def test_learning_into_main_is_refused_in_any_spelling(store: Store, branch: str) -> None:
+    main = store.head()
+    for policy in ("manual", "gated", "auto"):
+        with pytest.raises(ReviewError, match="only through an approval"):
+            open_memory(store, policy).learn(ENV.sample(60, 1), batch=30, branch=branch)
+        assert store.head() == main and set(store.branches()) == {"main"}
+
+
+def test_heads_main_is_another_branch_not_main(store: Store) -> None:
+    main = store.head()
+    done = open_memory(store).learn(ENV.sample(60, 1), batch=30, branch="heads/main")
+    assert store.head() == main and store.head("heads/main") == done.head != main
+
+
+@pytest.mark.parametrize("spelling", ["proposals/p1", "refs/heads/proposals/p1", "sha", "copy"])
+def test_store_merge_of_a_proposal_is_refused(store: Store, spelling: str) -> None:
+    p = proposal(store)
+    main = store.head()
+    if spelling == "sha":
+        spelling = p.head
+    elif spelling == "copy":
+        store.create_branch("copy", p.head)
+    for ff in (True, False):
+        with pytest.raises(UnapprovedChange, match="only inside an approval") as err:
+            store.merge(spelling, CommitMessage.make("merge", "merge it", "Because."),
+                        author=PERSON, fast_forward=ff)  # fmt: skip
+        assert err.value.commits and store.head() == main
+
+
+@pytest.mark.parametrize("spelling", ["refs/heads/proposals/p1", "heads/proposals/p1", "sha",
+                                      "copy", "proposals/p1"])  # fmt: skip
+def test_cli_branch_merge_of_a_proposal_is_refused(store: Store, imlgit_cli, spelling: str) -> None:
+    p = proposal(store)
+    main = store.head()
+    if spelling == "sha":
+        spelling = p.head
+    elif spelling == "copy":
+        store.create_branch("copy", p.head)
+    out = imlgit_cli("branch", "merge", spelling, "--why", "sneak it in", repo=store.path)
+    assert out.returncode in (1, 2) and "approve" in out.stderr, out.stderr
+    assert "unexpected" not in out.stderr
+    assert Store.open(store.path).head() == main
+
+
+def test_cli_learn_into_refs_heads_main_is_refused(
+    store: Store, imlgit_cli, tmp_path: Path
+) -> None:
+    import json
+
+    data = tmp_path / "t.jsonl"
+    data.write_text("".join(json.dumps(e.to_dict()) + "\n" for e in ENV.sample(60, 1)))
+    main = store.head()
+    out = imlgit_cli("learn", str(data), "--branch", "refs/heads/main", repo=store.path)
+    assert out.returncode == 1 and "only through an approval" in out.stderr, out.stderr
+    assert Store.open(store.path).head() == main
+
+
+def test_an_approval_brings_the_proposal_and_nothing_is_uncovered(store: Store) -> None:
+    p = proposal(store)
+    done = rv.approve(store, "p1", approver=OTHER)
+    assert store.head() == done.sha and store.is_ancestor(p.head, done.sha)
+    assert store.uncovered(store.head()) == []
+
+
+def test_a_forged_approval_merge_by_imlgit_or_the_author_does_not_count(store: Store) -> None:
+    p = proposal(store)
+    main = store.head()
+    msg = CommitMessage.make("approve", "proposal p1", "Looks fine.", rules=p.rules,
+                             trailers=[("Imlgit-Proposal", "p1"),
+                                       ("Imlgit-Approved-By", str(OTHER))])  # fmt: skip
+    for who in (LEARNER, Identity("x", "learner@imlgit.invalid."), POLICY):
+        with pytest.raises(UnapprovedChange, match="does not count"):
+            store.merge("proposals/p1", msg, author=who, fast_forward=False)
+        assert store.head() == main
+
+
+def test_the_policy_approves_only_where_the_policy_in_force_may(store: Store) -> None:
+    """An approval merge by the policy under policy = "manual" (the committed one)
+    is refused, whatever decision a caller hands in."""
+    p = proposal(store)
+    decision = rv.Decision("auto", ())
+    with pytest.raises(UnapprovedChange, match="policy = 'manual'"):
+        rv.approve_by_policy(store, p, decision)
+    assert store.head() == p.main
+
+
+def test_the_auto_policy_committed_on_main_approves(store: Store) -> None:
+    commit_policy(store, "auto")
+    done = open_memory(store, "auto").learn(ENV.sample(60, 1), batch=30)
+    assert done.approval is not None and store.head() == done.approval.sha
+    assert store.uncovered(store.head()) == []
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_a_flag_or_the_environment_cannot_raise_the_policy(
+    store: Store, imlgit_cli, tmp_path: Path, how: str
+) -> None:
+    """IMLGIT_POLICY=auto (or a flag) over a main that says manual: left for a person."""
+    main = store.head()
+    if how == "flag":
+        done = open_memory(store, "auto").learn(ENV.sample(60, 1), batch=30)
+        assert done.approval is None and store.head() == main
+        assert done.decision is not None and "imlgit.toml on main says 'manual'" in (
+            done.decision.summary())  # fmt: skip
+        return
+    import json
+
+    data = tmp_path / "t.jsonl"
+    data.write_text("".join(json.dumps(e.to_dict()) + "\n" for e in ENV.sample(60, 1)))
+    out = imlgit_cli("learn", str(data), repo=store.path, env={"IMLGIT_POLICY": "auto"})
+    assert out.returncode == 0, out.stderr
+    assert Store.open(store.path).head() == main and "says 'manual'" in out.stdout + out.stderr
+
+
+@pytest.mark.skipif(not git_available(), reason="git CLI not installed")
+def test_a_plain_git_merge_is_reported_by_uncovered(store: Store) -> None:
+    p = proposal(store)
+    run_git(store.path, "merge", "--no-ff", "-m", "merge proposals/p1", "proposals/p1")
+    found = Store.open(store.path).uncovered(Store.open(store.path).head())
+    assert {u.sha for u in found} >= {c.sha for c in p.commits}
+    assert all("without an approval" in u.why for u in found)
+
+
+def test_uncovered_reads_every_commit_once_per_approval(store: Store) -> None:
+    """Three proposals approved: every learner commit on main is covered."""
+    for n in range(3):
+        open_memory(store).learn(ENV.sample(40, 10 + n), batch=40, propose=f"w{n}")
+        rv.approve(store, f"w{n}", approver=OTHER)
+    assert store.uncovered(store.head()) == []
+    learned = [c for c in store.log() if approvals.is_imlgit(c.author) and len(c.parents) == 1]
+    assert learned, "the proposals wrote commits"
+
+
+def test_subprocess_env_cannot_name_imlgit(store: Store, imlgit_cli) -> None:
+    proposal(store)
+    out = imlgit_cli("approve", "p1", repo=store.path,
+                     env={"IMLGIT_AUTHOR": "Ada <learner@imlgit.invalid.>"})  # fmt: skip
+    assert out.returncode == 1 and "not a person" in out.stderr, out.stderr
