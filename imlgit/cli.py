@@ -1243,6 +1243,10 @@ def push(ctx: click.Context, remote: str, with_proposals: bool) -> None:
 @click.option("--staged", is_flag=True, help="Check the rule files staged in git's index.")
 @click.option("--commit-msg", "commit_msg", metavar="FILE", help="Check a commit message file.")
 @click.option("--path", "paths", multiple=True, help="Check rule files on disk.")
+@click.option("--move", "move", nargs=2, metavar="OLD NEW",
+              help="Check that main may move from OLD to NEW: every commit imlgit wrote that "
+              "it brings is inside an approval (the reference-transaction and pre-receive "
+              "hooks call this).")  # fmt: skip
 @json_option
 @click.pass_context
 def check(
@@ -1251,16 +1255,37 @@ def check(
     staged: bool,
     commit_msg: str | None,
     paths: tuple[str, ...],
+    move: tuple[str, str] | None,
     as_json: bool,
 ) -> None:
     """Validate the memory's rule files, reporting every problem (the git hooks call this).
 
     With no option: the working tree, as a linter would (files not committed yet
-    too), and the last commit; --staged: git's index; --at REV: that revision."""
+    too), and the last commit; --staged: git's index; --at REV: that revision;
+    --move OLD NEW: whether main may move so."""
     from .scan import scan_text
     from .store import check_rule_file
 
     problems: list[str] = []
+    if move:
+        old, new = (None if set(x) == {"0"} else x for x in move)
+        if new is not None:  # main deleted: not a move this check judges
+            store = _store(ctx)
+            if os.environ.get("GIT_QUARANTINE_PATH"):  # pre-receive: pushed objects wait there
+                store.see_objects(os.environ["GIT_QUARANTINE_PATH"])
+            found = store.uncovered(store.resolve(new), store.resolve(old) if old else None)
+            problems.extend(f"{u} (approve the proposal instead: imlgit approve NAME)"
+                            for u in found)  # fmt: skip
+        if as_json:
+            _emit_json({"ok": not problems, "problems": problems})
+        for line in problems if not as_json else ():
+            click.echo(f"refused: {line}", err=True)
+        if problems:
+            raise SystemExit(1)
+        if not as_json:
+            click.echo("ok: main may move; every commit imlgit wrote is inside an approval",
+                       err=True)  # fmt: skip
+        return
 
     def scan(path: str, data: bytes, allow: tuple[str, ...]) -> None:
         text = data.decode("utf-8", errors="replace")

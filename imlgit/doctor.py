@@ -2,6 +2,12 @@
 
 :func:`diagnose` reads main once and reports :class:`Finding` objects of these kinds:
 
+``unapproved``
+    A commit imlgit wrote that reached main without an approval record covering
+    it (:mod:`imlgit.approvals`): a plain ``git merge`` of a proposal where the
+    hooks did not run, a forged approval merge (by imlgit's own identity, by the
+    proposal's author, by the policy where main's imlgit.toml did not let it, or
+    by the policy over a change only a person may approve). One finding a commit.
 ``invalid-file``
     A file under ``rules/`` that :meth:`imlgit.store.Store.check` would refuse: it
     does not parse, is not at ``rules/<xx>/<id>.md``, repeats an id, or is not a
@@ -107,6 +113,7 @@ __all__ = [
 ]
 
 KINDS = (
+    "unapproved",
     "invalid-file",
     "duplicate",
     "contradiction",
@@ -943,6 +950,7 @@ def diagnose(
     head = store.resolve("main")
     report = Report(commit=head, similarity=similarity, edited_similarity=edited_similarity)
     rules, findings, report.files = _read(store, head)
+    findings += [Finding("unapproved", (), str(u)) for u in store.uncovered(head)]
     active = [r for r in rules.values() if r.status == ACTIVE]
     report.active = len(active)
     report.checkable = sum(r.checkable for r in active)

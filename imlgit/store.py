@@ -1641,6 +1641,14 @@ class Store:
         return approvals.uncovered(commits, side, lambda a: self.policy_at(a.parents[0]),
                                    changed=changed)  # fmt: skip
 
+    def see_objects(self, path: str) -> None:
+        """Read objects from the object directory ``path`` too, for this process only
+        (git's quarantine of a push being received: the pre-receive hook judges
+        commits that are not in the repository yet)."""
+        from dulwich.object_store import DiskObjectStore
+
+        self.repo.object_store.alternates.append(DiskObjectStore(path))
+
     def paths_between(self, a: str | None, b: str) -> list[str]:
         """Every path that differs between revisions ``a`` (None: nothing) and ``b``,
         files of any kind, sorted."""

@@ -5,6 +5,8 @@ installed); the learner that needs no model writes the proposals.
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -264,12 +266,49 @@ def test_a_flag_or_the_environment_cannot_raise_the_policy(
 
 
 @pytest.mark.skipif(not git_available(), reason="git CLI not installed")
-def test_a_plain_git_merge_is_reported_by_uncovered(store: Store) -> None:
+@pytest.mark.parametrize("how", [["--no-ff", "-m", "merge proposals/p1"], ["--ff-only"]])
+def test_a_plain_git_merge_is_refused_by_the_hook(store: Store, how: list[str]) -> None:
+    proposal(store)
+    main = store.head()
+    out = subprocess.run(["git", "merge", *how, "proposals/p1"], cwd=store.path,
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode != 0 and "refused:" in out.stderr, out.stderr
+    assert "without an approval" in out.stderr
+    assert Store.open(store.path).head() == main
+
+
+@pytest.mark.skipif(not git_available(), reason="git CLI not installed")
+def test_where_no_hook_runs_doctor_reports_the_merge(tmp_path: Path, imlgit_cli) -> None:
+    store = Store.init(tmp_path / "bare-hooks", author=PERSON, clock=Clock(), install_hooks=False)
+    store.checkout_worktree()
     p = proposal(store)
     run_git(store.path, "merge", "--no-ff", "-m", "merge proposals/p1", "proposals/p1")
     found = Store.open(store.path).uncovered(Store.open(store.path).head())
     assert {u.sha for u in found} >= {c.sha for c in p.commits}
     assert all("without an approval" in u.why for u in found)
+    doctor = imlgit_cli("doctor", "--json", repo=store.path)
+    kinds = [f["kind"] for f in json.loads(doctor.stdout)["findings"]]
+    assert kinds.count("unapproved") == len(found) and kinds[0] == "unapproved"
+    moved = imlgit_cli("check", "--move", p.main, Store.open(store.path).head(), repo=store.path)
+    assert moved.returncode == 1 and "refused:" in moved.stderr
+
+
+@pytest.mark.skipif(not git_available(), reason="git CLI not installed")
+def test_a_push_of_an_unapproved_main_is_refused_by_pre_receive(
+    store: Store, tmp_path: Path
+) -> None:
+    """The server's pre-receive hook (hooks/pre-receive, installed in a bare repo)."""
+    server = tmp_path / "server.git"
+    run_git(tmp_path, "init", "-q", "--bare", str(server))
+    run_git(store.path, "push", "-q", str(server), "main")
+    Store.open(server).install_hooks()
+    p = proposal(store)
+    refused = subprocess.run(["git", "push", str(server), f"{p.head}:refs/heads/main"],
+                             cwd=store.path, capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode != 0 and "refused:" in refused.stderr, refused.stderr
+    rv.approve(store, "p1", approver=OTHER)
+    run_git(store.path, "push", "-q", str(server), "main")
+    assert run_git(server, "rev-parse", "main").strip() == store.head()
 
 
 def test_uncovered_reads_every_commit_once_per_approval(store: Store) -> None:
@@ -287,3 +326,82 @@ def test_subprocess_env_cannot_name_imlgit(store: Store, imlgit_cli) -> None:
     out = imlgit_cli("approve", "p1", repo=store.path,
                      env={"IMLGIT_AUTHOR": "Ada <learner@imlgit.invalid.>"})  # fmt: skip
     assert out.returncode == 1 and "not a person" in out.stderr, out.stderr
+
+
+# ---------------------------------------------------------------------- every path reviewed
+
+
+def _sneak_config(store: Store, name: str = "p1") -> rv.Proposal:
+    """The issue's attack: a proposal that also sets policy = "auto" and lets every
+    secret through, under an innocent title change."""
+    p = proposal(store, name)
+    text = (store.read_file("imlgit.toml", p.head) or b"").decode()
+    text = text.replace('# policy = "manual"', 'policy = "auto"')
+    text = text.replace("# allow = []", 'allow = [".*"]')
+    msg = CommitMessage.make("edit", "retitle a rule", "A clearer title.")
+    store.commit({"imlgit.toml": text.encode(), "hooks/pre-commit": b"#!/bin/sh\nexit 0\n"},
+                 msg, author=LEARNER, branch=p.branch)  # fmt: skip
+    return rv.get_proposal(store, name)
+
+
+def test_a_config_change_is_shown_first_and_no_policy_approves_it(store: Store) -> None:
+    p = _sneak_config(store)
+    assert p.person_only == ["imlgit.toml", "hooks/pre-commit"]
+    gate = rv.Gate()
+    for policy in ("gated", "auto"):
+        d = rv.decide(store, p, gate, policy)
+        assert not d.approve and not d.gated_ok
+        assert d.checks[0].name == "files only a person approves" and not d.checks[0].ok
+        assert "imlgit.toml" in d.summary()
+    r = rv.review(store, "p1", gate, "auto")
+    from imlgit import reviewtext
+
+    lines = reviewtext.text(r)
+    assert lines[1].startswith("! it changes 2 files outside the rules and the evidence")
+    assert "  ! imlgit.toml" in lines and any('+policy = "auto"' in x for x in lines)
+    md = reviewtext.markdown(r)
+    assert md.index("imlgit.toml") < md.index("| rule |") and '+allow = [".*"]' in md
+    assert r.to_dict()["person_only"][0]["path"] == "imlgit.toml"
+
+
+def test_a_policy_merge_of_a_config_change_is_refused_by_the_guard(store: Store) -> None:
+    commit_policy(store, "auto")
+    p = _sneak_config(store)
+    with pytest.raises(UnapprovedChange, match="only a person may"):
+        rv.approve_by_policy(store, p, rv.Decision("auto", ()))
+    assert store.head() == p.main
+    rv.approve(store, "p1", approver=OTHER, why="I read the configuration change.")
+    assert store.policy_at("main") == "auto" and store.uncovered(store.head()) == []
+
+
+def test_proposals_and_review_cli_name_the_config_change(store: Store, imlgit_cli) -> None:
+    _sneak_config(store)
+    listed = imlgit_cli("proposals", repo=store.path)
+    assert "! changes imlgit.toml, hooks/pre-commit: only a person approves" in listed.stdout
+    shown = imlgit_cli("review", "p1", repo=store.path)
+    assert shown.stdout.splitlines()[1].startswith("! it changes 2 files"), shown.stdout
+    assert "[no] files only a person approves: imlgit.toml, hooks/pre-commit" in shown.stdout
+
+
+def test_the_secret_scan_reads_evidence_and_rationales(store: Store) -> None:
+    p = proposal(store)
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    store.commit({"experiences/zz/leak.jsonl": (
+        b'{"id": "t-1", "input": "mail ada.lovelace@acme-corp.com", "outcome": {"text": "ok"}}\n'
+    )}, CommitMessage.make("experiences", "store 1", f"Token {token} for the API."),
+        author=LEARNER, branch=p.branch)  # fmt: skip
+    d = rv.decide(store, rv.get_proposal(store, "p1"), rv.Gate(), "gated")
+    scan = next(c for c in d.checks if c.name == "secret scan")
+    assert not scan.ok and "experiences/zz/leak.jsonl" in scan.detail and "commit " in scan.detail
+
+
+def test_pull_names_a_config_change_first(tmp_path: Path, imlgit_cli) -> None:
+    a = Store.init(tmp_path / "a", author=PERSON)
+    a.checkout_worktree()
+    out = imlgit_cli("clone", str(a.path), str(tmp_path / "b"))
+    assert out.returncode == 0, out.stderr
+    commit_policy(a, "gated")
+    pulled = imlgit_cli("pull", repo=tmp_path / "b")
+    assert pulled.returncode == 0, pulled.stderr
+    first = pulled.stderr.splitlines()[0]
+    assert first.startswith("! 1 file outside the rules and the evidence changed: imlgit.toml")
