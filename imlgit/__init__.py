@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         LearnError,
         LLMError,
         NotAMemoryRepo,
+        PrivacyError,
         RationaleRequired,
         ReviewError,
         RevisionNotFound,
@@ -78,6 +79,7 @@ __all__ = [
     "ReviewError",
     "SelfApprovalError",
     "UnapprovedChange",
+    "PrivacyError",
 ]
 
 # name -> the module that defines it

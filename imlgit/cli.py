@@ -110,10 +110,19 @@ def _allow_from(toml_text: str | None) -> tuple[str, ...]:
 
 
 def _why(why: str | None) -> str:
-    from .errors import RationaleRequired
+    """The rationale given with --why: required, and refused when it carries a secret
+    or personal data (it is committed to history; imlgit.privacy)."""
+    from .errors import ImlgitError, RationaleRequired
+    from .privacy import check_rationale
 
     if why is None or not why.strip():
         raise RationaleRequired('a rationale is required: pass --why "..." saying why')
+    ctx = click.get_current_context(silent=True)
+    try:
+        allow = _scan_allow(_store(ctx)) if ctx is not None else ()
+    except ImlgitError:  # no memory here (yet): the scan without an allowlist
+        allow = ()
+    check_rationale(why.strip(), allow, what="--why")
     return why.strip()
 
 
@@ -577,6 +586,9 @@ def learn(
         click.echo(done.choice.summary(), err=True)
         if done.choice.note:
             click.echo(f"  {done.choice.note}", err=True)
+    if done.redacted:  # on stderr with --json too: the JSON has it as "redacted"
+        click.echo(f"redacted before learning: {done.redacted} ([privacy] experiences = "
+                   '"redact": typed placeholders are stored, not the data)', err=True)  # fmt: skip
     if as_json:
         _emit_json(done)
         return

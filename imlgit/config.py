@@ -65,6 +65,7 @@ DEFAULTS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
         "eval_set": (str, None),
     },
     "scan": {"allow": (list, [])},
+    "privacy": {"experiences": (str, "redact")},
     "prune": {"max_rules": (int, 0)},
 }
 
@@ -102,6 +103,7 @@ _CHOICES = {
     ("learn", "learner"): ("auto", "model", "covering"),
     ("learn", "store_experiences"): ("full", "hashes"),
     ("review", "policy"): ("manual", "gated", "auto"),
+    ("privacy", "experiences"): ("redact", "refuse", "hashes"),
 }
 
 

@@ -8,6 +8,7 @@ caller can catch one class, and the CLI turns it into one line and exit 1::
     ├── RuleError                    a rule file or rule value is invalid (.path, .line, .field)
     │   └── RuleIdError              an id that is not a safe file name
     ├── ExperienceError              an experiences line is invalid (.path, .line, .field)
+    ├── PrivacyError                 a rationale would commit a secret or personal data
     ├── StoreError                   the memory repository
     │   ├── NotAMemoryRepo           no imlgit memory at that path
     │   ├── RevisionNotFound         a revision that does not resolve (.rev)
@@ -78,6 +79,11 @@ class RuleIdError(RuleError):
 
 class ExperienceError(_Located):
     """An experience (one JSONL line) is invalid (``path``, ``line``, ``field``)."""
+
+
+class PrivacyError(ImlgitError):
+    """Text that would be committed (a person's rationale) carries a secret or
+    personal data; the message says where, never what."""
 
 
 class StoreError(ImlgitError):

@@ -51,6 +51,7 @@ from .errors import ConflictError, ImlgitError, LearnError, LLMError, RuleError
 from .experience import Experience, parse_jsonl_text
 from .inputs import describe
 from .learners.base import OPS, Candidate, LearnContext, Learner, Operation, RuleContext
+from .privacy import redact_text
 from .rules import (
     EXPERIENCES_DIR,
     STATEMENT_DISAGREES,
@@ -537,7 +538,8 @@ class Learning:
         if op.op not in OPS:
             return Refusal(op.op, op.target, "unknown operation")
         # The model's words, kept, made safe to commit (see commits.plain_rationale).
-        rationale = plain_rationale(op.rationale).strip()
+        # Personal data it quotes is redacted: a rationale is committed to history.
+        rationale = redact_text(plain_rationale(op.rationale), s.scan_allow)[0].strip()
         if not rationale:
             return Refusal(op.op, op.target, "no rationale")
         if len(rationale) > MAX_RATIONALE // 2:

@@ -405,6 +405,14 @@ class Memory:
         """``<git dir>/imlgit/journal.jsonl``: experiences recorded, not learned yet."""
         return self.store.derived_dir / JOURNAL
 
+    def _screen(self, experiences: Sequence[Experience]) -> Any:
+        """``experiences`` as ``[privacy] experiences`` lets them be written
+        (:func:`imlgit.privacy.screen`): redacted, refused, or kept for hashing."""
+        from .privacy import screen
+
+        return screen(experiences, self.settings.get("privacy", "experiences"),
+                      tuple(self.settings.get("scan", "allow")))  # fmt: skip
+
     def record(self, experience: Experience | Mapping[str, Any]) -> Experience:
         """Append one experience to the journal that :meth:`learn` learns from.
 
@@ -425,7 +433,7 @@ class Memory:
             raise ExperienceError(
                 f"an experience is an Experience or a JSON object, got {type(experience).__name__}"
             )
-        exp = Experience.from_dict(data)
+        exp = self._screen([Experience.from_dict(data)]).experiences[0]
         line = (exp.to_json() + "\n").encode("utf-8")
         if len(line) > MAX_LINE_BYTES:
             raise ExperienceError(
@@ -717,6 +725,8 @@ class Memory:
                     raise LearnError("nothing to learn: the journal is empty")
             if not experiences:
                 raise LearnError("no experiences to learn from")
+            screened = self._screen(experiences)  # before anything is learned or written
+            experiences = screened.experiences  # the same ids, in the same order
             choice = self.choose_learner(experiences, learner)
             chosen = choice.learner
             policy = self.settings.get("review", "policy")
@@ -748,7 +758,8 @@ class Memory:
                 default_precision=float(s.get("learn", "default_precision")),
                 min_coverage=s.get("learn", "min_coverage"),
                 k=s.get("retrieval", "k"),
-                store_experiences=s.get("learn", "store_experiences"),
+                store_experiences=("hashes" if s.get("privacy", "experiences") == "hashes"
+                                   else s.get("learn", "store_experiences")),  # fmt: skip
                 branch=target,
                 scan_allow=tuple(s.get("scan", "allow")),
             )
@@ -774,7 +785,7 @@ class Memory:
                 raise
             finally:
                 _keep_refusals(store.derived_dir / REFUSALS, engine.refusals[kept:])
-            out = Learned(results, target, proposal, choice=choice)
+            out = Learned(results, target, proposal, choice=choice, redacted=screened.summary())
             if proposal is not None and opened_at is not None:
                 from .proposals import fold
 
@@ -818,6 +829,7 @@ class Learned:
     choice: LearnerChoice | None = None  # which learner, and why
     note: str | None = None  # e.g. why no proposal was opened
     folded: Folded | None = None  # the proposal's bookkeeping folded (imlgit.proposals)
+    redacted: str = ""  # what [privacy] redacted before learning ("3 email in 2 experiences")
 
     @property
     def head(self) -> str | None:
@@ -832,6 +844,7 @@ class Learned:
         return {
             "branch": self.branch,
             "proposal": self.proposal,
+            "redacted": self.redacted,
             "decision": self.decision.to_dict() if self.decision else None,
             "approval": self.approval.to_dict() if self.approval else None,
             "batches": [b.to_dict() for b in self.batches],

@@ -38,6 +38,7 @@ from .errors import (
 )
 from .experience import Experience, parse_jsonl_text
 from .infer import Evaluation, evaluate
+from .privacy import check_rationale, placeholders_in
 from .rules import Rule, parse_rule, same_meaning
 from .scan import Finding, scan_text
 from .store import DEFAULT_BRANCH, CommitInfo, RuleChange, Store
@@ -675,6 +676,19 @@ def stored_experiences(store: Store, p: Proposal) -> int:
     return n
 
 
+def redacted_in_evidence(store: Store, p: Proposal) -> dict[str, int]:
+    """The placeholders ``[privacy] experiences = "redact"`` left in the evidence the
+    proposal stores (kind -> how many): what was redacted, never what it was."""
+    if p.base is None:
+        return {}
+    old = dict(store.files_under("experiences", p.base))
+    found: Counter[str] = Counter()
+    for path, blob in store.files_under("experiences", p.head):
+        if old.get(path) != blob:
+            found.update(placeholders_in(store.read_blob(blob).decode("utf-8", "replace")))
+    return dict(sorted(found.items()))
+
+
 def _experience_lines(store: Store, blob: str) -> int:
     """Lines of a stored evidence file that are experiences (or their hashes)."""
     count = 0
@@ -699,6 +713,7 @@ class Review:
     stored: int = 0  # experiences the proposal stores
     eval_name: str | None = None  # what the accuracy was measured on
     files: tuple[tuple[str, str], ...] = ()  # (path, diff) of each person-only path, shown first
+    redacted: Mapping[str, int] = field(default_factory=dict)  # placeholders in its evidence
 
     def to_dict(self) -> dict[str, Any]:
         acc = None
@@ -710,6 +725,7 @@ class Review:
             "person_only": [{"path": path, "diff": diff} for path, diff in self.files],
             "net": [n.to_dict() for n in self.net],
             "stored_experiences": self.stored,
+            "redacted": dict(self.redacted),
             "accuracy": acc,
             "decision": self.decision.to_dict(),
             "entries": [e.to_dict() for e in self.entries],
@@ -746,7 +762,8 @@ def review(
         )
     files = tuple((path, file_diff(store, p.base, p.head, path)) for path in p.person_only)
     return Review(p, tuple(entries), shown, decision, net_changes(store, p),
-                  stored_experiences(store, p), on if shown is not None else None, files)
+                  stored_experiences(store, p), on if shown is not None else None, files,
+                  redacted_in_evidence(store, p))  # fmt: skip
 
 
 MAX_DIFF_LINES = 200
@@ -778,6 +795,18 @@ def check_approver(approver: Identity, p: Proposal) -> None:
     """Refuse an approval by imlgit itself or by someone who wrote or committed part
     of ``p``, identities compared as identities (:func:`imlgit.approvals.identity_key`)."""
     approvals.check_approver(approver, p.commits, p.name)
+
+
+def _allow(store: Store) -> tuple[str, ...]:
+    """``[scan] allow`` as main's imlgit.toml says (the committed file alone)."""
+    from .config import load_settings
+
+    data = store.read_file("imlgit.toml", DEFAULT_BRANCH)
+    try:
+        text = data.decode("utf-8") if data is not None else None
+        return tuple(load_settings(text, env={}).get("scan", "allow"))
+    except (ImlgitError, UnicodeDecodeError):
+        return ()
 
 
 @dataclass(frozen=True)
@@ -815,6 +844,8 @@ def approve(store: Store, name: str, *, approver: Identity, why: str = "") -> Ap
     """A person approves proposal ``name``: merged into main, the branch removed."""
     p = get_proposal(store, name)
     check_approver(approver, p)
+    if why.strip():
+        check_rationale(why, _allow(store), what="the approval's rationale")
     why = why.strip() or (
         f"Reviewed and approved by {approver.name}: {len(p.commits)} commits changing "
         f"{', '.join(p.rules) or 'no rules'}."
@@ -918,6 +949,7 @@ def reject(store: Store, name: str, *, person: Identity, why: str) -> str:
     """
     if not why or not why.strip():
         raise RationaleRequired("say why the proposal is rejected (--why)")
+    check_rationale(why, _allow(store), what="the rejection's rationale")
     p = get_proposal(store, name)
     if approvals.is_imlgit(person):
         raise SelfApprovalError(f"{person} is imlgit's own identity; a person rejects")

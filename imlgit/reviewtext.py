@@ -60,6 +60,16 @@ def _counts(r: Review) -> str:
     return ", ".join(meaning) or "no rule"
 
 
+def _redacted(r: Review) -> str:
+    """" (redacted before they were stored: 3 <email>, 1 <card>)", or ""."""
+    if not r.redacted:
+        return ""
+    from .privacy import PLACEHOLDERS
+
+    shown = ", ".join(f"{n} {PLACEHOLDERS[kind]}" for kind, n in r.redacted.items())
+    return f" (redacted before they were stored: {shown})"
+
+
 def _net_lines(n: NetChange) -> Iterator[str]:
     b, a = n.before, n.after
     yield f"  {_SIGN[n.kind]} {n.rule_id} ({n.kind}; {n.path})"
@@ -95,7 +105,7 @@ def _accuracy(r: Review) -> str | None:
 def text(r: Review, *, commits: bool = False, diff: bool = True) -> list[str]:
     p = r.proposal
     out = [f"proposal {p.name}: {len(p.commits)} commits on {p.branch}; net change: "
-           f"{_counts(r)}; {r.stored} experiences stored"]
+           f"{_counts(r)}; {r.stored} experiences stored{_redacted(r)}"]
     if r.files:
         out.append(f"! it changes {len(r.files)} file{'s' if len(r.files) != 1 else ''} "
                    "outside the rules and the evidence, which only a person approves:")
@@ -149,7 +159,7 @@ def markdown(r: Review, *, commits: bool = False, diff: bool = True) -> str:
     p = r.proposal
     out = [f"### imlgit review: `{p.name}`", ""]
     out.append(f"**{len(p.commits)} commits**; net change: {_counts(r)}; "
-               f"{r.stored} experiences stored.")
+               f"{r.stored} experiences stored{_md(_redacted(r))}.")
     if r.files:
         out += ["", f"> **It changes {len(r.files)} file{'s' if len(r.files) != 1 else ''} "
                 "outside the rules and the evidence, which only a person approves:**"]

@@ -11,10 +11,14 @@ Kinds (see :data:`KINDS`):
 ``private-key``
     A PEM private key header (RSA, EC, DSA, OPENSSH, ENCRYPTED, PGP or bare).
 ``api-key``
-    A well-known token shape (OpenAI, AWS access key id, GitHub, Slack, Google,
-    Stripe live keys, JWTs), or an ``api_key`` / ``secret`` / ``token`` /
-    ``password`` / ``passwd`` assignment (``:`` or ``=``) whose value has 12+
-    characters mixing letters and digits.
+    A well-known token shape (OpenAI, AWS access key id, GitHub, GitLab, Hugging
+    Face, SendGrid, Slack, Google, Stripe live keys, JWTs), or an ``api_key`` /
+    ``secret`` / ``token`` / ``password`` / ``passwd`` / ``access_key`` /
+    ``account_key`` / ``private_key`` / ``shared_access_key`` /
+    ``subscription_key`` assignment (``:`` or ``=``; also as the end of a longer
+    name, such as ``aws_secret_access_key`` or Azure's ``AccountKey=``) whose
+    value has 12+ characters mixing letters and digits (a value containing
+    ``EXAMPLE``, as in AWS's documentation, passes).
 ``email``
     An address whose domain has a dot and a TLD of 2+ letters.  Addresses in the
     reserved domains of RFC 2606 / RFC 6761 (``example.com``, ``example.org``,
@@ -29,6 +33,14 @@ Kinds (see :data:`KINDS`):
 ``card-number``
     13–19 digits, contiguous or in the usual groups of a payment card, starting
     with 2–6 (the first digit of every major network) and passing the Luhn check.
+``iban``
+    An International Bank Account Number: a country code, two check digits and
+    11–30 letters or digits (in groups of four or not) whose ISO 7064 mod-97
+    check holds.
+``national-id``
+    A US social security number (``123-45-6789``, the area not 000, 666 or
+    9xx, the group not 00, the serial not 0000) or a UK National Insurance
+    number (``QQ 12 34 56 C``, prefixes HMRC never issues excluded).
 
 A :class:`Finding` never holds the secret: its ``excerpt`` keeps the first
 characters of the match (at most 4, at most a third of it) followed by ``…``.
@@ -51,9 +63,11 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-__all__ = ["KINDS", "Finding", "scan_text"]
+__all__ = ["KINDS", "Finding", "scan_text", "spans"]
 
-KINDS: tuple[str, ...] = ("private-key", "api-key", "email", "phone", "card-number")
+KINDS: tuple[str, ...] = (
+    "private-key", "api-key", "email", "phone", "card-number", "iban", "national-id",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -112,9 +126,40 @@ def _assignment(m: re.Match[str]) -> tuple[int, int] | None:
     value = m.group("value").rstrip(".,;:!?")
     has_letter = any(c.isalpha() for c in value)
     has_digit = any(c.isdigit() for c in value)
-    if len(value) < 12 or not (has_letter and has_digit):
+    if len(value) < 12 or not (has_letter and has_digit) or "EXAMPLE" in value:
         return None
     return start, start + len(value)
+
+
+def _mixed_case(m: re.Match[str]) -> tuple[int, int] | None:
+    # a token's random part has both cases (or digits); a long word does not
+    body = m.group().split("_", 1)[-1]
+    kinds = (any(c.islower() for c in body) + any(c.isupper() for c in body)
+             + any(c.isdigit() for c in body))  # fmt: skip
+    return m.span() if kinds >= 2 else None
+
+
+def _iban(m: re.Match[str]) -> tuple[int, int] | None:
+    compact = m.group().replace(" ", "")
+    if not 15 <= len(compact) <= 34:
+        return None
+    moved = compact[4:] + compact[:4]
+    number = "".join(str(int(c, 36)) for c in moved)
+    return m.span() if int(number) % 97 == 1 else None
+
+
+def _ssn(m: re.Match[str]) -> tuple[int, int] | None:
+    area, group, serial = m.group().split("-")
+    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+        return None
+    return m.span()
+
+
+_NINO_NEVER = frozenset({"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"})
+
+
+def _nino(m: re.Match[str]) -> tuple[int, int] | None:
+    return None if m.group()[:2].upper() in _NINO_NEVER else m.span()
 
 
 _EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
@@ -204,6 +249,16 @@ _RULES: tuple[tuple[str, str, _Check], ...] = (
     ("api-key", r"gh[pousr]_(?<!\w....)[A-Za-z0-9]{36,}(?!\w)", _whole),
     # GitHub fine-grained tokens: github_pat_ and 22+ letters, digits or "_".
     ("api-key", r"github_pat_(?<!\w.{11})[A-Za-z0-9_]{22,}(?!\w)", _whole),
+    # GitLab tokens: glpat- (personal), glptt- (trigger), gldt- (deploy), glrt-
+    # (runner), glcbt- (CI job), glimt- (incoming mail), glft- (feed), glsoat-
+    # (OAuth application secret), then 20+ url-safe characters.
+    ("api-key", r"gl(?<![\w\-]gl)(?:pat|ptt|dt|rt|cbt|imt|ft|soat)-[A-Za-z0-9_\-]{20,}(?![\w\-])",
+     _mixed_case),  # fmt: skip
+    # Hugging Face tokens: hf_ and 30+ letters or digits ("hf_hub_download" is a
+    # function name: lower case and "_").
+    ("api-key", r"hf_(?<!\w...)[A-Za-z0-9]{30,}(?!\w)", _mixed_case),
+    # SendGrid API keys: SG. 22 url-safe characters . 43 url-safe characters.
+    ("api-key", r"SG\.(?<![\w.]...)[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}(?![\w\-])", _whole),
     # Slack tokens: xoxa-/xoxb-/xoxp-/xoxo-/xoxs-/xoxr- and a digit in the rest.
     ("api-key", r"xox[abposr]-(?<![\w\-].....)[A-Za-z0-9\-]{10,}(?![\w\-])", _has_digit),
     # Google API keys: AIza and exactly 35 url-safe characters.
@@ -226,7 +281,10 @@ _RULES: tuple[tuple[str, str, _Check], ...] = (
     (
         "api-key",
         r"[aAsStTpP](?<![A-Za-z0-9].)"
-        r"(?i:(?<=a)pi[_\-]?key|(?<=s)ecret|(?<=t)oken|(?<=p)ass(?:word|wd))(?i:[_\-]?key)?"
+        r"(?i:(?<=a)pi[_\-]?key|(?<=s)ecret|(?<=t)oken|(?<=p)ass(?:word|wd)"
+        r"|(?<=a)cc(?:ess|ount)[_\-]?key|(?<=p)rivate[_\-]?key"
+        r"|(?<=s)hared[_\-]?access[_\-]?key|(?<=s)ubscription[_\-]?key)"
+        r"(?i:[_\-]?access)?(?i:[_\-]?key)?"
         r"['\"]?[ \t]*[:=][ \t]*['\"]?"
         r"(?P<value>[A-Za-z0-9_\-+/=.~!@#%^&*?]{12,})",
         _assignment,
@@ -247,6 +305,24 @@ _RULES: tuple[tuple[str, str, _Check], ...] = (
         "card-number",
         r"3" + _GROUPED_BEFORE + r"\d{3}(?P<sep>[ \-])\d{6}(?P=sep)\d{4,5}" + _GROUPED_AFTER,
         _card,
+    ),
+    # IBANs: a country code, two check digits, then 11-30 capitals or digits,
+    # grouped in fours by single spaces or not; the mod-97 check in _iban.
+    (
+        "iban",
+        r"[A-Z](?<![A-Za-z0-9].)[A-Z]\d{2}"
+        r"(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?)(?![A-Za-z0-9])",
+        _iban,
+    ),
+    # US social security numbers, 3-2-4 digits with dashes (a date is 4-2-2, a
+    # phone number 3-3-4).
+    ("national-id", r"[0-8](?<![\w.\-].)\d{2}-\d{2}-\d{4}(?![\w\-])(?!\.\d)", _ssn),
+    # UK National Insurance numbers: two letters (not D, F, I, Q, U, V; O not
+    # second), six digits in pairs or not, and A-D.
+    (
+        "national-id",
+        r"[A-CEGHJ-PR-TW-Z](?<![A-Za-z0-9].)[A-CEGHJ-NPR-TW-Z](?: ?\d{2}){3} ?[A-D](?![A-Za-z0-9])",
+        _nino,
     ),
     # International phone numbers: "+", a country code (not 0), then digits with
     # single spaces, dashes or dots and at most one pair of parentheses; 8 to 15
@@ -303,6 +379,22 @@ def _candidates(text: str) -> Iterator[tuple[int, int, int, str]]:
                 yield span[0], number, span[1], kind
 
 
+def spans(text: str, *, allow: Sequence[str] = ()) -> list[tuple[int, int, str]]:
+    """(start, end, kind) of every suspected secret in ``text``, in order of
+    position, as :func:`scan_text` reports them (for redacting them in place)."""
+    allowed = _compile_allow(allow)
+    out: list[tuple[int, int, str]] = []
+    taken = 0  # end of the last match kept (reported or allowed)
+    for start, _, end, kind in sorted(_candidates(text)):
+        if start < taken:
+            continue  # overlaps a match already kept
+        taken = end
+        if any(a.fullmatch(text[start:end]) for a in allowed):
+            continue
+        out.append((start, end, kind))
+    return out
+
+
 def scan_text(text: str, *, path: str = "", allow: Sequence[str] = ()) -> list[Finding]:
     """Every suspected secret in ``text``, in order of position.
 
@@ -310,21 +402,13 @@ def scan_text(text: str, *, path: str = "", allow: Sequence[str] = ()) -> list[F
     matches one of them (``re.fullmatch``) is not reported.  An invalid one
     raises :class:`ValueError` naming it.
     """
-    allowed = _compile_allow(allow)
-    candidates = sorted(_candidates(text))
-    if not candidates:
+    found = spans(text, allow=allow)
+    if not found:
         return []
     line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
     findings: list[Finding] = []
-    taken = 0  # end of the last match kept (reported or allowed)
-    for start, _, end, kind in candidates:
-        if start < taken:
-            continue  # overlaps a match already kept
-        taken = end
-        secret = text[start:end]
-        if any(a.fullmatch(secret) for a in allowed):
-            continue
+    for start, end, kind in found:
         line = bisect_right(line_starts, start)
         column = start - line_starts[line - 1] + 1
-        findings.append(Finding(kind, line, column, _mask(secret), path))
+        findings.append(Finding(kind, line, column, _mask(text[start:end]), path))
     return findings

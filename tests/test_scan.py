@@ -106,6 +106,8 @@ POSITIVES = [
     ("phone", "office (555)123-4567", "(555)123-4567"),
     ("phone", "cell 555-123-4567.", "555-123-4567"),
     ("phone", "cell 555.123.4567", "555.123.4567"),
+    ("iban", "IBAN " + "GB82 WEST " + "1234 5698 7654 32", "GB82 WEST " + "1234 5698 7654 32"),
+    ("national-id", "SSN " + "078-05-" + "1120.", "078-05-" + "1120"),
     ("card-number", f"card {VISA}", VISA),
     ("card-number", f"card {VISA_SPACED}.", VISA_SPACED),
     ("card-number", MASTERCARD_DASHED, MASTERCARD_DASHED),
@@ -230,7 +232,8 @@ def test_near_miss_passes(text: str) -> None:
 
 
 def test_kinds() -> None:
-    assert KINDS == ("private-key", "api-key", "email", "phone", "card-number")
+    assert KINDS == ("private-key", "api-key", "email", "phone", "card-number", "iban",
+                     "national-id")  # fmt: skip
     assert {kind for kind, _, _ in POSITIVES} == set(KINDS)
 
 
