@@ -165,14 +165,20 @@ def test_heads_main_is_another_branch_not_main(store: Store) -> None:
     assert store.head() == main and store.head("heads/main") == done.head != main
 
 
+def _spell(store: Store, p: rv.Proposal, spelling: str) -> str:
+    """The proposal named as ``spelling`` says: its sha, a copy of its branch, or a ref."""
+    if spelling == "sha":
+        return p.head
+    if spelling == "copy":
+        store.create_branch("copy", p.head)
+    return spelling
+
+
 @pytest.mark.parametrize("spelling", ["proposals/p1", "refs/heads/proposals/p1", "sha", "copy"])
 def test_store_merge_of_a_proposal_is_refused(store: Store, spelling: str) -> None:
     p = proposal(store)
     main = store.head()
-    if spelling == "sha":
-        spelling = p.head
-    elif spelling == "copy":
-        store.create_branch("copy", p.head)
+    spelling = _spell(store, p, spelling)
     for ff in (True, False):
         with pytest.raises(UnapprovedChange, match="only inside an approval") as err:
             store.merge(spelling, CommitMessage.make("merge", "merge it", "Because."),
@@ -185,10 +191,7 @@ def test_store_merge_of_a_proposal_is_refused(store: Store, spelling: str) -> No
 def test_cli_branch_merge_of_a_proposal_is_refused(store: Store, imlgit_cli, spelling: str) -> None:
     p = proposal(store)
     main = store.head()
-    if spelling == "sha":
-        spelling = p.head
-    elif spelling == "copy":
-        store.create_branch("copy", p.head)
+    spelling = _spell(store, p, spelling)
     out = imlgit_cli("branch", "merge", spelling, "--why", "sneak it in", repo=store.path)
     assert out.returncode in (1, 2) and "approve" in out.stderr, out.stderr
     assert "unexpected" not in out.stderr
