@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         RuleIdError,
         RuleNotFound,
         SelfApprovalError,
+        SigningError,
         StoreError,
         UnapprovedChange,
         VerificationError,
@@ -78,6 +79,7 @@ __all__ = [
     "VerificationError",
     "ReviewError",
     "SelfApprovalError",
+    "SigningError",
     "UnapprovedChange",
     "PrivacyError",
 ]

@@ -183,6 +183,7 @@ def uncovered(
     policy_before: Callable[[C], str],
     may_approve: Callable[[C, Sequence[C]], str | None] | None = None,
     changed: Callable[[C], Sequence[str]] | None = None,
+    guarded: Callable[[C], str | None] | None = None,
 ) -> list[Uncovered]:
     """The commits of imlgit's among ``commits`` (what a move of main brings, or
     main's whole history) that no valid approval among them covers.
@@ -233,4 +234,6 @@ def uncovered(
         elif (is_imlgit(c.author) or is_imlgit(c.committer)) and not is_approval(c):
             out.append(Uncovered(c.sha, c.author, "written by imlgit and brought onto main "
                                  "without an approval"))  # fmt: skip
+        elif guarded is not None and not is_approval(c) and (why := guarded(c)) is not None:
+            out.append(Uncovered(c.sha, c.author, why))
     return out

@@ -685,6 +685,7 @@ def review(
         click.echo(
             f"approved {st.approved} ({st.approved_by_policy} by the policy), rejected "
             f"{st.rejected}, open {st.open}"
+            + (f"; {st.void} approvals that do not count (imlgit doctor)" if st.void else "")
         )
         decided = st.gated_agrees + st.gated_disagrees
         if decided:
@@ -693,6 +694,9 @@ def review(
                 "proposals people decided"
             )
         for row in st.rows:
+            if "why" in row and row["gated"] is None:
+                click.echo(f"  {row['proposal']}: {row['decided']}: {row['why']}")
+                continue
             verdict = {True: "would approve", False: "would not approve", None: "-"}[row["gated"]]
             failed = "; ".join(f"{f['check']}: {f['detail']}" for f in row.get("failed", []))
             click.echo(f"  {row['proposal']}: {row['decided']}; gated {verdict}"
@@ -731,6 +735,8 @@ def approve(ctx: click.Context, name: str, why: str | None) -> None:
     store = _store(ctx)
     done = approve_(store, name, approver=_person(store), why=why or "")
     click.echo(f"approved {name}: main is {done.sha[:12]}", err=True)
+    if done.signature:
+        click.echo(f"signed: {done.signature}", err=True)
     click.echo(done.sha)
 
 

@@ -63,6 +63,8 @@ DEFAULTS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
         "min_support": (int, 3),
         "protect_support": (int, 10),
         "eval_set": (str, None),
+        "require_signed_approvals": (bool, False),
+        "allowed_signers": (str, "allowed_signers"),
     },
     "scan": {"allow": (list, [])},
     "privacy": {"experiences": (str, "redact")},
@@ -130,7 +132,9 @@ def _coerce(section: str, key: str, value: Any, where: str) -> Any:
             raise ConfigError(
                 f"{where}: [{section}] {key} must be a number, got {value!r}"
             ) from None
-    if isinstance(value, bool) or not isinstance(value, kind):
+    if isinstance(value, str) and kind is bool and value.lower() in ("true", "false"):
+        value = value.lower() == "true"
+    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         raise ConfigError(f"{where}: [{section}] {key} has the wrong type ({type(value).__name__})")
     if (section, key) == ("scan", "allow"):
         for pattern in cast(list[Any], value):

@@ -27,6 +27,7 @@ caller can catch one class, and the CLI turns it into one line and exit 1::
     │   └── VerificationError        a rule disagrees with its evidence (.rule_id, .figures)
     └── ReviewError                  proposals, approvals and the approval policy
         ├── SelfApprovalError        imlgit, or someone who wrote the change, approving it
+        ├── SigningError             an approval that must be signed could not be
         └── UnapprovedChange         main would get imlgit's commits no approval covers
 """
 
@@ -172,6 +173,11 @@ class ReviewError(ImlgitError):
 class SelfApprovalError(ReviewError):
     """imlgit's own identities, and whoever wrote or committed a change, may never
     approve it."""
+
+
+class SigningError(ReviewError):
+    """An approval that must be signed (``[review] require_signed_approvals``)
+    could not be: no key, not an SSH key, or ssh-keygen failed. Nothing was written."""
 
 
 class UnapprovedChange(ReviewError):

@@ -815,6 +815,7 @@ class Approval:
     sha: str  # main after the approval
     merged: bool  # False when there was nothing to merge
     rules: tuple[str, ...]
+    signature: str | None = None  # what checking its signature said, when it is signed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -822,6 +823,7 @@ class Approval:
             "head": self.sha,
             "merged": self.merged,
             "rules": list(self.rules),
+            "signature": self.signature,
         }
 
 
@@ -834,10 +836,16 @@ def _merge(store: Store, p: Proposal, by: Identity, why: str, approved_by: str) 
         rules=p.rules,
         trailers=[("Imlgit-Proposal", p.name), ("Imlgit-Approved-By", approved_by)],
     )
-    result = store.merge(p.branch, msg, author=by, fast_forward=False)
+    # a person's approval is signed where main says approvals must be (the policy's
+    # are trusted through imlgit.toml on main, which a person changes)
+    sign = by != POLICY and store.signing_required_at(p.main)
+    result = store.merge(p.branch, msg, author=by, fast_forward=False, sign=sign)
     # The branch goes only once main has the proposal's commits.
     store.delete_branch(p.branch)
-    return Approval(p.name, result.sha, bool(result.changed), tuple(p.rules))
+    signature = None
+    if sign and not result.fast_forward:
+        signature = store.approval_signature(store.commit_info(result.sha)).detail
+    return Approval(p.name, result.sha, bool(result.changed), tuple(p.rules), signature)
 
 
 def approve(store: Store, name: str, *, approver: Identity, why: str = "") -> Approval:
@@ -1016,6 +1024,7 @@ class Stats:
     approved_by_policy: int = 0
     rejected: int = 0
     open: int = 0
+    void: int = 0  # approvals that do not count (imlgit.approvals.uncovered)
     # what gated would have decided on every proposal people decided
     gated_agrees: int = 0
     gated_disagrees: int = 0
@@ -1027,6 +1036,7 @@ class Stats:
             "approved_by_policy": self.approved_by_policy,
             "rejected": self.rejected,
             "open": self.open,
+            "void": self.void,
             "gated_agrees": self.gated_agrees,
             "gated_disagrees": self.gated_disagrees,
             "proposals": self.rows,
@@ -1065,8 +1075,18 @@ def stats(
             if len(c.parents) < 2:
                 continue
             p = _replay(store, name, c.parents[1], c.parents[0])
-            by = c.trailer("Imlgit-Approved-By") or ""
-            human = not by.startswith("policy ")
+            # who approved is the merge's author, not what a trailer says; an
+            # approval that does not count (unsigned where main requires a
+            # signature, by an author of it, ...) earns no trust
+            by = approvals.approver_of(c)
+            human = approvals.identity_key(by) != approvals.identity_key(POLICY)
+            void = store.uncovered(c.sha, c.parents[0])
+            if void:
+                out.void += 1
+                out.rows.append({"proposal": name, "decided": "approved, does not count",
+                                 "by": c.author, "gated": None,
+                                 "why": void[0].why})  # fmt: skip
+                continue
             out.approved += 1
             out.approved_by_policy += not human
         else:

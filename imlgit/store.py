@@ -37,7 +37,8 @@ from dulwich.repo import Repo
 
 from . import approvals, locking, worktree
 from . import history as _history
-from .commits import CommitMessage, Identity
+from .commits import CommitMessage, Identity, parse_identity
+from .config import Settings
 from .errors import (
     ConflictError,
     ImlgitError,
@@ -48,6 +49,7 @@ from .errors import (
     StoreError,
     UnapprovedChange,
 )
+from .git import signing
 from .resources import hooks_dir, template_dir
 from .rules import (
     RULES_DIR,
@@ -242,6 +244,8 @@ class Store:
         self._defer = False
         self._cache: dict[bytes, object] = {}
         self._peeled: dict[bytes, str] = {}  # ref target -> the commit it peels to (immutable)
+        self._settings_at: dict[bytes | None, Settings | None] = {}  # imlgit.toml blob -> read
+        self._signatures: dict[tuple[str, str, bytes | None], signing.Verified] = {}
         self._tree_entries: dict[bytes, dict[bytes, tuple[int, bytes]]] = {}
         self._tree_entry_count = 0  # entries held by _tree_entries, to bound its memory
         # The last trees written, serialized in git's order: (sort keys, entry lines).
@@ -1005,8 +1009,11 @@ class Store:
         text: bytes,
         author: Identity,
         committer: Identity,
+        *,
+        sign: bool = False,
     ) -> Commit:
-        """A commit object written (the clock's time, UTC, UTF-8), no ref moved."""
+        """A commit object written (the clock's time, UTC, UTF-8), no ref moved;
+        ``sign``: signed as ``git commit -S`` would (:mod:`imlgit.git.signing`)."""
         c = Commit()
         c.tree = _oid(tree)
         c.parents = [_oid(p) for p in parents]
@@ -1016,6 +1023,8 @@ class Store:
         c.author_timezone = c.commit_timezone = 0
         c.encoding = b"UTF-8"
         c.message = text
+        if sign:
+            c.gpgsig = signing.sign(c.as_raw_string(), self.signing_setup())
         self._add_object(c)
         return c
 
@@ -1627,7 +1636,7 @@ class Store:
         walker = self.repo.get_walker(include=[_oid(new)], exclude=exclude)
         commits = [self.commit_info(_hex(e.commit.id)) for e in walker]
         if not any(approvals.is_imlgit(c.author) or approvals.is_imlgit(c.committer)
-                   or approvals.is_approval(c) for c in commits):  # fmt: skip
+                   or approvals.is_approval(c) or self._guarded(c) for c in commits):  # fmt: skip
             return []
 
         def side(a: CommitInfo) -> list[CommitInfo]:
@@ -1639,7 +1648,28 @@ class Store:
             return self.paths_between(a.parents[0], a.sha)
 
         return approvals.uncovered(commits, side, lambda a: self.policy_at(a.parents[0]),
-                                   changed=changed)  # fmt: skip
+                                   may_approve=self._signature_problem, changed=changed,
+                                   guarded=self._guarded)  # fmt: skip
+
+    def _guarded(self, c: CommitInfo) -> str | None:
+        """Where main requires signed approvals, a commit that changes imlgit.toml or
+        the allowed signers (so: whether signatures are required, and whose count)
+        must be signed itself by a key those signers list for its committer, or be
+        brought by an approval that counts; else turning signing off would take one
+        unsigned commit in a person's name."""
+        if not c.parents or approvals.is_approval(c) or not self.signing_required_at(c.parents[0]):
+            return None
+        where = self._allowed_signers_at(c.parents[0])[0]
+        base, tree = self._tree_of(c.parents[0]), self._tree_of(c.sha)
+        touched = [p for p in (CONFIG_FILE, where)
+                   if self._lookup(base, p) != self._lookup(tree, p)]  # fmt: skip
+        if not touched:
+            return None
+        result = self.approval_signature(c, signer=c.committer)
+        if result.ok:
+            return None
+        return (f"changes {' and '.join(touched)} while {DEFAULT_BRANCH} requires signed "
+                f"approvals, and is {result.detail}")  # fmt: skip
 
     def see_objects(self, path: str) -> None:
         """Read objects from the object directory ``path`` too, for this process only
@@ -1655,18 +1685,82 @@ class Store:
         ta = self._tree_of(a) if a is not None else None
         return sorted(self._diff_trees(ta, self._tree_of(b)))
 
-    def policy_at(self, rev: str) -> str:
-        """``[review] policy`` in imlgit.toml at ``rev``, the committed file alone (no
-        environment, no flag); "manual" when it cannot be read, since what is
-        unreadable grants nothing."""
+    def committed_settings(self, rev: str) -> Settings | None:
+        """The settings imlgit.toml at ``rev`` says, the committed file alone (no
+        environment, no flag); None when it cannot be read. What trusts main (the
+        policy, signed approvals, the secret scan's allow-list) reads this."""
         from .config import load_settings
 
-        data = self.read_file(CONFIG_FILE, rev)
+        found = self._lookup(self._tree_of(rev), CONFIG_FILE)
+        blob = found[1] if found is not None and not stat.S_ISDIR(found[0]) else None
+        if blob not in self._settings_at:
+            result: Settings | None
+            try:
+                data = self.read_blob(_hex(blob)) if blob is not None else None
+                result = load_settings(data.decode("utf-8") if data is not None else None,
+                                       env={}, where=f"{CONFIG_FILE} at {rev[:12]}")  # fmt: skip
+            except (ImlgitError, UnicodeDecodeError):
+                result = None
+            self._settings_at[blob] = result
+        return self._settings_at[blob]
+
+    def policy_at(self, rev: str) -> str:
+        """``[review] policy`` in imlgit.toml at ``rev`` (:meth:`committed_settings`);
+        "manual" when it cannot be read, since what is unreadable grants nothing."""
+        settings = self.committed_settings(rev)
+        return "manual" if settings is None else str(settings.get("review", "policy"))
+
+    def signing_required_at(self, rev: str) -> bool:
+        """Whether imlgit.toml at ``rev`` makes a person's approval count only when
+        signed; True when it cannot be read (what is unreadable grants nothing)."""
+        settings = self.committed_settings(rev)
+        return settings is None or bool(settings.get("review", "require_signed_approvals"))
+
+    def signing_setup(self) -> signing.SigningSetup:
+        """git's signing settings for this repository (its config, the user's)."""
+        return signing.signing_setup(self.repo.get_config_stack())
+
+    def approval_signature(self, a: CommitInfo, signer: str | None = None) -> signing.Verified:
+        """Whether approval ``a`` is signed by a key the allowed-signers file on main
+        before it (``a``'s first parent) lists for its author's address (``signer``'s,
+        when given)."""
+        c = self._commit(a.sha)
+        where, allowed = self._allowed_signers_at(a.parents[0])
+        who = signer if signer is not None else a.author
+        key = (a.sha, who, allowed)
+        if key in self._signatures:
+            return self._signatures[key]
         try:
-            text = data.decode("utf-8") if data is not None else None
-            return str(load_settings(text, env={}).get("review", "policy"))
-        except (ImlgitError, UnicodeDecodeError):
-            return "manual"
+            email = parse_identity(who).email
+        except ImlgitError:
+            email = ""
+        result = signing.verify(
+            c.raw_without_sig(),
+            c.gpgsig,
+            self.read_blob(_hex(allowed)) if allowed is not None else None,
+            email,
+            c.commit_time,
+            program=self.signing_setup().program,
+            where=where,
+        )
+        self._signatures[key] = result
+        return result
+
+    def _allowed_signers_at(self, rev: str) -> tuple[str, bytes | None]:
+        """The allowed-signers path imlgit.toml at ``rev`` names, and its blob there."""
+        settings = self.committed_settings(rev)
+        where = str(settings.get("review", "allowed_signers")) if settings else "allowed_signers"
+        found = self._lookup(self._tree_of(rev), where)
+        return where, found[1] if found is not None and not stat.S_ISDIR(found[0]) else None
+
+    def _signature_problem(self, a: CommitInfo, brought: Sequence[CommitInfo]) -> str | None:
+        if not self.signing_required_at(a.parents[0]):
+            return None
+        result = self.approval_signature(a)
+        return None if result.ok else (
+            f"imlgit.toml on {DEFAULT_BRANCH} requires signed approvals, and this one is "
+            + result.detail
+        )
 
     def create_branch(self, name: str, at: str | None = None) -> str:
         from dulwich.refs import check_ref_format
@@ -1758,19 +1852,22 @@ class Store:
         author: Identity,
         into: str = DEFAULT_BRANCH,
         fast_forward: bool = True,
+        sign: bool = False,
     ) -> MergeResult:
         """Merge branch ``source`` into ``into``, rule file by rule file.
 
-        Fast-forwards when it can (and ``fast_forward``); otherwise a merge commit.
-        The same path changed on both sides is a :class:`ConflictError` naming the
-        rules, and nothing is written.
+        Fast-forwards when it can (and ``fast_forward``); otherwise a merge commit,
+        signed with the person's SSH key when ``sign``. The same path changed on
+        both sides is a :class:`ConflictError` naming the rules, and nothing is
+        written.
         """
         src = self.resolve(source)
         worktree.repair(self)
         keeps = worktree.keeps_worktree(self, into)
         record = self._begin_sync(into) if keeps else None
         try:
-            return self._merge(src, source, message, author, into, fast_forward)
+            return self._merge(src, source, message, author, into, fast_forward and not sign,
+                               sign)  # fmt: skip
         finally:
             worktree.end(record)
 
@@ -1782,6 +1879,7 @@ class Store:
         author: Identity,
         into: str,
         fast_forward: bool,
+        sign: bool = False,
     ) -> MergeResult:
         for _ in range(100):
             dst = self.head(into)
@@ -1823,6 +1921,7 @@ class Store:
                 message.render().encode("utf-8"),
                 author,
                 author,
+                sign=sign,
             )
             if self._cas_ref(
                 self._ref(into), dst, _hex(c.id), author, c.commit_time, message.subject

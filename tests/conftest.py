@@ -143,3 +143,20 @@ def learning_branch(store: Any, name: str = LEARNING) -> str:
         store.create_branch(name)
     store.repo.refs.set_symbolic_ref(Ref(b"HEAD"), Ref(b"refs/heads/" + name.encode()))
     return name
+
+
+def forge_ci(
+    tmp_path: Path, origin: Path, branch: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """hooks/ci/proposal-check run as a forge's CI runs it: a git clone of ``branch``
+    with HEAD detached and main only as origin/main, imlgit on PATH."""
+    from imlgit.resources import hooks_dir
+
+    work = tmp_path / f"ci-{len(list(tmp_path.glob('ci-*')))}"
+    run_git(tmp_path, "clone", "-q", "--branch", branch, str(origin), str(work))
+    if branch != "main":
+        run_git(work, "checkout", "-q", "--detach")
+        run_git(work, "branch", "-D", branch)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.run(["sh", str(hooks_dir() / "ci" / "proposal-check"), *args], cwd=work,
+                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip

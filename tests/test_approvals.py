@@ -41,8 +41,8 @@ def store(tmp_path: Path) -> Store:
     return s
 
 
-def proposal(store: Store, name: str = "p1") -> rv.Proposal:
-    done = open_memory(store).learn(ENV.sample(60, 1), batch=30, propose=name)
+def proposal(store: Store, name: str = "p1", seed: int = 1) -> rv.Proposal:
+    done = open_memory(store).learn(ENV.sample(60, seed), batch=30, propose=name)
     assert done.proposal == name
     return rv.get_proposal(store, name)
 

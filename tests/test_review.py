@@ -9,10 +9,11 @@ looks at what the language-model learner is shown.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PERSON, Clock, commit_policy, git_available, run_git
+from conftest import PERSON, Clock, commit_policy, forge_ci, git_available
 from fakes import FakeChat, HashEmbedder
 
 from imlgit import review as rv
@@ -555,12 +556,6 @@ def test_cli_review_flow(tmp_path: Path, imlgit_cli) -> None:  # type: ignore[no
 def test_the_forge_ci_check_on_a_proposal_branch(tmp_path: Path) -> None:
     """hooks/ci/proposal-check, run as a forge's CI runs it: a git clone of the
     pull request's branch, main only as origin/main, imlgit on PATH."""
-    import os
-    import subprocess
-    import sys
-
-    from imlgit.resources import hooks_dir
-
     src = Store.init(tmp_path / "origin", author=PERSON, clock=Clock())
     b = rv.start_proposal(src, "pr-1")
     put(src, rule("r-ok", "A harmless rule."), branch=b, author=LEARNER)
@@ -570,16 +565,9 @@ def test_the_forge_ci_check_on_a_proposal_branch(tmp_path: Path) -> None:
     b4 = rv.start_proposal(src, "pr-4")
     leak = "call " + "+44 20 7946 0958"
     put(src, rule("r-leak", f"For refunds {leak}."), branch=b4, author=LEARNER)
-    script = hooks_dir() / "ci" / "proposal-check"
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
     def ci(branch: str, *args: str) -> subprocess.CompletedProcess[str]:
-        work = tmp_path / f"ci-{len(list(tmp_path.glob('ci-*')))}"
-        run_git(tmp_path, "clone", "-q", "--branch", branch, str(src.path), str(work))
-        run_git(work, "checkout", "-q", "--detach")
-        run_git(work, "branch", "-D", branch)
-        return subprocess.run(["sh", str(script), *args], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=120)
+        return forge_ci(tmp_path, src.path, branch, *args)
 
     ok = ci("proposals/pr-1", "--strict", "proposals/pr-1")
     assert ok.returncode == 0, ok.stdout + ok.stderr
