@@ -755,6 +755,44 @@ def reject(ctx: click.Context, name: str, why: str | None) -> None:
     click.echo(sha)
 
 
+@cli.command()
+@click.argument("ids", nargs=-1, required=True, metavar="EXPERIENCE_ID...")
+@why_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def forget(ctx: click.Context, ids: tuple[str, ...], why: str | None, as_json: bool) -> None:
+    """Erase experiences from this copy for good; `imlgit push` carries it to the remote.
+
+    Their lines on refs/imlgit/evidence become "erased on DATE: WHY" in every commit
+    of it; main's commits and the ids they cite stay."""
+    rationale = _why(why)
+    mem = _memory(ctx)
+    done = mem.forget(list(ids), why=rationale, person=_person(mem.store))
+    if as_json:
+        _emit_json(done.to_dict())
+        return
+    click.echo(f"erased {len(done.ids)} experience{'s' if len(done.ids) != 1 else ''} "
+               f"({done.rewritten} evidence commits rewritten, {done.removed} objects removed); "
+               "push to erase them from the remote too", err=True)  # fmt: skip
+    click.echo(done.head)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True, metavar="EXPERIENCE_ID...")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def evidence(ctx: click.Context, ids: tuple[str, ...], as_json: bool) -> None:
+    """What this copy holds of each experience id a rationale cites."""
+    from .evidence import locate
+
+    found = locate(_store(ctx), list(ids))
+    if as_json:
+        _emit_json([f.to_dict() for f in found.values()])
+        return
+    for f in found.values():
+        click.echo(str(f))
+
+
 def _question(query: str) -> Any:
     from .experience import decode_json_line
 

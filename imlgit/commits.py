@@ -52,6 +52,7 @@ OPS = (
     "reject",
     "experiences",
     "recount",
+    "forget",
 )
 MAX_SUBJECT = 200
 MAX_RATIONALE = 20_000

@@ -13,6 +13,7 @@ caller can catch one class, and the CLI turns it into one line and exit 1::
     │   ├── NotAMemoryRepo           no imlgit memory at that path
     │   ├── RevisionNotFound         a revision that does not resolve (.rev)
     │   ├── RuleNotFound             no such rule at that revision (.rule_id, .rev)
+    │   ├── ExperienceNotFound       no stored experience of that id (.experience_id)
     │   ├── RationaleRequired        a write without a rationale
     │   ├── RemoteError              a remote cannot be reached, or refused (imlgit.sync)
     │   ├── PushRejected             the remote has commits we lack: pull first (imlgit.sync)
@@ -119,6 +120,14 @@ class RuleNotFound(StoreError):
         self.rev = rev
         at = f" at {rev}" if rev else ""
         super().__init__(f"rule not found: {rule_id!r}{at}")
+
+
+class ExperienceNotFound(StoreError):
+    """No stored experience with that id in this copy (``imlgit forget``)."""
+
+    def __init__(self, message: str, experience_id: str) -> None:
+        self.experience_id = experience_id
+        super().__init__(message)
 
 
 class RationaleRequired(StoreError):

@@ -33,7 +33,7 @@ from typing import Any
 from .commits import CommitMessage, Identity
 from .errors import ImlgitError
 from .experience import MAX_LINE_BYTES, Experience, decode_json_line, parse_jsonl_text
-from .rules import EXPERIENCES_DIR, Rule, now_utc, render_rule
+from .rules import Rule, now_utc, render_rule
 from .store import DEFAULT_BRANCH, Store
 
 log = logging.getLogger(__name__)
@@ -136,11 +136,10 @@ def stored_experiences(
     """The experiences stored at ``rev`` (none with hashes-only storage); with
     ``skip_invalid`` the lines that are not valid experiences are left out rather
     than refused (a proposal branch anyone can push may hold anything)."""
+    from .evidence import batch_texts
+
     out: list[Experience] = []
-    for path, blob in store.files_under(EXPERIENCES_DIR, rev or DEFAULT_BRANCH):
-        if not path.endswith(".jsonl"):
-            continue
-        text = store.read_blob(blob).decode("utf-8", "replace" if skip_invalid else "strict")
+    for path, _, text in batch_texts(store, rev or DEFAULT_BRANCH):
         if '"sha256"' in text.split("\n", 1)[0] and '"input"' not in text:
             continue  # hashes-only storage
         out.extend(parse_jsonl_text(text, path=path, skip_invalid=skip_invalid).experiences)

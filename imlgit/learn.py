@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
+from . import evidence as evidence_store
 from .commits import (
     LEARNER,
     MAX_RATIONALE,
@@ -217,6 +218,7 @@ class _Planned:
     extra: dict[str, bytes | None] = field(default_factory=dict)
     states: dict[str, Rule] = field(default_factory=dict)
     figures: str = ""  # a recount: the figures' move, one line a rule
+    evidence_data: bytes | None = None  # the experiences, for the evidence ref
 
 
 class Learning:
@@ -263,17 +265,14 @@ class Learning:
     def evidence(self, rev: str, scope: str | None) -> list[Experience]:
         """The experiences stored in the memory repo at ``rev`` (full mode only)."""
         out: list[Experience] = []
-        for path, blob in self.store.files_under(EXPERIENCES_DIR, rev):
-            if not path.endswith(".jsonl"):
-                continue
-            cached = self._evidence_cache.get(blob)
+        for path, key, text in evidence_store.batch_texts(self.store, rev):
+            cached = self._evidence_cache.get(key)
             if cached is None:
-                text = self.store.read_blob(blob).decode("utf-8")
                 if '"sha256"' in text.split("\n", 1)[0] and '"input"' not in text:
                     cached = []  # hashes-only storage: nothing to count with
                 else:
                     cached = parse_jsonl_text(text, path=path).experiences
-                self._evidence_cache[blob] = cached
+                self._evidence_cache[key] = cached
             out.extend(e for e in cached if scope is None or e.scope == scope)
         return out
 
@@ -345,23 +344,39 @@ class Learning:
             result.head = head
             if already:
                 return result
+        content = [(path, p.evidence_data) for p in planned if p.evidence_data is not None
+                   for path in p.extra]  # fmt: skip
+        kept: list[str | None] = []  # the evidence commits this batch made
         try:
             steps = self._steps(_one_recount(planned, bid), bid, head)
             if not steps:
                 result.head = head
                 return result
+            for path, data in content:  # the experiences first, on their own ref
+                kept.append(evidence_store.store_batch(self.store, path, data,
+                                                         author=self.author))  # fmt: skip
             result.commits = self.store.commit_many(
                 steps, author=self.author, branch=s.branch, expected_head=head
             )
         except ConflictError as exc:
+            self._unstore(kept)
             if self.store.head(s.branch) == head:  # not a race: e.g. a person's edit
                 raise LearnError(f"batch {bid} was not committed: {exc}") from exc
             raise _Moved(str(exc)) from exc
         except ImlgitError as exc:
+            self._unstore(kept)
             raise LearnError(f"batch {bid} was not committed: {exc}") from exc
+        except BaseException:
+            self._unstore(kept)
+            raise
         result.head = result.commits[-1]
         self._keep_recent(head, steps, result.commits)
         return result
+
+    def _unstore(self, made: Sequence[str | None]) -> None:
+        """A batch that was not committed leaves no experiences on the evidence ref."""
+        for sha in reversed(made):
+            evidence_store.unstore(self.store, sha)
 
     def _keep_recent(
         self,
@@ -390,8 +405,12 @@ class Learning:
         self._recent_at = commits[-1]
 
     def _plan_experiences(self, batch: Sequence[Experience], bid: str, path: str) -> _Planned:
+        content = None
         if self.settings.store_experiences == "full":
-            data = "".join(e.to_json() + "\n" for e in batch)
+            # the experiences on the evidence ref, where they can be erased; the
+            # branch gets their ids (imlgit.evidence)
+            content = "".join(e.to_json() + "\n" for e in batch).encode("utf-8")
+            data = evidence_store.pointer(bid, [(e.id, e.scope) for e in batch]).decode()
         else:
             data = "".join(
                 json.dumps({"id": e.id, "scope": e.scope, "sha256": e.content_hash()}) + "\n"
@@ -405,6 +424,7 @@ class Learning:
             [],
             [e.id for e in batch],
             extra={path: data.encode("utf-8")},
+            evidence_data=content,
         )
 
     def _context(

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import locking
-from .commits import LEARNER, CommitMessage, evidence_trailer
+from . import evidence, locking
+from .commits import LEARNER, CommitMessage, Identity, evidence_trailer
 from .config import Settings, load_settings
 from .errors import (
     ExperienceError,
@@ -471,6 +471,36 @@ class Memory:
             # kept in the journal (learning forgets only what it learned), and said
             log.warning("%s:%d: not learned, left in the journal: %s", path, lineno, why)
         return loaded.experiences
+
+    def forget(self, ids: Sequence[str], *, why: str, person: Identity) -> evidence.Forgotten:
+        """Erase experiences from this copy, for good: their lines on the evidence ref
+        become tombstones (the date and ``why``) in every commit of it, the old objects
+        and that ref's reflog go, and the journal loses them too; main's commits, and
+        the ids its rationales cite, stay (:mod:`imlgit.evidence`). A later ``push``
+        carries the erasure to the remote. ``why`` is committed, so it is screened
+        like every rationale a person writes."""
+        from .privacy import check_rationale
+
+        ids = list(dict.fromkeys(ids))
+        settings = self.store.committed_settings(DEFAULT_BRANCH)
+        allow = tuple(settings.get("scan", "allow")) if settings is not None else ()
+        check_rationale(why, allow, what="the rationale of forget")
+        journal = set(self._journal_ids())
+        found = evidence.locate(self.store, ids)
+        stored = [i for i in ids if found[i].state != "unknown" or i not in journal]
+        if stored:  # refused as a whole before anything changes
+            done = evidence.forget(self.store, stored, why=why, person=person)
+        else:
+            done = evidence.Forgotten((), self.store.head(evidence.EVIDENCE_REF) or "", 0, 0)
+        self._forget(set(ids))
+        return done
+
+    def _journal_ids(self) -> list[str]:
+        try:
+            data = self.journal_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        return [i for line in data.split(b"\n") if (i := _line_id(line)) is not None]
 
     def _forget(self, ids: set[str]) -> None:
         """Remove learned experiences from the journal; lines added meanwhile stay."""

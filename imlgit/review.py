@@ -36,10 +36,11 @@ from .errors import (
     SelfApprovalError,
     StoreError,
 )
+from .evidence import is_pointer, text_at
 from .experience import Experience, parse_jsonl_text
 from .infer import Evaluation, evaluate
 from .privacy import check_rationale, placeholders_in
-from .rules import Rule, parse_rule, same_meaning
+from .rules import EXPERIENCES_DIR, Rule, parse_rule, same_meaning
 from .scan import Finding, scan_text
 from .store import DEFAULT_BRANCH, CommitInfo, RuleChange, Store
 
@@ -434,6 +435,10 @@ def scan_changes(store: Store, p: Proposal, gate: Gate) -> list[Finding]:
         data = store.read_file(path, p.head)
         if data is not None:
             out.extend(scan_text(data.decode("utf-8", "replace"), path=path, allow=gate.allow))
+    for path, text in evidence_texts(store, p):
+        data = store.read_file(path, p.head) or b""
+        if is_pointer(data.decode("utf-8", "replace")):  # its experiences, on the evidence ref
+            out.extend(scan_text(text, path=f"{path} (evidence)", allow=gate.allow))
     for c in p.commits:
         text = "\n".join([c.subject, c.rationale, *(f"{k}: {v}" for k, v in c.trailers)])
         out.extend(scan_text(text, path=f"commit {c.sha[:12]}", allow=gate.allow))
@@ -666,8 +671,8 @@ def stored_experiences(store: Store, p: Proposal) -> int:
     if p.base is None:
         return 0
     n = 0
-    old = dict(store.files_under("experiences", p.base))
-    for path, blob in store.files_under("experiences", p.head):
+    old = dict(store.files_under(EXPERIENCES_DIR, p.base))
+    for path, blob in store.files_under(EXPERIENCES_DIR, p.head):
         if old.get(path) == blob:
             continue
         before = old.get(path)
@@ -676,16 +681,25 @@ def stored_experiences(store: Store, p: Proposal) -> int:
     return n
 
 
+def evidence_texts(store: Store, p: Proposal) -> list[tuple[str, str]]:
+    """(path, experiences) of each evidence file the proposal adds or changes, a
+    pointer resolved on the evidence ref (:mod:`imlgit.evidence`)."""
+    if p.base is None:
+        return []
+    old = dict(store.files_under(EXPERIENCES_DIR, p.base))
+    out = []
+    for path, blob in store.files_under(EXPERIENCES_DIR, p.head):
+        if old.get(path) != blob and (got := text_at(store, path, blob)) is not None:
+            out.append((path, got[1]))
+    return out
+
+
 def redacted_in_evidence(store: Store, p: Proposal) -> dict[str, int]:
     """The placeholders ``[privacy] experiences = "redact"`` left in the evidence the
     proposal stores (kind -> how many): what was redacted, never what it was."""
-    if p.base is None:
-        return {}
-    old = dict(store.files_under("experiences", p.base))
     found: Counter[str] = Counter()
-    for path, blob in store.files_under("experiences", p.head):
-        if old.get(path) != blob:
-            found.update(placeholders_in(store.read_blob(blob).decode("utf-8", "replace")))
+    for _, text in evidence_texts(store, p):
+        found.update(placeholders_in(text))
     return dict(sorted(found.items()))
 
 
@@ -799,14 +813,8 @@ def check_approver(approver: Identity, p: Proposal) -> None:
 
 def _allow(store: Store) -> tuple[str, ...]:
     """``[scan] allow`` as main's imlgit.toml says (the committed file alone)."""
-    from .config import load_settings
-
-    data = store.read_file("imlgit.toml", DEFAULT_BRANCH)
-    try:
-        text = data.decode("utf-8") if data is not None else None
-        return tuple(load_settings(text, env={}).get("scan", "allow"))
-    except (ImlgitError, UnicodeDecodeError):
-        return ()
+    settings = store.committed_settings(DEFAULT_BRANCH)
+    return tuple(settings.get("scan", "allow")) if settings is not None else ()
 
 
 @dataclass(frozen=True)

@@ -1671,6 +1671,132 @@ class Store:
         return (f"changes {' and '.join(touched)} while {DEFAULT_BRANCH} requires signed "
                 f"approvals, and is {result.detail}")  # fmt: skip
 
+    def blob_at(self, path: str, rev: str | None) -> str | None:
+        """The blob sha of file ``path`` at ``rev``, or None when it is not there."""
+        found = self._lookup(self._tree_of(rev), path)
+        return None if found is None or stat.S_ISDIR(found[0]) else _hex(found[1])
+
+    def move_ref(self, ref: str, old: str | None, new: str | None) -> None:
+        """Move ``ref`` (not main) from ``old`` to ``new`` (None: delete it) by
+        compare-and-swap; :class:`ConflictError` when it is no longer at ``old``."""
+        name = self._ref(ref)
+        if name == _MAIN_REF:
+            raise StoreError(f"{DEFAULT_BRANCH} moves only through commits and merges")
+        if new is None:
+            if old is not None:
+                self.update_ref(name, self.repo.refs.remove_if_equals, name, _oid(old))
+            return
+        if not self._cas_ref(name, old, new, _REFLOG_WHO, self._clock(), "moved"):
+            raise ConflictError(f"{ref} moved meanwhile; nothing changed", [])
+
+    def rewrite_ref(
+        self, ref: str, edit: Callable[[str, bytes], bytes | None], under: str
+    ) -> tuple[str, str, set[bytes]]:
+        """Rewrite every commit reachable from ``ref`` (not main: its history is what
+        people audit) with each file under ``under`` replaced by ``edit(path, data)``
+        (None: kept as it is); authors, times and messages kept. The ref moves by
+        compare-and-swap. Returns (old head, new head, the objects of the old history
+        the new one does not have). Nothing moves when nothing changed."""
+        if self._ref(ref) == _MAIN_REF:
+            raise StoreError(f"{DEFAULT_BRANCH} is never rewritten")
+        old = self.head(ref)
+        if old is None:
+            raise RevisionNotFound(ref)
+        walker = self.repo.get_walker(include=[_oid(old)], reverse=True)
+        mapped: dict[ObjectID, ObjectID] = {}
+        blobs: dict[bytes, bytes | None] = {}
+        before: set[bytes] = set()
+        for entry in walker:
+            c = entry.commit
+            before.add(c.id)
+            self._tree_objects(c.tree, before)
+            changes: dict[str, bytes | None] = {}
+            found = self._lookup(c.tree, under)
+            files = (self._walk_files(found[1], under + "/")
+                     if found is not None and stat.S_ISDIR(found[0]) else iter(()))  # fmt: skip
+            for path, blob in files:
+                if blob not in blobs:
+                    data = self.read_blob(_hex(blob))
+                    new_data = edit(path, data)
+                    blobs[blob] = None if new_data is None or new_data == data else new_data
+                if blobs[blob] is not None:
+                    changes[path] = blobs[blob]
+            parents = [mapped.get(p, p) for p in c.parents]
+            if not changes and parents == list(c.parents):
+                mapped[c.id] = c.id
+                continue
+            tree = self._write_tree(c.tree, self._blobs(changes)) or self._empty_tree()
+            n = Commit()
+            n.tree, n.parents, n.message = tree, parents, c.message
+            n.author, n.committer, n.encoding = c.author, c.committer, c.encoding
+            n.author_time, n.commit_time = c.author_time, c.commit_time
+            n.author_timezone, n.commit_timezone = c.author_timezone, c.commit_timezone
+            self._add_object(n)
+            mapped[c.id] = n.id
+        new = _hex(mapped[_oid(old)])
+        if new == old:
+            return old, old, set()
+        after: set[bytes] = set()
+        for entry in self.repo.get_walker(include=[_oid(new)]):
+            after.add(entry.commit.id)
+            self._tree_objects(entry.commit.tree, after)
+        if not self._cas_ref(self._ref(ref), old, new, _REFLOG_WHO, self._clock(), "rewritten"):
+            raise ConflictError(f"{ref} moved while it was rewritten; nothing changed", [])
+        return old, new, before - after
+
+    def _empty_tree(self) -> bytes:
+        empty = Tree()
+        self._add_object(empty)
+        return empty.id
+
+    def _tree_objects(self, tree: bytes, seen: set[bytes]) -> None:
+        """Add ``tree`` and every tree and blob below it to ``seen`` (a tree already
+        there is not walked again)."""
+        if tree in seen:
+            return
+        seen.add(tree)
+        obj = self._get(tree)
+        assert isinstance(obj, Tree)
+        for item in obj.iteritems():
+            if stat.S_ISDIR(item.mode):
+                self._tree_objects(item.sha, seen)
+            elif item.mode != 0o160000:  # a gitlink names a commit elsewhere
+                seen.add(item.sha)
+
+    def expunge(self, objects: Iterable[bytes], ref: str) -> int:
+        """Remove ``objects`` (none of them reachable any more: what
+        :meth:`rewrite_ref` left behind) from this repository's object store, loose
+        or packed, and drop ``ref``'s reflog, which still names the old history.
+        Returns how many objects were removed."""
+        store = self.repo.object_store
+        gone = {ObjectID(o) for o in objects}
+        packed = {o for o in gone if any(o in pack for pack in store.packs)}
+        removed = 0
+        for sha in gone - packed:
+            try:
+                store.delete_loose_object(sha)
+                removed += 1
+            except (FileNotFoundError, KeyError):
+                continue
+        if packed:
+            store.repack(exclude=packed)
+            removed += len(packed)
+            pack_dir = self.gitdir / "objects" / "pack"
+            for extra in pack_dir.glob("pack-*.*"):  # a bitmap or reverse index of a pack gone
+                orphan = not extra.with_suffix(".pack").exists()
+                if orphan and extra.suffix not in (".pack", ".idx"):
+                    extra.unlink(missing_ok=True)
+        # git's commit-graph and multi-pack index name the old commits: git rebuilds them
+        info = self.gitdir / "objects" / "info"
+        for derived in ("commit-graph", "multi-pack-index"):
+            (info / derived).unlink(missing_ok=True)
+        shutil.rmtree(info / "commit-graphs", ignore_errors=True)
+        (self.gitdir / "objects" / "pack" / "multi-pack-index").unlink(missing_ok=True)
+        self._cache = {k: v for k, v in self._cache.items() if k not in gone}
+        log = self.gitdir / "logs" / self._ref(ref).decode()
+        log.unlink(missing_ok=True)
+        return removed
+
     def see_objects(self, path: str) -> None:
         """Read objects from the object directory ``path`` too, for this process only
         (git's quarantine of a push being received: the pre-receive hook judges

@@ -45,7 +45,7 @@ from dulwich.pack import UnpackedObject
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
-from . import approvals
+from . import approvals, evidence
 from .commits import CommitMessage, Identity
 from .errors import ConflictError, NotAMemoryRepo, RevisionNotFound, RuleError, StoreError
 from .rules import RULES_DIR, rule_id_from_path
@@ -67,6 +67,8 @@ __all__ = [
 PROPOSALS_PREFIX = "proposals/"
 _HEADS = b"refs/heads/"
 _ZERO_SHA = b"0" * 40
+_EVIDENCE = Ref(evidence.EVIDENCE_REF.encode())
+SYNC = Identity("imlgit sync", "sync@imlgit.invalid")  # writes what a fetch merges
 _MAX_RULES_TRAILER = 5_000  # characters of rule ids in a pull's Imlgit-Rules trailer
 
 
@@ -241,22 +243,32 @@ def _text(store: Store, blob: bytes | None) -> str | None:
 # --------------------------------------------------------------------- fetch
 
 
-def fetch(store: Store, remote: str = "origin", *, prune: bool = False) -> dict[str, str]:
+def fetch(
+    store: Store, remote: str = "origin", *, prune: bool = False, author: Identity = SYNC
+) -> dict[str, str]:
     """Fetch every branch of ``remote`` into ``refs/remotes/<remote>/*``.
 
     Returns ``{branch: sha}`` for the remote's branches (``"main"``,
     ``"proposals/x"``, ...). Local branches and the working tree are untouched;
     the objects arrive first and the tracking refs move only once they are all
     here. ``prune`` also drops tracking refs of branches the remote no longer has.
+    The remote's evidence (``refs/imlgit/evidence``) is merged into this copy's at
+    once (:func:`imlgit.evidence.merge_from`: a union, erasures on either side
+    kept); no tracking ref keeps it, so what this copy erased stays unreachable.
     """
     url = remote_url(store, remote)
     client, path = _client(store, url, "pull")
     object_store = store.repo.object_store
 
+    # evidence this copy erased is never fetched back (the remote has not had the
+    # erasure pushed yet): the commits an erasure here replaced
+    replaced = evidence.rewritten(store, store.head(evidence.EVIDENCE_REF))
+
     def determine_wants(refs: Mapping[Ref, ObjectID], depth: int | None = None) -> list[ObjectID]:
         wants: list[ObjectID] = []
         for ref, sha in refs.items():
-            if ref.startswith(_HEADS) and sha != _ZERO_SHA and sha not in object_store:
+            wanted = ref.startswith(_HEADS) or (ref == _EVIDENCE and _hex(sha) not in replaced)
+            if wanted and sha != _ZERO_SHA and sha not in object_store:
                 if sha not in wants:
                     wants.append(sha)
         return wants
@@ -270,6 +282,11 @@ def fetch(store: Store, remote: str = "origin", *, prune: bool = False) -> dict[
         if sha not in object_store:
             raise RemoteError(f"fetch from {url} failed: {_hex(sha)} did not arrive")
         branches[ref[len(_HEADS) :].decode("utf-8", "replace")] = _hex(sha)
+    theirs = (result.refs or {}).get(_EVIDENCE)
+    if theirs is not None and theirs != _ZERO_SHA and _hex(theirs) not in replaced:
+        if theirs not in object_store:
+            raise RemoteError(f"fetch from {url} failed: {_hex(theirs)} did not arrive")
+        evidence.merge_from(store, _hex(theirs), source=f"{remote} ({url})", person=author)
     refs = store.repo.refs
     for branch, head in sorted(branches.items()):
         tracking = _tracking_ref(remote, branch)
@@ -488,7 +505,7 @@ def pull(
     that has uncommitted edits in the working tree is a :class:`ConflictError`;
     either way only the remote-tracking refs moved.
     """
-    fetched = fetch(store, remote)
+    fetched = fetch(store, remote, author=author)
     theirs = fetched.get(branch)
     if theirs is None:
         raise RemoteError(f"{remote} has no branch {branch}; nothing to pull")
@@ -552,8 +569,11 @@ def push(
 
     Only fast-forwards: a branch the remote has moved past (or has commits this
     copy has not fetched) is :class:`PushRejected` before anything is sent.
-    Returns the branches the remote updated (up-to-date ones are left out) and
-    moves their ``refs/remotes/<remote>/*`` refs to match.
+    Returns the branches the remote updated (up-to-date ones are left out), and
+    ``refs/imlgit/evidence`` when the evidence went too, and moves the branches'
+    ``refs/remotes/<remote>/*`` refs to match. The evidence replaces the remote's
+    after an erasure only when it holds every experience id the remote's does
+    (pulled first), so a push carries an erasure and never loses evidence.
     """
     names = list(dict.fromkeys(branches))
     if proposals:
@@ -567,10 +587,26 @@ def push(
     url = remote_url(store, remote)
     client, path = _client(store, url, "push")
     updated: dict[str, str] = {}
+    ours_evidence = store.head(evidence.EVIDENCE_REF)
+    replaced = evidence.rewritten(store, ours_evidence)
+    sent: list[str] = []
 
     def update_refs(refs: dict[Ref, ObjectID]) -> dict[Ref, ObjectID]:
         rejected = []
         out: dict[Ref, ObjectID] = {}
+        old_ev = refs.get(_EVIDENCE)
+        if ours_evidence is not None and (old_ev is None or _hex(old_ev) != ours_evidence):
+            # the evidence goes with every push; after an erasure it replaces the
+            # remote's, but only when it holds everything the remote's does
+            if old_ev is None or old_ev == _ZERO_SHA or _hex(old_ev) in replaced or (
+                old_ev in store.repo.object_store
+                and (store.is_ancestor(_hex(old_ev), ours_evidence)
+                     or evidence.covers(store, ours_evidence, _hex(old_ev)))
+            ):  # fmt: skip
+                out[_EVIDENCE] = _oid(ours_evidence)
+                sent.append(evidence.EVIDENCE_REF)
+            else:
+                rejected.append("the evidence (refs/imlgit/evidence)")
         for name, sha in local.items():
             ref = Ref(_HEADS + name.encode())
             old = refs.get(ref)
@@ -627,7 +663,7 @@ def push(
             )
         raise RemoteError(f"push to {remote} ({url}) refused: {detail}")
     _track(store, remote, updated)
-    return list(updated)
+    return list(updated) + sent
 
 
 def _track(store: Store, remote: str, pushed: Mapping[str, str]) -> None:

@@ -18,6 +18,7 @@ from conftest import LEARNING, PERSON, git_available, learning_branch, run_git
 from fakes import HashEmbedder
 from test_learn import ScriptedLearner, batch, cand
 
+from imlgit import evidence
 from imlgit import review as rv
 from imlgit.commits import CommitMessage
 from imlgit.experience import Experience
@@ -132,8 +133,8 @@ def test_four_processes_learn_into_one_memory_at_once(tmp_path: Path) -> None:
     for name, (_, ids) in zip(names, files, strict=True):
         branch = rv.proposal_branch(name)
         stored = set()
-        for _path, blob in store.files_under("experiences", branch):
-            stored |= {json.loads(line)["id"] for line in store.read_blob(blob).splitlines()}
+        for _path, _key, text in evidence.batch_texts(store, branch):
+            stored |= {json.loads(line)["id"] for line in text.splitlines()}
         assert ids <= stored  # every experience of that learn is on its proposal
     run_git(store.path, "fsck", "--strict")
 
@@ -248,7 +249,7 @@ def test_two_journal_learners_at_once_learn_each_experience_once(tmp_path: Path)
     store = Store.open(tmp_path / "m")
     stored = []
     for b in store.branches():
-        for _path, blob in store.files_under("experiences", b):
-            stored += [json.loads(line)["id"] for line in store.read_blob(blob).splitlines()]
+        for _path, _key, text in evidence.batch_texts(store, b):
+            stored += [json.loads(line)["id"] for line in text.splitlines()]
     assert sorted(stored) == sorted(e.id for e in recorded)  # each learned once, none lost
     assert mem.journal() == []

@@ -15,6 +15,7 @@ import pytest
 from conftest import PERSON, Clock, git_available, run_git
 from fakes import HashEmbedder
 
+from imlgit import evidence
 from imlgit.bench.truthtable import TruthTable
 from imlgit.commits import LEARNER, CommitMessage
 from imlgit.config import load_settings
@@ -76,8 +77,11 @@ def test_every_evidence_id_resolves_from_the_experiences_commit_on(store: Store)
     commits = [c for c in reversed(store.log("proposals/tt")) if c.trailer("Imlgit-Op")]
     first = next(c for c in commits if c.trailer("Imlgit-Op") == "experiences")
     stored = set()
-    for _path, blob in store.files_under("experiences", first.sha):
-        stored |= {json.loads(line)["id"] for line in store.read_blob(blob).decode().splitlines()}
+    for path, _key, text in evidence.batch_texts(store, first.sha):
+        stored |= {json.loads(line)["id"] for line in text.splitlines()}
+        # the branch holds the ids alone; the experiences are on the evidence ref
+        pointer = (store.read_file(path, first.sha) or b"").decode()
+        assert evidence.is_pointer(pointer) and '"input"' not in pointer
     assert len(stored) == 100
     for c in commits[commits.index(first) + 1 :]:
         cited = (c.trailer("Imlgit-Evidence") or "").split(" (+")[0].split()
