@@ -24,6 +24,7 @@ the store (which calls it before every move of main) and needs no git library.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ def _strip_invisible(text: str) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def address_key(email: str) -> str:
     """An address as compared: see the module docstring. Never raises."""
     # look-alikes mapped before compatibility forms and case are folded (NFKD and

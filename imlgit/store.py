@@ -24,7 +24,7 @@ import weakref
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -1322,7 +1322,10 @@ class Store:
     # ------------------------------------------------------------------ log and history
 
     def commit_info(self, sha: str) -> CommitInfo:
-        c = self._commit(sha)
+        return self._info(self._commit(sha))
+
+    @staticmethod
+    def _info(c: Commit) -> CommitInfo:
         msg = CommitMessage.parse(_utf8(c.message))
         return CommitInfo(
             sha=_hex(c.id),
@@ -1633,34 +1636,76 @@ class Store:
         """The commits imlgit wrote, reachable from ``new`` and not from ``old`` (all
         of them without ``old``), that no valid approval among those commits covers."""
         exclude = [_oid(old)] if old else []
-        walker = self.repo.get_walker(include=[_oid(new)], exclude=exclude)
-        commits = [self.commit_info(_hex(e.commit.id)) for e in walker]
+        trees: dict[str, bytes] = {}
+        commits: list[CommitInfo] = []
+        for e in self.repo.get_walker(include=[_oid(new)], exclude=exclude):
+            info = self._info(e.commit)  # each commit read once, by the walk
+            trees[info.sha] = e.commit.tree
+            commits.append(info)
+
+        def tree_of(sha: str) -> bytes:
+            found = trees.get(sha)
+            return found if found is not None else self._commit(sha).tree
+
+        memo: dict[str, str | None] = {}
+
+        def guarded(c: CommitInfo) -> str | None:
+            if c.sha not in memo:
+                memo[c.sha] = self._guarded(c, tree_of)
+            return memo[c.sha]
+
         if not any(approvals.is_imlgit(c.author) or approvals.is_imlgit(c.committer)
-                   or approvals.is_approval(c) or self._guarded(c) for c in commits):  # fmt: skip
+                   or approvals.is_approval(c) or guarded(c) for c in commits):  # fmt: skip
             return []
 
         def side(a: CommitInfo) -> list[CommitInfo]:
             brought = self.repo.get_walker(include=[_oid(p) for p in a.parents[1:]],
                                            exclude=[_oid(a.parents[0])])  # fmt: skip
-            return [self.commit_info(_hex(e.commit.id)) for e in brought]
+            return [self._info(e.commit) for e in brought]
 
         def changed(a: CommitInfo) -> list[str]:
-            return self.paths_between(a.parents[0], a.sha)
+            return sorted(self._diff_trees(tree_of(a.parents[0]), tree_of(a.sha)))
 
         return approvals.uncovered(commits, side, lambda a: self.policy_at(a.parents[0]),
                                    may_approve=self._signature_problem, changed=changed,
-                                   guarded=self._guarded)  # fmt: skip
+                                   guarded=guarded)  # fmt: skip
 
-    def _guarded(self, c: CommitInfo) -> str | None:
+    def unapproved_history(self, head: str) -> list[approvals.Uncovered]:
+        """:meth:`uncovered` over the whole history of ``head`` (``imlgit doctor``),
+        remembering the last head found clean (in the derived directory), so a
+        later check walks only what came since: what an approval covers is fixed
+        by the history before it."""
+        mark = self.derived_dir / "approvals-clean"
+        try:
+            clean: str | None = mark.read_text().strip() or None
+        except OSError:
+            clean = None
+        if clean is not None and not (_oid(clean) in self.repo.object_store
+                                      and self.is_ancestor(clean, head)):  # fmt: skip
+            clean = None
+        found = self.uncovered(head, clean)
+        if not found and clean != head:
+            with suppress(OSError):
+                mark.parent.mkdir(parents=True, exist_ok=True)
+                tmp = mark.with_name(f".{mark.name}.{os.getpid()}")
+                tmp.write_text(head + "\n")
+                os.replace(tmp, mark)
+        return found
+
+    def _guarded(self, c: CommitInfo, tree_of: Callable[[str], bytes]) -> str | None:
         """Where main requires signed approvals, a commit that changes imlgit.toml or
         the allowed signers (so: whether signatures are required, and whose count)
         must be signed itself by a key those signers list for its committer, or be
         brought by an approval that counts; else turning signing off would take one
         unsigned commit in a person's name."""
-        if not c.parents or approvals.is_approval(c) or not self.signing_required_at(c.parents[0]):
+        if not c.parents or approvals.is_approval(c):
             return None
-        where = self._allowed_signers_at(c.parents[0])[0]
-        base, tree = self._tree_of(c.parents[0]), self._tree_of(c.sha)
+        base = tree_of(c.parents[0])
+        settings = self._settings_in(base)
+        if settings is not None and not settings.get("review", "require_signed_approvals"):
+            return None
+        where = str(settings.get("review", "allowed_signers")) if settings else "allowed_signers"
+        tree = tree_of(c.sha)
         touched = [p for p in (CONFIG_FILE, where)
                    if self._lookup(base, p) != self._lookup(tree, p)]  # fmt: skip
         if not touched:
@@ -1815,18 +1860,23 @@ class Store:
         """The settings imlgit.toml at ``rev`` says, the committed file alone (no
         environment, no flag); None when it cannot be read. What trusts main (the
         policy, signed approvals, the secret scan's allow-list) reads this."""
+        return self._settings_in(self._tree_of(rev))
+
+    def _settings_in(self, tree: bytes) -> Settings | None:
         from .config import load_settings
 
-        found = self._lookup(self._tree_of(rev), CONFIG_FILE)
+        found = self._lookup(tree, CONFIG_FILE)
         blob = found[1] if found is not None and not stat.S_ISDIR(found[0]) else None
         if blob not in self._settings_at:
             result: Settings | None
             try:
                 data = self.read_blob(_hex(blob)) if blob is not None else None
                 result = load_settings(data.decode("utf-8") if data is not None else None,
-                                       env={}, where=f"{CONFIG_FILE} at {rev[:12]}")  # fmt: skip
+                                       env={}, where=CONFIG_FILE)  # fmt: skip
             except (ImlgitError, UnicodeDecodeError):
                 result = None
+            if len(self._settings_at) >= 256:
+                self._settings_at.clear()
             self._settings_at[blob] = result
         return self._settings_at[blob]
 

@@ -408,3 +408,21 @@ def test_pull_names_a_config_change_first(tmp_path: Path, imlgit_cli) -> None:
     assert pulled.returncode == 0, pulled.stderr
     first = pulled.stderr.splitlines()[0]
     assert first.startswith("! 1 file outside the rules and the evidence changed: imlgit.toml")
+
+
+def test_doctor_remembers_a_clean_main_and_still_finds_what_came_after(store: Store) -> None:
+    from dulwich.refs import Ref
+
+    p = proposal(store)
+    clean = store.head()
+    assert store.unapproved_history(clean) == []
+    assert (store.derived_dir / "approvals-clean").read_text().strip() == clean
+    # the learner's commits put on main where no hook ran: found, after the mark
+    store.repo.refs[Ref(b"refs/heads/main")] = p.head.encode()
+    found = store.unapproved_history(p.head)
+    assert found and all(u.sha != clean for u in found)
+    assert (store.derived_dir / "approvals-clean").read_text().strip() == clean
+    # a mark that is not in main's history any more (rewritten, or a lie) is not trusted
+    (store.derived_dir / "approvals-clean").write_text(p.head + "\n")
+    store.repo.refs[Ref(b"refs/heads/main")] = clean.encode()
+    assert store.unapproved_history(clean) == []
