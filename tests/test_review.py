@@ -594,3 +594,21 @@ def test_stats_count_open_proposals_as_proposals_lists_them(store: Store) -> Non
     _proposal_with(store, "real", rule("r-o", "Open."))
     assert [p.name for p in rv.list_proposals(store)] == ["real"]
     assert rv.stats(store, rv.Gate()).open == 1
+
+
+@pytest.mark.skipif(not git_available(), reason="the git CLI is not installed")
+def test_the_forge_check_shows_a_config_change_first_and_strict_fails(tmp_path: Path) -> None:
+    src = Store.init(tmp_path / "origin", author=PERSON, clock=Clock())
+    b = rv.start_proposal(src, "pr-cfg")
+    put(src, rule("r-ok", "A harmless rule."), branch=b, author=LEARNER)
+    toml = (src.read_file("imlgit.toml") or b"").decode().replace(
+        '# policy = "manual"', 'policy = "auto"')
+    src.commit({"imlgit.toml": toml.encode()},
+               CommitMessage.make("edit", "tune", "Harmless."), author=LEARNER, branch=b)
+    for fmt in ((), ("--markdown",)):
+        out = forge_ci(tmp_path, src.path, "proposals/pr-cfg", "--strict", *fmt, "proposals/pr-cfg")
+        assert out.returncode == 1, out.stdout + out.stderr
+        first = out.stdout.index("imlgit.toml")
+        assert "only a person approves" in out.stdout
+        assert first < out.stdout.index("r-ok")  # the configuration before the rules
+        assert 'policy = "auto"' in out.stdout  # with its diff
