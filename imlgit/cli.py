@@ -771,9 +771,12 @@ def forget(ctx: click.Context, ids: tuple[str, ...], why: str | None, as_json: b
     if as_json:
         _emit_json(done.to_dict())
         return
-    click.echo(f"erased {len(done.ids)} experience{'s' if len(done.ids) != 1 else ''} "
-               f"({done.rewritten} evidence commits rewritten, {done.removed} objects removed); "
-               "push to erase them from the remote too", err=True)  # fmt: skip
+    if done.ids:
+        click.echo(f"erased {len(done.ids)} experience{'s' if len(done.ids) != 1 else ''} "
+                   f"({done.rewritten} evidence commits rewritten, {done.removed} objects "
+                   "removed); push to erase them from the remote too", err=True)  # fmt: skip
+    if done.already:
+        click.echo(f"already erased, nothing to do: {', '.join(done.already)}", err=True)
     click.echo(done.head)
 
 

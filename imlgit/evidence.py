@@ -40,6 +40,8 @@ __all__ = [
     "Found",
     "Forgotten",
     "batch_texts",
+    "covers",
+    "erased",
     "forget",
     "is_pointer",
     "locate",
@@ -153,7 +155,13 @@ def unstore(store: Store, made: str | None) -> None:
     try:
         store.move_ref(EVIDENCE_REF, made, parents[0] if parents else None)
     except ImlgitError:
-        pass  # moved meanwhile: another learner's batch is on top; ours stays unread
+        return  # moved meanwhile: another learner's batch is on top; ours stays unread
+    store.expunge(_objects(store, made, parents[0] if parents else None), EVIDENCE_REF)
+
+
+def _objects(store: Store, head: str, stop: str | None) -> set[bytes]:
+    """The objects of the evidence commits reachable from ``head`` and not ``stop``."""
+    return store.objects_between(head, stop)
 
 
 # --------------------------------------------------------------------- erasure
@@ -200,11 +208,11 @@ def locate(store: Store, ids: Sequence[str]) -> dict[str, Found]:
             if item is None or item.get("id") not in want:
                 continue
             rid = str(item["id"])
-            if _is_tombstone(item):
+            if not _is_tombstone(item):  # content anywhere wins: it is what forget removes
+                out[rid] = Found(rid, "stored", path, experience=item)
+            elif rid not in out:
                 out[rid] = Found(rid, "erased", path, str(item.get("erased")),
                                  str(item.get("why", "")))  # fmt: skip
-            else:
-                out.setdefault(rid, Found(rid, "stored", path, experience=item))
     missing = want - out.keys()
     if missing and store.head() is not None:
         for path, blob in _evidence_files(store, store.head()):
@@ -224,10 +232,11 @@ class Forgotten:
     head: str  # the evidence ref's new head
     rewritten: int  # commits of the evidence chain rewritten
     removed: int  # objects removed from this copy
+    already: tuple[str, ...] = ()  # ids erased before: nothing to do
 
     def to_dict(self) -> dict[str, object]:
         return {"ids": list(self.ids), "evidence": self.head, "rewritten": self.rewritten,
-                "objects_removed": self.removed}  # fmt: skip
+                "objects_removed": self.removed, "already_erased": list(self.already)}  # fmt: skip
 
 
 def _tombstone(item: dict[str, object], day: str, why: str) -> str:
@@ -277,13 +286,17 @@ def forget(
         )
     day = day or time.strftime("%Y-%m-%d", time.gmtime())
     todo = {f.id: f for f in found.values() if f.state == "stored"}
+    already = tuple(f.id for f in found.values() if f.state == "erased")
     if not todo:
-        return Forgotten(tuple(ids), store.head(EVIDENCE_REF) or "", 0, 0)
+        return Forgotten((), store.head(EVIDENCE_REF) or "", 0, 0, already)
     stones = {rid: _tombstone(f.experience or {"id": rid}, day, why) for rid, f in todo.items()}
-    return _rewrite(store, stones, person=person, why=why)
+    done = _rewrite(store, stones, person=person, why=why)
+    return Forgotten(done.ids, done.head, done.rewritten, done.removed, already)
 
 
-REWRITTEN_DIR = "rewritten"  # on the evidence ref: the commits each erasure replaced
+REWRITTEN_DIR = "rewritten"  # on the evidence ref: commits whose evidence this one holds
+# (each erasure's replaced commits, each merged remote head), so that a remote still
+# at one of them is replaced by a push and never fetched back
 
 
 def _rewrite(store: Store, stones: dict[str, str], *, person: Identity, why: str) -> Forgotten:
@@ -314,7 +327,8 @@ def _rewrite(store: Store, stones: dict[str, str], *, person: Identity, why: str
 
 
 def rewritten(store: Store, rev: str | None) -> set[str]:
-    """The evidence commits erasures replaced, as evidence ``rev`` records them."""
+    """The evidence commits ``rev`` holds everything of without having them (what an
+    erasure replaced, a remote head merged), as its records say."""
     out: set[str] = set()
     for _, blob in store.files_under(REWRITTEN_DIR, rev) if rev is not None else []:
         out.update(line.strip() for line in store.read_blob(blob).decode("ascii", "replace")
@@ -341,6 +355,36 @@ def _ids(store: Store, rev: str | None) -> tuple[dict[str, str], dict[str, str]]
     return content, stones
 
 
+def erased(store: Store) -> set[str]:
+    """The ids this copy erased (learning never stores them again)."""
+    return set(_ids(store, store.head(EVIDENCE_REF))[1])
+
+
+def _shaped(store: Store, theirs: str, ours: str | None) -> str | None:
+    """Why ``theirs`` is not evidence imlgit wrote (None: it is): a commit whose
+    history (beyond ``ours``) holds only batch files and erasure records."""
+    if not store.is_commit(theirs):
+        return f"{theirs[:12]} is not a commit"
+    for c in store.commits_between(theirs, ours):
+        names = store.top_names(c)
+        if not names <= {EXPERIENCES_DIR, REWRITTEN_DIR}:
+            return f"commit {c[:12]} holds {', '.join(sorted(names - {EXPERIENCES_DIR}))[:80]}"
+    mine = dict(_evidence_files(store, ours))
+    for path, blob in _evidence_files(store, theirs):  # what readers would read
+        if mine.get(path) == blob:
+            continue
+        for n, (_, item) in enumerate(_lines(store.read_blob(blob).decode("utf-8", "replace"))):
+            if not _valid(item):
+                return f"{path}, line {n + 1} is not an experience, its hash or a tombstone"
+    return None
+
+
+def _valid(item: dict[str, object] | None) -> bool:
+    """A line evidence may hold: an experience, its hash (hashes mode) or a tombstone."""
+    return (item is not None and isinstance(item.get("id"), str)
+            and ("input" in item or "sha256" in item or _is_tombstone(item)))  # fmt: skip
+
+
 def covers(store: Store, ours: str, theirs: str) -> bool:
     """Whether evidence ``ours`` holds everything ``theirs`` does (each id as content
     or as a tombstone): then ``theirs`` may be replaced by ``ours`` (a push after an
@@ -362,6 +406,10 @@ def merge_from(store: Store, theirs: str | None, *, source: str, person: Identit
     ours = store.head(EVIDENCE_REF)
     if ours == theirs or theirs in rewritten(store, ours):
         return None  # ours, or what ours was before an erasure here
+    bad = _shaped(store, theirs, ours)
+    if bad is not None:
+        raise StoreError(f"the evidence of {source} (refs/imlgit/evidence) is not evidence "
+                         f"imlgit wrote: {bad}; it was not merged")  # fmt: skip
     if ours is not None and store.is_ancestor(theirs, ours):
         return None
     if ours is None or store.is_ancestor(ours, theirs):
@@ -386,15 +434,18 @@ def merge_from(store: Store, theirs: str | None, *, source: str, person: Identit
         mine = store.read_blob(here).decode("utf-8", "replace")
         have = {item.get("id") for _, item in _lines(mine) if item is not None}
         extra = [line for line, item in _lines(text)
-                 if item is not None and item.get("id") not in have]  # fmt: skip
+                 if _valid(item) and item is not None and item.get("id") not in have]  # fmt: skip
         if extra:
             changes[path] = (mine + _erase("\n".join(extra), stones)).encode("utf-8")
-    if not changes:
-        return None
+    # theirs is not kept (what it held that this copy erased goes with it); the
+    # record says this head holds everything theirs did, for push and fetch
+    changes[f"{REWRITTEN_DIR}/merged-{theirs[:12]}.txt"] = f"{theirs}\n".encode()
     msg = CommitMessage.make(
         "experiences",
         f"merge the evidence of {source}",
         f"Experiences {source} stored that this copy did not; erasures on either side kept.",
     )
-    return store.commit(changes, msg, author=person, branch=EVIDENCE_REF, expected_head=ours,
+    head = store.commit(changes, msg, author=person, branch=EVIDENCE_REF, expected_head=ours,
                         sync_worktree=False)  # fmt: skip
+    store.expunge(_objects(store, theirs, None), EVIDENCE_REF)
+    return head

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
@@ -69,6 +70,8 @@ from .verify import scored
 
 if TYPE_CHECKING:
     from .review import Rejected
+
+log = logging.getLogger("imlgit.learn")
 
 __all__ = [
     "LearnSettings",
@@ -285,6 +288,13 @@ class Learning:
         progress: Callable[[BatchResult], None] | None = None,
     ) -> list[BatchResult]:
         """Learn from experiences in batches (``settings.batch``), ``epochs`` times."""
+        gone = evidence_store.erased(self.store)
+        if gone and any(e.id in gone for e in experiences):
+            # what a person erased is never stored again (imlgit forget)
+            skipped = sorted({e.id for e in experiences if e.id in gone})
+            log.warning("not learned: %d experiences erased before (imlgit forget): %s",
+                        len(skipped), ", ".join(skipped[:5]))  # fmt: skip
+            experiences = [e for e in experiences if e.id not in gone]
         results = []
         size = self.settings.batch
         for _ in range(self.settings.epochs):

@@ -19,6 +19,7 @@ docs/PYTHON-API.md documents it with examples that run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -493,7 +494,8 @@ class Memory:
         else:
             done = evidence.Forgotten((), self.store.head(evidence.EVIDENCE_REF) or "", 0, 0)
         self._forget(set(ids))
-        return done
+        waiting = tuple(i for i in ids if i in journal and i not in done.ids)
+        return dataclasses.replace(done, ids=done.ids + waiting)
 
     def _journal_ids(self) -> list[str]:
         try:

@@ -73,6 +73,7 @@ __all__ = [
 ]
 
 CONFIG_FILE = "imlgit.toml"
+NO_REFLOG = b"refs/imlgit/evidence"  # refs whose old values must not be kept (erasure)
 DEFAULT_BRANCH = "main"
 _MAIN_REF = b"refs/heads/" + DEFAULT_BRANCH.encode()
 _FILE_MODE = 0o100644
@@ -1167,6 +1168,8 @@ class Store:
             self._fault("ref-moved")
         finally:
             locking.release(lock)
+        if ref.startswith(NO_REFLOG):
+            return True  # a reflog would keep what an erasure removes reachable
         log = self.gitdir / "logs" / name
         try:
             log.parent.mkdir(parents=True, exist_ok=True)
@@ -1747,7 +1750,19 @@ class Store:
         old = self.head(ref)
         if old is None:
             raise RevisionNotFound(ref)
-        walker = self.repo.get_walker(include=[_oid(old)], reverse=True)
+        others = []
+        for name in self.repo.refs.allkeys():
+            if name != self._ref(ref):
+                with suppress(KeyError):
+                    others.append(self.repo.refs[name])
+        own = {e.commit.id for e in self.repo.get_walker(include=[_oid(old)], exclude=others)}
+        walker = list(self.repo.get_walker(include=[_oid(old)], reverse=True))
+        shared = [e.commit.id for e in walker if e.commit.id not in own]
+        if shared:
+            raise StoreError(
+                f"{ref} shares history with other refs ({len(shared)} commits, e.g. "
+                f"{_hex(shared[0])[:12]}); it is not rewritten, so nothing else is touched"
+            )
         mapped: dict[ObjectID, ObjectID] = {}
         blobs: dict[bytes, bytes | None] = {}
         before: set[bytes] = set()
@@ -1808,13 +1823,53 @@ class Store:
             elif item.mode != 0o160000:  # a gitlink names a commit elsewhere
                 seen.add(item.sha)
 
+    def is_commit(self, sha: str) -> bool:
+        try:
+            return isinstance(self.repo[_oid(sha)], Commit)
+        except (KeyError, ValueError):
+            return False
+
+    def commits_between(self, head: str, stop: str | None) -> list[str]:
+        """The commits reachable from ``head`` and not from ``stop``."""
+        exclude = [_oid(stop)] if stop else []
+        return [_hex(e.commit.id) for e in self.repo.get_walker(include=[_oid(head)],
+                                                                  exclude=exclude)]  # fmt: skip
+
+    def top_names(self, sha: str) -> set[str]:
+        """The names at the top of commit ``sha``'s tree."""
+        tree = self._get(self._commit(sha).tree)
+        assert isinstance(tree, Tree)
+        return {_utf8(item.path) for item in tree.iteritems()}
+
+    def objects_between(self, head: str, stop: str | None) -> set[bytes]:
+        """Commits reachable from ``head`` and not ``stop``, and their trees and blobs."""
+        seen: set[bytes] = set()
+        for sha in self.commits_between(head, stop):
+            seen.add(_oid(sha))
+            self._tree_objects(self._commit(sha).tree, seen)
+        return seen
+
+    def reachable(self) -> set[bytes]:
+        """Every object a ref (or a detached HEAD) reaches."""
+        heads = []
+        for name in self.repo.refs.allkeys():
+            try:
+                heads.append(self.repo.refs[name])
+            except KeyError:
+                continue
+        seen: set[bytes] = set()
+        for e in self.repo.get_walker(include=list(dict.fromkeys(heads))):
+            seen.add(e.commit.id)
+            self._tree_objects(e.commit.tree, seen)
+        return seen
+
     def expunge(self, objects: Iterable[bytes], ref: str) -> int:
-        """Remove ``objects`` (none of them reachable any more: what
-        :meth:`rewrite_ref` left behind) from this repository's object store, loose
-        or packed, and drop ``ref``'s reflog, which still names the old history.
-        Returns how many objects were removed."""
+        """Remove those of ``objects`` that no ref reaches (what :meth:`rewrite_ref`
+        left behind, or a fetch brought and nothing kept) from this repository's
+        object store, loose or packed, and drop ``ref``'s reflog, which would still
+        name the old history. Returns how many objects were removed."""
         store = self.repo.object_store
-        gone = {ObjectID(o) for o in objects}
+        gone = {ObjectID(o) for o in objects} - self.reachable()
         packed = {o for o in gone if any(o in pack for pack in store.packs)}
         removed = 0
         for sha in gone - packed:

@@ -24,6 +24,7 @@ Every failure leaves the local branches and the working tree as they were.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
@@ -67,6 +68,7 @@ __all__ = [
 PROPOSALS_PREFIX = "proposals/"
 _HEADS = b"refs/heads/"
 _ZERO_SHA = b"0" * 40
+log = logging.getLogger("imlgit.sync")
 _EVIDENCE = Ref(evidence.EVIDENCE_REF.encode())
 SYNC = Identity("imlgit sync", "sync@imlgit.invalid")  # writes what a fetch merges
 _MAX_RULES_TRAILER = 5_000  # characters of rule ids in a pull's Imlgit-Rules trailer
@@ -286,7 +288,10 @@ def fetch(
     if theirs is not None and theirs != _ZERO_SHA and _hex(theirs) not in replaced:
         if theirs not in object_store:
             raise RemoteError(f"fetch from {url} failed: {_hex(theirs)} did not arrive")
-        evidence.merge_from(store, _hex(theirs), source=f"{remote} ({url})", person=author)
+        try:
+            evidence.merge_from(store, _hex(theirs), source=f"{remote} ({url})", person=author)
+        except StoreError as exc:  # the remote's evidence is refused; its branches still come
+            log.warning("%s", exc)
     refs = store.repo.refs
     for branch, head in sorted(branches.items()):
         tracking = _tracking_ref(remote, branch)

@@ -238,3 +238,102 @@ def test_a_push_that_would_lose_the_remotes_evidence_is_refused(
     assert evidence.EVIDENCE_REF in sync.push(store)
     server = tmp_path / "served" / "server.git"
     assert MARK + " 0" not in reachable_text(server)
+
+
+# ---------------------------------------------------------------------- attacks
+
+
+def _serve(store: Store, daemon: str) -> None:
+    run_git(store.path, "remote", "add", "origin", daemon)
+    sync.push(store)
+
+
+@pytest.mark.parametrize("planted", ["merged-with-main", "main", "blob"])
+def test_a_remote_evidence_ref_that_is_not_evidence_is_refused(
+    tmp_path: Path, learned, daemon, planted: str
+) -> None:
+    """Pushed with plain git by anyone who can push: evidence whose history holds
+    main's commits (so a later forget would rewrite them), main itself, a blob."""
+    store, exps = learned
+    _serve(store, daemon)
+    server = tmp_path / "served" / "server.git"
+    ev, main = (run_git(server, "rev-parse", r).strip() for r in (evidence.EVIDENCE_REF, "main"))
+    if planted == "merged-with-main":
+        target = run_git(server, "commit-tree", f"{ev}^{{tree}}", "-p", ev, "-p", main,
+                         "-m", "x").strip()  # fmt: skip
+    elif planted == "main":
+        target = main
+    else:
+        target = run_git(server, "hash-object", "-w", "--stdin", input="junk\n").strip()
+    run_git(server, "update-ref", evidence.EVIDENCE_REF, target)
+    before = store.head(evidence.EVIDENCE_REF)
+    sync.pull(store, author=PERSON)  # main's pull still works; the evidence is refused
+    assert store.head(evidence.EVIDENCE_REF) == before
+    main_log = [c.sha for c in store.log("main")]
+    open_memory(store).forget([exps[0].id], why="Asked.", person=PERSON)
+    assert [c.sha for c in store.log("main")] == main_log
+    fsck = subprocess.run(["git", "fsck", "--strict"], cwd=store.path, capture_output=True,
+                          text=True)  # fmt: skip
+    assert fsck.returncode == 0, fsck.stderr
+
+
+def test_an_evidence_ref_sharing_mains_history_is_never_rewritten(learned) -> None:
+    store, exps = learned
+    ev, main = store.head(evidence.EVIDENCE_REF), store.head()
+    run_git(store.path, "update-ref", evidence.EVIDENCE_REF,
+            run_git(store.path, "commit-tree", f"{ev}^{{tree}}", "-p", ev, "-p", main,
+                    "-m", "x").strip())  # fmt: skip
+    with pytest.raises(StoreError, match="shares history with other refs"):
+        open_memory(store).forget([exps[0].id], why="Asked.", person=PERSON)
+    assert store.head() == main and len(store.log("main")) > 1
+
+
+def test_an_erased_experience_is_never_learned_again(learned) -> None:
+    store, exps = learned
+    mem = open_memory(store)
+    mem.forget([exps[0].id], why="Asked.", person=PERSON)
+    mem.learn([exps[0]] + TruthTable(seed=0).sample(29, 11), batch=30, propose="again")
+    assert MARK + " 0" not in reachable_text(store.path)
+    assert evidence.locate(store, [exps[0].id])[exps[0].id].state == "erased"
+    again = mem.forget([exps[0].id], why="Asked again.", person=PERSON)
+    assert again.ids == () and again.already == (exps[0].id,)
+
+
+def test_a_pull_never_brings_back_what_was_erased(tmp_path: Path, learned, daemon) -> None:
+    """A forgets and has not pushed; B pushes on top of the old evidence; A pulls."""
+    store, exps = learned
+    _serve(store, daemon)
+    other = sync.clone(daemon, tmp_path / "other")
+    open_memory(store).forget([exps[0].id], why="Asked.", person=PERSON)
+    open_memory(other).learn(TruthTable(seed=0).sample(30, 9), batch=30, propose="p9")
+    sync.push(other)
+    sync.pull(store, author=PERSON)
+    assert MARK + " 0" not in every_object_text(store.path)
+    assert evidence.EVIDENCE_REF in sync.push(store)
+    assert MARK + " 0" not in reachable_text(tmp_path / "served" / "server.git")
+    sync.pull(other, author=OTHER)
+    assert MARK + " 0" not in every_object_text(other.path)
+
+
+def test_a_batch_that_failed_leaves_no_experience_behind(learned, monkeypatch) -> None:
+    from imlgit.errors import ImlgitError
+
+    store, _ = learned
+    before = store.head(evidence.EVIDENCE_REF)
+    real = Store.commit_many
+
+    def failing(self: Store, steps, **kw):  # type: ignore[no-untyped-def]
+        if kw.get("branch", "").startswith("proposals/"):
+            raise ImlgitError("disk full")
+        return real(self, steps, **kw)
+
+    monkeypatch.setattr(Store, "commit_many", failing)
+    exps = marked(TruthTable(seed=0).sample(30, 12), n=1)
+    with pytest.raises(ImlgitError):
+        open_memory(store).learn([Experience.from_dict({**json.loads(exps[0].to_json()),
+                                                        "id": "fail-1"})] + exps[1:],
+                                 batch=30, propose="broken")  # fmt: skip
+    assert store.head(evidence.EVIDENCE_REF) == before
+    shown = subprocess.run(["git", "log", "--all", "--reflog", "-p"], cwd=store.path,
+                           capture_output=True, text=True).stdout  # fmt: skip
+    assert '"fail-1"' not in shown and '"fail-1"' not in every_object_text(store.path)
