@@ -50,6 +50,7 @@ __all__ = [
 
 RESERVED_DOMAIN = "imlgit.invalid"  # imlgit's own identities: the learner, the policy
 POLICIES_THAT_APPROVE = ("gated", "auto")
+TRUST = {"manual": 0, "gated": 1, "auto": 2}  # how much each policy approves on its own
 
 # Letters of other scripts drawn like a Latin letter (Unicode's confusables, the
 # lower-case letters an address can hide behind), mapped to that letter.
@@ -192,9 +193,10 @@ def uncovered(
 
     ``side(a)`` is what approval ``a`` brings (reachable from its second parent, not
     its first); ``policy_before(a)`` the review policy in force when ``a`` was made
-    (``imlgit.toml`` at its first parent). ``may_approve(a, side)``, when given,
-    says why a person's approval does not count (None: it does), for the checks a
-    team adds (signed approvals). ``changed(a)``, when given, is the paths approval
+    (the strictest of ``imlgit.toml`` at its parents and at main before the move:
+    the caller decides). ``may_approve(a, side)``, when given, says why an approval
+    does not count (None: it does), for the checks a team adds (signed approvals: a
+    person's, and the policy's by whoever ran it). ``changed(a)``, when given, is the paths approval
     ``a`` changed on main: the policy never approves one only a person may
     (:func:`person_only`)."""
     covered: set[str] = set()
@@ -212,6 +214,8 @@ def uncovered(
             elif changed is not None and (theirs := person_only_paths(changed(a))):
                 why = (f"the policy approved a change of {', '.join(theirs[:3])}, which only "
                        "a person may")  # fmt: skip
+            if why is None and may_approve is not None:  # signed by the person who ran it
+                why = may_approve(a, brought)
         elif is_imlgit(by):
             why = f"approved by {by}, imlgit's own identity, not a person"
         else:

@@ -34,7 +34,9 @@ from .errors import (
     RevisionNotFound,
     RuleError,
     SelfApprovalError,
+    SigningError,
     StoreError,
+    UnapprovedChange,
 )
 from .evidence import is_pointer, text_at
 from .experience import Experience, parse_jsonl_text
@@ -844,10 +846,16 @@ def _merge(store: Store, p: Proposal, by: Identity, why: str, approved_by: str) 
         rules=p.rules,
         trailers=[("Imlgit-Proposal", p.name), ("Imlgit-Approved-By", approved_by)],
     )
-    # a person's approval is signed where main says approvals must be (the policy's
-    # are trusted through imlgit.toml on main, which a person changes)
-    sign = by != POLICY and store.signing_required_at(p.main)
-    result = store.merge(p.branch, msg, author=by, fast_forward=False, sign=sign)
+    # signed where main says approvals must be: a person's with their key; the
+    # policy's by the person who ran it (its committer), so none can be forged
+    sign = store.signing_required_at(p.main)
+    committer = by
+    if sign and by == POLICY:
+        from .config import person_identity
+
+        committer = person_identity(repo_path=str(store.gitdir))
+    result = store.merge(p.branch, msg, author=by, committer=committer, fast_forward=False,
+                         sign=sign)  # fmt: skip
     # The branch goes only once main has the proposal's commits.
     store.delete_branch(p.branch)
     signature = None
@@ -893,7 +901,7 @@ def conclude(
         return None, None
     p = get_proposal(store, name)
     committed = store.policy_at(p.main)
-    if _TRUST.get(policy, 0) > _TRUST.get(committed, 0):
+    if approvals.TRUST.get(policy, 0) > approvals.TRUST.get(committed, 0):
         # automation is raised in imlgit.toml on main, where raising it is reviewed:
         # an environment variable or a flag may lower the policy, never raise it
         decision = decide(store, p, gate, committed)
@@ -904,10 +912,19 @@ def conclude(
             return decision, None
     else:
         decision = decide(store, p, gate, policy)
-    return decision, approve_by_policy(store, p, decision) if decision.approve else None
+    if not decision.approve:
+        return decision, None
+    try:
+        return decision, approve_by_policy(store, p, decision)
+    except (SigningError, UnapprovedChange) as exc:
+        if not store.signing_required_at(p.main):
+            raise
+        # approvals must be signed here, and this process cannot sign one that counts
+        note = (f"the {decision.policy} policy approves, but approvals must be signed "
+                f"(require_signed_approvals) and it could not sign: {exc}; left for a person")
+        return Decision(decision.policy, decision.checks, decision.person_only, note), None
 
 
-_TRUST = {"manual": 0, "gated": 1, "auto": 2}
 
 
 @dataclass(frozen=True)

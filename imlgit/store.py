@@ -37,7 +37,7 @@ from dulwich.repo import Repo
 
 from . import approvals, locking, worktree
 from . import history as _history
-from .commits import CommitMessage, Identity, parse_identity
+from .commits import POLICY, CommitMessage, Identity, parse_identity
 from .config import Settings
 from .errors import (
     ConflictError,
@@ -1650,11 +1650,19 @@ class Store:
             found = trees.get(sha)
             return found if found is not None else self._commit(sha).tree
 
+        # what a commit is judged under: the settings of every parent it has, and of
+        # main as it was before this move (``old``): a merge cannot pick an older,
+        # laxer main as its first parent to escape what main says now
+        floor = [self._commit(old).tree] if old else []
+
+        def bases(c: CommitInfo) -> list[bytes]:
+            return list(dict.fromkeys([tree_of(p) for p in c.parents] + floor))
+
         memo: dict[str, str | None] = {}
 
         def guarded(c: CommitInfo) -> str | None:
             if c.sha not in memo:
-                memo[c.sha] = self._guarded(c, tree_of)
+                memo[c.sha] = self._guarded(c, tree_of(c.sha), bases(c))
             return memo[c.sha]
 
         if not any(approvals.is_imlgit(c.author) or approvals.is_imlgit(c.committer)
@@ -1669,8 +1677,15 @@ class Store:
         def changed(a: CommitInfo) -> list[str]:
             return sorted(self._diff_trees(tree_of(a.parents[0]), tree_of(a.sha)))
 
-        return approvals.uncovered(commits, side, lambda a: self.policy_at(a.parents[0]),
-                                   may_approve=self._signature_problem, changed=changed,
+        def policy_before(a: CommitInfo) -> str:
+            found = [self._policy_in(t) for t in bases(a)]
+            return min(found, key=lambda p: approvals.TRUST.get(p, 0)) if found else "manual"
+
+        def signature_problem(a: CommitInfo, brought: Sequence[CommitInfo]) -> str | None:
+            return self._signature_problem(a, bases(a))
+
+        return approvals.uncovered(commits, side, policy_before,
+                                   may_approve=signature_problem, changed=changed,
                                    guarded=guarded)  # fmt: skip
 
     def unapproved_history(self, head: str) -> list[approvals.Uncovered]:
@@ -1695,25 +1710,29 @@ class Store:
                 os.replace(tmp, mark)
         return found
 
-    def _guarded(self, c: CommitInfo, tree_of: Callable[[str], bytes]) -> str | None:
+    def _guarded(self, c: CommitInfo, tree: bytes, bases: Sequence[bytes]) -> str | None:
         """Where main requires signed approvals, a commit that changes imlgit.toml or
         the allowed signers (so: whether signatures are required, and whose count)
+        against any of ``bases`` (its parents' trees, and main's before the move)
         must be signed itself by a key those signers list for its committer, or be
         brought by an approval that counts; else turning signing off would take one
         unsigned commit in a person's name."""
-        if not c.parents or approvals.is_approval(c):
+        if approvals.is_approval(c):
             return None
-        base = tree_of(c.parents[0])
-        settings = self._settings_in(base)
-        if settings is not None and not settings.get("review", "require_signed_approvals"):
-            return None
-        where = str(settings.get("review", "allowed_signers")) if settings else "allowed_signers"
-        tree = tree_of(c.sha)
-        touched = [p for p in (CONFIG_FILE, where)
-                   if self._lookup(base, p) != self._lookup(tree, p)]  # fmt: skip
+        touched: list[str] = []
+        strict = []
+        for base in bases:
+            if not self._requires_signing(base):
+                continue
+            where = self._signers_path(base)
+            mine = [p for p in (CONFIG_FILE, where)
+                    if self._lookup(base, p) != self._lookup(tree, p)]  # fmt: skip
+            if mine:
+                touched += [p for p in mine if p not in touched]
+                strict.append(base)
         if not touched:
             return None
-        result = self.approval_signature(c, signer=c.committer)
+        result = self._verify(c, c.committer, strict)
         if result.ok:
             return None
         return (f"changes {' and '.join(touched)} while {DEFAULT_BRANCH} requires signed "
@@ -1938,56 +1957,76 @@ class Store:
     def policy_at(self, rev: str) -> str:
         """``[review] policy`` in imlgit.toml at ``rev`` (:meth:`committed_settings`);
         "manual" when it cannot be read, since what is unreadable grants nothing."""
-        settings = self.committed_settings(rev)
-        return "manual" if settings is None else str(settings.get("review", "policy"))
+        return self._policy_in(self._tree_of(rev))
 
     def signing_required_at(self, rev: str) -> bool:
         """Whether imlgit.toml at ``rev`` makes a person's approval count only when
         signed; True when it cannot be read (what is unreadable grants nothing)."""
-        settings = self.committed_settings(rev)
-        return settings is None or bool(settings.get("review", "require_signed_approvals"))
+        return self._requires_signing(self._tree_of(rev))
 
     def signing_setup(self) -> signing.SigningSetup:
         """git's signing settings for this repository (its config, the user's)."""
         return signing.signing_setup(self.repo.get_config_stack())
 
-    def approval_signature(self, a: CommitInfo, signer: str | None = None) -> signing.Verified:
-        """Whether approval ``a`` is signed by a key the allowed-signers file on main
-        before it (``a``'s first parent) lists for its author's address (``signer``'s,
-        when given)."""
-        c = self._commit(a.sha)
-        where, allowed = self._allowed_signers_at(a.parents[0])
-        who = signer if signer is not None else a.author
-        key = (a.sha, who, allowed)
-        if key in self._signatures:
-            return self._signatures[key]
+    def approval_signature(self, a: CommitInfo) -> signing.Verified:
+        """Whether approval ``a`` is signed by a key the allowed signers on main before
+        it (at each of its parents) list for its approver: its author, or for the
+        policy's approvals its committer (the person who ran the policy)."""
+        return self._verify(a, self._signer_of(a), [self._commit(p).tree for p in a.parents])
+
+    @staticmethod
+    def _signer_of(a: CommitInfo) -> str:
+        by_policy = approvals.identity_key(a.author) == approvals.identity_key(POLICY)
+        return a.committer if by_policy else a.author
+
+    def _requires_signing(self, tree: bytes) -> bool:
+        settings = self._settings_in(tree)
+        return settings is None or bool(settings.get("review", "require_signed_approvals"))
+
+    def _policy_in(self, tree: bytes) -> str:
+        settings = self._settings_in(tree)
+        return "manual" if settings is None else str(settings.get("review", "policy"))
+
+    def _signers_path(self, tree: bytes) -> str:
+        settings = self._settings_in(tree)
+        return str(settings.get("review", "allowed_signers")) if settings else "allowed_signers"
+
+    def _verify(self, c: CommitInfo, who: str, bases: Sequence[bytes]) -> signing.Verified:
+        """Whether commit ``c`` is signed by a key that the allowed-signers file of
+        every tree in ``bases`` lists for ``who``'s address, valid when it was made
+        (its time, or its parents' when it claims to be older than they are)."""
+        obj = self._commit(c.sha)
+        payload, signature = signing.split_signature(obj.as_raw_string())
+        when = max([obj.commit_time] + [self._commit(p).commit_time for p in c.parents])
         try:
             email = parse_identity(who).email
         except ImlgitError:
             email = ""
-        result = signing.verify(
-            c.raw_without_sig(),
-            c.gpgsig,
-            self.read_blob(_hex(allowed)) if allowed is not None else None,
-            email,
-            c.commit_time,
-            program=self.signing_setup().program,
-            where=where,
-        )
-        self._signatures[key] = result
+        lists = []
+        for base in bases:
+            where = self._signers_path(base)
+            found = self._lookup(base, where)
+            blob = found[1] if found is not None and not stat.S_ISDIR(found[0]) else None
+            if (where, blob) not in lists:
+                lists.append((where, blob))
+        result = signing.Verified(False, "checked against no allowed signers")
+        for where, blob in lists or [("allowed_signers", None)]:
+            key = (c.sha, who, blob)
+            if key not in self._signatures:
+                self._signatures[key] = signing.verify(
+                    payload, signature, self.read_blob(_hex(blob)) if blob is not None else None,
+                    email, when, program=self.signing_setup().program, where=where,
+                )  # fmt: skip
+            result = self._signatures[key]
+            if not result.ok:
+                return result
         return result
 
-    def _allowed_signers_at(self, rev: str) -> tuple[str, bytes | None]:
-        """The allowed-signers path imlgit.toml at ``rev`` names, and its blob there."""
-        settings = self.committed_settings(rev)
-        where = str(settings.get("review", "allowed_signers")) if settings else "allowed_signers"
-        found = self._lookup(self._tree_of(rev), where)
-        return where, found[1] if found is not None and not stat.S_ISDIR(found[0]) else None
-
-    def _signature_problem(self, a: CommitInfo, brought: Sequence[CommitInfo]) -> str | None:
-        if not self.signing_required_at(a.parents[0]):
+    def _signature_problem(self, a: CommitInfo, bases: Sequence[bytes]) -> str | None:
+        strict = [b for b in bases if self._requires_signing(b)]
+        if not strict:
             return None
-        result = self.approval_signature(a)
+        result = self._verify(a, self._signer_of(a), strict)
         return None if result.ok else (
             f"imlgit.toml on {DEFAULT_BRANCH} requires signed approvals, and this one is "
             + result.detail
@@ -2084,6 +2123,7 @@ class Store:
         into: str = DEFAULT_BRANCH,
         fast_forward: bool = True,
         sign: bool = False,
+        committer: Identity | None = None,
     ) -> MergeResult:
         """Merge branch ``source`` into ``into``, rule file by rule file.
 
@@ -2098,7 +2138,7 @@ class Store:
         record = self._begin_sync(into) if keeps else None
         try:
             return self._merge(src, source, message, author, into, fast_forward and not sign,
-                               sign)  # fmt: skip
+                               sign, committer or author)  # fmt: skip
         finally:
             worktree.end(record)
 
@@ -2111,6 +2151,7 @@ class Store:
         into: str,
         fast_forward: bool,
         sign: bool = False,
+        committer: Identity | None = None,
     ) -> MergeResult:
         for _ in range(100):
             dst = self.head(into)
@@ -2151,7 +2192,7 @@ class Store:
                 [dst, src],
                 message.render().encode("utf-8"),
                 author,
-                author,
+                committer or author,
                 sign=sign,
             )
             if self._cas_ref(

@@ -258,3 +258,120 @@ def test_the_forge_check_verifies_mains_approvals(tmp_path: Path, store: Store, 
     assert on_main.returncode == 1 and "not signed" in on_main.stderr, on_main.stderr
     on_pr = forge_ci(tmp_path, store.path, "proposals/p3", "proposals/p3")
     assert on_pr.returncode == 1 and "not signed" in on_pr.stderr
+
+
+# ------------------------------------------------------------- forged, by structure
+
+
+def _raw_commit(store: Store, tree: bytes, parents: list[str], who: Identity, msg: str,
+                when: int = 1_795_100_000) -> str:  # fmt: skip
+    """A commit written with no guard (as plain git would), on tree id ``tree``."""
+    from dulwich.objects import Commit
+
+    c = Commit()
+    c.tree = tree
+    c.parents = [p.encode() for p in parents]
+    c.author = c.committer = who.to_bytes()
+    c.author_time = c.commit_time = when
+    c.author_timezone = c.commit_timezone = 0
+    c.message = msg.encode()
+    store.repo.object_store.add_object(c)
+    return c.id.decode()
+
+
+APPROVE = CommitMessage.make("approve", "proposal p1", "Fine.",
+                             trailers=[("Imlgit-Proposal", "p1")]).render()  # fmt: skip
+
+
+def test_an_approval_on_an_older_laxer_main_is_refused(store: Store, keys) -> None:
+    """Its first parent is main from before signing was required."""
+    p = proposal(store)
+    main = store.head()
+    lax = store.log("main")[1].sha  # before require_signing's commit
+    assert not store.signing_required_at(lax)
+    forged = _raw_commit(store, store._commit(p.head).tree, [lax, p.head], OTHER, APPROVE)
+    for found in (store.uncovered(forged, main), store.uncovered(forged)):
+        assert found and "requires signed approvals" in found[0].why, found
+    with pytest.raises(UnapprovedChange):
+        store.check_main_move(main, forged)
+
+
+@pytest.mark.parametrize("how", ["merge-with-older-main", "root-commit"])
+def test_signing_cannot_be_turned_off_through_another_parent(store: Store, how: str) -> None:
+    main = store.head()
+    text = (store.read_file("imlgit.toml", "main") or b"").decode()
+    off = text.replace("require_signed_approvals = true", "require_signed_approvals = false")
+    from dulwich.objects import Blob
+
+    blob = Blob.from_string(off.encode())
+    store.repo.object_store.add_object(blob)
+    tree = store._write_tree(store._commit(main).tree, {"imlgit.toml": blob.id})
+    assert tree is not None
+    first = store.log("main")[1].sha if how == "merge-with-older-main" else (
+        _raw_commit(store, tree, [], EVE, "edit: off\n\nMine.\n"))
+    merged = _raw_commit(store, tree, [first, main], EVE, "merge: off\n\nMine.\n")
+    assert not store.signing_required_at(merged)
+    for found in (store.uncovered(merged, main), store.uncovered(merged)):
+        assert found and "changes imlgit.toml while main requires signed" in found[0].why
+
+
+def test_a_policy_approval_must_be_signed_by_who_ran_it(tmp_path: Path, keys) -> None:
+    from test_approvals import open_memory
+
+    from imlgit.commits import POLICY
+    from imlgit.config import person_identity
+
+    store = Store.init(tmp_path / "auto", author=PERSON, clock=Clock())
+    store.checkout_worktree()
+    require_signing(store, allowed(("ada@example.org", keys["ada"][1])),
+                    extra='policy = "auto"\n')  # fmt: skip
+    sign_with(store, keys["ada"][0])
+    done = open_memory(store, "auto").learn(ENV_SAMPLE(), batch=30, propose="p-auto")
+    assert done.approval is not None, done  # the policy approved, signed by Ada who ran it
+    info = store.commit_info(store.head())
+    assert info.author == str(POLICY) and info.committer == str(person_identity())
+    assert store.uncovered(store.head()) == []
+    # a policy approval written by anyone, unsigned: does not count
+    p = proposal(store, "p2", seed=2)
+    forged = _raw_commit(store, store._commit(p.head).tree, [store.head(), p.head], POLICY,
+                         APPROVE.replace("p1", "p2"))  # fmt: skip
+    found = store.uncovered(forged, store.head())
+    assert found and "not signed" in found[0].why
+    # without a key the policy leaves it for a person, and says why
+    sign_with(store, None, fmt="openpgp")
+    later = open_memory(store, "auto").learn(ENV_SAMPLE(3), batch=30, propose="p3")
+    assert later.approval is None and "could not sign" in (later.decision.note or "")
+
+
+def ENV_SAMPLE(seed: int = 5):  # type: ignore[no-untyped-def]
+    from test_approvals import ENV
+
+    return ENV.sample(60, seed)
+
+
+def test_a_backdated_signature_is_judged_at_its_parents_time(tmp_path: Path, keys) -> None:
+    s = Store.init(tmp_path / "bd", author=PERSON, clock=Clock())
+    s.checkout_worktree()
+    require_signing(s, f'ada@example.org namespaces="git",valid-before="20260101" '
+                    f'{keys["ada"][1]}\n'.encode())  # fmt: skip
+    sign_with(s, keys["ada"][0])
+    proposal(s)
+    s._clock = lambda: 1_700_000_000  # 2023, when the key was still valid
+    with pytest.raises(UnapprovedChange, match="not signed by a key"):
+        rv.approve(s, "p1", approver=PERSON)
+
+
+def test_a_header_added_to_a_signed_approval_breaks_it(store: Store, keys) -> None:
+    sign_with(store, keys["ada"][0])
+    proposal(store)
+    before = store.head()
+    done = rv.approve(store, "p1", approver=PERSON)
+    raw = store._commit(done.sha).as_raw_string()
+    tampered = raw.replace(b"\nencoding ", b"\ngpgsigx junk\nencoding ", 1)
+    assert tampered != raw
+    from dulwich.objects import ShaFile
+
+    obj = ShaFile.from_raw_string(1, tampered)  # 1: a commit
+    store.repo.object_store.add_object(obj)
+    found = store.uncovered(obj.id.decode(), before)
+    assert found and "not signed by a key" in found[0].why

@@ -31,7 +31,8 @@ from typing import Any
 
 from ..errors import SigningError
 
-__all__ = ["SigningError", "SigningSetup", "signing_setup", "sign", "verify", "Verified"]
+__all__ = ["SigningError", "SigningSetup", "signing_setup", "sign", "split_signature",
+           "verify", "Verified"]
 
 MAX_SIGNATURE = 64 * 1024  # an SSH signature is under 1 KB; anything larger is not one
 MAX_ALLOWED_SIGNERS = 1_000_000
@@ -112,6 +113,34 @@ def sign(payload: bytes, setup: SigningSetup) -> bytes:
     if not signature.startswith(_SSH_ARMOR):
         raise SigningError(f"{setup.program} wrote no SSH signature")
     return signature
+
+
+def split_signature(raw: bytes) -> tuple[bytes, bytes | None]:
+    """(what was signed, the signature) of a raw commit, as git reads them: the
+    ``gpgsig`` and ``gpgsig-sha256`` headers (with their continuation lines) left
+    out of the payload, every other header kept (so a header added afterwards,
+    whatever its name, breaks the signature)."""
+    head, sep, body = raw.partition(b"\n\n")
+    kept: list[bytes] = []
+    signature: list[bytes] = []
+    current: str | None = None
+    for line in head.split(b"\n"):
+        if line.startswith(b" ") and current is not None:
+            if current == "gpgsig":
+                signature.append(line[1:])
+            if current != "keep":
+                continue
+        else:
+            name = line.split(b" ", 1)[0]
+            current = {b"gpgsig": "gpgsig", b"gpgsig-sha256": "other"}.get(name, "keep")
+            if current == "gpgsig":
+                signature.append(line[len(b"gpgsig ") :])
+                continue
+            if current == "other":
+                continue
+        kept.append(line)
+    payload = b"\n".join(kept) + sep + body
+    return payload, (b"\n".join(signature) + b"\n") if signature else None
 
 
 @dataclass(frozen=True)
