@@ -177,7 +177,8 @@ class Uncovered:
     why: str
 
     def __str__(self) -> str:
-        return f"{self.sha[:12]} by {self.author}: {self.why}"
+        by = f" by {self.author}" if self.author else ""
+        return f"{self.sha[:12]}{by}: {self.why}"
 
 
 def uncovered(

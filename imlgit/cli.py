@@ -1306,6 +1306,9 @@ def push(ctx: click.Context, remote: str, with_proposals: bool) -> None:
               help="Check that main may move from OLD to NEW: every commit imlgit wrote that "
               "it brings is inside an approval (the reference-transaction and pre-receive "
               "hooks call this).")  # fmt: skip
+@click.option("--history", "history", metavar="REV",
+              help="Check that every commit imlgit wrote in REV's history is inside an "
+              "approval that counts (a forge's CI on main calls this).")  # fmt: skip
 @json_option
 @click.pass_context
 def check(
@@ -1315,26 +1318,46 @@ def check(
     commit_msg: str | None,
     paths: tuple[str, ...],
     move: tuple[str, str] | None,
+    history: str | None,
     as_json: bool,
 ) -> None:
     """Validate the memory's rule files, reporting every problem (the git hooks call this).
 
     With no option: the working tree, as a linter would (files not committed yet
     too), and the last commit; --staged: git's index; --at REV: that revision;
-    --move OLD NEW: whether main may move so."""
+    --move OLD NEW: whether main may move so; --history REV: whether every approval
+    in REV's history counts."""
     from .scan import scan_text
     from .store import check_rule_file
 
     problems: list[str] = []
+    if history:
+        found = _store(ctx).uncovered(_store(ctx).resolve(history))
+        problems = [str(u) for u in found]
+        if as_json:
+            _emit_json({"ok": not problems, "problems": problems})
+        for line in problems if not as_json else ():
+            click.echo(f"refused: {line}", err=True)
+        if problems:
+            raise SystemExit(1)
+        if not as_json:
+            click.echo(f"ok: every commit imlgit wrote in {history}'s history is inside an "
+                       "approval that counts", err=True)  # fmt: skip
+        return
     if move:
         old, new = (None if set(x) == {"0"} else x for x in move)
         if new is not None:  # main deleted: not a move this check judges
             store = _store(ctx)
             if os.environ.get("GIT_QUARANTINE_PATH"):  # pre-receive: pushed objects wait there
                 store.see_objects(os.environ["GIT_QUARANTINE_PATH"])
-            found = store.uncovered(store.resolve(new), store.resolve(old) if old else None)
-            problems.extend(f"{u} (approve the proposal instead: imlgit approve NAME)"
-                            for u in found)  # fmt: skip
+            from .errors import UnapprovedChange
+
+            if old is None:  # git gives no old value when the caller named none: main's now
+                old = store.head()
+            try:
+                store.check_main_move(store.resolve(old) if old else None, store.resolve(new))
+            except UnapprovedChange as exc:
+                problems.append(str(exc))
         if as_json:
             _emit_json({"ok": not problems, "problems": problems})
         for line in problems if not as_json else ():

@@ -1625,6 +1625,12 @@ class Store:
         """Refuse to move main from ``old`` to ``new`` when that brings commits imlgit
         wrote which no approval record covers (:mod:`imlgit.approvals`): the one
         guard every write of main passes, whatever the caller."""
+        if old is not None and not self.is_ancestor(old, new):
+            raise UnapprovedChange(
+                f"{DEFAULT_BRANCH} moves only forward: {new[:12]} does not descend from "
+                f"{old[:12]}, where it is now (its history is never rewritten; to undo a "
+                "change: imlgit rollback)"
+            )
         found = self.uncovered(new, old)
         if found:
             shown = "; ".join(str(u) for u in found[:3])
@@ -1650,19 +1656,19 @@ class Store:
             found = trees.get(sha)
             return found if found is not None else self._commit(sha).tree
 
-        # what a commit is judged under: the settings of every parent it has, and of
-        # main as it was before this move (``old``): a merge cannot pick an older,
-        # laxer main as its first parent to escape what main says now
-        floor = [self._commit(old).tree] if old else []
+        # what a commit is judged under: signing is required when any of its parents
+        # or main before this move (``old``) requires it, so a merge cannot pick an
+        # older, laxer main as a parent to escape what main says now
+        floor = [old] if old else []
 
-        def bases(c: CommitInfo) -> list[bytes]:
-            return list(dict.fromkeys([tree_of(p) for p in c.parents] + floor))
+        def parents_of(c: CommitInfo) -> list[bytes]:
+            return [tree_of(p) for p in c.parents]
 
         memo: dict[str, str | None] = {}
 
         def guarded(c: CommitInfo) -> str | None:
             if c.sha not in memo:
-                memo[c.sha] = self._guarded(c, tree_of(c.sha), bases(c))
+                memo[c.sha] = self._guarded(c, tree_of(c.sha), parents_of(c), floor)
             return memo[c.sha]
 
         if not any(approvals.is_imlgit(c.author) or approvals.is_imlgit(c.committer)
@@ -1678,11 +1684,11 @@ class Store:
             return sorted(self._diff_trees(tree_of(a.parents[0]), tree_of(a.sha)))
 
         def policy_before(a: CommitInfo) -> str:
-            found = [self._policy_in(t) for t in bases(a)]
+            found = [self._policy_in(t) for t in parents_of(a) + [tree_of(f) for f in floor]]
             return min(found, key=lambda p: approvals.TRUST.get(p, 0)) if found else "manual"
 
         def signature_problem(a: CommitInfo, brought: Sequence[CommitInfo]) -> str | None:
-            return self._signature_problem(a, bases(a))
+            return self._signature_problem(a, floor)
 
         return approvals.uncovered(commits, side, policy_before,
                                    may_approve=signature_problem, changed=changed,
@@ -1698,10 +1704,15 @@ class Store:
             clean: str | None = mark.read_text().strip() or None
         except OSError:
             clean = None
+        rewritten: list[approvals.Uncovered] = []
         if clean is not None and not (_oid(clean) in self.repo.object_store
                                       and self.is_ancestor(clean, head)):  # fmt: skip
+            rewritten.append(approvals.Uncovered(
+                clean, "", f"{DEFAULT_BRANCH} was rewritten: {clean[:12]}, its head when it was "
+                "last found clean, is no longer in its history (where that was intended, delete "
+                f"{self.derived_dir / 'approvals-clean'} to check from here on)"))  # fmt: skip
             clean = None
-        found = self.uncovered(head, clean)
+        found = rewritten + self.uncovered(head, clean)
         if not found and clean != head:
             with suppress(OSError):
                 mark.parent.mkdir(parents=True, exist_ok=True)
@@ -1710,29 +1721,31 @@ class Store:
                 os.replace(tmp, mark)
         return found
 
-    def _guarded(self, c: CommitInfo, tree: bytes, bases: Sequence[bytes]) -> str | None:
-        """Where main requires signed approvals, a commit that changes imlgit.toml or
-        the allowed signers (so: whether signatures are required, and whose count)
-        against any of ``bases`` (its parents' trees, and main's before the move)
-        must be signed itself by a key those signers list for its committer, or be
-        brought by an approval that counts; else turning signing off would take one
-        unsigned commit in a person's name."""
+    def _guarded(
+        self, c: CommitInfo, tree: bytes, parents: Sequence[bytes], floor: Sequence[str]
+    ) -> str | None:
+        """Where signed approvals are required (by any of ``c``'s parents, or by main
+        before the move, ``floor``), a commit that changes imlgit.toml or the allowed
+        signers against any of its parents (whether signatures are required, and
+        whose count) must be signed itself by a key listed for its committer, or be
+        brought by an approval that counts; else turning signing off, or merging a
+        history that never had it, would take one unsigned commit in a person's
+        name."""
         if approvals.is_approval(c):
             return None
+        strict = [t for t in list(parents) + [self._commit(f).tree for f in floor]
+                  if self._requires_signing(t)]  # fmt: skip
+        if not strict:
+            return None
+        against = list(parents) or [self._commit(f).tree for f in floor]  # a root: main's
         touched: list[str] = []
-        strict = []
-        for base in bases:
-            if not self._requires_signing(base):
-                continue
-            where = self._signers_path(base)
-            mine = [p for p in (CONFIG_FILE, where)
-                    if self._lookup(base, p) != self._lookup(tree, p)]  # fmt: skip
-            if mine:
-                touched += [p for p in mine if p not in touched]
-                strict.append(base)
+        for base in against:
+            for path in (CONFIG_FILE, self._signers_path(base), self._signers_path(tree)):
+                if path not in touched and self._lookup(base, path) != self._lookup(tree, path):
+                    touched.append(path)
         if not touched:
             return None
-        result = self._verify(c, c.committer, strict)
+        result = self._verify(c, c.committer, floor)
         if result.ok:
             return None
         return (f"changes {' and '.join(touched)} while {DEFAULT_BRANCH} requires signed "
@@ -1970,9 +1983,9 @@ class Store:
 
     def approval_signature(self, a: CommitInfo) -> signing.Verified:
         """Whether approval ``a`` is signed by a key the allowed signers on main before
-        it (at each of its parents) list for its approver: its author, or for the
-        policy's approvals its committer (the person who ran the policy)."""
-        return self._verify(a, self._signer_of(a), [self._commit(p).tree for p in a.parents])
+        it list for its approver: its author, or for the policy's approvals its
+        committer (the person who ran the policy)."""
+        return self._verify(a, self._signer_of(a), [])
 
     @staticmethod
     def _signer_of(a: CommitInfo) -> str:
@@ -1991,26 +2004,30 @@ class Store:
         settings = self._settings_in(tree)
         return str(settings.get("review", "allowed_signers")) if settings else "allowed_signers"
 
-    def _verify(self, c: CommitInfo, who: str, bases: Sequence[bytes]) -> signing.Verified:
-        """Whether commit ``c`` is signed by a key that the allowed-signers file of
-        every tree in ``bases`` lists for ``who``'s address, valid when it was made
-        (its time, or its parents' when it claims to be older than they are)."""
+    def _verify(self, c: CommitInfo, who: str, floor: Sequence[str]) -> signing.Verified:
+        """Whether commit ``c`` is signed by a key listed for ``who``'s address in the
+        allowed signers of its first parent or of ``floor`` (main before the move),
+        valid when it was made: its time, or its parents' or main's before the move
+        when it claims to be older (so a backdated signature does not revive a key
+        past its ``valid-before``)."""
         obj = self._commit(c.sha)
         payload, signature = signing.split_signature(obj.as_raw_string())
-        when = max([obj.commit_time] + [self._commit(p).commit_time for p in c.parents])
+        when = max([obj.commit_time] + [self._commit(p).commit_time
+                                        for p in list(c.parents) + list(floor)])  # fmt: skip
         try:
             email = parse_identity(who).email
         except ImlgitError:
             email = ""
-        lists = []
-        for base in bases:
+        lists: list[tuple[str, bytes | None]] = []
+        for rev in list(c.parents[:1]) + list(floor):
+            base = self._commit(rev).tree
             where = self._signers_path(base)
             found = self._lookup(base, where)
             blob = found[1] if found is not None and not stat.S_ISDIR(found[0]) else None
             if (where, blob) not in lists:
                 lists.append((where, blob))
-        result = signing.Verified(False, "checked against no allowed signers")
-        for where, blob in lists or [("allowed_signers", None)]:
+        result = signing.Verified(False, "not signed: no allowed signers to check it against")
+        for where, blob in lists:
             key = (c.sha, who, blob)
             if key not in self._signatures:
                 self._signatures[key] = signing.verify(
@@ -2018,15 +2035,15 @@ class Store:
                     email, when, program=self.signing_setup().program, where=where,
                 )  # fmt: skip
             result = self._signatures[key]
-            if not result.ok:
+            if result.ok:
                 return result
         return result
 
-    def _signature_problem(self, a: CommitInfo, bases: Sequence[bytes]) -> str | None:
-        strict = [b for b in bases if self._requires_signing(b)]
-        if not strict:
+    def _signature_problem(self, a: CommitInfo, floor: Sequence[str]) -> str | None:
+        trees = [self._commit(p).tree for p in list(a.parents) + list(floor)]
+        if not any(self._requires_signing(t) for t in trees):
             return None
-        result = self._verify(a, self._signer_of(a), strict)
+        result = self._verify(a, self._signer_of(a), floor)
         return None if result.ok else (
             f"imlgit.toml on {DEFAULT_BRANCH} requires signed approvals, and this one is "
             + result.detail
@@ -2137,8 +2154,8 @@ class Store:
         keeps = worktree.keeps_worktree(self, into)
         record = self._begin_sync(into) if keeps else None
         try:
-            return self._merge(src, source, message, author, into, fast_forward and not sign,
-                               sign, committer or author)  # fmt: skip
+            return self._merge(src, source, message, author, into, fast_forward, sign,
+                               committer or author)  # fmt: skip
         finally:
             worktree.end(record)
 

@@ -312,7 +312,8 @@ def test_signing_cannot_be_turned_off_through_another_parent(store: Store, how: 
     merged = _raw_commit(store, tree, [first, main], EVE, "merge: off\n\nMine.\n")
     assert not store.signing_required_at(merged)
     for found in (store.uncovered(merged, main), store.uncovered(merged)):
-        assert found and "changes imlgit.toml while main requires signed" in found[0].why
+        assert found and "changes imlgit.toml" in found[0].why
+        assert "while main requires signed approvals, and is not signed" in found[0].why
 
 
 def test_a_policy_approval_must_be_signed_by_who_ran_it(tmp_path: Path, keys) -> None:
@@ -375,3 +376,52 @@ def test_a_header_added_to_a_signed_approval_breaks_it(store: Store, keys) -> No
     store.repo.object_store.add_object(obj)
     found = store.uncovered(obj.id.decode(), before)
     assert found and "not signed by a key" in found[0].why
+
+
+def test_main_moves_only_forward(store: Store) -> None:
+    """A rewind to a main from before signing was required would make the old rules
+    the floor again: refused by the guard and by `imlgit check --move` (the hooks)."""
+    strict = store.head()
+    lax = store.log("main")[1].sha
+    with pytest.raises(UnapprovedChange, match="moves only forward"):
+        store.check_main_move(strict, lax)
+    out = subprocess.run(["git", "update-ref", "refs/heads/main", lax], cwd=store.path,
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode != 0 and "moves only forward" in out.stderr
+    assert store.head() == strict
+
+
+def test_a_signer_added_then_used_in_one_move_is_accepted(tmp_path: Path, store: Store,
+                                                          keys) -> None:  # fmt: skip
+    """Ada (allowed) adds Carl with a signed commit; Carl approves; a clone pulls both."""
+    mine = sync.clone(str(store.path), tmp_path / "clone")
+    carl_key, carl_pub = keypair(tmp_path / "keys", "carl")
+    signers = (store.read_file("allowed_signers", "main") or b"") + allowed(
+        ("carl@example.org", carl_pub))
+    (store.path / "allowed_signers").write_bytes(signers)
+    run_git(store.path, "add", "allowed_signers")
+    sign_with(store, keys["ada"][0])
+    run_git(store.path, "commit", "-q", "-S", "-m", "Carl reviews too")
+    proposal(store)
+    sign_with(store, carl_key)
+    rv.approve(store, "p1", approver=Identity("Carl", "carl@example.org"))
+    sign_with(mine, keys["bo"][0])
+    pulled = sync.pull(mine, author=OTHER)
+    assert pulled.sha == store.head() and mine.uncovered(mine.head()) == []
+
+
+def test_a_lax_history_merged_by_a_person_is_found_by_doctor(store: Store) -> None:
+    """An unsigned approval on a main from before signing, merged into main by an
+    unsigned person's merge that keeps main's settings: doctor (no move to judge
+    against) finds it through the merge, which changes the settings of one parent."""
+    from imlgit.commits import LEARNER
+
+    main = store.head()
+    lax = store.log("main")[1].sha
+    t = store._commit(lax).tree
+    learned = _raw_commit(store, t, [lax], LEARNER, "revise: x\n\nLearned.\n")
+    appr = _raw_commit(store, t, [lax, learned], EVE, APPROVE)
+    merged = _raw_commit(store, store._commit(main).tree, [main, appr], EVE, "merge: x\n\nx.\n")
+    found = store.uncovered(merged)
+    assert found and any("while main requires signed approvals" in u.why for u in found)
+    assert store.uncovered(merged, main)
