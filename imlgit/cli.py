@@ -1332,17 +1332,10 @@ def check(
 
     problems: list[str] = []
     if history:
-        found = _store(ctx).uncovered(_store(ctx).resolve(history))
-        problems = [str(u) for u in found]
-        if as_json:
-            _emit_json({"ok": not problems, "problems": problems})
-        for line in problems if not as_json else ():
-            click.echo(f"refused: {line}", err=True)
-        if problems:
-            raise SystemExit(1)
-        if not as_json:
-            click.echo(f"ok: every commit imlgit wrote in {history}'s history is inside an "
-                       "approval that counts", err=True)  # fmt: skip
+        store = _store(ctx)
+        problems = [str(u) for u in store.uncovered(store.resolve(history))]
+        _verdict(problems, as_json, f"every commit imlgit wrote in {history}'s history is "
+                 "inside an approval that counts")  # fmt: skip
         return
     if move:
         old, new = (None if set(x) == {"0"} else x for x in move)
@@ -1358,15 +1351,8 @@ def check(
                 store.check_main_move(store.resolve(old) if old else None, store.resolve(new))
             except UnapprovedChange as exc:
                 problems.append(str(exc))
-        if as_json:
-            _emit_json({"ok": not problems, "problems": problems})
-        for line in problems if not as_json else ():
-            click.echo(f"refused: {line}", err=True)
-        if problems:
-            raise SystemExit(1)
-        if not as_json:
-            click.echo("ok: main may move; every commit imlgit wrote is inside an approval",
-                       err=True)  # fmt: skip
+        _verdict(problems, as_json, "main may move; every commit imlgit wrote is inside an "
+                 "approval")  # fmt: skip
         return
 
     def scan(path: str, data: bytes, allow: tuple[str, ...]) -> None:
@@ -1429,6 +1415,18 @@ def check(
             click.echo("ok: the rule files are valid", err=True)
     if problems:
         raise SystemExit(1)
+
+
+def _verdict(problems: list[str], as_json: bool, ok: str) -> None:
+    """Print a check's problems (exit 1) or that it is ok."""
+    if as_json:
+        _emit_json({"ok": not problems, "problems": problems})
+    for line in problems if not as_json else ():
+        click.echo(f"refused: {line}", err=True)
+    if problems:
+        raise SystemExit(1)
+    if not as_json:
+        click.echo(f"ok: {ok}", err=True)
 
 
 def _unsynced_index(ctx: click.Context) -> list[str]:
