@@ -357,7 +357,14 @@ def _ids(store: Store, rev: str | None) -> tuple[dict[str, str], dict[str, str]]
 
 def erased(store: Store) -> set[str]:
     """The ids this copy erased (learning never stores them again)."""
-    return set(_ids(store, store.head(EVIDENCE_REF))[1])
+    out: set[str] = set()
+    for _, blob in _evidence_files(store, store.head(EVIDENCE_REF)):
+        data = store.read_blob(blob)
+        if b'"erased"' not in data:  # most files hold no tombstone: not parsed
+            continue
+        out.update(str(item["id"]) for _, item in _lines(data.decode("utf-8", "replace"))
+                   if _is_tombstone(item) and item is not None)  # fmt: skip
+    return out
 
 
 def _shaped(store: Store, theirs: str, ours: str | None) -> str | None:
