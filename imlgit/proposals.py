@@ -38,6 +38,7 @@ from .commits import (
     with_notes,
 )
 from .errors import ImlgitError, RuleError
+from .evidence import is_pointer
 from .rules import parse_rule
 from .store import CommitInfo, Store
 
@@ -147,7 +148,9 @@ def fold(store: Store, branch: str, since: str, *, author: Identity = LEARNER) -
 
     steps: list[tuple[dict[str, bytes | None], CommitMessage]] = []
     if stored:
-        n = sum(len([ln for ln in (d or b"").split(b"\n") if ln.strip()]) for d in stored.values())
+        n = sum(len([ln for ln in (d or b"").split(b"\n")
+                     if ln.strip() and not is_pointer(ln.decode("utf-8", "replace"))])
+                for d in stored.values())  # a pointer's header line is no experience  # fmt: skip
         trailers = [("Imlgit-Evidence", evidence_trailer(evidence, more))] if evidence else []
         trailers += [("Imlgit-Batch", b) for b in batches] + [("Imlgit-Model", m) for m in models]
         steps.append((

@@ -76,6 +76,7 @@ def test_every_evidence_id_resolves_from_the_experiences_commit_on(store: Store)
     memory(store).learn(ENV.sample(100, 3), batch=20, propose="tt")
     commits = [c for c in reversed(store.log("proposals/tt")) if c.trailer("Imlgit-Op")]
     first = next(c for c in commits if c.trailer("Imlgit-Op") == "experiences")
+    assert first.subject.startswith("experiences: store the 100 experiences of 5 batches")
     stored = set()
     for path, _key, text in evidence.batch_texts(store, first.sha):
         stored |= {json.loads(line)["id"] for line in text.splitlines()}
