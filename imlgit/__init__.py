@@ -33,7 +33,10 @@ if TYPE_CHECKING:
         LLMError,
         NotAMemoryRepo,
         PrivacyError,
+        PullRefused,
+        PushRejected,
         RationaleRequired,
+        RemoteError,
         ReviewError,
         RevisionNotFound,
         RuleError,
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
         SelfApprovalError,
         SigningError,
         StoreError,
+        SyncConflict,
         UnapprovedChange,
         VerificationError,
     )
@@ -75,6 +79,10 @@ __all__ = [
     "ExperienceNotFound",
     "RationaleRequired",
     "ConflictError",
+    "RemoteError",
+    "PushRejected",
+    "PullRefused",
+    "SyncConflict",
     "EmbedderError",
     "LLMError",
     "LearnError",
@@ -100,7 +108,8 @@ _WHERE = {
     **{
         name: "errors"
         for name in __all__
-        if name.endswith(("Error", "Repo", "Found", "Required", "Change"))
+        if name.endswith(("Error", "Repo", "Found", "Required", "Change", "Rejected",
+                          "Refused", "Conflict"))
         and name != "__version__"
     },
 }

@@ -15,11 +15,11 @@ caller can catch one class, and the CLI turns it into one line and exit 1::
     │   ├── RuleNotFound             no such rule at that revision (.rule_id, .rev)
     │   ├── ExperienceNotFound       no stored experience of that id (.experience_id)
     │   ├── RationaleRequired        a write without a rationale
-    │   ├── RemoteError              a remote cannot be reached, or refused (imlgit.sync)
-    │   ├── PushRejected             the remote has commits we lack: pull first (imlgit.sync)
-    │   ├── PullRefused              incoming rule files do not validate (.problems; imlgit.sync)
+    │   ├── RemoteError              a remote cannot be reached, or refused
+    │   ├── PushRejected             the remote has commits we lack: pull first
+    │   ├── PullRefused              incoming rule files do not validate (.problems)
     │   └── ConflictError            the same rule changed concurrently (.rule_ids)
-    │       └── SyncConflict         a pull found rules changed on both sides (imlgit.sync)
+    │       └── SyncConflict         a pull found rules changed on both sides (.versions)
     ├── IndexError_                  the derived retrieval index (never blocks a write)
     ├── EmbedderError                the embedding model cannot be loaded or used
     ├── LLMError                     the chat model endpoint failed
@@ -33,6 +33,8 @@ caller can catch one class, and the CLI turns it into one line and exit 1::
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 
 class ImlgitError(Exception):
@@ -141,6 +143,51 @@ class ConflictError(StoreError):
         self.rule_ids = list(rule_ids)
         super().__init__(message)
 
+
+
+class RemoteError(StoreError):
+    """The remote could not be reached, is not configured, or refused the request."""
+
+
+class PushRejected(StoreError):
+    """The remote has commits a pushed branch does not: pull first, then push.
+
+    ``branches`` names the rejected branches.
+    """
+
+    def __init__(self, message: str, branches: Sequence[str]) -> None:
+        self.branches = list(branches)
+        super().__init__(message)
+
+
+class PullRefused(StoreError):
+    """The remote's branch brings rule files ``imlgit check`` refuses; nothing was merged.
+
+    ``problems`` holds one :class:`RuleError` per problem, each naming its file.
+    """
+
+    def __init__(self, message: str, problems: Sequence[RuleError]) -> None:
+        self.problems = list(problems)
+        super().__init__(message)
+
+
+class SyncConflict(ConflictError):
+    """A pull found rules changed both here and on the remote; nothing was merged.
+
+    ``versions`` maps each rule id (or, for a file that is not a rule, its path)
+    to ``(ours, theirs)``: the file's text on the local branch and on the remote
+    branch, None where that side deleted it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        versions: Mapping[str, tuple[str | None, str | None]],
+        paths: Mapping[str, str] | None = None,
+    ) -> None:
+        self.versions: dict[str, tuple[str | None, str | None]] = dict(versions)
+        self.paths: dict[str, str] = dict(paths or {})
+        super().__init__(message, list(self.versions))
 
 class IndexError_(ImlgitError):  # noqa: N801 - IndexError is a builtin
     """The derived retrieval index failed in a way a rebuild cannot repair."""

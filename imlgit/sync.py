@@ -48,7 +48,17 @@ from dulwich.repo import Repo
 
 from . import approvals, evidence
 from .commits import CommitMessage, Identity
-from .errors import ConflictError, NotAMemoryRepo, RevisionNotFound, RuleError, StoreError
+from .errors import (
+    ConflictError,
+    NotAMemoryRepo,
+    PullRefused,
+    PushRejected,
+    RemoteError,
+    RevisionNotFound,
+    RuleError,
+    StoreError,
+    SyncConflict,
+)
 from .rules import RULES_DIR, rule_id_from_path
 from .store import CONFIG_FILE, DEFAULT_BRANCH, Store, check_rule_file
 
@@ -72,51 +82,6 @@ log = logging.getLogger("imlgit.sync")
 _EVIDENCE = Ref(evidence.EVIDENCE_REF.encode())
 SYNC = Identity("imlgit sync", "sync@imlgit.invalid")  # writes what a fetch merges
 _MAX_RULES_TRAILER = 5_000  # characters of rule ids in a pull's Imlgit-Rules trailer
-
-
-class RemoteError(StoreError):
-    """The remote could not be reached, is not configured, or refused the request."""
-
-
-class PushRejected(StoreError):
-    """The remote has commits a pushed branch does not: pull first, then push.
-
-    ``branches`` names the rejected branches.
-    """
-
-    def __init__(self, message: str, branches: Sequence[str]) -> None:
-        self.branches = list(branches)
-        super().__init__(message)
-
-
-class PullRefused(StoreError):
-    """The remote's branch brings rule files ``imlgit check`` refuses; nothing was merged.
-
-    ``problems`` holds one :class:`RuleError` per problem, each naming its file.
-    """
-
-    def __init__(self, message: str, problems: Sequence[RuleError]) -> None:
-        self.problems = list(problems)
-        super().__init__(message)
-
-
-class SyncConflict(ConflictError):
-    """A pull found rules changed both here and on the remote; nothing was merged.
-
-    ``versions`` maps each rule id (or, for a file that is not a rule, its path)
-    to ``(ours, theirs)``: the file's text on the local branch and on the remote
-    branch, None where that side deleted it.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        versions: Mapping[str, tuple[str | None, str | None]],
-        paths: Mapping[str, str] | None = None,
-    ) -> None:
-        self.versions: dict[str, tuple[str | None, str | None]] = dict(versions)
-        self.paths: dict[str, str] = dict(paths or {})
-        super().__init__(message, list(self.versions))
 
 
 @dataclass(frozen=True)
