@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .commits import CommitMessage, Identity
-from .errors import ExperienceNotFound, ImlgitError, StoreError
+from .errors import ExperienceNotFound, ImlgitError, RationaleRequired, StoreError
 from .rules import EXPERIENCES_DIR
 from .store import Store
 
@@ -266,12 +266,12 @@ def forget(
     own history, is refused before anything changes."""
     ids = list(dict.fromkeys(ids))
     if not ids:
-        raise ImlgitError("name at least one experience id to forget")
+        raise ExperienceNotFound("name at least one experience id to forget", "")
     why = " ".join(why.split())
     if not why:
-        raise ImlgitError('a rationale is required: pass --why "..." saying why')
+        raise RationaleRequired('a rationale is required: pass --why "..." saying why')
     if len(why) > MAX_WHY:
-        raise ImlgitError(f"the rationale is {len(why)} characters; at most {MAX_WHY}")
+        raise RationaleRequired(f"the rationale is {len(why)} characters; at most {MAX_WHY}")
     found = locate(store, ids)
     unknown = [f for f in found.values() if f.state == "unknown"]
     if unknown:
