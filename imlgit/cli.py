@@ -1351,6 +1351,10 @@ def check(
                 store.check_main_move(store.resolve(old) if old else None, store.resolve(new))
             except UnapprovedChange as exc:
                 problems.append(str(exc))
+        if problems and not as_json and not os.environ.get("GIT_QUARANTINE_PATH"):
+            # git reset, merge and checkout update the working tree before the ref
+            click.echo("note: git may have changed the working tree already; `git reset "
+                       "--hard` (main as it is) puts it back", err=True)  # fmt: skip
         _verdict(problems, as_json, "main may move; every commit imlgit wrote is inside an "
                  "approval")  # fmt: skip
         return

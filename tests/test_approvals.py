@@ -427,3 +427,22 @@ def test_doctor_remembers_a_clean_main_and_still_finds_what_came_after(store: St
     store.repo.refs[Ref(b"refs/heads/main")] = clean.encode()
     found = store.unapproved_history(clean)
     assert [u.why.split(":")[0] for u in found] == ["main was rewritten"]
+
+
+def test_main_moves_only_forward_in_any_memory(store: Store) -> None:
+    """No signing needed: a reset of main (its history rewritten) is refused by the
+    guard and by the reference-transaction hook; rollback is the way to undo."""
+    first = store.head()
+    store.commit({"rules/zz/r-x.md": b"---\nid: r-x\n---\nA rule.\n"},
+                 CommitMessage.make("add", "r-x", "A person's rule."), author=PERSON)  # fmt: skip
+    head = store.head()
+    with pytest.raises(UnapprovedChange, match="moves only forward"):
+        store.check_main_move(head, first)
+    out = subprocess.run(["git", "reset", "-q", "--hard", first], cwd=store.path,
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode != 0 and "moves only forward" in out.stderr
+    assert store.head() == head
+    # git changed the working tree before the hook refused; the note says how back
+    assert "git reset --hard" in out.stderr
+    run_git(store.path, "reset", "-q", "--hard")
+    assert run_git(store.path, "status", "--porcelain") == ""
