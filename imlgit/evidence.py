@@ -156,12 +156,7 @@ def unstore(store: Store, made: str | None) -> None:
         store.move_ref(EVIDENCE_REF, made, parents[0] if parents else None)
     except ImlgitError:
         return  # moved meanwhile: another learner's batch is on top; ours stays unread
-    store.expunge(_objects(store, made, parents[0] if parents else None), EVIDENCE_REF)
-
-
-def _objects(store: Store, head: str, stop: str | None) -> set[bytes]:
-    """The objects of the evidence commits reachable from ``head`` and not ``stop``."""
-    return store.objects_between(head, stop)
+    store.expunge(store.objects_between(made, parents[0] if parents else None), EVIDENCE_REF)
 
 
 # --------------------------------------------------------------------- erasure
@@ -454,5 +449,5 @@ def merge_from(store: Store, theirs: str | None, *, source: str, person: Identit
     )
     head = store.commit(changes, msg, author=person, branch=EVIDENCE_REF, expected_head=ours,
                         sync_worktree=False)  # fmt: skip
-    store.expunge(_objects(store, theirs, None), EVIDENCE_REF)
+    store.expunge(store.objects_between(theirs, None), EVIDENCE_REF)
     return head

@@ -483,9 +483,7 @@ class Memory:
         from .privacy import check_rationale
 
         ids = list(dict.fromkeys(ids))
-        settings = self.store.committed_settings(DEFAULT_BRANCH)
-        allow = tuple(settings.get("scan", "allow")) if settings is not None else ()
-        check_rationale(why, allow, what="the rationale of forget")
+        check_rationale(why, self.store.scan_allow(), what="the rationale of forget")
         journal = set(self._journal_ids())
         found = evidence.locate(self.store, ids)
         stored = [i for i in ids if found[i].state != "unknown" or i not in journal]

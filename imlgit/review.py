@@ -813,12 +813,6 @@ def check_approver(approver: Identity, p: Proposal) -> None:
     approvals.check_approver(approver, p.commits, p.name)
 
 
-def _allow(store: Store) -> tuple[str, ...]:
-    """``[scan] allow`` as main's imlgit.toml says (the committed file alone)."""
-    settings = store.committed_settings(DEFAULT_BRANCH)
-    return tuple(settings.get("scan", "allow")) if settings is not None else ()
-
-
 @dataclass(frozen=True)
 class Approval:
     name: str
@@ -869,7 +863,7 @@ def approve(store: Store, name: str, *, approver: Identity, why: str = "") -> Ap
     p = get_proposal(store, name)
     check_approver(approver, p)
     if why.strip():
-        check_rationale(why, _allow(store), what="the approval's rationale")
+        check_rationale(why, store.scan_allow(), what="the approval's rationale")
     why = why.strip() or (
         f"Reviewed and approved by {approver.name}: {len(p.commits)} commits changing "
         f"{', '.join(p.rules) or 'no rules'}."
@@ -982,7 +976,7 @@ def reject(store: Store, name: str, *, person: Identity, why: str) -> str:
     """
     if not why or not why.strip():
         raise RationaleRequired("say why the proposal is rejected (--why)")
-    check_rationale(why, _allow(store), what="the rejection's rationale")
+    check_rationale(why, store.scan_allow(), what="the rejection's rationale")
     p = get_proposal(store, name)
     if approvals.is_imlgit(person):
         raise SelfApprovalError(f"{person} is imlgit's own identity; a person rejects")

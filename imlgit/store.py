@@ -1753,8 +1753,13 @@ class Store:
 
     def blob_at(self, path: str, rev: str | None) -> str | None:
         """The blob sha of file ``path`` at ``rev``, or None when it is not there."""
-        found = self._lookup(self._tree_of(rev), path)
-        return None if found is None or stat.S_ISDIR(found[0]) else _hex(found[1])
+        blob = self._file_blob(self._tree_of(rev), path)
+        return None if blob is None else _hex(blob)
+
+    def _file_blob(self, tree: bytes | None, path: str) -> bytes | None:
+        """The blob id of file ``path`` in ``tree`` (None: absent, or a directory)."""
+        found = self._lookup(tree, path)
+        return None if found is None or stat.S_ISDIR(found[0]) else found[1]
 
     def move_ref(self, ref: str, old: str | None, new: str | None) -> None:
         """Move ``ref`` (not main) from ``old`` to ``new`` (None: delete it) by
@@ -1782,11 +1787,7 @@ class Store:
         old = self.head(ref)
         if old is None:
             raise RevisionNotFound(ref)
-        others = []
-        for name in self.repo.refs.allkeys():
-            if name != self._ref(ref):
-                with suppress(KeyError):
-                    others.append(self.repo.refs[name])
+        others = self._ref_heads(skip=self._ref(ref))
         own = {e.commit.id for e in self.repo.get_walker(include=[_oid(old)], exclude=others)}
         walker = list(self.repo.get_walker(include=[_oid(old)], reverse=True))
         shared = [e.commit.id for e in walker if e.commit.id not in own]
@@ -1828,10 +1829,7 @@ class Store:
         new = _hex(mapped[_oid(old)])
         if new == old:
             return old, old, set()
-        after: set[bytes] = set()
-        for entry in self.repo.get_walker(include=[_oid(new)]):
-            after.add(entry.commit.id)
-            self._tree_objects(entry.commit.tree, after)
+        after = self.objects_between(new, None)
         if not self._cas_ref(self._ref(ref), old, new, _REFLOG_WHO, self._clock(), "rewritten"):
             raise ConflictError(f"{ref} moved while it was rewritten; nothing changed", [])
         return old, new, before - after
@@ -1881,16 +1879,19 @@ class Store:
             self._tree_objects(self._commit(sha).tree, seen)
         return seen
 
+    def _ref_heads(self, skip: bytes | None = None) -> list[ObjectID]:
+        """What every ref but ``skip`` (and a detached HEAD) points at, each once."""
+        heads: list[ObjectID] = []
+        for name in self.repo.refs.allkeys():
+            if name != skip:
+                with suppress(KeyError):
+                    heads.append(self.repo.refs[name])
+        return list(dict.fromkeys(heads))
+
     def reachable(self) -> set[bytes]:
         """Every object a ref (or a detached HEAD) reaches."""
-        heads = []
-        for name in self.repo.refs.allkeys():
-            try:
-                heads.append(self.repo.refs[name])
-            except KeyError:
-                continue
         seen: set[bytes] = set()
-        for e in self.repo.get_walker(include=list(dict.fromkeys(heads))):
+        for e in self.repo.get_walker(include=self._ref_heads()):
             seen.add(e.commit.id)
             self._tree_objects(e.commit.tree, seen)
         return seen
@@ -1952,8 +1953,7 @@ class Store:
     def _settings_in(self, tree: bytes) -> Settings | None:
         from .config import load_settings
 
-        found = self._lookup(tree, CONFIG_FILE)
-        blob = found[1] if found is not None and not stat.S_ISDIR(found[0]) else None
+        blob = self._file_blob(tree, CONFIG_FILE)
         if blob not in self._settings_at:
             result: Settings | None
             try:
@@ -1966,6 +1966,12 @@ class Store:
                 self._settings_at.clear()
             self._settings_at[blob] = result
         return self._settings_at[blob]
+
+    def scan_allow(self, rev: str = DEFAULT_BRANCH) -> tuple[str, ...]:
+        """``[scan] allow`` as imlgit.toml at ``rev`` says (the committed file alone;
+        nothing when it cannot be read)."""
+        settings = self.committed_settings(rev)
+        return tuple(settings.get("scan", "allow")) if settings is not None else ()
 
     def policy_at(self, rev: str) -> str:
         """``[review] policy`` in imlgit.toml at ``rev`` (:meth:`committed_settings`);
@@ -2022,8 +2028,7 @@ class Store:
         for rev in list(c.parents[:1]) + list(floor):
             base = self._commit(rev).tree
             where = self._signers_path(base)
-            found = self._lookup(base, where)
-            blob = found[1] if found is not None and not stat.S_ISDIR(found[0]) else None
+            blob = self._file_blob(base, where)
             if (where, blob) not in lists:
                 lists.append((where, blob))
         result = signing.Verified(False, "not signed: no allowed signers to check it against")
