@@ -97,6 +97,8 @@ if args["what"] == "ask-model":
     from imlgit.bench.standin import CompetentStandIn
     chat = CompetentStandIn()
 mem = Memory.open(args["path"], env={}, flags=flags, chat=chat)
+if hasattr(mem, "warm"):  # a long-lived process, as `imlgit mcp` starts (imlgit before 17 had none)
+    mem.warm()
 
 def once(q):
     if args["what"] == "ask":

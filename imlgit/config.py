@@ -101,7 +101,7 @@ ENV = {
     "IMLGIT_POLICY": ("review", "policy"),
 }
 _CHOICES = {
-    ("embedder", "runtime"): ("auto", "numpy", "sentence-transformers"),
+    ("embedder", "runtime"): ("auto", "numpy", "onnxruntime", "sentence-transformers"),
     ("learn", "learner"): ("auto", "model", "covering"),
     ("learn", "store_experiences"): ("full", "hashes"),
     ("review", "policy"): ("manual", "gated", "auto"),

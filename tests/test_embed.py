@@ -19,7 +19,7 @@ from imlgit.embed import (
 )
 from imlgit.errors import EmbedderError
 from imlgit.index import RuleDoc, RuleEntry, RuleIndex
-from imlgit.minilm import NumpyMiniLM
+from imlgit.minilm import BertEncoder
 
 
 def test_default_identity_is_known_without_loading_the_model() -> None:
@@ -34,7 +34,7 @@ def test_default_identity_is_known_without_loading_the_model() -> None:
 def test_embedder_from_config() -> None:
     assert embedder_from(None).identity == "sentence-transformers:all-MiniLM-L6-v2:384"
     configured = embedder_from({"model": str(packaged_model_path()), "batch_size": 8})
-    assert isinstance(configured, NumpyMiniLM) and configured.batch_size == 8  # no torch
+    assert isinstance(configured, BertEncoder) and configured.batch_size == 8  # no torch
     assert configured.dim == 384  # read from the model's files, not by loading it
     torch = embedder_from({"model": str(packaged_model_path()), "runtime": "sentence-transformers"})
     assert isinstance(torch, SentenceTransformerEmbedder) and torch.dim == 384

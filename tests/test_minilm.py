@@ -14,7 +14,7 @@ from conftest import PERSON
 
 from imlgit.embed import SentenceTransformerEmbedder, embedder_from, packaged_model_path
 from imlgit.errors import EmbedderError
-from imlgit.minilm import NumpyMiniLM, _erf
+from imlgit.minilm import BertEncoder, _erf
 
 TEXTS = [
     "",
@@ -31,7 +31,7 @@ TEXTS = [
 
 @pytest.mark.slow
 def test_numpy_gives_the_vectors_sentence_transformers_gives() -> None:
-    numpy_run = NumpyMiniLM(packaged_model_path(), "all-MiniLM-L6-v2", batch_size=3)
+    numpy_run = BertEncoder(packaged_model_path(), "all-MiniLM-L6-v2", batch_size=3)
     torch_run = SentenceTransformerEmbedder()
     a, b = numpy_run.embed(TEXTS), torch_run.embed(TEXTS)
     assert a.shape == b.shape == (len(TEXTS), 384) and a.dtype == np.float32
@@ -63,7 +63,7 @@ def test_recall_never_imports_torch(tmp_path: Path) -> None:
         f"    main(['--repo', {str(tmp_path / 'm')!r}, 'recall', 'a rationale', '--json'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = ('torch', 'transformers', 'sentence_transformers', 'scipy')\n"
+        "heavy = ('torch', 'transformers', 'sentence_transformers', 'scipy', 'onnxruntime')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
