@@ -71,7 +71,10 @@ def build(root: Path, n: int) -> Path:
         chunk = made[at : at + 500]
         msg = CommitMessage.make("add", f"add {len(chunk)} rules", "Benchmark rules.",
                                  rules=[r.id for r in chunk])  # fmt: skip
-        steps.append(({store.path_for(r): render_rule(r).encode() for r in chunk}, msg))
+        files: dict[str, bytes | None] = {store.path_for(r): render_rule(r).encode() for r in chunk}
+        if at == 0:  # defaults only: imlgit before issue 17 refuses sections added since
+            files["imlgit.toml"] = b"# the benchmark's memory: every setting its default\n"
+        steps.append((files, msg))
         if len(steps) == 20:
             store.commit_many(steps, author=AUTHOR, sync_worktree=False)
             steps = []

@@ -48,7 +48,7 @@ import numpy as np
 
 from imlgit.commits import CommitMessage, Identity
 from imlgit.conditions import Condition, render_statement
-from imlgit.doctor import Report, diagnose
+from imlgit.doctor import Report
 from imlgit.index import rule_text
 from imlgit.llm import JsonAnswer
 from imlgit.memory import Memory
@@ -459,7 +459,7 @@ def main() -> None:
         sweep = sorted({float(x) for x in args.sweep.split(",") if x.strip()} | {args.similarity})
         if sweep[0] < args.edited_similarity:
             ap.error("the sweep's thresholds must be at least --edited-similarity")
-        lowest = diagnose(mem, similarity=sweep[0], edited_similarity=args.edited_similarity)
+        lowest = mem.diagnose(similarity=sweep[0], edited_similarity=args.edited_similarity)
         scores = {t: score(above(lowest, t), planted) for t in sweep}
         report = above(lowest, args.similarity)
         s = scores[args.similarity]

@@ -29,8 +29,11 @@ if TYPE_CHECKING:
         ExperienceError,
         ExperienceNotFound,
         ImlgitError,
+        IndexError_,
         LearnError,
         LLMError,
+        LLMOutputError,
+        MessageError,
         NotAMemoryRepo,
         PrivacyError,
         PullRefused,
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
         SigningError,
         StoreError,
         SyncConflict,
+        ToolInputError,
         UnapprovedChange,
         VerificationError,
     )
@@ -83,8 +87,12 @@ __all__ = [
     "PushRejected",
     "PullRefused",
     "SyncConflict",
+    "MessageError",
+    "ToolInputError",
+    "IndexError_",
     "EmbedderError",
     "LLMError",
+    "LLMOutputError",
     "LearnError",
     "VerificationError",
     "ReviewError",
@@ -108,7 +116,7 @@ _WHERE = {
     **{
         name: "errors"
         for name in __all__
-        if name.endswith(("Error", "Repo", "Found", "Required", "Change", "Rejected",
+        if name.endswith(("Error", "Error_", "Repo", "Found", "Required", "Change", "Rejected",
                           "Refused", "Conflict"))
         and name != "__version__"
     },

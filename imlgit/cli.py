@@ -65,8 +65,8 @@ def _person(store: Any) -> Any:
 
 def _refuse_duplicate(store: Any, rule: Any, head: str) -> None:
     """The same rule twice in a scope is refused at write (imlgit doctor finds the rest)."""
-    from .doctor import active_rules, duplicate_of
     from .errors import RuleError
+    from .identity import active_rules, duplicate_of
 
     dup = duplicate_of(rule, active_rules(store, head, scope=rule.scope))
     if dup is not None:
@@ -328,8 +328,9 @@ def rule_retire(ctx: click.Context, rule_id: str, why: str | None) -> None:
     store = _store(ctx)
     head = store.resolve("main")
     old = store.read_rule(rule_id, head)
-    if old.status == "retired":
-        raise ImlgitError(f"rule {rule_id!r} is already retired")
+    if old.status == "retired":  # what was asked is already so: an outcome, not an error
+        click.echo(f"{rule_id} is already retired; nothing to commit", err=True)
+        return
     msg = CommitMessage.make("retire", f"retire {rule_id}", rationale, rules=[rule_id])
     new = old.with_changes(status="retired", updated=now_utc())
     sha = store.put_rule(new, msg, author=_person(store), expected_head=head)
@@ -1166,16 +1167,14 @@ def doctor(
 
     Exit 1 when it finds anything but a stale or lying index (derived data, repaired).
     """
-    from .doctor import diagnose
-
     if repair:
         fixed, locks = _memory(ctx).store.repair()
         for path in fixed:
             click.echo(f"repaired git's index for {path}", err=True)
         for lock in locks:
             click.echo(f"removed the stale lock {lock}", err=True)
-    report = diagnose(
-        _memory(ctx), similarity=similarity, stale_days=stale_days, confirm=not no_confirm
+    report = _memory(ctx).diagnose(
+        similarity=similarity, stale_days=stale_days, confirm=not no_confirm
     )
     if as_json:
         _emit_json(report)

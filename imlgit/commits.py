@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .errors import ImlgitError, RationaleRequired
+from .errors import ConfigError, MessageError, RationaleRequired
 
 __all__ = [
     "Identity",
@@ -74,7 +74,7 @@ class Identity:
     def __post_init__(self) -> None:
         for part in (self.name, self.email):
             if not part or any(c in part for c in "<>\n\r\0"):
-                raise ImlgitError(f"bad identity {self.name!r} <{self.email!r}>")
+                raise ConfigError(f"bad identity {self.name!r} <{self.email!r}>")
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
@@ -93,7 +93,7 @@ def parse_identity(text: str) -> Identity:
     """``"Ada <ada@example.org>"`` -> Identity."""
     m = re.match(r"^\s*([^<>]+?)\s*<([^<>]+)>\s*$", text)
     if not m:
-        raise ImlgitError(f"an identity looks like 'Name <email>', got {text!r}")
+        raise ConfigError(f"an identity looks like 'Name <email>', got {text!r}")
     return Identity(m.group(1), m.group(2))
 
 
@@ -117,7 +117,7 @@ class CommitMessage:
     ) -> CommitMessage:
         """The usual shape: ``op: summary``, a rationale, Imlgit-Op and Imlgit-Rules."""
         if op not in OPS:
-            raise ImlgitError(f"unknown operation {op!r}")
+            raise MessageError(f"unknown operation {op!r}")
         items: list[tuple[str, str]] = [("Imlgit-Op", op)]
         if rules:
             items.append(("Imlgit-Rules", " ".join(rules)))
@@ -129,36 +129,36 @@ class CommitMessage:
     def validate(self) -> None:
         subject = self.subject
         if not subject.strip() or "\n" in subject or len(subject) > MAX_SUBJECT:
-            raise ImlgitError(f"a commit subject is one line of 1 to {MAX_SUBJECT} characters")
+            raise MessageError(f"a commit subject is one line of 1 to {MAX_SUBJECT} characters")
         if not self.rationale or not self.rationale.strip():
             raise RationaleRequired("a rationale is required: say why this change is right (--why)")
         if len(self.rationale) > MAX_RATIONALE:
-            raise ImlgitError(f"a rationale has at most {MAX_RATIONALE} characters")
+            raise MessageError(f"a rationale has at most {MAX_RATIONALE} characters")
         # imlgit writes its trailers as the last paragraph, so git reads a rationale that
         # ends in "Reason: ..." as text. Only a message with no trailers of its own would
         # have its rationale read as trailers.
         if not self.trailers and _looks_like_trailers(self.rationale.strip().split("\n\n")[-1]):
-            raise ImlgitError(
+            raise MessageError(
                 "the rationale's last paragraph looks like git trailers ('Key: value' lines); "
                 "reword it"
             )
         for number, line in enumerate(self.rationale.strip().split("\n"), 1):  # as rendered
             if _PATCH_DIVIDER.match(line):
-                raise ImlgitError(
+                raise MessageError(
                     f"line {number} of the rationale starts with '---': git reads the rest of "
                     "the message as a patch and would miss its trailers; reword it"
                 )
         if "\0" in self.rationale or "\0" in self.subject:
-            raise ImlgitError("a commit message may not contain a NUL character")
+            raise MessageError("a commit message may not contain a NUL character")
         try:
             (self.subject + self.rationale).encode("utf-8")
         except UnicodeEncodeError:
-            raise ImlgitError("a commit message must be valid Unicode") from None
+            raise MessageError("a commit message must be valid Unicode") from None
         for key, value in self.trailers:
             if not _TRAILER_KEY.match(key):
-                raise ImlgitError(f"bad trailer key {key!r}")
+                raise MessageError(f"bad trailer key {key!r}")
             if any(c in value for c in "\n\r\0") or len(value) > 10_000:
-                raise ImlgitError(f"trailer {key} must be one line")
+                raise MessageError(f"trailer {key} must be one line")
 
     def trailer(self, key: str) -> str | None:
         """The last value of a trailer, or None."""

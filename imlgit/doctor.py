@@ -75,28 +75,30 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import re
-import sqlite3
 import time
-import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import LLMError, LLMOutputError, RuleError
+from .errors import ConfigError, IndexError_, LLMError, LLMOutputError, RuleError
+from .identity import (
+    ACTIVE,
+    checkable_form,
+    normalize_statement,
+    small_edit,
+)
 from .rules import RULES_DIR, Rule, parse_rule, rule_id_from_path
-from .store import check_rule_file
+from .store import INDEX_DIR, check_rule_file
 
 if TYPE_CHECKING:
     from .conditions import Condition
+    from .embed import Embedder
+    from .index import RuleIndex, Stored
     from .llm import ChatModel
-    from .memory import Memory
     from .store import Store
 
 __all__ = [
@@ -104,12 +106,8 @@ __all__ = [
     "RELATIONS",
     "Finding",
     "Report",
-    "active_rules",
     "confirm_same",
     "diagnose",
-    "duplicate_of",
-    "normalize_statement",
-    "small_edit",
 ]
 
 KINDS = (
@@ -130,21 +128,15 @@ KINDS = (
 RELATIONS = ("same", "contradict", "different")
 """What :func:`confirm_same` answers."""
 
-ACTIVE = "active"
 DEFAULT_SIMILARITY = 0.9
 DEFAULT_EDITED_SIMILARITY = 0.75
-_EDIT_WORDS = 2  # a small edit changes this many words at most, in one place
 DEFAULT_NEIGHBOURS = 5
 DEFAULT_STALE_DAYS = 14
 _QUERY_CHUNK = 1024  # queries a search_many call: bounds the score matrix of a big scope
 _PROMPT_CLIP = 1_000  # characters of a statement shown to the model
-_INDEX_DB = ("index", "index.sqlite")  # Memory.index(): <derived dir>/index/index.sqlite
 INDEX_SAMPLE = 32  # active rules re-embedded to check the stored vectors against
 _SAME_VECTOR = 0.99  # cosine of a stored vector and its text embedded again, at least
 
-_OPERATOR_RE = re.compile(r"^!?[<>=≤≥≠]+$")  # kept whole: !=, >=, <, ...
-_EDGE_PUNCTUATION = ".,;:!?\"'`()[]{}«»“”„‚…*_"
-_DASHES = "-‐‑‒–—―"
 _NEGATIONS = frozenset(
     "not no never none nothing nobody nowhere neither nor without cannot".split()
 )
@@ -155,122 +147,6 @@ _RELATION_SCHEMA: dict[str, Any] = {
     "required": ["relation"],
     "additionalProperties": False,
 }
-
-
-# ---------------------------------------------------------------------- duplicates
-
-
-def normalize_statement(text: str) -> str:
-    """A statement as duplicates are compared: case, spacing and punctuation ignored.
-
-    Unicode is NFKC-normalised and case-folded; curly quotes become straight ones;
-    punctuation at the edges of words (``. , ; : ! ? " ' ( ) [ ]`` ...) and lone
-    dashes are dropped, so a trailing period, commas and quotes do not count.
-    Punctuation inside a word (``3.5``, ``don't``, ``e-mail``) and comparison
-    operators (``<``, ``>=``, ``!=``) are kept: they change what a rule says.
-
-    >>> normalize_statement('Heavy parcels, abroad, ship by "sea".')
-    'heavy parcels abroad ship by sea'
-    >>> normalize_statement("If age >= 18 -- and plan != free -- allow it")
-    'if age >= 18 and plan != free allow it'
-    """
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = text.translate({0x2018: "'", 0x2019: "'", 0x201C: '"', 0x201D: '"'})
-    words = []
-    for token in text.split():
-        if not _OPERATOR_RE.match(token):
-            token = token.strip(_EDGE_PUNCTUATION)
-            if not token.strip(_DASHES):
-                continue
-        words.append(token)
-    return " ".join(words)
-
-
-def _form(rule: Rule) -> tuple[frozenset[Condition], str] | None:
-    """The checkable form as duplicates compare it: conditions in any order, then."""
-    if rule.when is None or rule.then is None:
-        return None
-    return frozenset(rule.when), rule.then
-
-
-class Described(Protocol):
-    """What :func:`same_rule` compares: a rule, a learner's candidate, a rejection record."""
-
-    @property
-    def scope(self) -> str: ...
-    @property
-    def statement(self) -> str: ...
-    @property
-    def when(self) -> Sequence[Condition] | None: ...
-    @property
-    def then(self) -> str | None: ...
-
-
-def same_rule(a: Described, b: Described) -> bool:
-    """Whether ``a`` and ``b`` are the same rule: the same scope, and the same checkable
-    form (conditions in any order, the same ``then``) when both have one, else the
-    same statement under :func:`normalize_statement`. Learning uses it to find the
-    rule a candidate repeats, and the rejected rule it would bring back."""
-    if a.scope != b.scope:
-        return False
-    if a.when is not None and b.when is not None:
-        return frozenset(a.when) == frozenset(b.when) and (a.then or "") == (b.then or "")
-    return normalize_statement(a.statement) == normalize_statement(b.statement)
-
-
-def duplicate_of(rule: Rule, rules: Mapping[str, Rule] | Iterable[Rule]) -> str | None:
-    """The id of an active rule among ``rules`` that ``rule`` duplicates, else None.
-
-    A duplicate is an active rule of the same scope, other than ``rule`` itself
-    (same id), with the same statement under :func:`normalize_statement`, or the
-    same checkable form (the same set of conditions and the same ``then``). A
-    retired ``rule`` duplicates nothing. This is the test to refuse a write with
-    (``imlgit rule add`` / ``rule edit``, the learning engine); the first match in
-    the order of ``rules`` is returned.
-    """
-    if rule.status != ACTIVE:
-        return None
-    others = rules.values() if isinstance(rules, Mapping) else rules
-    statement = normalize_statement(rule.statement)
-    form = _form(rule)
-    for other in others:
-        if other.id == rule.id or other.status != ACTIVE or other.scope != rule.scope:
-            continue
-        if normalize_statement(other.statement) == statement:
-            return other.id
-        if form is not None and _form(other) == form:
-            return other.id
-    return None
-
-
-def active_rules(
-    store: Store, rev: str | None = None, *, scope: str | None = None
-) -> dict[str, Rule]:
-    """The active rules at ``rev`` (default: main), to hold a write against with
-    :func:`duplicate_of`.
-
-    Invalid files are skipped, so one broken file does not block every write
-    (``imlgit check`` and ``imlgit doctor`` report it). With ``scope``, only files
-    whose bytes contain the scope's name are parsed: a scope is plain text in the
-    front matter (short of YAML escapes), so in a memory of many scopes a write
-    parses a fraction of it.
-    """
-    commit = store.resolve(rev)
-    needle = scope.encode("utf-8") if scope is not None else None
-    out: dict[str, Rule] = {}
-    for path, blob in store.files_under(RULES_DIR, commit):
-        if rule_id_from_path(path) is None:
-            continue
-        data = store.read_blob(blob)
-        if needle is not None and needle not in data:
-            continue
-        try:
-            rule = parse_rule(data, path=path)
-        except RuleError:
-            continue
-        if rule.status == ACTIVE and (scope is None or rule.scope == scope):
-            out.setdefault(rule.id, rule)
-    return out
 
 
 # ---------------------------------------------------------------------- findings
@@ -440,6 +316,18 @@ def confirm_same(chat: ChatModel, a: Rule, b: Rule) -> str:
 # ---------------------------------------------------------------------- the checks
 
 
+@dataclass(frozen=True)
+class _Parts:
+    """What the index checks read: the store, the index synced to a commit, where
+    the index lives, and the embedder."""
+
+    store: Store
+    index: Callable[[str], RuleIndex]
+    index_dir: Path
+    embedder: Embedder
+
+
+
 def _read(store: Store, commit: str) -> tuple[dict[str, Rule], list[Finding], int]:
     """Every valid rule at ``commit`` (first of a repeated id), the invalid files as
     findings, and the number of files: the checks of ``Store.check`` in one pass."""
@@ -514,7 +402,7 @@ def _duplicates(active: Sequence[Rule]) -> tuple[list[Finding], _Groups]:
         keys: list[tuple[tuple[Any, ...], str]] = [
             (("s", r.scope, normalize_statement(r.statement)), "statement")
         ]
-        form = _form(r)
+        form = checkable_form(r)
         if form is not None:
             keys.append((("f", r.scope, form), "form"))
         for key, reason in keys:
@@ -537,7 +425,7 @@ def _duplicates(active: Sequence[Rule]) -> tuple[list[Finding], _Groups]:
         if "statement" in why:
             said.append("the same statement (ignoring case, spacing and punctuation)")
         if "form" in why:
-            form = _form(group[0]) or _form(next(r for r in group if r.checkable))
+            form = checkable_form(group[0]) or checkable_form(next(r for r in group if r.checkable))
             assert form is not None
             said.append(f"the same checkable form (when {_conditions_text(form[0])}: {form[1]})")
         keep = _keeper(group)
@@ -582,52 +470,42 @@ def _contradictions(active: Sequence[Rule]) -> list[Finding]:
     return findings
 
 
-def _index_state(memory: Memory, head: str) -> tuple[str, str | None]:
-    """The index as it is on disk, before this run touches it: (state, detail).
+def _index_state(parts: _Parts, head: str) -> tuple[str, str | None, Stored | None]:
+    """The index as it is on disk, before this run touches it: (state, detail, what
+    it holds), read only (:func:`imlgit.index.stored`), so nothing is built or
+    repaired here."""
+    from .index import stored
 
-    Read from its SQLite ``meta`` table (imlgit.index's documented layout), read
-    only, so nothing is built or repaired here.
-    """
-    path = Path(memory.store.derived_dir, *_INDEX_DB)
-    if not path.exists():
-        return "not built", None
     try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    except sqlite3.Error as exc:
-        return "unreadable", f"the index database cannot be read ({exc}); it is rebuilt on use"
-    commit, identity = meta.get("commit") or None, meta.get("identity")
-    if commit is None:
-        return "not built", None
-    ours = memory.embedder.identity
-    if identity is not None and identity != ours:
-        return "other embedder", f"the index was built with {identity}, the embedder is {ours}"
-    if commit != head:
-        return "stale", f"the index reflects commit {commit[:12]}, main is at {head[:12]}"
-    return "current", None
+        held = stored(parts.index_dir)
+    except IndexError_ as exc:
+        return "unreadable", f"{exc}; it is rebuilt on use", None
+    if held is None or held.commit is None:
+        return "not built", None, None
+    ours = parts.embedder.identity
+    if held.identity is not None and held.identity != ours:
+        why = f"the index was built with {held.identity}, the embedder is {ours}"
+        return "other embedder", why, held
+    if held.commit != head:
+        why = f"the index reflects commit {held.commit[:12]}, main is at {head[:12]}"
+        return "stale", why, held
+    return "current", None, held
 
 
-def _index_claims(memory: Memory, state: str) -> list[Finding]:
-    """The index's rules table against the repository's rules at the commit it claims
-    (read only, before anything syncs it); a mismatch is an ``index-mismatch``."""
-    if state not in ("current", "stale"):
+def _index_claims(store: Store, state: str, held: Stored | None) -> list[Finding]:
+    """The index's rules against the repository's rules at the commit it claims (read
+    before anything syncs it); a mismatch is an ``index-mismatch``."""
+    if state not in ("current", "stale") or held is None or held.commit is None:
         return []
-    path = Path(memory.store.derived_dir, *_INDEX_DB)
+    commit = held.commit
     try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-            commit = dict(conn.execute("SELECT key, value FROM meta").fetchall()).get("commit")
-            held = dict(conn.execute("SELECT rule_id, blob FROM rules").fetchall())
-    except sqlite3.Error:
-        return []  # _index_state reported it
-    if not commit:
-        return []
-    try:
-        entries = memory.store.rule_entries(memory.store.resolve(commit))
+        entries = store.rule_entries(store.resolve(commit))
     except Exception as exc:  # noqa: BLE001 - a commit git lacks, or two files of one id
         why = f"the index claims commit {commit[:12]}, which cannot be read ({exc})"
         return [Finding("index-mismatch", (), why + "; this run synced it")]
     repo = {rid: e.blob for rid, e in entries.items()}
-    wrong = sorted(rid for rid in held.keys() | repo.keys() if held.get(rid) != repo.get(rid))
+    have = held.rules
+    wrong = sorted(rid for rid in have.keys() | repo.keys() if have.get(rid) != repo.get(rid))
     if not wrong:
         return []
     shown = ", ".join(wrong[:5]) + (", ..." if len(wrong) > 5 else "")
@@ -637,7 +515,7 @@ def _index_claims(memory: Memory, state: str) -> list[Finding]:
 
 
 def _index_sample(
-    memory: Memory, head: str, active: Sequence[Rule], report: Report
+    parts: _Parts, head: str, active: Sequence[Rule], report: Report
 ) -> list[Finding]:
     """Sync the index (it checks what it loads: report its repairs), then hold the stored
     vectors of a sample of active rules against their texts embedded again; stored
@@ -645,7 +523,7 @@ def _index_sample(
     from .index import rule_text
 
     try:
-        index = memory.index(head)
+        index = parts.index(head)
     except RuleError:  # two files of one id: the index cannot be synced (invalid-file says)
         return []
     findings = [
@@ -662,7 +540,7 @@ def _index_sample(
     if sample:
         stored = np.asarray(index.vectors([r.id for r in sample]), dtype=np.float32)
         texts = [rule_text(r.title, r.statement, r.scope, r.tags) for r in sample]
-        fresh = np.asarray(memory.embedder.embed(texts), dtype=np.float32)
+        fresh = np.asarray(parts.embedder.embed(texts), dtype=np.float32)
         norms = np.linalg.norm(fresh, axis=1) * np.linalg.norm(stored, axis=1)
         cosines = np.einsum("ij,ij->i", fresh, stored) / np.where(norms > 0, norms, 1.0)
         off = [r.id for r, c in zip(sample, cosines, strict=True) if not c >= _SAME_VECTOR]
@@ -674,15 +552,15 @@ def _index_sample(
             ))
             # The sync cannot repair a vector its blob still matches: start over. The
             # open index sees its database replaced and reloads (RuleIndex._sql).
-            for part in (memory.store.derived_dir / _INDEX_DB[0]).iterdir():
+            for part in parts.index_dir.iterdir():
                 if part.is_file() and part.name != "write.lock":  # the lock stays, as a lock
                     part.unlink(missing_ok=True)
-            memory.index(head)
+            parts.index(head)
             index.repairs.clear()
     return findings
 
 
-def _vectors(memory: Memory, index: Any, rules: Sequence[Rule]) -> np.ndarray:
+def _vectors(parts: _Parts, index: Any, rules: Sequence[Rule]) -> np.ndarray:
     """The index's stored vectors of ``rules`` (RuleIndex.vectors), else re-embedded."""
     if index is not None:
         try:
@@ -692,19 +570,19 @@ def _vectors(memory: Memory, index: Any, rules: Sequence[Rule]) -> np.ndarray:
     from .index import rule_text
 
     texts = [rule_text(r.title, r.statement, r.scope, r.tags) for r in rules]
-    return np.asarray(memory.embedder.embed(texts), dtype=np.float32)
+    return np.asarray(parts.embedder.embed(texts), dtype=np.float32)
 
 
 def _neighbours_exact(
-    memory: Memory, queries: Sequence[Rule], pool: Sequence[Rule], k: int
+    parts: _Parts, queries: Sequence[Rule], pool: Sequence[Rule], k: int
 ) -> list[list[tuple[str, float]]]:
     """The ``k`` nearest of ``pool`` to each query, by embedding both here (no index)."""
-    pool_vectors = _vectors(memory, None, pool)
+    pool_vectors = _vectors(parts, None, pool)
     ids = [r.id for r in pool]
     out: list[list[tuple[str, float]]] = []
     for start in range(0, len(queries), _QUERY_CHUNK):
         chunk = queries[start : start + _QUERY_CHUNK]
-        scores = _vectors(memory, None, chunk) @ pool_vectors.T
+        scores = _vectors(parts, None, chunk) @ pool_vectors.T
         want = min(k, len(ids))
         for row in scores:
             top = np.argpartition(-row, want - 1)[:want] if want < len(row) else range(len(row))
@@ -712,34 +590,8 @@ def _neighbours_exact(
     return out
 
 
-def small_edit(a: str, b: str) -> str | None:
-    """The words statement ``b`` changes of ``a`` when that is a small edit, else None.
-
-    Compared as :func:`normalize_statement` words; small is one place in the
-    sentence where at most two words are changed, inserted or dropped, and at
-    most a quarter of the longer statement. Equal statements are no edit.
-
-    >>> small_edit("Late invoices are approved.", "Late invoices are rejected.")
-    '"approved" -> "rejected"'
-    >>> small_edit("Ship it by sea.", "Never ship it by sea.")
-    '+"never"'
-    """
-    wa, wb = normalize_statement(a).split(), normalize_statement(b).split()
-    ops = [
-        op for op in SequenceMatcher(None, wa, wb, autojunk=False).get_opcodes() if op[0] != "equal"
-    ]
-    if len(ops) != 1:
-        return None
-    _, i1, i2, j1, j2 = ops[0]
-    changed = max(i2 - i1, j2 - j1)
-    if changed > _EDIT_WORDS or 4 * changed > max(len(wa), len(wb)):
-        return None
-    old, new = " ".join(wa[i1:i2]), " ".join(wb[j1:j2])
-    return f'"{old}" -> "{new}"' if old and new else f'+"{new}"' if new else f'-"{old}"'
-
-
 def _look_alikes(
-    memory: Memory,
+    parts: _Parts,
     head: str,
     active: Sequence[Rule],
     groups: _Groups,
@@ -764,7 +616,7 @@ def _look_alikes(
     index: Any = None
     unused: str | None = None
     try:
-        index = memory.index(head)
+        index = parts.index(head)
     except RuleError as exc:  # an invalid rule file: the index cannot be synced
         unused = f"the index cannot be synced ({exc})"
     best: dict[tuple[str, str], tuple[float, str, str]] = {}
@@ -773,11 +625,11 @@ def _look_alikes(
         queries = plain[scope]
         if index is None:
             pool = [r for r in active if r.scope == scope]
-            rows = _neighbours_exact(memory, queries, pool, neighbours + 1)
+            rows = _neighbours_exact(parts, queries, pool, neighbours + 1)
         else:
             rows = []
             for start in range(0, len(queries), _QUERY_CHUNK):
-                matrix = _vectors(memory, index, queries[start : start + _QUERY_CHUNK])
+                matrix = _vectors(parts, index, queries[start : start + _QUERY_CHUNK])
                 hits = index.search_many(matrix, neighbours + 1, scope=scope)
                 rows += [[(h.rule_id, float(h.score)) for h in row] for row in hits]
         for rule, row in zip(queries, rows, strict=True):
@@ -919,8 +771,11 @@ def _leftovers(store: Store) -> list[Finding]:
 
 
 def diagnose(
-    memory: Memory,
+    store: Store,
     *,
+    index: Callable[[str], RuleIndex],
+    embedder: Embedder,
+    chat: Callable[[], ChatModel] | None = None,
     similarity: float = DEFAULT_SIMILARITY,
     edited_similarity: float = DEFAULT_EDITED_SIMILARITY,
     stale_days: float = DEFAULT_STALE_DAYS,
@@ -928,25 +783,29 @@ def diagnose(
     neighbours: int = DEFAULT_NEIGHBOURS,
     now: float | None = None,
 ) -> Report:
-    """Check main of ``memory`` (an :class:`imlgit.memory.Memory`) for every kind of
-    finding in the module docstring; returns a :class:`Report`, writes nothing.
+    """Check main of ``store`` for every kind of finding in the module docstring;
+    returns a :class:`Report`, writes nothing but the derived retrieval index.
+
+    ``index(commit)`` is the retrieval index synced to a commit (kept in the store's
+    derived directory, ``index/``), ``embedder`` the model it embeds with, ``chat``
+    None when no chat model is configured, else what gives it
+    (:meth:`imlgit.memory.Memory.diagnose` passes its own).
 
     ``similarity`` is the cosine threshold for look-alike pairs, and
     ``edited_similarity`` the one for pairs whose statements differ by a small
     edit (:func:`small_edit`); ``neighbours`` how many nearest rules each plain
     rule is compared with, ``stale_days`` the age at which a proposal counts as
     forgotten, ``now`` the time (Unix seconds) that age is measured from. With
-    ``confirm`` and a chat model configured (``memory.model_configured()``), each
-    look-alike pair is put to the model.
+    ``confirm`` and a chat model (``chat``), each look-alike pair is put to the model.
     The retrieval index is synced to main when there are plain rules to compare.
     """
     for name, value in (("similarity", similarity), ("edited_similarity", edited_similarity)):
         if not 0.0 < value <= 1.0:
-            raise ValueError(f"{name} is a cosine in (0, 1], got {value}")
+            raise ConfigError(f"{name} is a cosine in (0, 1], got {value}")
     if neighbours < 1:
-        raise ValueError(f"neighbours must be at least 1, got {neighbours}")
+        raise ConfigError(f"neighbours must be at least 1, got {neighbours}")
     started = time.perf_counter()
-    store = memory.store
+    parts = _Parts(store, index, store.derived_dir / INDEX_DIR, embedder)
     head = store.resolve("main")
     report = Report(commit=head, similarity=similarity, edited_similarity=edited_similarity)
     rules, findings, report.files = _read(store, head)
@@ -959,13 +818,13 @@ def diagnose(
     findings += duplicates
     findings += _contradictions(active)
 
-    report.index, stale = _index_state(memory, head)
-    claims = _index_claims(memory, report.index)
+    report.index, stale, held = _index_state(parts, head)
+    claims = _index_claims(store, report.index, held)
     pairs, unused = _look_alikes(
-        memory, head, active, groups, similarity, edited_similarity, neighbours
+        parts, head, active, groups, similarity, edited_similarity, neighbours
     )
     if report.index != "not built" or unused is None and any(not r.checkable for r in active):
-        findings += claims + _index_sample(memory, head, active, report)
+        findings += claims + _index_sample(parts, head, active, report)
     synced = any(not r.checkable for r in active) and unused is None
     if stale is not None:
         findings.append(
@@ -973,11 +832,11 @@ def diagnose(
         )
     report.index_note = unused
     report.candidates = len(pairs)
-    configured = bool(pairs) and memory.model_configured()
-    chat = memory.chat if configured and confirm else None
-    report.model = chat.identity if chat is not None else None
+    configured = bool(pairs) and chat is not None
+    model = chat() if chat is not None and configured and confirm else None
+    report.model = model.identity if model is not None else None
     why = "not put to the model (confirm is off)" if configured else "no model configured"
-    findings += _judge(pairs, rules, chat, report, why)
+    findings += _judge(pairs, rules, model, report, why)
 
     findings += _forgotten(store, stale_days, time.time() if now is None else now)
     findings += _leftovers(store)

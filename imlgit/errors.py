@@ -4,11 +4,13 @@ Every error imlgit raises on purpose derives from :class:`ImlgitError`, so a
 caller can catch one class, and the CLI turns it into one line and exit 1::
 
     ImlgitError
-    ├── ConfigError                  imlgit.toml or the environment is wrong
+    ├── ConfigError                  imlgit.toml, a flag, the environment or the installation
     ├── RuleError                    a rule file or rule value is invalid (.path, .line, .field)
     │   └── RuleIdError              an id that is not a safe file name
     ├── ExperienceError              an experiences line is invalid (.path, .line, .field)
     ├── PrivacyError                 a rationale would commit a secret or personal data
+    ├── MessageError                 a commit message imlgit would write is malformed
+    ├── ToolInputError               an MCP tool argument refused before anything is done
     ├── StoreError                   the memory repository
     │   ├── NotAMemoryRepo           no imlgit memory at that path
     │   ├── RevisionNotFound         a revision that does not resolve (.rev)
@@ -42,7 +44,8 @@ class ImlgitError(Exception):
 
 
 class ConfigError(ImlgitError):
-    """imlgit.toml, a flag or an environment variable has a bad value."""
+    """imlgit.toml, a flag, a parameter or an environment variable has a bad value,
+    or a piece imlgit needs is not installed (the message says what to install)."""
 
 
 class _Located(ImlgitError):
@@ -88,6 +91,16 @@ class ExperienceError(_Located):
 class PrivacyError(ImlgitError):
     """Text that would be committed (a person's rationale) carries a secret or
     personal data; the message says where, never what."""
+
+
+class MessageError(ImlgitError):
+    """A commit message imlgit was asked to write is malformed: a subject not one
+    line, a rationale too long or read by git as trailers or a patch, a bad trailer."""
+
+
+class ToolInputError(ImlgitError):
+    """An MCP tool argument that is refused before anything is done (a type, a
+    length past the limit the tool's schema declares, a control character)."""
 
 
 class StoreError(ImlgitError):

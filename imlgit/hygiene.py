@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .commits import CommitMessage, Identity
-from .errors import ImlgitError
+from .errors import ConfigError, ImlgitError, RevisionNotFound
 from .experience import MAX_LINE_BYTES, Experience, decode_json_line, parse_jsonl_text
 from .rules import Rule, now_utc, render_rule
 from .store import DEFAULT_BRANCH, Store
@@ -202,9 +202,9 @@ def plan_prune(
 ) -> list[Importance]:
     """Which rules to retire: the lowest until ``max_rules`` remain, and any below ``below``."""
     if max_rules is None and below is None:
-        raise ImlgitError("say how to prune: --max-rules N, --below SCORE, or [prune] max_rules")
+        raise ConfigError("say how to prune: --max-rules N, --below SCORE, or [prune] max_rules")
     if max_rules is not None and max_rules < 0:
-        raise ImlgitError("max_rules must be 0 or more")
+        raise ConfigError("max_rules must be 0 or more")
     chosen: dict[str, Importance] = {}
     if max_rules is not None:
         for imp in ranked[: max(0, len(ranked) - max_rules)]:
@@ -227,7 +227,7 @@ def commit_prune(
     """Retire each planned rule on ``branch``, one commit each; all or nothing."""
     head = store.head(branch)
     if head is None:
-        raise ImlgitError(f"branch {branch} does not exist")
+        raise RevisionNotFound(branch)
     rules = {rid: store.with_git_dates(r, head) for rid, r in store.read_rules(head).items()}
     now = now_utc()
     steps = []

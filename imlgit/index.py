@@ -60,6 +60,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from itertools import compress
 from operator import attrgetter, ne
@@ -72,7 +73,7 @@ from imlgit.embed import Embedder, unit_vectors
 from imlgit.errors import IndexError_
 
 __all__ = ["Hit", "IndexView", "IndexedRule", "RuleDoc", "RuleEntry"]
-__all__ += ["RuleIndex", "SyncStats", "UNPARSABLE", "rule_text"]
+__all__ += ["RuleIndex", "Stored", "SyncStats", "UNPARSABLE", "rule_text", "stored"]
 
 FORMAT = "1"
 TEXT_VERSION = 1
@@ -583,6 +584,33 @@ def _transaction(conn: sqlite3.Connection, mode: str = "") -> Iterator[sqlite3.C
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An index as it is on disk, read without opening, building or repairing it:
+    the commit it claims to reflect, the embedder it was built with, and the blob
+    of each rule it holds (``imlgit doctor`` holds these against the repository)."""
+
+    commit: str | None
+    identity: str | None
+    rules: dict[str, str]
+
+
+def stored(directory: str | Path) -> Stored | None:
+    """The index in ``directory`` as it is on disk (read only), or None when none
+    was built there. :class:`IndexError_` when its database cannot be read (it is
+    rebuilt on use)."""
+    path = Path(directory) / DB_NAME
+    if not path.exists():
+        return None
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            meta = _meta(conn)
+            held = dict(conn.execute("SELECT rule_id, blob FROM rules").fetchall())
+    except sqlite3.Error as exc:
+        raise IndexError_(f"the index database cannot be read ({exc})") from None
+    return Stored(meta.get("commit") or None, meta.get("identity"), held)
 
 
 def _meta(conn: sqlite3.Connection) -> dict[str, str]:

@@ -45,12 +45,12 @@ from .commits import (
     plain_rationale,
     with_notes,
 )
-from .conditions import ScoredRule, render_statement
+from .conditions import render_statement
 from .counting import Counted, Tally
-from .doctor import duplicate_of, same_rule
-from .doctor import normalize_statement as _norm_statement
-from .errors import ConflictError, ImlgitError, LearnError, LLMError, RuleError
+from .errors import ConfigError, ConflictError, ImlgitError, LearnError, LLMError, RuleError
 from .experience import Experience, parse_jsonl_text
+from .identity import duplicate_of, same_rule
+from .identity import normalize_statement as _norm_statement
 from .inputs import describe
 from .learners.base import OPS, Candidate, LearnContext, Learner, Operation, RuleContext
 from .privacy import redact_text
@@ -58,7 +58,6 @@ from .rules import (
     EXPERIENCES_DIR,
     STATEMENT_DISAGREES,
     Rule,
-    content_order,
     learned_rule_id,
     now_utc,
     render_rule,
@@ -66,10 +65,10 @@ from .rules import (
     validate_rule_id,
 )
 from .store import Store
-from .verify import scored
+from .verify import scope_ranked
 
 if TYPE_CHECKING:
-    from .review import Rejected
+    from .proposals import Rejected
 
 log = logging.getLogger("imlgit.learn")
 
@@ -113,15 +112,15 @@ class LearnSettings:
 
     def __post_init__(self) -> None:
         if self.batch < 1 or self.epochs < 1 or self.k < 1:
-            raise ImlgitError("batch, epochs and k must be at least 1")
+            raise ConfigError("batch, epochs and k must be at least 1")
         if not 0 <= self.momentum < 10:
-            raise ImlgitError("momentum must be >= 0")
+            raise ConfigError(f"momentum must be at least 0 and below 10, not {self.momentum}")
         if not 0 <= self.min_precision <= 1:
-            raise ImlgitError("min_precision must be between 0 and 1")
+            raise ConfigError("min_precision must be between 0 and 1")
         if not 0 <= self.default_precision <= 1:
-            raise ImlgitError("default_precision must be between 0 and 1")
+            raise ConfigError("default_precision must be between 0 and 1")
         if self.store_experiences not in ("full", "hashes"):
-            raise ImlgitError("store_experiences is 'full' or 'hashes'")
+            raise ConfigError("store_experiences is 'full' or 'hashes'")
 
 
 @dataclass(frozen=True)
@@ -895,7 +894,7 @@ class Learning:
         under the ranking their figures give now (one count: counted again until the
         figures agree with the ranking they give, momentum lost its hold on the
         windowed benchmark, 92.6% -> 84.3%, so the ranking stays one count behind)."""
-        ids, ranked = _scored(work, scope)
+        ids, ranked = scope_ranked(work, scope)
         for rid, (right, wrong) in zip(ids, evidence.counts(ranked), strict=True):
             work[rid] = replace(work[rid], support=right, contradictions=wrong)
 
@@ -971,24 +970,12 @@ def _one_recount(planned: Sequence[_Planned], bid: str) -> list[_Planned]:
     return out
 
 
-def _scored(rules: Mapping[str, Rule], scope: str) -> tuple[list[str], list[ScoredRule]]:
-    """The scope's active checkable rules (in :func:`~imlgit.rules.content_order`:
-    ties go to the first, as in checked inference) with the figures ``choose`` ranks
-    them by."""
-    ids = [
-        rid
-        for rid, r in sorted(rules.items(), key=lambda item: content_order(item[1]))
-        if r.scope == scope and r.checkable and r.status == "active"
-    ]
-    return ids, [scored(rules[rid]) for rid in ids]
-
-
 def _decisions(rules: Mapping[str, Rule], scope: str, evidence: Counted) -> _Decisions:
     """(experience id, kind) -> (the rule that decides it, whether it is right), for
     the scope's active checkable rules, in the order checked inference applies them
     (:func:`imlgit.verify.decisions`, counted with bitsets: reward-only failures count
     against a rule)."""
-    ids, ranked = _scored(rules, scope)
+    ids, ranked = scope_ranked(rules, scope)
     if not ids:
         return {}
     return {e: (ids[i], ok) for e, (i, ok) in evidence.decisions(ranked).items()}

@@ -41,7 +41,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import ImlgitError
+from .errors import ConfigError, ImlgitError, ToolInputError
 from .experience import ID_RE, SCOPE_RE, valid_experience_id
 from .mcp_stdio import json_type
 from .memory import Memory
@@ -81,10 +81,6 @@ INSTRUCTIONS = (
 )
 
 T = TypeVar("T")
-
-
-class ToolInputError(ImlgitError):
-    """An MCP tool argument that is refused before anything is done."""
 
 
 # ---------------------------------------------------------------------- checks
@@ -749,7 +745,7 @@ def serve(repo: str) -> None:
     try:
         import mcp.server.mcpserver  # noqa: F401
     except ImportError:
-        raise ImlgitError("imlgit mcp needs the MCP SDK 2.x: pip install 'imlgit[mcp]'") from None
+        raise ConfigError("imlgit mcp needs the MCP SDK 2.x: pip install 'imlgit[mcp]'") from None
     memory = Memory.open(repo)
     try:
         memory.warm()  # the model's fast runtime before the first question, not during it

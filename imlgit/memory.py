@@ -48,7 +48,7 @@ from .infer import Answer, CheckIndex, answer, record_usage
 from .inputs import describe
 from .learn import BatchResult, Learning, LearnSettings
 from .rules import MAX_SOURCES, Rule, now_utc, unique_rule_id
-from .store import CONFIG_FILE, DEFAULT_BRANCH, Store
+from .store import CONFIG_FILE, DEFAULT_BRANCH, INDEX_DIR, Store
 
 if TYPE_CHECKING:
     from .embed import Embedder
@@ -181,7 +181,7 @@ class Memory:
 
         if self._index is None:
             self._index = RuleIndex.open(
-                self.store.derived_dir / "index",
+                self.store.derived_dir / INDEX_DIR,
                 self.embedder,
                 hnsw_threshold=self.settings.get("retrieval", "hnsw_threshold"),
             )
@@ -199,6 +199,14 @@ class Memory:
         if callable(prepare):
             prepare()
         self._checked_rules(self.store.resolve(DEFAULT_BRANCH), None)
+
+    def diagnose(self, **options: Any) -> Any:
+        """``imlgit doctor``'s report on main (:func:`imlgit.doctor.diagnose`, whose
+        keyword options it takes), with this memory's index, embedder and chat model."""
+        from .doctor import diagnose
+
+        chat = (lambda: self.chat) if self.model_configured() else None
+        return diagnose(self.store, index=self.index, embedder=self.embedder, chat=chat, **options)
 
     def _index_inputs(self, commit: str) -> tuple[dict[str, Any], Callable[..., Any]]:
         from .index import UNPARSABLE, RuleDoc, RuleEntry
@@ -567,7 +575,8 @@ class Memory:
         proposal's name; a person approves it with ``imlgit approve NAME``.
         """
         from .conditions import parse_then, parse_when
-        from .review import PREFIX, open_proposal, proposal_branch, rejected_rules
+        from .proposals import rejected_rules
+        from .review import PREFIX, open_proposal, proposal_branch
         from .scan import scan_text
 
         store = self.store
@@ -610,7 +619,7 @@ class Memory:
             when=conds,
             then=outcome,
         )
-        from .doctor import duplicate_of, same_rule
+        from .identity import duplicate_of, same_rule
 
         dup = duplicate_of(rule, rules)
         if dup is not None:
@@ -664,7 +673,7 @@ class Memory:
     def _pending_proposal(self, rule: Rule) -> str | None:
         """The open proposal that adds the same rule (same scope and form, or the same
         statement), if any."""
-        from .doctor import same_rule
+        from .identity import same_rule
         from .review import list_proposals
 
         for p in list_proposals(self.store):
@@ -750,14 +759,8 @@ class Memory:
             )
         )
         with journal_turn:
-            from .review import (
-                PREFIX,
-                Gate,
-                conclude,
-                get_proposal,
-                open_proposal,
-                rejected_rules,
-            )
+            from .proposals import rejected_rules
+            from .review import PREFIX, Gate, conclude, get_proposal, open_proposal
 
             from_journal = experiences is None
             if experiences is None:

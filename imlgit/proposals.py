@@ -21,12 +21,18 @@ anything else), so accuracy, evidence and rules are those the batches made. Only
 the learner's own commits of this run are rewritten, never a person's, never a
 merge, never what a proposal held before the run (it may have been read or
 pushed); a proposal branch is not main, and nothing on main is rewritten.
+
+A rejected proposal leaves a record on main (``reviews/rejected/NAME.json``,
+written by :func:`imlgit.review.reject`); :func:`rejected_rules` reads them back
+for learning, which never proposes a rejected rule again unasked.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from .commits import (
     LEARNER,
@@ -37,18 +43,27 @@ from .commits import (
     evidence_trailer,
     with_notes,
 )
-from .errors import ImlgitError, RuleError
+from .errors import ImlgitError, ReviewError, RuleError
 from .evidence import is_pointer
 from .rules import parse_rule
-from .store import CommitInfo, Store
+from .store import DEFAULT_BRANCH, CommitInfo, Store
 
-__all__ = ["BOOKKEEPING", "MEANING", "Folded", "fold"]
+__all__ = [
+    "BOOKKEEPING",
+    "MEANING",
+    "REJECTIONS_DIR",
+    "Folded",
+    "Rejected",
+    "fold",
+    "rejected_rules",
+]
 
 log = logging.getLogger("imlgit")
 
 BOOKKEEPING = ("experiences", "recount")
 MEANING = ("induce", "revise", "merge", "retire", "restore")
 MAX_FOLDED = 100_000  # commits one fold walks back at most
+REJECTIONS_DIR = "reviews/rejected"
 
 
 @dataclass(frozen=True)
@@ -213,3 +228,55 @@ def fold(store: Store, branch: str, since: str, *, author: Identity = LEARNER) -
         log.warning("the proposal %s was left unfolded: %s", branch, exc)
         return None
     return Folded(len(chain), len(shas), shas[-1])
+
+
+# ---------------------------------------------------------------------- rejections
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A rule change people rejected, as learning reads it back."""
+
+    proposal: str
+    why: str
+    rule_id: str
+    scope: str
+    statement: str
+    retired: bool
+    when: tuple[Any, ...] | None = None
+    then: str | None = None
+
+    def describe(self) -> str:
+        verb = "retiring" if self.retired else "the rule"
+        return f"{verb} {self.rule_id}: {self.statement} (rejected: {self.why})"
+
+
+def rejected_rules(store: Store, rev: str | None = None) -> list[Rejected]:
+    """Every rejected rule change recorded at ``rev`` (default main)."""
+    from .conditions import parse_when
+
+    out: list[Rejected] = []
+    for path, blob in store.files_under(REJECTIONS_DIR, rev or DEFAULT_BRANCH):
+        if not path.endswith(".json"):
+            continue
+        try:
+            record = json.loads(store.read_blob(blob).decode("utf-8"))
+            for ch in record.get("changes", ()):
+                when = None
+                if ch.get("when") is not None:
+                    when = tuple(parse_when(ch["when"], path=path))
+                out.append(
+                    Rejected(
+                        proposal=str(record.get("proposal", path)),
+                        why=str(record.get("why", "")),
+                        rule_id=str(ch["rule"]),
+                        scope=str(ch.get("scope", "")),
+                        statement=str(ch.get("statement", "")),
+                        retired=bool(ch.get("retired")),
+                        when=when,
+                        then=ch.get("then"),
+                    )
+                )
+        except (ValueError, KeyError, TypeError, ImlgitError) as exc:
+            raise ReviewError(f"{path}: not a rejection record imlgit can read: {exc}") from None
+    return out

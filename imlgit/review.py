@@ -28,7 +28,6 @@ from . import approvals
 from .commits import POLICY, CommitMessage, Identity, evidence_ids
 from .conditions import when_to_yaml_obj
 from .errors import (
-    ImlgitError,
     RationaleRequired,
     ReviewError,
     RevisionNotFound,
@@ -42,6 +41,7 @@ from .evidence import is_pointer, text_at
 from .experience import Experience, parse_jsonl_text
 from .infer import Evaluation, evaluate
 from .privacy import check_rationale, placeholders_in
+from .proposals import REJECTIONS_DIR
 from .rules import EXPERIENCES_DIR, Rule, parse_rule, same_meaning
 from .scan import Finding, scan_text
 from .store import DEFAULT_BRANCH, CommitInfo, RuleChange, Store
@@ -49,14 +49,12 @@ from .store import DEFAULT_BRANCH, CommitInfo, RuleChange, Store
 __all__ = [
     "PREFIX",
     "POLICY",
-    "REJECTIONS_DIR",
     "Gate",
     "Check",
     "Decision",
     "Proposal",
     "ReviewEntry",
     "Review",
-    "Rejected",
     "proposal_branch",
     "new_proposal_name",
     "start_proposal",
@@ -69,13 +67,11 @@ __all__ = [
     "approve_by_policy",
     "conclude",
     "reject",
-    "rejected_rules",
     "stats",
     "check_approver",
 ]
 
 PREFIX = "proposals/"
-REJECTIONS_DIR = "reviews/rejected"
 _REJECTED_REF = "refs/imlgit/rejected/"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}\Z")  # \Z: "$" allows a final "\n"
 _RESERVED_NAMES = {"stats"}
@@ -480,14 +476,14 @@ def recount(store: Store, p: Proposal) -> dict[str, int]:
     same count as learning's (:mod:`imlgit.counting`)."""
     from .counting import Tally
     from .hygiene import stored_experiences as experiences_at
-    from .learn import _scored
+    from .verify import scope_ranked
 
     rules = _rules_after(store, p)
     stored = experiences_at(store, p.head, skip_invalid=True)
     out: dict[str, int] = {}
     tally = Tally()
     for scope in sorted({r.scope for r in rules.values() if r.checkable}):
-        ids, ranked = _scored(rules, scope)
+        ids, ranked = scope_ranked(rules, scope)
         if not ids:
             continue
         counted = tally.view([e for e in stored if e.scope == scope])
@@ -921,24 +917,6 @@ def conclude(
 
 
 
-@dataclass(frozen=True)
-class Rejected:
-    """A rule change people rejected, as learning reads it back."""
-
-    proposal: str
-    why: str
-    rule_id: str
-    scope: str
-    statement: str
-    retired: bool
-    when: tuple[Any, ...] | None = None
-    then: str | None = None
-
-    def describe(self) -> str:
-        verb = "retiring" if self.retired else "the rule"
-        return f"{verb} {self.rule_id}: {self.statement} (rejected: {self.why})"
-
-
 def _record(p: Proposal, person: Identity, why: str) -> dict[str, Any]:
     changes = []
     for ch in p.changes:
@@ -1001,37 +979,6 @@ def reject(store: Store, name: str, *, person: Identity, why: str) -> str:
     store.update_ref(rejected, store.repo.refs.set_if_equals, rejected, None, head)
     store.delete_branch(p.branch)
     return sha
-
-
-def rejected_rules(store: Store, rev: str | None = None) -> list[Rejected]:
-    """Every rejected rule change recorded at ``rev`` (default main)."""
-    from .conditions import parse_when
-
-    out: list[Rejected] = []
-    for path, blob in store.files_under(REJECTIONS_DIR, rev or DEFAULT_BRANCH):
-        if not path.endswith(".json"):
-            continue
-        try:
-            record = json.loads(store.read_blob(blob).decode("utf-8"))
-            for ch in record.get("changes", ()):
-                when = None
-                if ch.get("when") is not None:
-                    when = tuple(parse_when(ch["when"], path=path))
-                out.append(
-                    Rejected(
-                        proposal=str(record.get("proposal", path)),
-                        why=str(record.get("why", "")),
-                        rule_id=str(ch["rule"]),
-                        scope=str(ch.get("scope", "")),
-                        statement=str(ch.get("statement", "")),
-                        retired=bool(ch.get("retired")),
-                        when=when,
-                        then=ch.get("then"),
-                    )
-                )
-        except (ValueError, KeyError, TypeError, ImlgitError) as exc:
-            raise ReviewError(f"{path}: not a rejection record imlgit can read: {exc}") from None
-    return out
 
 
 # ---------------------------------------------------------------------- stats
@@ -1149,7 +1096,3 @@ def stats(
             }
         )
     return out
-
-
-def rejected_for(rejected: Sequence[Rejected], scope: str) -> list[Rejected]:
-    return [r for r in rejected if r.scope == scope]

@@ -63,6 +63,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from .errors import ConfigError
+
 __all__ = ["KINDS", "Finding", "scan_text", "spans"]
 
 KINDS: tuple[str, ...] = (
@@ -361,7 +363,7 @@ def _compile_allow(allow: Sequence[str]) -> list[re.Pattern[str]]:
         try:
             compiled.append(re.compile(pattern))
         except re.error as e:
-            raise ValueError(f"invalid allow pattern {pattern!r}: {e}") from None
+            raise ConfigError(f"[scan] allow: invalid pattern {pattern!r}: {e}") from None
     return compiled
 
 
@@ -400,7 +402,7 @@ def scan_text(text: str, *, path: str = "", allow: Sequence[str] = ()) -> list[F
 
     ``allow`` holds regular expressions; a match whose reported text fully
     matches one of them (``re.fullmatch``) is not reported.  An invalid one
-    raises :class:`ValueError` naming it.
+    raises :class:`ConfigError` naming it.
     """
     found = spans(text, allow=allow)
     if not found:

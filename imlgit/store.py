@@ -75,6 +75,7 @@ __all__ = [
 CONFIG_FILE = "imlgit.toml"
 NO_REFLOG = b"refs/imlgit/evidence"  # refs whose old values must not be kept (erasure)
 DEFAULT_BRANCH = "main"
+INDEX_DIR = "index"  # the retrieval index, in the derived directory (never committed)
 _MAIN_REF = b"refs/heads/" + DEFAULT_BRANCH.encode()
 _FILE_MODE = 0o100644
 _TREE_MODE = 0o040000
@@ -944,7 +945,7 @@ class Store:
         branch where it was. Conflicts are handled as in :meth:`commit`.
         """
         if not steps:
-            raise ImlgitError("nothing to commit")
+            raise StoreError("nothing to commit")
         return self._commit_chain(steps, author, committer, branch, expected_head, sync_worktree)
 
     def rewrite(
@@ -962,7 +963,7 @@ class Store:
         index need to). Refused when the chain ends elsewhere; ConflictError when the
         branch is no longer at ``expected_head``."""
         if not steps:
-            raise ImlgitError("nothing to commit")
+            raise StoreError("nothing to commit")
         want = self._commit(expected_head).tree
         parent = base
         made: list[tuple[Commit, list[str]]] = []
@@ -971,7 +972,7 @@ class Store:
             parent_tree = self._commit(parent).tree
             tree = self._write_tree(parent_tree, blobs)
             if tree is None or tree == parent_tree:
-                raise ImlgitError(f"no change in the rewritten commit {message.subject!r}")
+                raise StoreError(f"no change in the rewritten commit {message.subject!r}")
             c = self._new_commit(tree, [parent], message.render().encode("utf-8"), author, author)
             made.append((c, sorted(blobs)))
             parent = _hex(c.id)
@@ -1043,7 +1044,7 @@ class Store:
         touched: dict[str, bytes | None] = {}
         for changes, message in steps:
             if not changes:
-                raise ImlgitError("nothing to commit")
+                raise StoreError("nothing to commit")
             text = message.render().encode("utf-8")
             blobs = self._blobs(changes)
             prepared.append((blobs, text, message.subject))
@@ -1098,7 +1099,7 @@ class Store:
                 else:
                     tree_id = tree
                 if parent_tree == tree_id:
-                    raise ImlgitError("no change: the files already have this content")
+                    raise StoreError("no change: the files already have this content")
                 c = self._new_commit(tree_id, [parent] if parent else [], text, author, committer)
                 made.append((c, sorted(blobs)))
                 parent = _hex(c.id)

@@ -31,7 +31,7 @@ from typing import Protocol
 
 from .conditions import WORKS, Condition, ScoredRule, choose, is_outcome_rule
 from .experience import REWARD_RIGHT, Experience
-from .rules import content_order
+from .rules import Rule, content_order
 
 __all__ = [
     "CLASS",
@@ -42,6 +42,7 @@ __all__ = [
     "judge",
     "kind_of",
     "precision",
+    "scope_ranked",
     "scored",
 ]
 
@@ -126,3 +127,15 @@ def decisions(
             if ok is not None:
                 out[(exp.id, kind)] = (ids[hit[1]], ok)
     return out
+
+
+def scope_ranked(rules: Mapping[str, Rule], scope: str) -> tuple[list[str], list[ScoredRule]]:
+    """The scope's active checkable rules (in :func:`~imlgit.rules.content_order`:
+    ties go to the first, as in checked inference) with the figures ``choose`` ranks
+    them by."""
+    ids = [
+        rid
+        for rid, r in sorted(rules.items(), key=lambda item: content_order(item[1]))
+        if r.scope == scope and r.checkable and r.status == "active"
+    ]
+    return ids, [scored(rules[rid]) for rid in ids]

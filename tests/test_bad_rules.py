@@ -15,7 +15,6 @@ from conftest import PERSON
 from fakes import HashEmbedder
 
 from imlgit.commits import CommitMessage
-from imlgit.doctor import diagnose
 from imlgit.memory import Memory
 from imlgit.rules import Rule, new_rule_path, render_rule
 from imlgit.store import Store
@@ -129,8 +128,11 @@ def test_recall_and_ask_leave_the_bad_rule_out_with_a_warning(
     mem = Memory.open(repo, env={}, embedder=HashEmbedder())
     hits = mem.recall("heavy parcels overseas sea freight", k=5)
     assert hits[0].rule.id == "r-sea" and BAD not in {h.rule.id for h in hits}
-    warned = [r.getMessage() for r in caplog.records
-              if r.name == "imlgit" and r.levelno == logging.WARNING]
+    warned = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "imlgit" and r.levelno == logging.WARNING
+    ]
     assert any(BAD_PATH in w for w in warned)
     caplog.clear()
     again = Memory.open(repo, env={}, embedder=HashEmbedder())  # the index remembers it
@@ -147,7 +149,7 @@ def test_recall_and_ask_leave_the_bad_rule_out_with_a_warning(
 
 def test_doctor_reports_the_bad_file_and_checks_the_rest(bad_memory: tuple[Path, str]) -> None:
     repo, _ = bad_memory
-    report = diagnose(Memory.open(repo, env={}, embedder=HashEmbedder()), confirm=False)
+    report = Memory.open(repo, env={}, embedder=HashEmbedder()).diagnose(confirm=False)
     (invalid,) = report.of_kind("invalid-file")
     assert invalid.path == BAD_PATH and invalid.rules == (BAD,)
     assert report.active == 3 and report.index_note is None  # the index still serves

@@ -13,6 +13,7 @@ import pytest
 from imlgit.bench.tickets import Tickets
 from imlgit.bench.truthtable import TruthTable
 from imlgit.conditions import Condition, evaluate
+from imlgit.errors import ConfigError
 from imlgit.experience import Experience, Outcome
 from imlgit.inputs import view_of
 from imlgit.learners import covering
@@ -185,7 +186,7 @@ def test_parameters_are_checked() -> None:
         {"min_precision": 0.0},
         {"beam_width": 0},
     ):
-        with pytest.raises(ValueError):
+        with pytest.raises(ConfigError):
             induce_rules([], **bad)
 
 

@@ -18,18 +18,9 @@ from fakes import FakeChat, HashEmbedder
 
 from imlgit.commits import LEARNER, CommitMessage
 from imlgit.conditions import parse_when, render_statement
-from imlgit.doctor import (
-    KINDS,
-    Finding,
-    Report,
-    active_rules,
-    confirm_same,
-    diagnose,
-    duplicate_of,
-    normalize_statement,
-    small_edit,
-)
-from imlgit.errors import LLMError
+from imlgit.doctor import KINDS, Finding, Report, confirm_same, diagnose
+from imlgit.errors import ConfigError, LLMError
+from imlgit.identity import active_rules, duplicate_of, normalize_statement, small_edit
 from imlgit.index import rule_text
 from imlgit.memory import Memory
 from imlgit.review import start_proposal
@@ -178,7 +169,7 @@ def test_a_clean_memory_is_ok(store: Store) -> None:
         rule("r-refund", REFUND),
         checkable("r-a", {"glimmer": "yes"}, "VESPER"),
     )
-    report = diagnose(open_memory(store.path))
+    report = open_memory(store.path).diagnose()
     assert report.ok, report.summary()
     assert report.files == 4 and report.active == 4 and report.checkable == 1
     assert report.index == "not built"  # never built before: not a finding
@@ -198,7 +189,7 @@ def test_invalid_files_are_reported_and_the_rest_is_still_checked(store: Store) 
             "rules/00/notes.txt": b"not a rule",
         },
     )
-    report = diagnose(open_memory(store.path))
+    report = open_memory(store.path).diagnose()
     invalid = report.of_kind("invalid-file")
     assert {f.path for f in invalid} == {"rules/00/r-broken.md", "rules/00/notes.txt"}
     broken = next(f for f in invalid if f.path == "rules/00/r-broken.md")
@@ -221,7 +212,7 @@ def test_exact_and_normalized_duplicates_are_one_finding_a_group(store: Store) -
         rule("r-sea-elsewhere", SEA, scope="other"),  # another scope: not a duplicate
         rule("r-sea-retired", SEA, status="retired"),  # retired: not in use
     )
-    report = diagnose(open_memory(store.path))
+    report = open_memory(store.path).diagnose()
     assert kinds(report) == ["duplicate"]
     (dup,) = report.findings
     assert dup.rules == ("r-sea", "r-sea-copy", "r-sea-shout")
@@ -235,7 +226,7 @@ def test_same_checkable_form_is_a_duplicate(store: Store) -> None:
         checkable("r-a", {"glimmer": "yes", "tansy": "no"}, "VESPER"),
         checkable("r-b", {"tansy": "no", "glimmer": "yes"}, "VESPER", title="Reworded title"),
     )
-    report = diagnose(open_memory(store.path))
+    report = open_memory(store.path).diagnose()
     assert kinds(report) == ["duplicate"]
     assert report.findings[0].rules == ("r-a", "r-b")
     assert "same checkable form (when glimmer = yes, tansy = no: VESPER)" in (
@@ -249,7 +240,7 @@ def test_same_conditions_other_conclusion_is_a_contradiction(store: Store) -> No
         checkable("r-a", {"glimmer": "yes", "tansy": "no"}, "VESPER"),
         checkable("r-b", {"tansy": "no", "glimmer": "yes"}, "LUMEN"),
     )
-    report = diagnose(open_memory(store.path))
+    report = open_memory(store.path).diagnose()
     assert kinds(report) == ["contradiction"]
     (c,) = report.findings
     assert c.rules == ("r-a", "r-b")
@@ -265,7 +256,7 @@ def test_decision_list_exceptions_and_other_values_are_not_contradictions(store:
         checkable("r-default", {}, "LUMEN"),  # the rule of last resort
         checkable("r-elsewhere", {"glimmer": "yes"}, "LUMEN", scope="tt2"),  # another scope
     )
-    report = diagnose(open_memory(store.path))
+    report = open_memory(store.path).diagnose()
     assert report.ok, report.summary()
 
 
@@ -284,7 +275,7 @@ def look_alikes(store: Store) -> Store:
 def test_without_a_model_a_look_alike_pair_is_an_unconfirmed_near_duplicate(
     look_alikes: Store,
 ) -> None:
-    report = diagnose(open_memory(look_alikes.path))
+    report = open_memory(look_alikes.path).diagnose()
     assert kinds(report) == ["near-duplicate"]
     (f,) = report.findings
     assert f.rules == ("r-air", "r-sea")
@@ -295,7 +286,7 @@ def test_without_a_model_a_look_alike_pair_is_an_unconfirmed_near_duplicate(
     assert f.edit == '"air" -> "sea"' and 'edit "air" -> "sea"' in f.detail
     # above the pair's similarity, nothing
     mem = open_memory(look_alikes.path)
-    assert diagnose(mem, similarity=0.99, edited_similarity=0.99).ok
+    assert mem.diagnose(similarity=0.99, edited_similarity=0.99).ok
 
 
 def test_small_edit() -> None:
@@ -322,12 +313,12 @@ def test_a_small_edit_is_a_look_alike_below_the_similarity(store: Store) -> None
     sims = similarity(approve, reject), similarity(approve, other)
     assert 0.75 <= sims[0] < 0.9 and 0.75 <= sims[1] < 0.9, sims
     add(store, approve, reject, other)
-    report = diagnose(open_memory(store.path))
+    report = open_memory(store.path).diagnose()
     assert [(f.kind, f.rules) for f in report.findings] == [
         ("near-duplicate", ("r-approve", "r-reject"))
     ]
     assert report.findings[0].edit == '"approved" -> "rejected"'
-    assert diagnose(open_memory(store.path), edited_similarity=0.9).ok
+    assert open_memory(store.path).diagnose(edited_similarity=0.9).ok
 
 
 def test_without_a_model_a_negated_look_alike_is_a_possible_contradiction(store: Store) -> None:
@@ -336,7 +327,7 @@ def test_without_a_model_a_negated_look_alike_is_a_possible_contradiction(store:
         rule("r-sea", SEA, title="Heavy parcels"),
         rule("r-not-sea", NOT_SEA, title="Heavy parcels"),
     )
-    report = diagnose(open_memory(store.path))
+    report = open_memory(store.path).diagnose()
     assert kinds(report) == ["possible-contradiction"]
     assert report.findings[0].detail.startswith("unconfirmed: similarity")
 
@@ -349,7 +340,7 @@ def test_the_model_confirms_or_dismisses_a_pair(
     look_alikes: Store, relation: str, expected: list[str]
 ) -> None:
     chat = FakeChat({"relation": relation})
-    report = diagnose(open_memory(look_alikes.path, chat))
+    report = open_memory(look_alikes.path, chat).diagnose()
     assert kinds(report) == expected
     assert report.model == "fake:scripted"
     assert report.dismissed == (1 if relation == "different" else 0)
@@ -369,14 +360,14 @@ def test_a_near_miss_the_model_calls_different_passes(store: Store) -> None:
     assert similarity(north, south) > 0.9
     add(store, north, south)
     chat = FakeChat({"relation": "different"})
-    report = diagnose(open_memory(store.path, chat))
+    report = open_memory(store.path, chat).diagnose()
     assert report.ok and report.candidates == 1 and report.dismissed == 1
     assert "1 dismissed as different rules" in report.summary()
 
 
 def test_no_confirm_keeps_the_model_out(look_alikes: Store) -> None:
     chat = FakeChat()
-    report = diagnose(open_memory(look_alikes.path, chat), confirm=False)
+    report = open_memory(look_alikes.path, chat).diagnose(confirm=False)
     assert kinds(report) == ["near-duplicate"] and not chat.calls
     assert "unconfirmed" in report.findings[0].detail
     assert "(not put to the model (confirm is off))" in report.findings[0].detail
@@ -390,7 +381,7 @@ def test_a_failing_model_leaves_pairs_unconfirmed(store: Store) -> None:
         rule("r-sea-b", SEA.replace("northern", "eastern"), title="Heavy parcels b"),
     )
     chat = FakeChat(LLMError("HTTP 500"))
-    report = diagnose(open_memory(store.path, chat))
+    report = open_memory(store.path, chat).diagnose()
     assert set(kinds(report)) == {"near-duplicate"} and len(report.findings) >= 2
     assert len(chat.calls) == 1  # the endpoint failed: asked no more
     assert all("the model failed: HTTP 500" in f.detail for f in report.findings)
@@ -398,7 +389,7 @@ def test_a_failing_model_leaves_pairs_unconfirmed(store: Store) -> None:
 
 def test_an_answer_that_never_validates_leaves_the_pair_unconfirmed(look_alikes: Store) -> None:
     chat = FakeChat({"relation": "maybe"}, "no json", {"verdict": "same"}, retries=2)
-    report = diagnose(open_memory(look_alikes.path, chat))
+    report = open_memory(look_alikes.path, chat).diagnose()
     assert kinds(report) == ["near-duplicate"]
     assert "did not validate" in report.findings[0].detail
 
@@ -420,7 +411,7 @@ def test_duplicates_are_not_reported_again_as_look_alikes(store: Store) -> None:
         rule("r-sea-copy", SEA.replace("kilograms", "kilograms,")),
         rule("r-sea-3", SEA.lower()),
     )
-    report = diagnose(open_memory(store.path))
+    report = open_memory(store.path).diagnose()
     assert kinds(report) == ["duplicate"] and report.candidates == 0
 
 
@@ -431,13 +422,13 @@ def test_a_stale_index_is_reported_once(store: Store) -> None:
     add(store, rule("r-sea", SEA))
     mem = open_memory(store.path)
     mem.index()
-    assert diagnose(mem).index == "current"
+    assert mem.diagnose().index == "current"
     head = add(store, rule("r-refund", REFUND))
-    report = diagnose(open_memory(store.path))
+    report = open_memory(store.path).diagnose()
     assert kinds(report) == ["stale-index"] and report.index == "stale"
     assert f"main is at {head[:12]}" in report.findings[0].detail
     assert "this run synced it" in report.findings[0].detail
-    assert diagnose(open_memory(store.path)).ok
+    assert open_memory(store.path).diagnose().ok
 
 
 def test_the_index_of_a_memory_opened_by_a_relative_path(
@@ -447,7 +438,7 @@ def test_the_index_of_a_memory_opened_by_a_relative_path(
     monkeypatch.chdir(store.path.parent)
     mem = open_memory(Path(store.path.name))
     mem.index()
-    assert diagnose(mem).index == "current"
+    assert mem.diagnose().index == "current"
 
 
 def test_an_index_of_another_embedder_is_stale(
@@ -456,7 +447,7 @@ def test_an_index_of_another_embedder_is_stale(
     add(store, rule("r-sea", SEA))
     open_memory(store.path).index()
     mem = Memory.open(store.path, env={}, embedder=HashEmbedder(dim=32))
-    report = diagnose(mem)
+    report = mem.diagnose()
     # the index rebuilds itself for the new embedder, and says so on the imlgit logger
     assert any("hash:64" in r.getMessage() for r in caplog.records if r.name == "imlgit")
     assert kinds(report) == ["stale-index"] and report.index == "other embedder"
@@ -473,15 +464,17 @@ def test_a_forgotten_proposal(tmp_path: Path) -> None:
         author=LEARNER,
         branch=branch,
     )
-    report = diagnose(open_memory(store.path))
+    report = open_memory(store.path).diagnose()
     assert kinds(report) == ["forgotten-proposal"]
     (f,) = report.findings
     assert f.proposal == "old-idea" and f.rules == ("r-sea",)
     assert "(2020-09-13, more than 14)" in f.detail and "imlgit review old-idea" in f.detail
     # measured from a time just after it, it is not forgotten yet
-    assert diagnose(open_memory(store.path), now=long_ago + 3 * 86_400).ok
-    assert diagnose(open_memory(store.path), now=long_ago + 3 * 86_400, stale_days=1).of_kind(
-        "forgotten-proposal"
+    assert open_memory(store.path).diagnose(now=long_ago + 3 * 86_400).ok
+    assert (
+        open_memory(store.path)
+        .diagnose(now=long_ago + 3 * 86_400, stale_days=1)
+        .of_kind("forgotten-proposal")
     )
 
 
@@ -498,7 +491,7 @@ def test_report_to_dict_and_summary(store: Store) -> None:
         checkable("r-a", {"glimmer": "yes"}, "VESPER"),
         checkable("r-b", {"glimmer": "yes"}, "LUMEN"),
     )
-    report = diagnose(open_memory(store.path))
+    report = open_memory(store.path).diagnose()
     data = json.loads(json.dumps(report.to_dict()))
     assert data["ok"] is False and data["commit"] == store.head()
     assert data["counts"] == {"duplicate": 1, "contradiction": 1, "near-duplicate": 3}
@@ -525,8 +518,8 @@ def test_finding_kinds_are_checked() -> None:
     assert set(KINDS) >= {"invalid-file", "stale-index", "forgotten-proposal"}
     with pytest.raises(ValueError, match="unknown finding kind"):
         Finding("dupe", (), "x")
-    with pytest.raises(ValueError, match="similarity"):
-        diagnose(object(), similarity=0)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="similarity"):
+        diagnose(object(), index=object(), embedder=object(), similarity=0)  # type: ignore[arg-type]
 
 
 def test_stored_vectors_are_used_when_the_index_offers_them(look_alikes: Store) -> None:
@@ -545,7 +538,7 @@ def test_stored_vectors_are_used_when_the_index_offers_them(look_alikes: Store) 
 
     if not hasattr(index, "vectors"):
         index.vectors = vectors  # type: ignore[attr-defined]
-    report = diagnose(mem)
+    report = mem.diagnose()
     assert kinds(report) == ["near-duplicate"]
     # only the sample that checks the stored vectors is embedded again
     assert report.index_sampled == len(texts)
@@ -555,7 +548,7 @@ def test_stored_vectors_are_used_when_the_index_offers_them(look_alikes: Store) 
 def test_same_rule_compares_forms_when_both_have_one_else_statements() -> None:
     """The one test of 'the same rule' that learning (duplicates, rejected rules) and
     Memory.propose share."""
-    from imlgit.doctor import same_rule
+    from imlgit.identity import same_rule
     from imlgit.learners.base import Candidate
 
     a = checkable("r-a", {"glimmer": "yes", "tansy": "no"}, "VESPER")
@@ -618,7 +611,7 @@ def test_garbled_index_vectors_are_an_index_mismatch_and_repaired(indexed: Store
     data = _snapshot(indexed).read_bytes()
     junk = np.full(len(sea) // 4, 3.0e17, np.float32).tobytes()  # loads; scores ~1e34
     _snapshot(indexed).write_bytes(data.replace(sea, junk))
-    report = diagnose(open_memory(indexed.path))
+    report = open_memory(indexed.path).diagnose()
     mismatch = report.of_kind("index-mismatch")
     assert mismatch and "not unit length" in mismatch[0].detail
     assert "index-mismatch" in report.summary()
@@ -635,13 +628,13 @@ def test_stored_vectors_of_other_rules_are_found_by_the_sample(indexed: Store) -
         data = path.read_bytes().replace(sea, hold).replace(refund, sea).replace(hold, refund)
         path.write_bytes(data)
     assert _recall_first(indexed, "r-refund")[0] == "r-sea"  # the lie, before doctor
-    report = diagnose(open_memory(indexed.path))
+    report = open_memory(indexed.path).diagnose()
     (found,) = report.of_kind("index-mismatch")
     assert set(found.rules) == {"r-sea", "r-refund"}
     assert report.index_sampled == 5  # the four and the template rule
     assert "2 of 5 sampled rules" in found.detail
     assert _recall_first(indexed, "r-refund")[0] == "r-refund"
-    assert diagnose(open_memory(indexed.path)).of_kind("index-mismatch") == []
+    assert open_memory(indexed.path).diagnose().of_kind("index-mismatch") == []
 
 
 def test_an_index_claiming_another_commit_is_an_index_mismatch(indexed: Store) -> None:
@@ -651,8 +644,8 @@ def test_an_index_claiming_another_commit_is_an_index_mismatch(indexed: Store) -
     with sqlite3.connect(indexed.derived_dir / "index" / "index.sqlite") as conn:
         conn.execute("UPDATE meta SET value = ? WHERE key = 'commit'", (first,))
     conn.close()
-    report = diagnose(open_memory(indexed.path))
+    report = open_memory(indexed.path).diagnose()
     claims = [f for f in report.of_kind("index-mismatch") if "claims commit" in f.detail]
     assert claims and set(claims[0].rules) == {rid for rid, _, _ in PLAIN}
     assert report.index == "stale"
-    assert diagnose(open_memory(indexed.path)).of_kind("index-mismatch") == []
+    assert open_memory(indexed.path).diagnose().of_kind("index-mismatch") == []

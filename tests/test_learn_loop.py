@@ -208,7 +208,7 @@ def test_merge_of_checkable_rules_that_keeps_their_evidence(memory: Store) -> No
 
 
 def test_merge_cannot_retire_what_people_refused_to_retire(memory: Store) -> None:
-    from imlgit.review import Rejected
+    from imlgit.proposals import Rejected
 
     eng = engine(memory, None, momentum=0)
     keep = add_plain(eng, 0, "Parcels with a yes go by X.")

@@ -16,6 +16,7 @@ import pytest
 from conftest import PERSON, Clock, commit_policy, forge_ci, git_available
 from fakes import FakeChat, HashEmbedder
 
+from imlgit import proposals
 from imlgit import review as rv
 from imlgit.bench.truthtable import TruthTable
 from imlgit.commits import LEARNER, CommitMessage, Identity
@@ -250,7 +251,7 @@ def test_reject_records_why_and_the_rule_is_not_proposed_again(store: Store) -> 
     assert record["why"].startswith("These classes") and record["rejected_by"] == str(PERSON)
     assert sorted(c["rule"] for c in record["changes"]) == sorted(rules)
     assert not set(rules) & set(store.read_rules())
-    rejected = rv.rejected_rules(store)
+    rejected = proposals.rejected_rules(store)
     assert {r.rule_id for r in rejected} == set(rules)
     # the same environment again: the rejected rules are refused, not re-proposed
     again = mem.learn(train(60, seed=3), batch=30)
@@ -315,7 +316,7 @@ def test_a_rejected_retirement_is_not_proposed_again(store: Store) -> None:
     ]
     again = rv.start_proposal(store, "again")
     eng = Learning(store, Retirer(), settings=LearnSettings(momentum=0, branch=again),
-                   rejected=rv.rejected_rules(store))  # fmt: skip
+                   rejected=proposals.rejected_rules(store))  # fmt: skip
     res = eng.learn_batch(exps)
     assert any("rejected retiring r-keep" in str(x) for x in res.refused)
     assert store.read_rule("r-keep", again).status == "active"

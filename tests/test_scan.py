@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 
+from imlgit.errors import ConfigError
 from imlgit.scan import KINDS, Finding, scan_text
 
 # --- fake secrets, assembled so the source never spells one out -------------
@@ -331,13 +332,13 @@ def test_allowlist_of_one_kind_leaves_the_others() -> None:
 
 
 @pytest.mark.parametrize("bad", ["(unclosed", "[a-", "*star", "a{2,1}"])
-def test_invalid_allow_pattern_is_a_value_error(bad: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(repr(bad))):
+def test_invalid_allow_pattern_is_a_config_error(bad: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(repr(bad))):
         scan_text("nothing here", allow=[r"ok\d+", bad])
 
 
 def test_invalid_allow_pattern_raises_even_without_findings() -> None:
-    with pytest.raises(ValueError, match="invalid allow pattern"):
+    with pytest.raises(ConfigError, match=r"\[scan\] allow: invalid pattern"):
         scan_text("", allow=["("])
 
 

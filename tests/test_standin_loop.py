@@ -27,6 +27,7 @@ import pytest
 from conftest import PERSON, git_available, run_git
 from fakes import HashEmbedder
 
+from imlgit import proposals
 from imlgit import review as rv
 from imlgit.bench.standin import CompetentStandIn, Mistakes
 from imlgit.bench.truthtable import TruthTable
@@ -119,5 +120,5 @@ def test_twenty_batches_reach_every_operation_and_refusal(tmp_path: Path) -> Non
     rid = learned_commit.message.rules[0]
     store.revert(learned_commit.sha, "This rule was learned from noise.", author=PERSON)
     assert rid not in store.rule_entries("main")
-    assert rejected == 2 and len(rv.rejected_rules(store)) > 0
+    assert rejected == 2 and len(proposals.rejected_rules(store)) > 0
     run_git(store.path, "fsck", "--strict")

@@ -12,6 +12,7 @@ import zlib
 import numpy as np
 import pytest
 
+from imlgit.errors import ConfigError
 from imlgit.experience import Experience
 from imlgit.learners.covering import accuracy, induce_rules
 from imlgit.learners.synonyms import EmbeddedRelated
@@ -64,7 +65,7 @@ def test_nearest_words_come_from_the_embedder_and_are_cached() -> None:
     assert "cracked" not in near["cracked"]
     related([*DAMAGE, *VOCABULARY])
     assert len(loads) == 1 and len(emb.calls) == 1, "vectors are cached by word"
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         EmbeddedRelated(load, size=0)
 
 

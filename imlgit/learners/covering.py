@@ -77,7 +77,7 @@ from ..conditions import (
     matches,
     parse_then,
 )
-from ..errors import RuleError
+from ..errors import ConfigError, RuleError
 from ..experience import Experience
 from ..inputs import OUTPUT_FIELD, View
 from ..verify import CLASS, OUTCOME, judge
@@ -432,9 +432,9 @@ def induce_rules(
     condition, and still has to pay for itself in the evidence.
     """
     if max_conditions < 1 or min_coverage < 1 or beam_width < 1:
-        raise ValueError("max_conditions, min_coverage and beam_width must be at least 1")
+        raise ConfigError("max_conditions, min_coverage and beam_width must be at least 1")
     if not 0.0 < min_precision <= 1.0:
-        raise ValueError("min_precision must be in (0, 1]")
+        raise ConfigError("min_precision must be in (0, 1]")
     exps = list(experiences)
     how = _How(max_conditions, min_coverage, min_precision, text_lacks, max_thresholds,
                beam_width, default_precision, related)  # fmt: skip

@@ -30,7 +30,7 @@ from ..conditions import (
     when_to_yaml_obj,
 )
 from ..conditions import OPS as CONDITION_OPS
-from ..errors import RuleError
+from ..errors import ConfigError, RuleError
 from ..experience import SCOPE_RE, Experience
 from ..llm import ChatModel
 from ..rules import EVIDENCE_HEADING, Rule
@@ -523,7 +523,7 @@ class ModelLearner:
         max_prompt: int = MAX_PROMPT_CHARS,
     ):
         if max_candidates < 1 or max_statement < 1 or max_prompt < 1:
-            raise ValueError("max_candidates, max_statement and max_prompt must be at least 1")
+            raise ConfigError("max_candidates, max_statement and max_prompt must be at least 1")
         self.chat = chat
         self.max_candidates = max_candidates
         self.max_statement = max_statement

@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from ..embed import Embedder, unit_vectors
+from ..errors import ConfigError
 
 __all__ = ["EmbeddedRelated", "Related"]
 
@@ -49,7 +50,7 @@ class EmbeddedRelated:
 
     def __init__(self, load: Callable[[], Embedder], size: int = NEAREST) -> None:
         if size < 1:
-            raise ValueError("size must be at least 1")
+            raise ConfigError("size must be at least 1")
         self._load = load
         self._embedder: Embedder | None = None
         self.size = size
