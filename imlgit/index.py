@@ -843,9 +843,13 @@ class RuleIndex(_Searchable):
         self._core, self._gen = core, int(meta.get("generation", "0"))
         if problem is not None:
             self._warn(f"{problem}; rebuilt from the embedding cache")
-        if index is None and core.index.ntotal:
-            # No usable snapshot (lost, or its writer died first): write one now
-            # unless a writer is busy, in which case the next sync will.
+        # A snapshot of the other kind than this threshold wants (written under another
+        # [retrieval] hnsw_threshold, or by an imlgit before HNSW) is switched now, not
+        # on the next change of rules, which may never come.
+        switched = index is not None and self._maintain()
+        if (index is None and core.index.ntotal) or switched:
+            # No usable snapshot (lost, or its writer died first), or one of the other
+            # kind: write one now unless a writer is busy, in which case the next sync will.
             self._snapshot_stale = True
             with self._writer(blocking=False) as got:
                 if got and self._generation() == self._gen:

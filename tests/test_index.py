@@ -318,6 +318,24 @@ def test_hnsw_agrees_with_exact_search(tmp_path: Path, emb: HashEmbedder) -> Non
     assert approx.sync("c4", *state(small)).rebuilt and len(approx) == 50
 
 
+def test_an_index_of_the_other_kind_is_switched_when_it_is_opened(tmp_path: Path,
+                                                                   emb: HashEmbedder) -> None:
+    """A flat index written under another threshold (or by imlgit before HNSW) became
+    HNSW only on the next change of rules: a memory that was only read searched 100,000
+    rules exactly forever."""
+    docs = memory(400)
+    RuleIndex.open(tmp_path, emb).sync("c1", *state(docs))  # 400 < 20,000: flat
+    query = text_of(docs["r0040"])
+    approx = RuleIndex.open(tmp_path, emb, hnsw_threshold=100)
+    assert ids(approx.search(query, k=1)) == ["r0040"]
+    assert approx._core.kind == "hnsw"  # switched on load, with nothing to sync
+    again = RuleIndex.open(tmp_path, emb, hnsw_threshold=100)
+    again.search(query, k=1)
+    assert again._core.kind == "hnsw" and not again._snapshot_stale  # the snapshot was written
+    exact = RuleIndex.open(tmp_path, emb)
+    assert ids(exact.search(query, k=1)) == ["r0040"] and exact._core.kind == "flat"
+
+
 class _Raise(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         raise AssertionError(record.getMessage())
