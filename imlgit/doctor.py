@@ -15,9 +15,10 @@
 ``duplicate``
     Active rules of one scope that are the same rule for certain: the same
     statement once case, spacing and punctuation are ignored
-    (:func:`normalize_statement`), or the same checkable form (the same set of
-    ``when`` conditions, in any order, and the same ``then``). One finding a group.
-    :func:`duplicate_of` is the same test for one rule, for refusing at write time.
+    (:func:`imlgit.identity.normalize_statement`), or the same checkable form (the
+    same set of ``when`` conditions, in any order, and the same ``then``). One finding
+    a group. :func:`imlgit.identity.duplicate_of` is the same test for one rule, for
+    refusing at write time.
 ``contradiction``
     Checkable rules of one scope with the same set of conditions and different
     conclusions: whichever ranks first decides, and the other is dead or wrong.
@@ -33,7 +34,7 @@
     index (FAISS, one batched search per scope) for its nearest neighbours of the
     same scope, and pairs at cosine similarity >= ``similarity`` are candidates;
     so are pairs at >= ``edited_similarity`` whose statements differ by a small
-    edit (:func:`small_edit`: one or two words in one place). One changed word is
+    edit (:func:`imlgit.identity.small_edit`: one or two words in one place). One changed word is
     how a rule turns into its contradiction ("approve" -> "reject"), and an
     embedding can rate that pair lower than unrelated rules of the same shape.
     With a chat model configured (and ``confirm``), :func:`confirm_same` asks it

@@ -51,6 +51,7 @@ from .rules import MAX_SOURCES, Rule, now_utc, unique_rule_id
 from .store import CONFIG_FILE, DEFAULT_BRANCH, INDEX_DIR, Store
 
 if TYPE_CHECKING:
+    from .doctor import Report
     from .embed import Embedder
     from .index import IndexView, RuleIndex
     from .learners.base import Learner
@@ -200,7 +201,7 @@ class Memory:
             prepare()
         self._checked_rules(self.store.resolve(DEFAULT_BRANCH), None)
 
-    def diagnose(self, **options: Any) -> Any:
+    def diagnose(self, **options: Any) -> Report:
         """``imlgit doctor``'s report on main (:func:`imlgit.doctor.diagnose`, whose
         keyword options it takes), with this memory's index, embedder and chat model."""
         from .doctor import diagnose

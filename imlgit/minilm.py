@@ -261,7 +261,7 @@ class BertEncoder:
             if onnx is None:
                 out[chunk] = self._forward(w, config, ids, types, mask)
             else:
-                out[chunk] = onnx.forward(ids, types, mask)
+                out[chunk] = _mean_pooled(onnx.hidden(ids, types, _padding_bias(mask)), mask)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         np.divide(out, norms, out=out, where=norms > 0)
         return out
@@ -288,7 +288,7 @@ class BertEncoder:
         x += w["embeddings.token_type_embeddings.weight"][types]
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
         x = x.reshape(batch * width, hidden)
-        bias = ((1.0 - mask) * np.float32(np.finfo(np.float32).min))[:, None, None, :]
+        bias = _padding_bias(mask)
         for n in range(int(config["num_hidden_layers"])):
             p = f"packed.{n}."
             qkv = x @ w[p + "qkv"]  # (tokens, 3 * hidden); the query scaled in _pack
@@ -310,10 +310,21 @@ class BertEncoder:
             out += w[p + "out_bias"]
             out += x
             x = _layer_norm(out, w[p + "ln2"], w[p + "ln2_bias"], eps)
-        x = x.reshape(batch, width, hidden)
-        summed = np.einsum("bwh,bw->bh", x, mask)
-        counts = np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
-        return (summed / counts).astype(np.float32)
+        return _mean_pooled(x.reshape(batch, width, hidden), mask)
+
+
+def _padding_bias(mask: np.ndarray) -> np.ndarray:
+    """What attention adds to its scores (batch x 1 x 1 x tokens): 0 for a token, the
+    lowest float for padding, so a padded position gets no weight."""
+    return ((1.0 - mask) * np.float32(np.finfo(np.float32).min))[:, None, None, :]
+
+
+def _mean_pooled(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The mean of each text's token vectors (``x``: batch x tokens x hidden), padding
+    left out; not yet normalised."""
+    summed = np.einsum("bwh,bw->bh", x, mask)
+    counts = np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+    return (summed / counts).astype(np.float32)
 
 
 def _pack(w: dict[str, np.ndarray], config: dict[str, Any]) -> dict[str, np.ndarray]:
