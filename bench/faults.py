@@ -214,11 +214,10 @@ class Bench:
         return self.imlgit(repo, *_add_args(RID2))
 
     def locks(self, repo: Path) -> list[Any]:
-        from imlgit import worktree
         from imlgit.store import Store
 
         with Store.open(repo) as store:
-            return worktree.stale_locks(store)
+            return store.stale_locks()
 
 
 def trial(bench: Bench, refs: dict[str, dict[str, Any]], n: int, kind: str, point: str | None,

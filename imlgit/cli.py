@@ -430,9 +430,7 @@ def history(
     validate_rule_id(rule_id)
     store = _store(ctx)
     if verify:
-        from .history import verify_history
-
-        _print_history_check(verify_history(store, rule_id, at))
+        _print_history_check(store.verify_history(rule_id, at))
     commits = store.history(rule_id, at, limit=limit)
     if as_json:
         _emit_json([c.to_dict() for c in commits])
@@ -1434,10 +1432,8 @@ def _verdict(problems: list[str], as_json: bool, ok: str) -> None:
 
 def _unsynced_index(ctx: click.Context) -> list[str]:
     """Paths where a killed imlgit left git's index behind main: committing would undo it."""
-    from .worktree import unsynced
-
     try:
-        found = unsynced(_store(ctx))
+        found = _store(ctx).unsynced()
     except ImlgitError:
         return []
     return [

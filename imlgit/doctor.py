@@ -65,7 +65,7 @@
     refuse git's next write, and it is what a killed process leaves.
 ``unsynced-index``
     A path where git's index still holds the commit before one imlgit made,
-    because the imlgit process died before updating it (:mod:`imlgit.worktree`):
+    because the imlgit process died before updating it (:mod:`imlgit.git.worktree`):
     a plain ``git commit`` would undo imlgit's change.
 
 Nothing here writes to the memory: a finding is a report, for a person or for the
@@ -751,11 +751,11 @@ def _forgotten(store: Store, stale_days: float, now: float) -> list[Finding]:
 
 def _leftovers(store: Store) -> list[Finding]:
     """What a killed process left: stale lock files, and an index behind its branch."""
-    from . import locking, worktree
+    from . import locking
 
     findings = []
     fix = "imlgit doctor --repair removes it (so does imlgit's next write)"
-    for info in worktree.stale_locks(store):
+    for info in store.stale_locks():
         if info.stale:
             what = fix
         elif info.owner is None and info.age > locking.STALE_AFTER:
@@ -765,7 +765,7 @@ def _leftovers(store: Store) -> list[Finding]:
         where = str(info.path.relative_to(store.gitdir))
         detail = f"{info.why}, {info.age:.0f} s old; {what}"
         findings.append(Finding("stale-lock", (), detail, path=where))
-    for u in worktree.unsynced(store):
+    for u in store.unsynced():
         rid = rule_id_from_path(u.path)
         findings.append(Finding("unsynced-index", (rid,) if rid else (), u.detail(), path=u.path))
     return findings

@@ -102,7 +102,7 @@ def new_proposal_name(store: Store, stem: str = "learn") -> str:
     """A fresh name: ``learn-YYYYMMDD-HHMMSS`` (with a suffix when taken)."""
     import time
 
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(store._clock()))
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(store.now()))
     name, n = f"{stem}-{stamp}", 2
     taken = set(store.branches())
     while PREFIX + name in taken:
@@ -218,12 +218,7 @@ class Proposal:
 
 
 def _commits_between(store: Store, head: str, exclude: str) -> list[CommitInfo]:
-    from dulwich.objects import ObjectID
-
-    walker = store.repo.get_walker(
-        include=[ObjectID(head.encode("ascii"))], exclude=[ObjectID(exclude.encode("ascii"))]
-    )
-    out = [store.commit_info(e.commit.id.decode("ascii")) for e in walker]
+    out = [store.commit_info(sha) for sha in store.commits_between(head, exclude)]
     out.reverse()
     return out
 
@@ -262,9 +257,6 @@ def track_proposals(store: Store, remote_heads: Mapping[str, str]) -> list[str]:
     out; a local branch behind the remote's is fast-forwarded, one ahead or
     diverged is left alone. Returns the names opened or moved.
     """
-    from dulwich.objects import ObjectID
-    from dulwich.refs import Ref
-
     main = store.head(DEFAULT_BRANCH)
     rejected = {
         p.rsplit("/", 1)[-1].removesuffix(".json")
@@ -281,15 +273,10 @@ def track_proposals(store: Store, remote_heads: Mapping[str, str]) -> list[str]:
         name = _short(branch)
         if name in rejected or (main is not None and store.is_ancestor(sha, main)):
             continue
-        ref = Ref(("refs/heads/" + branch).encode())
+        ref = ("refs/heads/" + branch).encode()
         local = store.head(branch)
-        if local is None:
-            new = ObjectID(sha.encode("ascii"))
-            if store.update_ref(ref, store.repo.refs.add_if_new, ref, new):
-                out.append(name)
-        elif local != sha and store.is_ancestor(local, sha):
-            old, new = ObjectID(local.encode("ascii")), ObjectID(sha.encode("ascii"))
-            if store.update_ref(ref, store.repo.refs.set_if_equals, ref, old, new):
+        if local is None or (local != sha and store.is_ancestor(local, sha)):
+            if store.refs.set(ref, local, sha):
                 out.append(name)
     return out
 
@@ -971,12 +958,7 @@ def reject(store: Store, name: str, *, person: Identity, why: str) -> str:
     )
     data = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     sha = store.commit({path: data}, msg, author=person, branch=DEFAULT_BRANCH)
-    from dulwich.objects import ObjectID
-    from dulwich.refs import Ref
-
-    rejected = Ref((_REJECTED_REF + p.name).encode())
-    head = ObjectID(p.head.encode("ascii"))
-    store.update_ref(rejected, store.repo.refs.set_if_equals, rejected, None, head)
+    store.refs.force((_REJECTED_REF + p.name).encode(), p.head)
     store.delete_branch(p.branch)
     return sha
 
@@ -1056,10 +1038,8 @@ def stats(
             out.approved += 1
             out.approved_by_policy += not human
         else:
-            from dulwich.refs import Ref
-
-            ref = Ref((_REJECTED_REF + name).encode())
-            if ref not in store.repo.refs or not c.parents:
+            head = store.refs.get((_REJECTED_REF + name).encode())
+            if head is None or not c.parents:
                 out.rejected += 1
                 out.rows.append(
                     {
@@ -1070,7 +1050,6 @@ def stats(
                     }
                 )
                 continue
-            head = store.repo.refs[ref].decode("ascii")
             p = _replay(store, name, head, c.parents[0])
             human = True
             out.rejected += 1

@@ -59,6 +59,7 @@ from .errors import (
     StoreError,
     SyncConflict,
 )
+from .git.repo import GitRepo
 from .rules import RULES_DIR, rule_id_from_path
 from .store import CONFIG_FILE, DEFAULT_BRANCH, Store, check_rule_file
 
@@ -260,14 +261,14 @@ def fetch(
     refs = store.repo.refs
     for branch, head in sorted(branches.items()):
         tracking = _tracking_ref(remote, branch)
-        store.update_ref(tracking, refs.set_if_equals, tracking, None, _oid(head))
+        store.refs.force(tracking, head)
     if prune:
         base = Ref(f"refs/remotes/{remote}/".encode())
         for name in list(refs.keys(base=base)):
             branch = name.decode("utf-8", "replace")
             if branch != "HEAD" and branch not in branches:
                 gone = Ref(base + name)
-                store.update_ref(gone, refs.remove_if_equals, gone, None)
+                store.refs.remove(gone, None)
     return dict(sorted(branches.items()))
 
 
@@ -311,7 +312,7 @@ def clone(
         config.set(branch_section, b"remote", remote.encode())
         config.set(branch_section, b"merge", _HEADS + DEFAULT_BRANCH.encode())
         config.write_to_path()
-        staging = Store(repo, clock=clock)
+        staging = Store(GitRepo(repo, clock=clock))
         branches = fetch(staging, remote)
         if not branches:
             raise NotAMemoryRepo(url, "the repository is empty")
@@ -643,4 +644,4 @@ def _track(store: Store, remote: str, pushed: Mapping[str, str]) -> None:
     """After a push, the remote-tracking refs know where the remote's branches are."""
     for name, sha in pushed.items():
         tracking = _tracking_ref(remote, name)
-        store.update_ref(tracking, store.repo.refs.set_if_equals, tracking, None, _oid(sha))
+        store.refs.force(tracking, sha)

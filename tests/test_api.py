@@ -366,10 +366,11 @@ class FailingStore(Store):
 
 
 def test_a_failed_proposal_write_leaves_no_branch(tmp_path: Path) -> None:
-    from dulwich.repo import Repo
+    from imlgit.git.repo import GitRepo
 
     Store.init(tmp_path / "m", author=PERSON)
-    mem = Memory(FailingStore(Repo(str(tmp_path / "m"))), Memory.open(tmp_path / "m").settings)
+    failing = FailingStore(GitRepo.open(tmp_path / "m"))
+    mem = Memory(failing, Memory.open(tmp_path / "m").settings)
     before = state(mem)
     with pytest.raises(OSError, match="disk full"):
         mem.propose("Fine.", "r", name="doomed")

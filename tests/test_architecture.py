@@ -74,7 +74,7 @@ def test_log_does_not_import_torch() -> None:
     import sys
 
     code = (
-        "import sys\nfrom imlgit import cli, store, rules, commits, history, config\n"
+        "import sys\nfrom imlgit import cli, store, rules, commits, config\nfrom imlgit.git import history\n"
         "print(sorted(m for m in ('torch','faiss','sentence_transformers','openai') "
         "if m in sys.modules))"
     )

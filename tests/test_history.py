@@ -13,7 +13,6 @@ import pytest
 from conftest import PERSON
 
 from imlgit.commits import CommitMessage
-from imlgit.history import verify_history
 from imlgit.rules import Rule, new_rule_path
 from imlgit.store import Store
 
@@ -156,11 +155,11 @@ def test_verify_finds_a_well_formed_lie_and_repairs_it(
     shas(store)
     forge(store, drop_path(new_rule_path("r-a")))
     assert shas(store) == []  # a lie with valid checksums: only git can tell
-    check = verify_history(Store.open(store.path), "r-a")
+    check = Store.open(store.path).verify_history("r-a")
     assert not check.ok and check.missing == expected and check.extra == []
     assert warnings_logged(caplog)
     assert shas(store) == expected and shas(store, "r-b") != []
-    again = verify_history(Store.open(store.path), "r-a")
+    again = Store.open(store.path).verify_history("r-a")
     assert again.ok and again.actual == expected and warnings_logged(caplog) == []
 
 
@@ -179,7 +178,7 @@ def test_verify_reports_an_extra_commit_and_a_changed_message(
         return rec
 
     forge(store, lie)
-    check = verify_history(Store.open(store.path), "r-a")
+    check = Store.open(store.path).verify_history("r-a")
     assert check.extra == [b] and check.changed == [expected[0]] and check.missing == []
     assert Store.open(store.path).history("r-a")[0].rationale == "Because two"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import PERSON, ROOT, run_git
 
-from imlgit import locking, worktree
+from imlgit import locking
 from imlgit.commits import CommitMessage
 from imlgit.errors import StoreError
 from imlgit.rules import Rule, new_rule_path, render_rule
@@ -210,13 +210,13 @@ def test_a_kill_after_the_ref_moved_leaves_no_staged_deletion_behind(
     store = Store.open(repo)
     path = new_rule_path("killed-rule")
     assert store.read_file(path) is not None  # the commit landed
-    found = worktree.unsynced(store)
+    found = store.unsynced()
     assert [(u.path, u.repairable) for u in found] == [(path, True)]
     assert f"D  {path}" in _status(repo)  # what a person would commit now
     # The next write finishes the update first.
     _add(store, "next-rule")
     assert _status(repo) == ""
-    assert worktree.unsynced(store) == []
+    assert store.unsynced() == []
     run_git(repo, "commit", "--allow-empty", "-m", "a person's commit", "--no-verify")
     assert store.read_file(path, "main") is not None
 
@@ -249,7 +249,7 @@ def test_a_persons_later_change_is_left_alone(memory: Store, git_repo_env: None)
     run_git(repo, "add", path)
     store = Store.open(repo)
     assert store.repair() == ([], [])
-    assert [(u.path, u.repairable) for u in worktree.unsynced(store)] == [(path, False)]
+    assert [(u.path, u.repairable) for u in store.unsynced()] == [(path, False)]
     assert (repo / path).read_text() == "a person's own version\n"
 
 
@@ -334,7 +334,7 @@ def test_a_dulwich_update_waits_for_no_live_lock_longer_than_the_bound(memory: S
     sha = memory.head()
     assert sha is not None
     with pytest.raises(StoreError, match=r"other\.lock is locked.*which is running"):
-        memory.update_ref(ref, memory.repo.refs.set_if_equals, ref, None, sha.encode())
+        memory.refs.force(ref, sha)
 
 
 def test_the_cli_says_on_stderr_that_it_took_over_a_stale_lock(

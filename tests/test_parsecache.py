@@ -45,7 +45,7 @@ def test_a_second_process_reads_what_the_first_parsed(
     want = fresh(path)  # parses every file, and writes the cache
     cache = Store.open(path).derived_dir / parsecache.FILE
     assert cache.is_file()
-    import imlgit.store as store_module
+    import imlgit.store.rulefiles as store_module
 
     def no_parsing(*args: object, **kwargs: object) -> None:
         raise AssertionError("a rule file was parsed again")

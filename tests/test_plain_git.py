@@ -230,8 +230,6 @@ def test_a_persons_rationale_that_reads_like_a_trailer_is_accepted(
 def test_history_verify_checks_every_file_the_rule_had(memory: Store, imlgit_cli: Cli) -> None:
     """`history --verify` checked the rule's current file only, while `history` shows
     every file it had: across a git mv, the commits before the move went unchecked."""
-    from imlgit.history import verify_history
-
     f = memory.path / "rules" / "wet-roads.md"
     f.write_text("Wet roads double the braking distance.\n")
     run_git(memory.path, "add", "-A")
@@ -239,7 +237,7 @@ def test_history_verify_checks_every_file_the_rule_had(memory: Store, imlgit_cli
     (memory.path / "rules" / "roads").mkdir()
     run_git(memory.path, "mv", "rules/wet-roads.md", "rules/roads/wet-roads.md")
     assert git_commit(memory.path, "move wet-roads", "Roads get a folder.").returncode == 0
-    check = verify_history(memory, "wet-roads")
+    check = memory.verify_history("wet-roads")
     assert check.ok and len(check.actual) == 2
     assert check.actual == [c.sha for c in memory.history("wet-roads")]
     assert check.path == "rules/roads/wet-roads.md"

@@ -49,7 +49,7 @@ def ops(store: Store, branch: str) -> list[str]:
 
 
 def tree(store: Store, rev: str) -> bytes:
-    return store._commit(store.resolve(rev)).tree  # noqa: SLF001 - the test compares trees
+    return store.objects.commit(store.resolve(rev)).tree  # noqa: SLF001 - the test compares trees
 
 
 def test_the_main_job_is_a_short_proposal_with_the_same_files(store: Store) -> None:

@@ -79,7 +79,7 @@ def test_cached_answers_equal_fresh_parses_at_every_revision(tmp_path: Path) -> 
     assert decided > len(revisions)
     # the warm store parsed each distinct rule file of the history once
     blobs = {(e.blob, e.path) for rev in revisions for e in store.rule_entries(rev).values()}
-    assert set(warm.store._parsed) == blobs
+    assert set(warm.store.rules.parsed) == blobs
 
 
 def test_a_checked_ask_without_the_model_never_loads_the_embedder(tmp_path: Path) -> None:

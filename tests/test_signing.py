@@ -91,7 +91,7 @@ def test_an_approval_signed_with_an_allowed_key_counts(store: Store, keys) -> No
     done = rv.approve(store, "p1", approver=PERSON)
     assert done.merged and store.head() == done.sha
     assert done.signature and "Good" in done.signature and "ada@example.org" in done.signature
-    c = store._commit(done.sha)
+    c = store.objects.commit(done.sha)
     assert c.gpgsig and c.gpgsig.startswith(b"-----BEGIN SSH SIGNATURE-----")
     assert store.uncovered(done.sha) == []  # the whole history, as doctor reads it
     # git reads the same signature and agrees
@@ -188,7 +188,7 @@ def test_without_the_setting_approvals_need_no_signature(tmp_path: Path) -> None
     s.checkout_worktree()
     proposal(s)
     done = rv.approve(s, "p1", approver=PERSON)
-    assert done.signature is None and s._commit(done.sha).gpgsig is None
+    assert done.signature is None and s.objects.commit(done.sha).gpgsig is None
     assert s.uncovered(done.sha) == []
 
 
@@ -289,7 +289,7 @@ def test_an_approval_on_an_older_laxer_main_is_refused(store: Store, keys) -> No
     main = store.head()
     lax = store.log("main")[1].sha  # before require_signing's commit
     assert not store.signing_required_at(lax)
-    forged = _raw_commit(store, store._commit(p.head).tree, [lax, p.head], OTHER, APPROVE)
+    forged = _raw_commit(store, store.objects.commit(p.head).tree, [lax, p.head], OTHER, APPROVE)
     for found in (store.uncovered(forged, main), store.uncovered(forged)):
         assert found and "requires signed approvals" in found[0].why, found
     with pytest.raises(UnapprovedChange):
@@ -305,7 +305,7 @@ def test_signing_cannot_be_turned_off_through_another_parent(store: Store, how: 
 
     blob = Blob.from_string(off.encode())
     store.repo.object_store.add_object(blob)
-    tree = store._write_tree(store._commit(main).tree, {"imlgit.toml": blob.id})
+    tree = store.objects.write_tree(store.objects.commit(main).tree, {"imlgit.toml": blob.id})
     assert tree is not None
     first = store.log("main")[1].sha if how == "merge-with-older-main" else (
         _raw_commit(store, tree, [], EVE, "edit: off\n\nMine.\n"))
@@ -334,7 +334,7 @@ def test_a_policy_approval_must_be_signed_by_who_ran_it(tmp_path: Path, keys) ->
     assert store.uncovered(store.head()) == []
     # a policy approval written by anyone, unsigned: does not count
     p = proposal(store, "p2", seed=2)
-    forged = _raw_commit(store, store._commit(p.head).tree, [store.head(), p.head], POLICY,
+    forged = _raw_commit(store, store.objects.commit(p.head).tree, [store.head(), p.head], POLICY,
                          APPROVE.replace("p1", "p2"))  # fmt: skip
     found = store.uncovered(forged, store.head())
     assert found and "not signed" in found[0].why
@@ -357,7 +357,7 @@ def test_a_backdated_signature_is_judged_at_its_parents_time(tmp_path: Path, key
                     f'{keys["ada"][1]}\n'.encode())  # fmt: skip
     sign_with(s, keys["ada"][0])
     proposal(s)
-    s._clock = lambda: 1_700_000_000  # 2023, when the key was still valid
+    s.git.clock = lambda: 1_700_000_000  # 2023, when the key was still valid
     with pytest.raises(UnapprovedChange, match="not signed by a key"):
         rv.approve(s, "p1", approver=PERSON)
 
@@ -367,7 +367,7 @@ def test_a_header_added_to_a_signed_approval_breaks_it(store: Store, keys) -> No
     proposal(store)
     before = store.head()
     done = rv.approve(store, "p1", approver=PERSON)
-    raw = store._commit(done.sha).as_raw_string()
+    raw = store.objects.commit(done.sha).as_raw_string()
     tampered = raw.replace(b"\nencoding ", b"\ngpgsigx junk\nencoding ", 1)
     assert tampered != raw
     from dulwich.objects import ShaFile
@@ -418,10 +418,11 @@ def test_a_lax_history_merged_by_a_person_is_found_by_doctor(store: Store) -> No
 
     main = store.head()
     lax = store.log("main")[1].sha
-    t = store._commit(lax).tree
+    t = store.objects.commit(lax).tree
     learned = _raw_commit(store, t, [lax], LEARNER, "revise: x\n\nLearned.\n")
     appr = _raw_commit(store, t, [lax, learned], EVE, APPROVE)
-    merged = _raw_commit(store, store._commit(main).tree, [main, appr], EVE, "merge: x\n\nx.\n")
+    main_tree = store.objects.commit(main).tree
+    merged = _raw_commit(store, main_tree, [main, appr], EVE, "merge: x\n\nx.\n")
     found = store.uncovered(merged)
     assert found and any("while main requires signed approvals" in u.why for u in found)
     assert store.uncovered(merged, main)

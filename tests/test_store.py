@@ -397,13 +397,14 @@ def test_trees_stay_canonical_through_many_small_commits(memory: Store) -> None:
 def test_tree_cache_is_bounded(memory: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A long-running agent commits for days: the cache of tree entries must not grow
     with every commit (each one makes new copies of the trees on its path)."""
-    import imlgit.store as store_module
+    import imlgit.git.objects as objects_module
 
-    monkeypatch.setattr(store_module, "_TREE_ENTRIES_KEPT", 300)
+    monkeypatch.setattr(objects_module, "_TREE_ENTRIES_KEPT", 300)
     for i in range(60):
         add(memory, make_rule(f"r-bound-{i}"))
-    assert 0 < memory._tree_entry_count <= 300
-    assert memory._tree_entry_count == sum(len(e) for e in memory._tree_entries.values())
+    assert 0 < memory.objects._tree_entry_count <= 300
+    objects = memory.objects
+    assert objects._tree_entry_count == sum(len(e) for e in objects._tree_entries.values())
     assert {rid for rid in memory.read_rules() if rid.startswith("r-bound-")} == {
         f"r-bound-{i}" for i in range(60)
     }

@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from dulwich.objects import Blob
 
-from . import locking
+from .. import locking
+from .refs import ref_name
 
 if TYPE_CHECKING:
     from dulwich.index import Index
 
-    from .store import Store
+    from .repo import GitRepo
 
 __all__ = ["Unsynced", "begin", "end", "repair", "sweep", "sync", "unsynced"]
 
@@ -44,20 +45,20 @@ _FILE_MODE = 0o100644
 _DEAD_SIBLING = re.compile(r"^\.(?P<lock>.+\.lock)\.[a-z]+\.(?P<pid>\d+)\.")
 
 
-def _pending_dir(store: Store) -> Path:
-    return store.derived_dir / "pending"
+def _pending_dir(git: GitRepo) -> Path:
+    return git.derived_dir / "pending"
 
 
-def keeps_worktree(store: Store, branch: str) -> bool:
+def keeps_worktree(git: GitRepo, branch: str) -> bool:
     """True when ``branch`` is checked out in a working tree imlgit keeps in step."""
-    return store._worktree() is not None and store._checked_out() == store._ref(branch)
+    return git.worktree_path() is not None and git.refs.checked_out() == ref_name(branch)
 
 
-def begin(store: Store, branch: str, base: str | None) -> Path | None:
+def begin(git: GitRepo, branch: str, base: str | None) -> Path | None:
     """Record that ``branch`` may move from ``base``; None when it is not checked out."""
-    if base is None or not keeps_worktree(store, branch):
+    if base is None or not keeps_worktree(git, branch):
         return None
-    return locking.write_record(_pending_dir(store), KIND, {"branch": branch, "base": base})
+    return locking.write_record(_pending_dir(git), KIND, {"branch": branch, "base": base})
 
 
 def end(record: Path | None) -> None:
@@ -76,17 +77,15 @@ def _indexed(index: Index, path: str) -> bytes | None:
     return getattr(index[key], "sha", None) if key in index else None
 
 
-def _write_file(store: Store, wt: Path, path: str, want: bytes | None) -> None:
+def _write_file(git: GitRepo, wt: Path, path: str, want: bytes | None) -> None:
     """Make ``path`` in the working tree the blob ``want`` (None: absent)."""
-    from .store import _prune_empty_dirs
-
     f = wt / path
     if want is None:
         if f.exists():
             f.unlink()
-            _prune_empty_dirs(f.parent, wt)
+            prune_empty_dirs(f.parent, wt)
         return
-    data = store.read_blob(want.decode("ascii"))
+    data = git.objects.read_blob(want.decode("ascii"))
     f.parent.mkdir(parents=True, exist_ok=True)
     tmp = f.with_name(f".{f.name}.imlgit-tmp")
     tmp.write_bytes(data)
@@ -104,7 +103,7 @@ def _set_entry(index: Index, wt: Path, path: str, want: bytes | None) -> None:
         index[key] = index_entry_from_stat(os.stat(wt / path), want, _FILE_MODE)
 
 
-def _update(store: Store, wt: Path, tree: bytes, paths: Iterable[str]) -> None:
+def _update(git: GitRepo, wt: Path, tree: bytes, paths: Iterable[str]) -> None:
     """The files first, then git's index, for ``paths`` as ``tree`` has them.
 
     The index is locked only for its own update, so a kill among the files
@@ -112,17 +111,17 @@ def _update(store: Store, wt: Path, tree: bytes, paths: Iterable[str]) -> None:
     """
     wanted = {}
     for path in paths:
-        found = store._lookup(tree, path)
+        found = git.objects.lookup(tree, path)
         wanted[path] = found[1] if found else None
-        _write_file(store, wt, path, wanted[path])
-    store._fault("worktree")
-    with _index(store) as index:
+        _write_file(git, wt, path, wanted[path])
+    git.fault("worktree")
+    with _index(git) as index:
         for path, want in wanted.items():
             _set_entry(index, wt, path, want)
 
 
 @contextmanager
-def _index(store: Store) -> Iterator[Index]:
+def _index(git: GitRepo) -> Iterator[Index]:
     """git's index, read and written under ``index.lock`` held with an owner.
 
     dulwich would take ``index.lock`` itself, with nothing in it to say whose it
@@ -131,11 +130,11 @@ def _index(store: Store) -> Iterator[Index]:
     """
     from dulwich.index import Index
 
-    target = Path(os.fsdecode(store.repo.index_path()))
+    target = git.index_path()
     lock = target.with_name(target.name + ".lock")
     # stale_after=None: an index.lock with no owner may be a `git commit` waiting
     # for its editor; it is never taken over, only named.
-    locking.acquire(lock, wait=store.lock_wait, stale_after=None, what="git's index")
+    locking.acquire(lock, wait=git.lock_wait, stale_after=None, what="git's index")
     tmp = target.with_name(f".{lock.name}.index.{os.getpid()}.{os.urandom(4).hex()}")
     try:
         exists = target.exists()
@@ -143,7 +142,7 @@ def _index(store: Store) -> Iterator[Index]:
             shutil.copyfile(target, tmp)
         index = Index(str(tmp), read=exists)
         yield index
-        store._fault("index-lock")
+        git.fault("index-lock")
         index.write()
         os.replace(tmp, target)
     finally:
@@ -151,16 +150,16 @@ def _index(store: Store) -> Iterator[Index]:
         locking.release(lock)
 
 
-def sync(store: Store, branch: str, paths: Iterable[str]) -> None:
+def sync(git: GitRepo, branch: str, paths: Iterable[str]) -> None:
     """Bring the working tree and index up to the head of ``branch`` for ``paths``."""
-    wt = store._worktree()
-    if wt is None or not keeps_worktree(store, branch):
+    wt = git.worktree_path()
+    if wt is None or not keeps_worktree(git, branch):
         return
-    with locking.exclusive(store.derived_dir / "worktree.lock"):
-        head = store.head(branch)
+    with locking.exclusive(git.derived_dir / "worktree.lock"):
+        head = git.refs.head(branch)
         if head is None:
             return
-        _update(store, wt, store._commit(head).tree, paths)
+        _update(git, wt, git.objects.commit(head).tree, paths)
 
 
 @dataclass(frozen=True)
@@ -188,26 +187,26 @@ class Unsynced:
         )
 
 
-def _plan(store: Store, record: Path, payload: Mapping[str, Any] | None) -> list[Unsynced]:
+def _plan(git: GitRepo, record: Path, payload: Mapping[str, Any] | None) -> list[Unsynced]:
     if payload is None:
         return []
     branch, base = payload.get("branch"), payload.get("base")
     if not isinstance(branch, str) or not isinstance(base, str):
         return []
-    wt = store._worktree()
-    head = store.head(branch)
-    if wt is None or head is None or head == base or not keeps_worktree(store, branch):
+    wt = git.worktree_path()
+    head = git.refs.head(branch)
+    if wt is None or head is None or head == base or not keeps_worktree(git, branch):
         return []
     try:
-        base_tree = store._commit(base).tree
+        base_tree = git.objects.commit(base).tree
     except Exception:  # noqa: BLE001 - a record naming a lost commit has nothing to repair
         return []
-    head_tree = store._commit(head).tree
-    index = store.repo.open_index()
+    head_tree = git.objects.commit(head).tree
+    index = git.repo.open_index()
     out = []
-    for path in store._diff_trees(base_tree, head_tree):
-        was = store._lookup(base_tree, path)
-        now = store._lookup(head_tree, path)
+    for path in git.objects.diff_trees(base_tree, head_tree):
+        was = git.objects.lookup(base_tree, path)
+        now = git.objects.lookup(head_tree, path)
         was_blob, want = (was[1] if was else None), (now[1] if now else None)
         indexed = _indexed(index, path)
         if indexed == want:
@@ -218,31 +217,31 @@ def _plan(store: Store, record: Path, payload: Mapping[str, Any] | None) -> list
     return out
 
 
-def unsynced(store: Store) -> list[Unsynced]:
+def unsynced(git: GitRepo) -> list[Unsynced]:
     """Paths where git's index lags a branch because an imlgit process died mid-commit."""
     out: list[Unsynced] = []
-    for record, _owner, payload in locking.orphans(_pending_dir(store), KIND):
-        out += _plan(store, record, payload)
+    for record, _owner, payload in locking.orphans(_pending_dir(git), KIND):
+        out += _plan(git, record, payload)
     return out
 
 
-def repair(store: Store) -> list[str]:
+def repair(git: GitRepo) -> list[str]:
     """Finish the index updates of imlgit processes that died; returns the paths fixed.
 
     Cheap when there is nothing to do (one directory listing), so every write
     calls it first, whatever branch it writes.
     """
     fixed: list[str] = []
-    orphans = locking.orphans(_pending_dir(store), KIND)
+    orphans = locking.orphans(_pending_dir(git), KIND)
     if orphans:
-        wt = store._worktree()
-        with locking.exclusive(store.derived_dir / "worktree.lock"):
+        wt = git.worktree_path()
+        with locking.exclusive(git.derived_dir / "worktree.lock"):
             for record, _owner, payload in orphans:
-                plan = [u for u in _plan(store, record, payload) if u.repairable]
+                plan = [u for u in _plan(git, record, payload) if u.repairable]
                 if plan and wt is not None:
-                    _update(store, wt, store._commit(plan[0].head).tree, [u.path for u in plan])
+                    _update(git, wt, git.objects.commit(plan[0].head).tree, [u.path for u in plan])
                     fixed += [u.path for u in plan]
-                if not any(not u.repairable for u in _plan(store, record, payload)):
+                if not any(not u.repairable for u in _plan(git, record, payload)):
                     end(record)  # a person's change stays reported until they settle it
         if fixed:
             locking.logger.warning(
@@ -253,7 +252,7 @@ def repair(store: Store) -> list[str]:
     return fixed
 
 
-def sweep(store: Store) -> list[locking.LockInfo]:
+def sweep(git: GitRepo) -> list[locking.LockInfo]:
     """Take over the stale lock files in the repository; return the ones taken over.
 
     Looks at ``index.lock``, ``packed-refs.lock``, ``HEAD.lock`` and every
@@ -261,16 +260,16 @@ def sweep(store: Store) -> list[locking.LockInfo]:
     copies) of processes on this host that died before renaming them.
     """
     taken = []
-    for info in stale_locks(store):
+    for info in stale_locks(git):
         if info.stale and locking.take_over(info.path, info):
             taken.append(info)
-    for leftover in _dead_leftovers(store):
+    for leftover in _dead_leftovers(git):
         leftover.unlink(missing_ok=True)
     return taken
 
 
-def _lock_files(store: Store) -> list[Path]:
-    gitdir = store.gitdir
+def _lock_files(git: GitRepo) -> list[Path]:
+    gitdir = git.gitdir
     found = [gitdir / n for n in ("index.lock", "packed-refs.lock", "HEAD.lock")]
     found = [p for p in found if p.exists()]
     refs = gitdir / "refs"
@@ -279,21 +278,21 @@ def _lock_files(store: Store) -> list[Path]:
     return found
 
 
-def stale_locks(store: Store) -> list[locking.LockInfo]:
+def stale_locks(git: GitRepo) -> list[locking.LockInfo]:
     """Every lock file in the repository, with whether it is stale."""
     out = []
-    for path in _lock_files(store):
-        index_lock = path.name == "index.lock" and path.parent == store.gitdir
+    for path in _lock_files(git):
+        index_lock = path.name == "index.lock" and path.parent == git.gitdir
         info = locking.inspect(path, stale_after=None if index_lock else locking.STALE_AFTER)
         if info is not None:
             out.append(info)
     return out
 
 
-def _dead_leftovers(store: Store) -> list[Path]:
+def _dead_leftovers(git: GitRepo) -> list[Path]:
     me = locking.Owner.me()
-    dirs = [store.gitdir]
-    refs = store.gitdir / "refs"
+    dirs = [git.gitdir]
+    refs = git.gitdir / "refs"
     if refs.is_dir():
         dirs += [p for p in refs.rglob("*") if p.is_dir()]
         dirs.append(refs)
@@ -310,3 +309,59 @@ def _dead_leftovers(store: Store) -> list[Path]:
             if locking.Owner(int(m["pid"]), me.host).alive() is False:
                 out.append(d / name)
     return out
+
+
+def prune_empty_dirs(d: Path, stop: Path) -> None:
+    """Remove ``d`` and its parents up to ``stop`` while they are empty."""
+    while d != stop and d.is_dir() and not any(d.iterdir()):
+        d.rmdir()
+        d = d.parent
+
+
+def check_clean(
+    git: GitRepo,
+    branch: str,
+    paths: Iterable[str],
+    base: str | None,
+    pending: Mapping[str, str],
+) -> list[str]:
+    """The paths a person has edited in the working tree, uncommitted, that a write
+    of ``branch`` from ``base`` would overwrite (``pending``: paths written by a
+    deferred batch, the working tree not brought up to them yet).
+
+    A file that differs from the last commit is either a person's edit or a
+    working tree that has not caught up with a commit yet (fine to update): it
+    has caught up when the file matches git's index and the index holds a
+    version of the file that some commit had.
+    """
+    wt = git.worktree_path()
+    if wt is None or base is None or git.refs.checked_out() != ref_name(branch):
+        return []
+    base_tree = git.objects.commit(base).tree
+    index = None
+    dirty = []
+    for path in paths:
+        if path in pending:
+            continue
+        in_base = git.objects.lookup(base_tree, path)
+        committed = in_base[1] if in_base else None
+        on_disk = _on_disk(wt, path)
+        if on_disk == committed:
+            continue
+        if index is None:
+            index = git.repo.open_index()
+        indexed = _indexed(index, path)
+        if on_disk == indexed and _was_committed(git, path, indexed, base):
+            continue
+        dirty.append(path)
+    return dirty
+
+
+def _was_committed(git: GitRepo, path: str, blob: bytes | None, rev: str) -> bool:
+    if blob is None:
+        return True
+    for sha in git.history().touching(path, rev):
+        found = git.objects.lookup(git.objects.commit(sha).tree, path)
+        if found is not None and found[1] == blob:
+            return True
+    return False

@@ -30,9 +30,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .store import Store
+    from dulwich.objects import Commit
 
-__all__ = ["HistoryCheck", "HistoryIndex", "verify_history"]
+    from .repo import GitRepo
+
+__all__ = ["HistoryCheck", "HistoryIndex", "files_of"]
 
 log = logging.getLogger("imlgit")
 
@@ -112,9 +114,9 @@ class HistoryCheck:
 
 
 class HistoryIndex:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.path = store.derived_dir / "history.jsonl"
+    def __init__(self, git: GitRepo) -> None:
+        self.git = git
+        self.path = git.derived_dir / "history.jsonl"
         self.last_problem: str | None = None  # damage the last query found, and repaired
         self._forget()
 
@@ -180,7 +182,7 @@ class HistoryIndex:
 
     def _exists(self, sha: object) -> bool:
         try:
-            self.store._commit(str(sha))
+            self.git.objects.commit(str(sha))
         except Exception:  # noqa: BLE001 - dulwich's error for a malformed sha varies
             return False
         return True
@@ -213,6 +215,13 @@ class HistoryIndex:
         """Append one commit's changed paths, and its author, committer and message
         (so a history is read without opening each commit)."""
         self._append([(sha, parents, t, paths, info)])
+
+    def record_commit(self, c: Commit, paths: list[str]) -> None:
+        """:meth:`record` of a commit object just written."""
+        u = "utf-8"
+        self.record(c.id.decode("ascii"), [p.decode("ascii") for p in c.parents], c.commit_time,
+                    paths, (c.author.decode(u, "replace"), c.committer.decode(u, "replace"),
+                            c.message.decode(u, "replace")))  # fmt: skip
 
     def _append(
         self, records: Iterable[tuple[str, list[str], int, list[str], tuple[str, str, str] | None]]
@@ -248,7 +257,7 @@ class HistoryIndex:
             if child is not None and child in self._parents and not self._exists(sha):
                 raise _Damaged(f"commit {child[:12]} is recorded with parent {sha[:12]}, "
                                "which is not in the repository")
-            c = self.store._commit(sha)
+            c = self.git.objects.commit(sha)
             parents = [p.decode("ascii") for p in c.parents]
             text = (
                 c.author.decode("utf-8", "replace"),
@@ -259,7 +268,7 @@ class HistoryIndex:
             stack.extend((p, sha) for p in parents)
         found = []
         for sha, parents, t, text in missing:
-            paths = self.store.changed_paths(sha)
+            paths = self.git.objects.changed_paths(sha)
             self._parents[sha], self._time[sha], self._paths[sha] = parents, t, paths
             self._info[sha] = text
             found.append((sha, parents, t, paths, text))
@@ -292,7 +301,7 @@ class HistoryIndex:
         mv``) and stays after the file is deleted."""
         self.last_problem = None
         with _no_gc():
-            return list(self._guarded(self._touching, _files_of(rule_id), start))
+            return list(self._guarded(self._touching, files_of(rule_id), start))
 
     def _touching(self, path: str | Callable[[str], bool], start: str) -> list[str]:
         self._catch_up(start)
@@ -324,10 +333,10 @@ class HistoryIndex:
                 sha = stack.pop()
                 if sha in parents:
                     continue
-                c = self.store._commit(sha)
+                c = self.git.objects.commit(sha)
                 parents[sha] = [p.decode("ascii") for p in c.parents]
                 times[sha] = c.commit_time
-                paths[sha] = self.store.changed_paths(sha)
+                paths[sha] = self.git.objects.changed_paths(sha)
                 info[sha] = (
                     c.author.decode("utf-8", "replace"),
                     c.committer.decode("utf-8", "replace"),
@@ -393,20 +402,8 @@ def _newest_first(
     return hits
 
 
-def verify_history(store: Store, rule_id: str, rev: str | None = None) -> HistoryCheck:
-    """``imlgit history RULE --verify``: one rule's history from the index against git,
-    the index rebuilt when they differ (:meth:`HistoryIndex.verify`): every file the
-    rule had, as :meth:`Store.history` reads it."""
-    from .rules import validate_rule_id
-
-    validate_rule_id(rule_id)
-    start = store.resolve(rev)
-    name = store.locate(rule_id, start) or rule_id  # its file now, when it has one
-    return store._history_index().verify(_files_of(rule_id), start, name=name)
-
-
-def _files_of(rule_id: str) -> Callable[[str], bool]:
+def files_of(rule_id: str) -> Callable[[str], bool]:
     """Whether a path is a file of the rule (``rules/.../<id>.md``, wherever)."""
-    from .rules import rule_id_from_path
+    from ..rules import rule_id_from_path
 
     return lambda path: rule_id_from_path(path) == rule_id
