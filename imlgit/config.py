@@ -209,7 +209,9 @@ def person_identity(env: Mapping[str, str] | None = None, repo_path: str | None 
         except ImlgitError as exc:
             raise ConfigError(f"IMLGIT_AUTHOR: {exc}") from None
     if ident is None:
-        ident = _git_identity(repo_path)
+        from .git.repo import git_user  # git's user.name / user.email, read by the git layer
+
+        ident = git_user(repo_path)
     if ident is None:
         user = env.get("USER") or _login()
         ident = Identity(user, f"{user}@{socket.gethostname() or 'localhost'}")
@@ -223,22 +225,3 @@ def _login() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "user"
-
-
-def _git_identity(repo_path: str | None) -> Identity | None:
-    from dulwich.config import StackedConfig
-
-    try:
-        configs = []
-        if repo_path:
-            from dulwich.repo import Repo
-
-            configs.append(Repo(repo_path).get_config())
-        stacked = StackedConfig(configs + StackedConfig.default_backends())
-        name = stacked.get((b"user",), b"name").decode("utf-8")
-        email = stacked.get((b"user",), b"email").decode("utf-8")
-        return Identity(name, email)
-    except (KeyError, ImlgitError, OSError, UnicodeDecodeError, ValueError):
-        return None
-    except Exception:  # noqa: BLE001 - a broken config must not stop a read
-        return None

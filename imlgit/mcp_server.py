@@ -46,7 +46,6 @@ from .experience import ID_RE, SCOPE_RE, valid_experience_id
 from .mcp_stdio import json_type
 from .memory import Memory
 from .rules import MAX_STATEMENT_LENGTH, MAX_TITLE_LENGTH, validate_rule_id
-from .store import DEFAULT_BRANCH
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -229,12 +228,12 @@ class Tools:
         def run() -> dict[str, Any]:
             store = self.memory.store
             for _ in range(3):  # main may move meanwhile: report the commit the rules are from
-                commit = store.resolve(DEFAULT_BRANCH)
+                commit = store.resolve(Memory.MAIN)
                 # main's rules, even when someone has checked out a proposal (the fast
                 # path, the persisted index, follows HEAD)
                 at = None if store.resolve("HEAD") == commit else commit
                 hits = self.memory.recall(q, k=n, scope=sc, at=at)
-                if store.resolve(DEFAULT_BRANCH) == commit:
+                if store.resolve(Memory.MAIN) == commit:
                     break
             return {"commit": commit, "rules": [h.to_dict() for h in hits]}
 
@@ -291,7 +290,7 @@ class Tools:
 
         def run() -> dict[str, Any]:
             store = self.memory.store
-            commit = store.resolve(DEFAULT_BRANCH)  # main's rules, whatever is checked out
+            commit = store.resolve(Memory.MAIN)  # main's rules, whatever is checked out
             ans = self.memory.ask(q, scope=sc, at=commit, use_model=model, action=act)
             return ans.to_dict()
 
@@ -341,13 +340,11 @@ class Tools:
         th = None if then is None else _text("then", then, multiline=False)
 
         def run() -> dict[str, Any]:
-            from .review import get_proposal, list_proposals
-
             self.memory.reload_settings()
-            before = {p.name for p in list_proposals(self.memory.store)}
+            before = {p.name for p in self.memory.proposals()}
             name = self.memory.propose(st, why, evidence=ids, scope=sc or "general", title=ti,
                                        when=when, then=th)  # fmt: skip
-            p = get_proposal(self.memory.store, name)
+            p = self.memory.proposal(name)
             rid = p.rules[0] if p.rules else None
             out: dict[str, Any] = {
                 "proposal": name,
@@ -370,10 +367,7 @@ class Tools:
         the statement's beginning (what list_resources shows)."""
 
         def run() -> list[dict[str, str]]:
-            from .rulefiles import read_rules
-
-            store = self.memory.store
-            rules = read_rules(store, store.resolve(DEFAULT_BRANCH)).rules
+            rules = self.memory.readable_rules().rules
             out = []
             for rid, r in rules.items():
                 if r.status != "active":
@@ -409,7 +403,7 @@ class Tools:
                 "policy": policy,
                 "decision": decision,
                 "approved": done.approval is not None,
-                "main": mem.store.resolve(DEFAULT_BRANCH),
+                "main": mem.store.resolve(Memory.MAIN),
                 "batches": [b.summary() for b in done.batches],
                 "refused": [str(r) for b in done.batches for r in b.refused],
                 "journal": self._journal_size(),
@@ -427,8 +421,8 @@ class Tools:
 
         def run() -> str:
             store = self.memory.store
-            path = store.locate(rid, DEFAULT_BRANCH)
-            data = store.read_file(path, DEFAULT_BRANCH) if path is not None else None
+            path = store.locate(rid, Memory.MAIN)
+            data = store.read_file(path, Memory.MAIN) if path is not None else None
             if data is None:
                 raise LookupError(f"no rule {rid!r} on main")
             return data.decode("utf-8")
@@ -440,7 +434,7 @@ class Tools:
         rid = validate_rule_id(rule_id)
 
         def run() -> str:
-            commits = self.memory.store.history(rid, DEFAULT_BRANCH, limit=LIMITS["history"])
+            commits = self.memory.store.history(rid, Memory.MAIN, limit=LIMITS["history"])
             if not commits:
                 raise LookupError(f"no rule {rid!r} on main, nor in its history")
             rows = [

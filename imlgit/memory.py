@@ -58,7 +58,8 @@ if TYPE_CHECKING:
     from .learners.choice import LearnerChoice
     from .llm import ChatModel
     from .proposals import Folded
-    from .review import Approval, Decision
+    from .review import Approval, Decision, Proposal
+    from .rulefiles import RuleSet
 
 __all__ = ["Ask", "Memory", "Recalled", "Learned", "JOURNAL", "MAX_ASK_MANY"]
 
@@ -492,6 +493,26 @@ class Memory:
             # kept in the journal (learning forgets only what it learned), and said
             log.warning("%s:%d: not learned, left in the journal: %s", path, lineno, why)
         return loaded.experiences
+
+    MAIN = DEFAULT_BRANCH  # the branch every read defaults to
+
+    def proposals(self) -> list[Proposal]:
+        """The open proposals, by name."""
+        from .review import list_proposals
+
+        return list_proposals(self.store)
+
+    def proposal(self, name: str) -> Proposal:
+        """The open proposal ``name`` (:class:`ReviewError` when there is none)."""
+        from .review import get_proposal
+
+        return get_proposal(self.store, name)
+
+    def readable_rules(self, rev: str | None = None) -> RuleSet:
+        """The rules at ``rev`` (default main) that parse, and the files that do not."""
+        from .rulefiles import read_rules
+
+        return read_rules(self.store, self.store.resolve(rev or DEFAULT_BRANCH))
 
     def forget(self, ids: Sequence[str], *, why: str, person: Identity) -> evidence.Forgotten:
         """Erase experiences from this copy, for good: their lines on the evidence ref

@@ -27,24 +27,9 @@ import difflib
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from dulwich.client import (
-    GitClient,
-    HTTPProxyUnauthorized,
-    HTTPUnauthorized,
-    get_transport_and_path,
-)
-from dulwich.diff_tree import tree_changes
-from dulwich.errors import GitProtocolError, NotGitRepository, NotTreeError
-from dulwich.object_store import tree_lookup_path
-from dulwich.objects import Blob, Commit, ObjectID
-from dulwich.pack import UnpackedObject
-from dulwich.refs import Ref
-from dulwich.repo import Repo
 
 from . import approvals, evidence
 from .commits import CommitMessage, Identity
@@ -59,7 +44,14 @@ from .errors import (
     StoreError,
     SyncConflict,
 )
-from .git.repo import GitRepo
+from .git.remote import (
+    ZERO_SHA,
+    Transport,
+    check_remote_name,
+    init_clone,
+    normalize_url,
+)
+from .git.remote import remote_url as _remote_url
 from .rules import RULES_DIR, rule_id_from_path
 from .store import CONFIG_FILE, DEFAULT_BRANCH, Store, check_rule_file
 
@@ -77,10 +69,9 @@ __all__ = [
 ]
 
 PROPOSALS_PREFIX = "proposals/"
-_HEADS = b"refs/heads/"
-_ZERO_SHA = b"0" * 40
+_HEADS = "refs/heads/"
 log = logging.getLogger("imlgit.sync")
-_EVIDENCE = Ref(evidence.EVIDENCE_REF.encode())
+_EVIDENCE = evidence.EVIDENCE_REF
 SYNC = Identity("imlgit sync", "sync@imlgit.invalid")  # writes what a fetch merges
 _MAX_RULES_TRAILER = 5_000  # characters of rule ids in a pull's Imlgit-Rules trailer
 
@@ -117,95 +108,27 @@ class PullResult:
 # --------------------------------------------------------------------- helpers
 
 
-def _hex(sha: bytes) -> str:
-    return sha.decode("ascii")
-
-
-def _oid(sha: str | bytes) -> ObjectID:
-    return ObjectID(sha if isinstance(sha, bytes) else sha.encode("ascii"))
-
-
-def _tracking_ref(remote: str, branch: str) -> Ref:
-    return Ref(f"refs/remotes/{remote}/{branch}".encode())
-
-
-def _check_remote_name(remote: str) -> None:
-    if not remote or any(c in remote for c in " \t\n\r\0/\\:") or remote.startswith("."):
-        raise RemoteError(f"bad remote name {remote!r}")
-
-
-def _normalize_url(url: str) -> str:
-    """A local path becomes absolute (as git does), so the clone works from anywhere."""
-    if "://" not in url and os.path.exists(url):
-        return str(Path(url).resolve())
-    return url
+def _tracking_ref(remote: str, branch: str) -> bytes:
+    return f"refs/remotes/{remote}/{branch}".encode()
 
 
 def remote_url(store: Store, remote: str = "origin") -> str:
     """The URL of ``remote``, from the repository's ``.git/config``."""
-    _check_remote_name(remote)
-    try:
-        value = store.repo.get_config().get((b"remote", remote.encode()), b"url")
-    except KeyError:
-        raise RemoteError(
-            f"no remote {remote!r}: set remote.{remote}.url in {store.gitdir / 'config'}"
-        ) from None
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _client(store: Store, url: str, operation: str) -> tuple[GitClient, str]:
-    try:
-        return get_transport_and_path(
-            url, config=store.repo.get_config_stack(), operation=operation, quiet=True
-        )
-    except (ValueError, KeyError) as exc:
-        raise RemoteError(f"{url}: not a URL or path git can use ({exc})") from None
-
-
-@contextmanager
-def _talking_to(url: str, what: str) -> Iterator[None]:
-    """Turn the transport's failures into :class:`RemoteError` naming the URL."""
-    try:
-        yield
-    except NotGitRepository:
-        raise RemoteError(f"{what} {url} failed: no git repository there") from None
-    except (HTTPUnauthorized, HTTPProxyUnauthorized):
-        raise RemoteError(f"{what} {url} failed: authentication required") from None
-    except GitProtocolError as exc:
-        reason = str(exc).strip() or type(exc).__name__
-        raise RemoteError(f"{what} {url} failed: {reason}") from exc
-    except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        raise RemoteError(f"{what} {url} failed: {reason}") from exc
-
-
-def _tree(store: Store, sha: str | None) -> ObjectID | None:
-    if sha is None:
-        return None
-    c = store.repo[_oid(sha)]
-    if not isinstance(c, Commit):
-        raise StoreError(f"{sha} is not a commit")
-    return c.tree
+    return _remote_url(store.git, remote)
 
 
 def _changes(store: Store, old: str | None, new: str) -> dict[str, bytes | None]:
     """path -> blob at ``new`` (None: deleted) for every file that differs."""
-    out: dict[str, bytes | None] = {}
-    for change in tree_changes(store.repo.object_store, _tree(store, old), _tree(store, new)):
-        if change.old is not None and change.old.path is not None:
-            out.setdefault(change.old.path.decode("utf-8", "replace"), None)
-        if change.new is not None and change.new.path is not None:
-            out[change.new.path.decode("utf-8", "replace")] = change.new.sha
-    return out
+    objects = store.objects
+    a = objects.commit(old).tree if old is not None else None
+    b = objects.commit(new).tree
+    return {path: objects.file_blob(b, path) for path in objects.diff_trees(a, b)}
 
 
 def _text(store: Store, blob: bytes | None) -> str | None:
     if blob is None:
         return None
-    obj = store.repo[_oid(blob)]
-    if not isinstance(obj, Blob):
-        return None
-    return obj.as_raw_string().decode("utf-8", errors="replace")
+    return store.objects.read_blob(blob.decode("ascii")).decode("utf-8", errors="replace")
 
 
 # --------------------------------------------------------------------- fetch
@@ -225,50 +148,46 @@ def fetch(
     kept); no tracking ref keeps it, so what this copy erased stays unreachable.
     """
     url = remote_url(store, remote)
-    client, path = _client(store, url, "pull")
-    object_store = store.repo.object_store
+    transport = Transport(store.git, url, "pull")
+    objects = store.objects
 
     # evidence this copy erased is never fetched back (the remote has not had the
     # erasure pushed yet): the commits an erasure here replaced
     replaced = evidence.rewritten(store, store.head(evidence.EVIDENCE_REF))
 
-    def determine_wants(refs: Mapping[Ref, ObjectID], depth: int | None = None) -> list[ObjectID]:
-        wants: list[ObjectID] = []
-        for ref, sha in refs.items():
-            wanted = ref.startswith(_HEADS) or (ref == _EVIDENCE and _hex(sha) not in replaced)
-            if wanted and sha != _ZERO_SHA and sha not in object_store:
-                if sha not in wants:
-                    wants.append(sha)
-        return wants
+    def want(refs: Mapping[str, str]) -> list[str]:
+        return [
+            sha
+            for ref, sha in refs.items()
+            if (ref.startswith(_HEADS) or (ref == _EVIDENCE and sha not in replaced))
+            and sha != ZERO_SHA
+            and not objects.has(sha)
+        ]
 
-    with _talking_to(url, "fetch from"):
-        result = client.fetch(path, store.repo, determine_wants=determine_wants)
+    remote_refs = transport.fetch(want)
     branches: dict[str, str] = {}
-    for ref, sha in (result.refs or {}).items():
-        if sha is None or not ref.startswith(_HEADS) or sha == _ZERO_SHA:
+    for ref, sha in remote_refs.items():
+        if not ref.startswith(_HEADS) or sha == ZERO_SHA:
             continue
-        if sha not in object_store:
-            raise RemoteError(f"fetch from {url} failed: {_hex(sha)} did not arrive")
-        branches[ref[len(_HEADS) :].decode("utf-8", "replace")] = _hex(sha)
-    theirs = (result.refs or {}).get(_EVIDENCE)
-    if theirs is not None and theirs != _ZERO_SHA and _hex(theirs) not in replaced:
-        if theirs not in object_store:
-            raise RemoteError(f"fetch from {url} failed: {_hex(theirs)} did not arrive")
+        if not objects.has(sha):
+            raise RemoteError(f"fetch from {url} failed: {sha} did not arrive")
+        branches[ref[len(_HEADS) :]] = sha
+    theirs = remote_refs.get(_EVIDENCE)
+    if theirs is not None and theirs != ZERO_SHA and theirs not in replaced:
+        if not objects.has(theirs):
+            raise RemoteError(f"fetch from {url} failed: {theirs} did not arrive")
         try:
-            evidence.merge_from(store, _hex(theirs), source=f"{remote} ({url})", person=author)
+            evidence.merge_from(store, theirs, source=f"{remote} ({url})", person=author)
         except StoreError as exc:  # the remote's evidence is refused; its branches still come
             log.warning("%s", exc)
-    refs = store.repo.refs
     for branch, head in sorted(branches.items()):
-        tracking = _tracking_ref(remote, branch)
-        store.refs.force(tracking, head)
+        store.refs.force(_tracking_ref(remote, branch), head)
     if prune:
-        base = Ref(f"refs/remotes/{remote}/".encode())
-        for name in list(refs.keys(base=base)):
+        base = f"refs/remotes/{remote}/".encode()
+        for name in store.refs.names(base):
             branch = name.decode("utf-8", "replace")
             if branch != "HEAD" and branch not in branches:
-                gone = Ref(base + name)
-                store.refs.remove(gone, None)
+                store.refs.remove(base + name, None)
     return dict(sorted(branches.items()))
 
 
@@ -292,27 +211,16 @@ def clone(
     empty is left empty). A remote that is not an imlgit memory (no ``main``
     with an ``imlgit.toml``) is :class:`NotAMemoryRepo`.
     """
-    _check_remote_name(remote)
+    check_remote_name(remote)
     p = Path(path)
     if p.exists() and (not p.is_dir() or any(p.iterdir())):
         raise StoreError(f"{p}: exists and is not empty; clone only into a new directory")
-    url = _normalize_url(url)
+    url = normalize_url(url)
     created = not p.exists()
-    repo: Repo | None = None
+    staging: Store | None = None
     try:
         p.mkdir(parents=True, exist_ok=True)
-        repo = Repo.init(str(p))
-        repo.refs.set_symbolic_ref(Ref(b"HEAD"), Ref(_HEADS + DEFAULT_BRANCH.encode()))
-        config = repo.get_config()
-        config.set((b"core",), b"logallrefupdates", True)
-        section = (b"remote", remote.encode())
-        config.set(section, b"url", url.encode("utf-8"))
-        config.set(section, b"fetch", f"+refs/heads/*:refs/remotes/{remote}/*".encode())
-        branch_section = (b"branch", DEFAULT_BRANCH.encode())
-        config.set(branch_section, b"remote", remote.encode())
-        config.set(branch_section, b"merge", _HEADS + DEFAULT_BRANCH.encode())
-        config.write_to_path()
-        staging = Store(GitRepo(repo, clock=clock))
+        staging = Store(init_clone(p, url, remote=remote, branch=DEFAULT_BRANCH, clock=clock))
         branches = fetch(staging, remote)
         if not branches:
             raise NotAMemoryRepo(url, "the repository is empty")
@@ -321,20 +229,19 @@ def clone(
             raise NotAMemoryRepo(url, f"it has no branch {DEFAULT_BRANCH}")
         if staging.read_file(CONFIG_FILE, main) is None:
             raise NotAMemoryRepo(url, f"no {CONFIG_FILE} on {DEFAULT_BRANCH}")
-        repo.refs.set_if_equals(Ref(_HEADS + DEFAULT_BRANCH.encode()), None, _oid(main))
-        repo.refs.set_symbolic_ref(
-            Ref(f"refs/remotes/{remote}/HEAD".encode()), _tracking_ref(remote, DEFAULT_BRANCH)
+        staging.refs.set((_HEADS + DEFAULT_BRANCH).encode(), None, main)
+        staging.refs.set_symbolic(
+            _tracking_ref(remote, "HEAD"), _tracking_ref(remote, DEFAULT_BRANCH)
         )
         staging.checkout_worktree()
         if install_hooks:
             staging.install_hooks()
         staging.close()
-        repo.close()
-        repo = None
+        staging = None
         return Store.open(p, clock=clock)
     except BaseException:
-        if repo is not None:
-            repo.close()
+        if staging is not None:
+            staging.close()
         if created:
             shutil.rmtree(p, ignore_errors=True)
         elif p.is_dir():
@@ -414,9 +321,7 @@ def _check_incoming(
     for path, blob in sorted(yours.items()):
         if blob is None or not path.startswith(RULES_DIR + "/"):
             continue
-        data = store.repo[_oid(blob)]
-        raw = data.as_raw_string() if isinstance(data, Blob) else b""
-        problems += check_rule_file(path, raw, seen)
+        problems += check_rule_file(path, store.objects.read_blob(blob.decode("ascii")), seen)
     if problems:
         shown = "\n".join(f"  {p}" for p in problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
@@ -431,27 +336,7 @@ def _check_incoming(
 
 def _check_worktree(store: Store, branch: str, ours: str, paths: Iterable[str]) -> None:
     """Refuse to pull over a person's uncommitted edit to a file the pull would change."""
-    if store.repo.bare:
-        return
-    try:
-        checked_out, _ = store.repo.refs.follow(Ref(b"HEAD"))
-    except (KeyError, IndexError):
-        return
-    if not checked_out or checked_out[-1] != _HEADS + branch.encode():
-        return
-    tree = _tree(store, ours)
-    dirty = []
-    for path in sorted(paths):
-        f = store.path / path
-        on_disk = Blob.from_string(f.read_bytes()).id if f.is_file() else None
-        committed: bytes | None = None
-        if tree is not None:
-            try:
-                committed = tree_lookup_path(store.repo.__getitem__, tree, path.encode())[1]
-            except (KeyError, NotTreeError):
-                committed = None
-        if on_disk != committed:
-            dirty.append(path)
+    dirty = store.dirty_paths(branch, paths, ours)
     if dirty:
         raise ConflictError(
             "uncommitted edits in the working tree: "
@@ -559,38 +444,38 @@ def push(
             raise RevisionNotFound(name)
         local[name] = sha
     url = remote_url(store, remote)
-    client, path = _client(store, url, "push")
+    transport = Transport(store.git, url, "push")
     updated: dict[str, str] = {}
     ours_evidence = store.head(evidence.EVIDENCE_REF)
     replaced = evidence.rewritten(store, ours_evidence)
     sent: list[str] = []
 
-    def update_refs(refs: dict[Ref, ObjectID]) -> dict[Ref, ObjectID]:
+    def update_refs(refs: Mapping[str, str]) -> dict[str, str]:
         rejected = []
-        out: dict[Ref, ObjectID] = {}
+        out: dict[str, str] = {}
         old_ev = refs.get(_EVIDENCE)
-        if ours_evidence is not None and (old_ev is None or _hex(old_ev) != ours_evidence):
+        if ours_evidence is not None and old_ev != ours_evidence:
             # the evidence goes with every push; after an erasure it replaces the
             # remote's, but only when it holds everything the remote's does
-            if old_ev is None or old_ev == _ZERO_SHA or _hex(old_ev) in replaced or (
-                old_ev in store.repo.object_store
-                and (store.is_ancestor(_hex(old_ev), ours_evidence)
-                     or evidence.covers(store, ours_evidence, _hex(old_ev)))
+            if old_ev is None or old_ev == ZERO_SHA or old_ev in replaced or (
+                store.objects.has(old_ev)
+                and (store.is_ancestor(old_ev, ours_evidence)
+                     or evidence.covers(store, ours_evidence, old_ev))
             ):  # fmt: skip
-                out[_EVIDENCE] = _oid(ours_evidence)
+                out[_EVIDENCE] = ours_evidence
                 sent.append(evidence.EVIDENCE_REF)
             else:
                 rejected.append("the evidence (refs/imlgit/evidence)")
         for name, sha in local.items():
-            ref = Ref(_HEADS + name.encode())
+            ref = _HEADS + name
             old = refs.get(ref)
-            if old is not None and old != _ZERO_SHA:
-                if _hex(old) == sha:
+            if old is not None and old != ZERO_SHA:
+                if old == sha:
                     continue
-                if old not in store.repo.object_store or not store.is_ancestor(_hex(old), sha):
+                if not store.objects.has(old) or not store.is_ancestor(old, sha):
                     rejected.append(name)
                     continue
-            out[ref] = _oid(sha)
+            out[ref] = sha
             updated[name] = sha
         if rejected:
             raise PushRejected(
@@ -601,22 +486,7 @@ def push(
             )
         return out
 
-    def generate_pack_data(
-        have: Set[ObjectID],
-        want: Set[ObjectID],
-        *,
-        ofs_delta: bool = False,
-        progress: Callable[[bytes], None] | None = None,
-    ) -> tuple[int, Iterator[UnpackedObject]]:
-        return store.repo.generate_pack_data(set(have), set(want), ofs_delta=ofs_delta)
-
-    with _talking_to(url, "push to"):
-        result = client.send_pack(path.encode("utf-8"), update_refs, generate_pack_data)
-    failed = {
-        ref.decode("utf-8", "replace"): error
-        for ref, error in (result.ref_status or {}).items()
-        if error is not None
-    }
+    failed = transport.push(update_refs)
     if failed:
         names_failed = [r[len(_HEADS) :] if r.startswith("refs/heads/") else r for r in failed]
         stale = any(

@@ -1,82 +1,265 @@
-"""Layering, checked by parsing imports (never by convention alone)."""
+"""The layering, checked by parsing every import of every module (never by convention).
+
+Each module of ``imlgit`` belongs to one layer of LAYERS (top first). A module may
+import a module of a lower layer, and, inside its own layer, only a module of its
+own package (``imlgit.git.refs`` may import ``imlgit.git.objects``). Every import
+counts: at the top, inside a function, under ``TYPE_CHECKING``. A new module must
+be placed in LAYERS before it can land, and no import cycle may exist anywhere.
+Beside the layers: dulwich only inside ``imlgit/git/``, click only inside the CLI,
+the MCP server reaching the library only through ``Memory`` (and the value types
+and validators it shows its clients), heavy libraries imported inside functions.
+"""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "imlgit"
 
-# module -> imlgit modules it must never import
-FORBIDDEN = {
-    "store": {"index", "embed", "llm", "learn", "infer", "review", "cli"},
-    "history": {"index", "embed", "llm", "learn", "infer", "review", "cli"},
-    "rules": {"store", "index", "embed", "llm", "learn", "infer", "review", "cli"},
-    "commits": {"store", "index", "embed", "llm", "learn", "cli"},
-    "index": {"store", "llm", "learn", "cli"},
-    "embed": {"store", "llm", "learn", "cli"},
-    "llm": {"store", "index", "learn", "cli"},
+# Top first. An entry names a module or a package (a package covers its modules).
+LAYERS: list[tuple[str, ...]] = [
+    ("imlgit.__main__",),  # python -m imlgit
+    ("imlgit.cli", "imlgit.tour"),  # the command line, the demo
+    ("imlgit.bench",),  # benchmarks: they drive Memory and the engines below
+    ("imlgit.mcp_server",),  # MCP tools over Memory
+    ("imlgit",),  # the public API (imlgit/__init__.py)
+    ("imlgit.memory",),  # the facade every interface uses
+    ("imlgit.doctor", "imlgit.sync", "imlgit.reviewtext"),
+    ("imlgit.review",),  # proposals reviewed, approved, rejected; the policy
+    ("imlgit.learn", "imlgit.hygiene", "imlgit.infer"),
+    (
+        "imlgit.proposals",  # a learning run's proposal folded; rejection records
+        "imlgit.learners",
+        "imlgit.identity",
+        "imlgit.privacy",
+        "imlgit.counting",
+        "imlgit.checkindex",
+        "imlgit.rulefiles",
+    ),
+    ("imlgit.evidence",),  # the stored experiences behind every rationale
+    ("imlgit.verify",),
+    ("imlgit.store", "imlgit.index", "imlgit.llm"),
+    ("imlgit.embed", "imlgit.config"),  # config reads git's user.name through imlgit.git
+    ("imlgit.git", "imlgit.approvals", "imlgit.parsecache", "imlgit.minilm"),
+    ("imlgit.experience", "imlgit.bert_onnx"),
+    ("imlgit.rules",),
+    ("imlgit.conditions",),
+    ("imlgit.commits", "imlgit.locking", "imlgit.scan"),
+    ("imlgit.errors", "imlgit.inputs", "imlgit.resources", "imlgit.mcp_stdio"),
+]
+
+# What the MCP server may import from imlgit: Memory, the errors it turns into
+# tool errors, and the validators and limits it states in its tool schemas.
+MCP_ALLOWED = {
+    "imlgit.memory",
+    "imlgit.errors",
+    "imlgit.experience",
+    "imlgit.rules",
+    "imlgit.mcp_stdio",
 }
+
 HEAVY = {"torch", "sentence_transformers", "faiss", "openai", "xllamacpp", "transformers"}
 
 
-def imports(path: Path) -> list[tuple[str, bool]]:
-    """(module, at top level?) for every import in a file."""
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    return {
+        module_name(p): p for p in sorted(PKG.rglob("*.py")) if "__pycache__" not in p.parts
+    }
+
+
+def imports(path: Path) -> list[tuple[str, bool, int]]:
+    """(module, at module level?, line) for every import in a file, relative ones
+    resolved (``from . import x`` names ``imlgit.x`` when that is a module)."""
+    known = modules()
+    me = module_name(path)
+    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
     tree = ast.parse(path.read_text(encoding="utf-8"))
     top = {id(n) for n in tree.body}
-    out = []
+    out: list[tuple[str, bool, int]] = []
     for node in ast.walk(tree):
+        at_top = id(node) in top
         if isinstance(node, ast.Import):
-            out += [(a.name, id(node) in top) for a in node.names]
+            out += [(a.name, at_top, node.lineno) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            mod = node.module or ""
+            base = node.module or ""
             if node.level:
-                mod = "imlgit." + mod if mod else "imlgit"
-                if not node.module:
-                    out += [("imlgit." + a.name, id(node) in top) for a in node.names]
-                    continue
-            out.append((mod, id(node) in top))
+                parts = package.split(".")
+                anchor = ".".join(parts[: len(parts) - (node.level - 1)])
+                base = f"{anchor}.{base}" if base else anchor
+            for a in node.names:
+                sub = f"{base}.{a.name}"
+                out.append((sub if sub in known else base, at_top, node.lineno))
     return out
 
 
-def modules() -> list[Path]:
-    return [p for p in PKG.rglob("*.py") if "__pycache__" not in p.parts]
+def internal_graph() -> dict[str, set[str]]:
+    known = modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in known.items():
+        deps = set()
+        for mod, _, _ in imports(path):
+            while mod and mod not in known:  # imlgit.store.Store -> imlgit.store
+                mod = mod.rpartition(".")[0]
+            if mod.startswith("imlgit") and mod != name:
+                deps.add(mod)
+        graph[name] = deps
+    return graph
 
 
-def test_layering() -> None:
-    for path in modules():
-        name = path.stem
-        banned = FORBIDDEN.get(name, set())
-        for mod, _ in imports(path):
-            parts = mod.split(".")
-            if parts[0] == "imlgit" and len(parts) > 1:
-                assert parts[1] not in banned, f"{path.name} imports imlgit.{parts[1]}"
+def placement(name: str) -> tuple[int, str] | None:
+    """(layer, entry) of the most specific LAYERS entry covering module ``name``."""
+    best: tuple[int, str] | None = None
+    for i, layer in enumerate(LAYERS):
+        for entry in layer:
+            covers = name == entry or (entry != "imlgit" and name.startswith(entry + "."))
+            if covers and (best is None or len(entry) > len(best[1])):
+                best = (i, entry)
+    return best
 
 
-def test_click_only_in_cli() -> None:
-    for path in modules():
-        if path.name == "cli.py":
-            continue
-        for mod, _ in imports(path):
-            assert mod.split(".")[0] != "click", f"{path} imports click"
+def test_every_module_has_a_place() -> None:
+    unplaced = [m for m in modules() if placement(m) is None]
+    assert not unplaced, f"place these modules in LAYERS: {unplaced}"
+
+
+def test_every_layer_entry_exists() -> None:
+    known = modules()
+    stale = [e for layer in LAYERS for e in layer if e not in known]
+    assert not stale, f"LAYERS names modules that do not exist: {stale}"
+
+
+def test_imports_only_point_down() -> None:
+    wrong = []
+    for name, deps in internal_graph().items():
+        mine = placement(name)
+        assert mine is not None
+        for dep in deps:
+            theirs = placement(dep)
+            assert theirs is not None
+            if theirs[0] > mine[0]:
+                continue  # a lower layer
+            if theirs == mine and mine[1] != "imlgit":
+                continue  # a module of the same package
+            wrong.append(f"{name} (layer {mine[0]}) imports {dep} (layer {theirs[0]})")
+    assert not wrong, "imports against the layering:\n" + "\n".join(sorted(wrong))
+
+
+def test_no_import_cycles() -> None:
+    graph = internal_graph()
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+    path: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                cycles.append(path[path.index(dep) :] + [dep])
+            elif dep not in state:
+                visit(dep)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_dulwich_only_in_the_git_layer() -> None:
+    found = [
+        f"{name}:{line}"
+        for name, path in modules().items()
+        if not name.startswith("imlgit.git.")
+        for mod, _, line in imports(path)
+        if mod.split(".")[0] == "dulwich"
+    ]
+    assert not found, f"dulwich imported outside imlgit/git/: {found}"
+
+
+def test_click_only_in_the_cli() -> None:
+    found = [
+        f"{name}:{line}"
+        for name, path in modules().items()
+        if name != "imlgit.cli" and not name.startswith("imlgit.cli.")
+        for mod, _, line in imports(path)
+        if mod.split(".")[0] == "click"
+    ]
+    assert not found, f"click imported outside the CLI: {found}"
+
+
+def test_mcp_server_goes_through_memory() -> None:
+    deps = internal_graph()["imlgit.mcp_server"]
+    assert deps - MCP_ALLOWED == set(), f"the MCP server imports {sorted(deps - MCP_ALLOWED)}"
 
 
 def test_heavy_libraries_imported_inside_functions() -> None:
     """So `imlgit log` starts fast: torch and friends load only when used."""
-    for path in modules():
-        for mod, top in imports(path):
-            if mod.split(".")[0] in HEAVY:
-                assert not top, f"{path.relative_to(PKG.parent)} imports {mod} at module level"
+    found = [
+        f"{name}:{line} {mod}"
+        for name, path in modules().items()
+        for mod, top, line in imports(path)
+        if top and mod.split(".")[0] in HEAVY
+    ]
+    assert not found, f"heavy libraries imported at module level: {found}"
+
+
+def test_the_checker_sees_a_wrong_arrow(tmp_path: Path) -> None:
+    """The parser under these tests finds each kind of import it must judge."""
+    src = tmp_path / "imlgit" / "git" / "fake.py"
+    src.parent.mkdir(parents=True)
+    src.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from .. import memory\n"
+        "from ..store import Store\n"
+        "if TYPE_CHECKING:\n    from ..index import RuleIndex\n"
+        "def f():\n    import click\n",
+        encoding="utf-8",
+    )
+    global PKG
+    saved, PKG = PKG, tmp_path / "imlgit"
+    try:
+        for stub in ("memory.py", "store.py", "index.py"):
+            (PKG / stub).write_text("", encoding="utf-8")
+        found = {(m, top) for m, top, _ in imports(src)}
+    finally:
+        PKG = saved
+    assert ("imlgit.memory", True) in found
+    assert ("imlgit.store", True) in found
+    assert ("imlgit.index", False) in found  # under TYPE_CHECKING: counted, not at top
+    assert ("click", False) in found
 
 
 def test_log_does_not_import_torch() -> None:
-    import subprocess
-    import sys
-
     code = (
-        "import sys\nfrom imlgit import cli, store, rules, commits, config\nfrom imlgit.git import history\n"
+        "import sys\nfrom imlgit import cli, store, rules, commits, config\n"
+        "from imlgit.git import history\n"
         "print(sorted(m for m in ('torch','faiss','sentence_transformers','openai') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_package_ships_in_the_wheel() -> None:
+    """pyproject lists packages by hand: a new package left out breaks the wheel."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((PKG.parent / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+            "setuptools"
+        ]["packages"]
+    )
+    packages = {module_name(p) for p in PKG.rglob("__init__.py") if "__pycache__" not in p.parts}
+    assert packages - listed == set(), f"add to [tool.setuptools] packages: {packages - listed}"

@@ -13,6 +13,7 @@ import pytest
 
 from imlgit.bench.cli_support import main as bench_main
 from imlgit.bench.embedders import HashEmbedder
+from imlgit.bench.environments import ENVIRONMENTS, make_environment
 from imlgit.bench.harness import hidden_rules, run_condition
 from imlgit.bench.scoring import (
     held_out_accuracy,
@@ -21,11 +22,9 @@ from imlgit.bench.scoring import (
 )
 from imlgit.bench.shapes import (
     ACTION,
-    ENVIRONMENTS,
     NestedReward,
     facts_hold,
     facts_view,
-    make_environment,
     to_experiences,
 )
 from imlgit.bench.shapes_run import (

@@ -43,14 +43,12 @@ from ..experience import Experience
 from .truthtable import decision_list_to_rules
 
 __all__ = [
-    "ENVIRONMENTS",
     "AttrEnv",
     "Bandit",
     "BanditReward",
     "Environment",
     "MixedObject",
     "NestedReward",
-    "make_environment",
     "facts_hold",
     "facts_view",
     "to_experiences",
@@ -663,30 +661,3 @@ class MixedObject(Environment):
             f"decision list on thresholds, a category, a carrier and the word {self.word!r} "
             "in the note"
         )
-
-
-# --------------------------------------------------------------------------- registry
-
-ENVIRONMENTS = (
-    "support-text", "attr-text", "attr-flat", "nested-reward", "bandit", "bandit-reward",
-    "mixed-object",
-)  # fmt: skip
-
-
-def make_environment(name: str, seed: int) -> Any:
-    """The environment ``name`` drawn from ``seed``."""
-    if name == "support-text":
-        from .shapes_text import SupportText
-
-        return SupportText(seed)
-    if name in ("attr-text", "attr-flat"):
-        return AttrEnv(seed, text=name == "attr-text")
-    if name == "nested-reward":
-        return NestedReward(seed)
-    if name == "bandit":
-        return Bandit(seed)
-    if name == "bandit-reward":
-        return BanditReward(seed)
-    if name == "mixed-object":
-        return MixedObject(seed)
-    raise ValueError(f"unknown environment {name!r}; known: {', '.join(ENVIRONMENTS)}")

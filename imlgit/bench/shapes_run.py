@@ -29,10 +29,11 @@ from ..embed import Embedder
 from ..errors import ImlgitError
 from ..experience import Experience
 from ..learners.synonyms import EmbeddedRelated
+from .environments import ENVIRONMENTS, make_environment
 from .harness import NO_MODEL_CONDITIONS, Iteration, RunResult, run_condition
 from .report import curve_table, mean_spread, plot_curves
 from .scoring import WORKS, held_out_accuracy, split_held_out
-from .shapes import ENVIRONMENTS, make_environment, to_experiences
+from .shapes import to_experiences
 
 __all__ = [
     "SHAPES_CONDITIONS",

@@ -27,12 +27,13 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dulwich.objects import Commit
 
-    from .repo import GitRepo
+    from .objects import Objects
 
 __all__ = ["HistoryCheck", "HistoryIndex", "files_of"]
 
@@ -114,9 +115,9 @@ class HistoryCheck:
 
 
 class HistoryIndex:
-    def __init__(self, git: GitRepo) -> None:
-        self.git = git
-        self.path = git.derived_dir / "history.jsonl"
+    def __init__(self, objects: Objects, derived_dir: Path) -> None:
+        self.objects = objects
+        self.path = derived_dir / "history.jsonl"
         self.last_problem: str | None = None  # damage the last query found, and repaired
         self._forget()
 
@@ -182,7 +183,7 @@ class HistoryIndex:
 
     def _exists(self, sha: object) -> bool:
         try:
-            self.git.objects.commit(str(sha))
+            self.objects.commit(str(sha))
         except Exception:  # noqa: BLE001 - dulwich's error for a malformed sha varies
             return False
         return True
@@ -257,7 +258,7 @@ class HistoryIndex:
             if child is not None and child in self._parents and not self._exists(sha):
                 raise _Damaged(f"commit {child[:12]} is recorded with parent {sha[:12]}, "
                                "which is not in the repository")
-            c = self.git.objects.commit(sha)
+            c = self.objects.commit(sha)
             parents = [p.decode("ascii") for p in c.parents]
             text = (
                 c.author.decode("utf-8", "replace"),
@@ -268,7 +269,7 @@ class HistoryIndex:
             stack.extend((p, sha) for p in parents)
         found = []
         for sha, parents, t, text in missing:
-            paths = self.git.objects.changed_paths(sha)
+            paths = self.objects.changed_paths(sha)
             self._parents[sha], self._time[sha], self._paths[sha] = parents, t, paths
             self._info[sha] = text
             found.append((sha, parents, t, paths, text))
@@ -333,10 +334,10 @@ class HistoryIndex:
                 sha = stack.pop()
                 if sha in parents:
                     continue
-                c = self.git.objects.commit(sha)
+                c = self.objects.commit(sha)
                 parents[sha] = [p.decode("ascii") for p in c.parents]
                 times[sha] = c.commit_time
-                paths[sha] = self.git.objects.changed_paths(sha)
+                paths[sha] = self.objects.changed_paths(sha)
                 info[sha] = (
                     c.author.decode("utf-8", "replace"),
                     c.committer.decode("utf-8", "replace"),

@@ -290,3 +290,7 @@ class Refs:
     def set_head(self, branch: str) -> None:
         """Point HEAD at ``branch`` (a new repository's)."""
         self.repo.refs.set_symbolic_ref(Ref(b"HEAD"), ref_name(branch))
+
+    def set_symbolic(self, ref: bytes, target: bytes) -> None:
+        """Make ``ref`` a symbolic ref to ``target`` (``refs/remotes/origin/HEAD``, say)."""
+        self.repo.refs.set_symbolic_ref(Ref(ref), Ref(target))

@@ -21,7 +21,8 @@ from dulwich.refs import Ref
 from dulwich.repo import Repo
 
 from .. import locking
-from ..errors import NotAMemoryRepo
+from ..commits import Identity
+from ..errors import ImlgitError, NotAMemoryRepo
 from .objects import Objects
 from .refs import Refs, ref_name
 
@@ -128,7 +129,7 @@ class GitRepo:
         if self._history is None:
             from .history import HistoryIndex
 
-            self._history = HistoryIndex(self)
+            self._history = HistoryIndex(self.objects, self.derived_dir)
         return self._history
 
     def see_objects(self, path: str) -> None:
@@ -150,3 +151,22 @@ class GitRepo:
 
     def index_path(self) -> Path:
         return Path(os.fsdecode(self.repo.index_path()))
+
+
+def git_user(repo_path: str | None = None) -> Identity | None:
+    """git's ``user.name`` / ``user.email`` as git reads them (the repository's config,
+    the user's, the system's), or None when either is unset or unreadable."""
+    from dulwich.config import StackedConfig
+
+    try:
+        configs = []
+        if repo_path:
+            configs.append(Repo(repo_path).get_config())
+        stacked = StackedConfig(configs + StackedConfig.default_backends())
+        name = stacked.get((b"user",), b"name").decode("utf-8")
+        email = stacked.get((b"user",), b"email").decode("utf-8")
+        return Identity(name, email)
+    except (KeyError, ImlgitError, OSError, UnicodeDecodeError, ValueError):
+        return None
+    except Exception:  # noqa: BLE001 - a broken config must not stop a read
+        return None

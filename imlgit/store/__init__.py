@@ -488,9 +488,14 @@ class Store:
 
     # ------------------------------------------------------------------ worktree
 
+    def dirty_paths(self, branch: str, paths: Iterable[str], base: str | None) -> list[str]:
+        """The ``paths`` a person has edited in the working tree, uncommitted, that a
+        write of ``branch`` from ``base`` would overwrite (empty: none, or not checked out)."""
+        return _worktree.check_clean(self.git, branch, paths, base, self._pending)
+
     def refuse_dirty(self, branch: str, paths: Iterable[str], base: str | None) -> None:
         """Refuse to write a path a person has edited in the working tree, uncommitted."""
-        dirty = _worktree.check_clean(self.git, branch, paths, base, self._pending)
+        dirty = self.dirty_paths(branch, paths, base)
         if dirty:
             ids = [rule_id_from_path(p) or p for p in dirty]
             raise ConflictError(
