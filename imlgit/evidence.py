@@ -156,7 +156,8 @@ def unstore(store: Store, made: str | None) -> None:
         store.move_ref(EVIDENCE_REF, made, parents[0] if parents else None)
     except ImlgitError:
         return  # moved meanwhile: another learner's batch is on top; ours stays unread
-    store.expunge(store.objects_between(made, parents[0] if parents else None), EVIDENCE_REF)
+    gone = store.objects.objects_between(made, parents[0] if parents else None)
+    store.expunge(gone, EVIDENCE_REF)
 
 
 # --------------------------------------------------------------------- erasure
@@ -365,10 +366,10 @@ def erased(store: Store) -> set[str]:
 def _shaped(store: Store, theirs: str, ours: str | None) -> str | None:
     """Why ``theirs`` is not evidence imlgit wrote (None: it is): a commit whose
     history (beyond ``ours``) holds only batch files and erasure records."""
-    if not store.is_commit(theirs):
+    if not store.objects.is_commit(theirs):
         return f"{theirs[:12]} is not a commit"
-    for c in store.commits_between(theirs, ours):
-        names = store.top_names(c)
+    for c in store.objects.commits_between(theirs, ours):
+        names = store.objects.top_names(store.objects.commit(c).tree)
         if not names <= {EXPERIENCES_DIR, REWRITTEN_DIR}:
             return f"commit {c[:12]} holds {', '.join(sorted(names - {EXPERIENCES_DIR}))[:80]}"
     mine = dict(_evidence_files(store, ours))
@@ -449,5 +450,5 @@ def merge_from(store: Store, theirs: str | None, *, source: str, person: Identit
     )
     head = store.commit(changes, msg, author=person, branch=EVIDENCE_REF, expected_head=ours,
                         sync_worktree=False)  # fmt: skip
-    store.expunge(store.objects_between(theirs, None), EVIDENCE_REF)
+    store.expunge(store.objects.objects_between(theirs, None), EVIDENCE_REF)
     return head

@@ -102,7 +102,7 @@ def _run_commits(store: Store, head: str, since: str, author: Identity) -> list[
 
 
 def _changes(store: Store, info: CommitInfo) -> dict[str, bytes | None]:
-    return {path: store.read_file(path, info.sha) for path in store.changed_paths(info.sha)}
+    return {path: store.read_file(path, info.sha) for path in store.objects.changed_paths(info.sha)}
 
 
 def _figures(data: bytes | None, path: str) -> tuple[int, int] | None:
@@ -147,7 +147,7 @@ def fold(store: Store, branch: str, since: str, *, author: Identity = LEARNER) -
             evidence.extend(ids)
             more += extra
         elif op == "recount":
-            recounted.update(store.changed_paths(info.sha))
+            recounted.update(store.objects.changed_paths(info.sha))
             for para in info.rationale.split("\n\n")[2:]:
                 if para.strip() and para not in notes:
                     notes.append(para)

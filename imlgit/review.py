@@ -218,7 +218,7 @@ class Proposal:
 
 
 def _commits_between(store: Store, head: str, exclude: str) -> list[CommitInfo]:
-    out = [store.commit_info(sha) for sha in store.commits_between(head, exclude)]
+    out = [store.commit_info(sha) for sha in store.objects.commits_between(head, exclude)]
     out.reverse()
     return out
 
@@ -235,7 +235,7 @@ def get_proposal(
     main = store.resolve(main) if main else store.head(DEFAULT_BRANCH)
     if main is None:
         raise RevisionNotFound(DEFAULT_BRANCH)
-    base = store.merge_base(head, main)
+    base = store.objects.merge_base(head, main)
     commits = _commits_between(store, head, main)
     changes = store.diff(base, head) if base else store.diff(head, head)
     paths = store.paths_between(base, head) if base else []
@@ -837,7 +837,7 @@ def _merge(store: Store, p: Proposal, by: Identity, why: str, approved_by: str) 
     store.delete_branch(p.branch)
     signature = None
     if sign and not result.fast_forward:
-        signature = store.approval_signature(store.commit_info(result.sha)).detail
+        signature = store.guard.approval_signature(store.commit_info(result.sha)).detail
     return Approval(p.name, result.sha, bool(result.changed), tuple(p.rules), signature)
 
 
@@ -992,7 +992,7 @@ class Stats:
 
 
 def _replay(store: Store, name: str, head: str, main_then: str) -> Proposal:
-    base = store.merge_base(head, main_then)
+    base = store.objects.merge_base(head, main_then)
     commits = _commits_between(store, head, main_then)
     changes = store.diff(base, head) if base else []
     paths = store.paths_between(base, head) if base else []

@@ -69,5 +69,5 @@ def read_rules(store: Store, rev: str | None = None) -> RuleSet:
             rules[rid] = store.rule_from_blob(blob, path)
         except RuleError as exc:
             problems[rid] = exc
-    store.save_parsed()
+    store.rules.save()
     return RuleSet(dict(sorted(rules.items())), problems)

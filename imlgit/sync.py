@@ -260,7 +260,7 @@ def _conflicts(
     store: Store, ours: str, theirs: str
 ) -> tuple[dict[str, bytes | None], dict[str, bytes | None], list[str]]:
     """(our changes, their changes, paths both changed differently) since the merge base."""
-    base = store.merge_base(ours, theirs)
+    base = store.objects.merge_base(ours, theirs)
     mine = _changes(store, base, ours)
     yours = _changes(store, base, theirs)
     both = sorted(p for p in set(mine) & set(yours) if mine[p] != yours[p])

@@ -30,10 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..commits import CommitMessage
+from .objects import CommitInfo, Objects
+
 if TYPE_CHECKING:
     from dulwich.objects import Commit
 
-    from .objects import Objects
 
 __all__ = ["HistoryCheck", "HistoryIndex", "files_of"]
 
@@ -289,6 +291,22 @@ class HistoryIndex:
 
     def time(self, sha: str) -> int:
         return self._time.get(sha, 0)
+
+    def rule_log(self, rule_id: str, start: str, limit: int | None = None) -> list[CommitInfo]:
+        """The commits reachable from ``start`` that changed rule ``rule_id``, newest
+        first, as ``log`` shows them; recorded ones served from the index."""
+        shas = self.touching_rule(rule_id, start)
+        out = []
+        for sha in shas[:limit] if limit is not None else shas:
+            known = self.info(sha)
+            if known is None:
+                out.append(self.objects.info(sha))
+                continue
+            author, committer, text = known
+            msg = CommitMessage.parse(text)
+            out.append(CommitInfo(sha, msg.subject, msg.rationale, msg.trailers, author,
+                                  committer, self.time(sha), tuple(self.parents(sha))))  # fmt: skip
+        return out
 
     def touching(self, path: str, start: str) -> list[str]:
         """Commits reachable from ``start`` that changed ``path``, newest first."""

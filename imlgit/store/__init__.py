@@ -15,12 +15,10 @@ index or of language models.
 from __future__ import annotations
 
 import os
-import random
 import shutil
-import stat
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +43,12 @@ from ..git.repo import GitRepo
 from ..git.worktree import Unsynced
 from ..locking import LockInfo
 from ..resources import hooks_dir, template_dir
-from ..rules import Rule, now_utc, parse_rule, render_rule, rule_id_from_path, validate_rule_id
+from ..rules import Rule, render_rule, validate_rule_id
 from .changes import MergeResult, RuleChange, diff_trees_of_rules
+from .create import install_hooks, template_files
 from .guard import CONFIG_FILE, MainGuard
 from .merge import merge_into
-from .revert import clip, revert_changes
+from .revert import restore_rule, revert_commit
 from .rulefiles import (
     FLAT_SCOPE_FILES,
     MAX_CHECKED_FILES,
@@ -58,6 +57,7 @@ from .rulefiles import (
     check_rule_file,
     check_worktree,
 )
+from .writer import Steps, Writer
 
 __all__ = ["Store", "CommitInfo", "RuleEntry", "RuleChange", "MergeResult", "CONFIG_FILE",
            "DEFAULT_BRANCH", "INDEX_DIR", "NO_REFLOG", "FLAT_SCOPE_FILES", "MAX_CHECKED_FILES",
@@ -66,10 +66,7 @@ __all__ = ["Store", "CommitInfo", "RuleEntry", "RuleChange", "MergeResult", "CON
 DEFAULT_BRANCH = "main"
 INDEX_DIR = "index"  # the retrieval index, in the derived directory (never committed)
 _MAIN_REF = ref_name(DEFAULT_BRANCH)
-_MAX_CAS_ATTEMPTS = 10_000
 _REFLOG_WHO = Identity("imlgit", "imlgit@localhost")  # in the reflog of a branch it creates
-
-Steps = Sequence[tuple[Mapping[str, bytes | None], CommitMessage]]
 
 
 class _Unset:
@@ -90,9 +87,7 @@ class Store:
         self.rules = RuleFiles(git.objects, lambda: git.derived_dir)
         self.guard = MainGuard(git)
         git.refs.guards[_MAIN_REF] = self.guard.check_move  # every move of main passes it
-        self._defer = False
-        self._pending: dict[str, str] = {}  # path -> branch, written while deferred
-        self._deferred_record: Path | None = None  # see imlgit.git.worktree
+        self.writer = Writer(git, self.rules)
 
     # ------------------------------------------------------------------ open / init
 
@@ -138,13 +133,7 @@ class Store:
         try:
             p.mkdir(parents=True, exist_ok=True)
             store = cls(GitRepo.create(p, DEFAULT_BRANCH, clock=clock))
-            files: dict[str, bytes | None] = {}
-            for f in sorted(src.rglob("*")):
-                if f.is_file() and "__pycache__" not in f.parts and f.name != "__init__.py":
-                    files[f.relative_to(src).as_posix()] = f.read_bytes()
-            for rel, data in files.items():
-                if rule_id_from_path(rel) is not None and data is not None:
-                    parse_rule(data, path=rel)
+            files = template_files(src)
             msg = CommitMessage.make(
                 "init",
                 "new imlgit memory",
@@ -178,20 +167,7 @@ class Store:
 
     def install_hooks(self) -> list[str]:
         """Copy imlgit's git hooks into this repository, pointing at this Python."""
-        import sys
-
-        target = self.git.hooks_dir
-        target.mkdir(exist_ok=True)
-        installed = []
-        for hook in sorted(hooks_dir().iterdir()):
-            if not hook.is_file() or hook.name.startswith(("_", ".")) or hook.suffix == ".py":
-                continue
-            text = hook.read_text(encoding="utf-8").replace("@PYTHON@", sys.executable)
-            dest = target / hook.name
-            dest.write_text(text, encoding="utf-8")
-            dest.chmod(dest.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-            installed.append(hook.name)
-        return installed
+        return install_hooks(self.git.hooks_dir, hooks_dir())
 
     @property
     def repo(self) -> Any:
@@ -236,16 +212,10 @@ class Store:
         """A revision (sha, short sha, branch, tag, HEAD, ``X~n``, ``X^``) -> commit sha."""
         return self.refs.resolve(rev or "HEAD")
 
-    def is_commit(self, sha: str) -> bool:
-        return self.objects.is_commit(sha)
-
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         """Whether ``ancestor`` is reachable from ``descendant`` (``git merge-base
         --is-ancestor``; see :meth:`imlgit.git.objects.Objects.is_ancestor`)."""
         return self.objects.is_ancestor(ancestor, descendant)
-
-    def merge_base(self, a: str, b: str) -> str | None:
-        return self.objects.merge_base(a, b)
 
     def _tree_of(self, rev: str | None) -> bytes:
         return self.objects.commit(self.resolve(rev)).tree
@@ -269,10 +239,6 @@ class Store:
         """(path, blob sha) of every file under directory ``prefix`` at ``rev``."""
         return [(p, hexsha(s)) for p, s in self.objects.files_under(self._tree_of(rev), prefix)]
 
-    def top_names(self, sha: str) -> set[str]:
-        """The names at the top of commit ``sha``'s tree."""
-        return self.objects.top_names(self.objects.commit(sha).tree)
-
     def rule_entries(self, rev: str | None = None) -> dict[str, RuleEntry]:
         """rule id -> (path, blob) for every rule file at ``rev``, wherever under
         ``rules/`` it is; :class:`RuleError` when two files claim the same id."""
@@ -290,12 +256,6 @@ class Store:
     def rule_from_blob(self, blob: str, path: str) -> Rule:
         """The rule file stored as ``blob`` at ``path``, parsed once (errors name ``path``)."""
         return self.rules.parse(blob, path)
-
-    def save_parsed(self, *, least: int | None = None) -> None:
-        """Write the parsed rules to the derived directory's cache, when at least
-        ``least`` were parsed since (what a read of many rules calls, so the next
-        process does not parse them again)."""
-        self.rules.save() if least is None else self.rules.save(least=least)
 
     def read_rules(self, rev: str | None = None) -> dict[str, Rule]:
         """Every rule at ``rev``, parsed and validated (errors name the file)."""
@@ -365,65 +325,10 @@ class Store:
         last one in a single compare-and-swap, so a failure part-way leaves the
         branch where it was. Conflicts are handled as in :meth:`commit`.
         """
-        if not steps:
-            raise StoreError("nothing to commit")
-        prepared: list[tuple[dict[str, bytes | None], bytes, str]] = []
-        touched: dict[str, bytes | None] = {}
-        for changes, message in steps:
-            if not changes:
-                raise StoreError("nothing to commit")
-            blobs = self.objects.blobs(changes)
-            prepared.append((blobs, message.render().encode("utf-8"), message.subject))
-            touched.update(blobs)
-        _worktree.repair(self.git)  # the index updates of a process that died, first
-        keeps = (sync_worktree or self._defer) and _worktree.keeps_worktree(self.git, branch)
         base = self.head(branch) if isinstance(expected_head, _Unset) else expected_head
-        self.refuse_dirty(branch, touched, base)
-        record = self._begin_sync(branch) if keeps else None
-        try:
-            return self._move(branch, prepared, touched, base, author, committer or author,
-                              sync_worktree)  # fmt: skip
-        finally:
-            _worktree.end(record)
-
-    def _move(self, branch: str, prepared: list[tuple[dict[str, bytes | None], bytes, str]],
-              touched: dict[str, bytes | None], base: str | None, author: Identity,
-              committer: Identity, sync_worktree: bool) -> list[str]:  # fmt: skip
-        ref, prepared_on, objects = ref_name(branch), base, self.objects
-        for attempt in range(_MAX_CAS_ATTEMPTS):
-            parent = base
-            base_tree = objects.commit(base).tree if base else None
-            self.rules.refuse_twins(base_tree, touched)
-            made: list[tuple[Commit, list[str]]] = []
-            for blobs, text, _subject in prepared:
-                parent_tree = objects.commit(parent).tree if parent else None
-                tree = objects.write_tree_or_empty(parent_tree, blobs)
-                if parent_tree == tree:
-                    raise StoreError("no change: the files already have this content")
-                c = objects.new_commit(tree, [parent] if parent else [], text, author,
-                                       committer, self.now())  # fmt: skip
-                made.append((c, sorted(blobs)))
-                parent = hexsha(c.id)
-            last = made[-1][0]
-            subject = prepared[-1][2] if len(prepared) == 1 else f"{len(prepared)} commits"
-            self.git.fault("objects")
-            if self.refs.cas(ref, base, hexsha(last.id), committer, last.commit_time, subject):
-                for c, paths in made:
-                    self.record_commit(c, paths)
-                self.rules.after(base_tree, last.tree, touched)
-                if self._defer:
-                    self._pending.update(dict.fromkeys(touched, branch))
-                elif sync_worktree:
-                    _worktree.sync(self.git, branch, touched)
-                return [hexsha(c.id) for c, _ in made]
-            current = self.head(branch)
-            if current is None:
-                raise ConflictError(f"branch {branch} was deleted meanwhile", [])
-            if current != base:
-                self._check_unchanged(prepared_on, current, touched)
-                base = current
-            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
-        raise StoreError(f"could not move {branch}: too much contention")
+        return self.writer.commit_many(steps, author=author, committer=committer or author,
+                                       branch=branch, base=base,
+                                       sync_worktree=sync_worktree)  # fmt: skip
 
     def rewrite(self, branch: str, base: str, steps: Steps, *, expected_head: str,
                 author: Identity) -> list[str]:  # fmt: skip
@@ -432,48 +337,8 @@ class Store:
         history is rewritten, no file changes (so neither the working tree nor the
         index need to). Refused when the chain ends elsewhere; ConflictError when the
         branch is no longer at ``expected_head``."""
-        if not steps:
-            raise StoreError("nothing to commit")
-        objects = self.objects
-        want = objects.commit(expected_head).tree
-        parent = base
-        made: list[tuple[Commit, list[str]]] = []
-        for changes, message in steps:
-            blobs = objects.blobs(changes)
-            parent_tree = objects.commit(parent).tree
-            tree = objects.write_tree(parent_tree, blobs)
-            if tree is None or tree == parent_tree:
-                raise StoreError(f"no change in the rewritten commit {message.subject!r}")
-            c = objects.new_commit(tree, [parent], message.render().encode("utf-8"), author,
-                                   author, self.now())  # fmt: skip
-            made.append((c, sorted(blobs)))
-            parent = hexsha(c.id)
-        if made[-1][0].tree != want:
-            raise StoreError(
-                f"rewriting {branch} would change its files: the new history does not end "
-                f"at the tree of {expected_head[:12]}; nothing was changed"
-            )
-        last = made[-1][0]
-        if not self.refs.cas(ref_name(branch), expected_head, hexsha(last.id), author,
-                             last.commit_time, f"rewrite: {len(made)} commits"):  # fmt: skip
-            raise ConflictError(f"branch {branch} moved while its history was rewritten", [])
-        for c, paths in made:
-            self.record_commit(c, paths)
-        return [hexsha(c.id) for c, _ in made]
-
-    def _check_unchanged(self, old: str | None, new: str, paths: Iterable[str]) -> None:
-        old_tree = self.objects.commit(old).tree if old else None
-        new_tree = self.objects.commit(new).tree
-        lookup = self.objects.lookup
-        conflicts = [p for p in paths if lookup(old_tree, p) != lookup(new_tree, p)]
-        if conflicts:
-            ids = [rule_id_from_path(p) or p for p in conflicts]
-            raise ConflictError(
-                "changed by someone else since this change was prepared: "
-                + ", ".join(ids)
-                + "; nothing was written — read the rule again and redo the change",
-                ids,
-            )
+        return self.writer.rewrite(branch, base, steps, expected_head=expected_head,
+                                   author=author)  # fmt: skip
 
     def put_rule(self, rule: Rule, message: CommitMessage, *, author: Identity,
                  branch: str = DEFAULT_BRANCH, expected_head: str | _Unset = _UNSET,
@@ -491,51 +356,19 @@ class Store:
     def dirty_paths(self, branch: str, paths: Iterable[str], base: str | None) -> list[str]:
         """The ``paths`` a person has edited in the working tree, uncommitted, that a
         write of ``branch`` from ``base`` would overwrite (empty: none, or not checked out)."""
-        return _worktree.check_clean(self.git, branch, paths, base, self._pending)
+        return self.writer.dirty_paths(branch, paths, base)
 
     def refuse_dirty(self, branch: str, paths: Iterable[str], base: str | None) -> None:
         """Refuse to write a path a person has edited in the working tree, uncommitted."""
-        dirty = self.dirty_paths(branch, paths, base)
-        if dirty:
-            ids = [rule_id_from_path(p) or p for p in dirty]
-            raise ConflictError(
-                "uncommitted edits in the working tree: "
-                + ", ".join(dirty)
-                + "; commit them with git (or discard them) first, nothing was written",
-                ids,
-            )
+        self.writer.refuse_dirty(branch, paths, base)
 
-    def _begin_sync(self, branch: str) -> Path | None:
-        """Record, before the branch moves, that the index must follow it (see
-        :mod:`imlgit.git.worktree`); a deferred batch keeps one record to its end."""
-        if not self._defer:
-            return _worktree.begin(self.git, branch, self.head(branch))
-        if self._deferred_record is None:
-            self._deferred_record = _worktree.begin(self.git, branch, self.head(branch))
-        return None
-
-    @contextmanager
-    def deferred_worktree(self) -> Iterator[None]:
+    def deferred_worktree(self) -> AbstractContextManager[None]:
         """Commit many changes, then bring the working tree up to date once.
 
         Updating git's index after every commit costs a read and a write of the
         whole index; a batch of commits pays it once, at the end.
         """
-        outer = self._defer
-        self._defer = True
-        try:
-            yield
-        finally:
-            self._defer = outer
-            if not outer:
-                pending, self._pending = self._pending, {}
-                record, self._deferred_record = self._deferred_record, None
-                by_branch: dict[str, list[str]] = {}
-                for path, branch in pending.items():
-                    by_branch.setdefault(branch, []).append(path)
-                for branch, paths in by_branch.items():
-                    _worktree.sync(self.git, branch, paths)
-                _worktree.end(record)
+        return self.writer.deferred()
 
     def repair(self) -> tuple[list[str], list[str]]:
         """Finish what a killed imlgit process left: the index updates it had not made,
@@ -577,20 +410,7 @@ class Store:
         histories. Every file the rule had counts (``rules/.../<id>.md``): its
         history goes on across a ``git mv`` and stays once it is deleted.
         """
-        index = self.git.history()
-        shas = index.touching_rule(rule_id, self.resolve(rev))  # every file it had
-        out = []
-        for sha in shas[:limit] if limit is not None else shas:
-            known = index.info(sha)
-            if known is None:
-                out.append(self.commit_info(sha))
-                continue
-            author, committer, text = known
-            msg = CommitMessage.parse(text)
-            out.append(CommitInfo(sha, msg.subject, msg.rationale, msg.trailers, author,
-                                  committer, index.time(sha),
-                                  tuple(index.parents(sha))))  # fmt: skip
-        return out
+        return self.git.history().rule_log(rule_id, self.resolve(rev), limit)
 
     def verify_history(self, rule_id: str, rev: str | None = None) -> HistoryCheck:
         """``imlgit history RULE --verify``: one rule's history from the index against
@@ -602,14 +422,7 @@ class Store:
 
     def record_commit(self, c: Commit, paths: list[str]) -> None:
         """Note a commit just written in the history index (derived data)."""
-        try:
-            self.git.history().record_commit(c, paths)
-        except OSError:
-            pass  # derived data: the next history() call catches up from git
-
-    def changed_paths(self, sha: str) -> list[str]:
-        """Paths a commit changed (against its first parent; against all, for merges)."""
-        return self.objects.changed_paths(sha)
+        self.writer.record_commit(c, paths)
 
     def paths_between(self, a: str | None, b: str) -> list[str]:
         """Every path that differs between revisions ``a`` (None: nothing) and ``b``."""
@@ -620,14 +433,6 @@ class Store:
         """How the rules differ between revisions ``a`` and ``b`` (default HEAD)."""
         return diff_trees_of_rules(self.objects, self._tree_of(a), self._tree_of(b))
 
-    def commits_between(self, head: str, stop: str | None) -> list[str]:
-        """The commits reachable from ``head`` and not from ``stop``."""
-        return self.objects.commits_between(head, stop)
-
-    def objects_between(self, head: str, stop: str | None) -> set[bytes]:
-        """Commits reachable from ``head`` and not ``stop``, and their trees and blobs."""
-        return self.objects.objects_between(head, stop)
-
     # ------------------------------------------------------------------ revert / restore
 
     def revert(self, rev: str, rationale: str, *, author: Identity,
@@ -636,45 +441,12 @@ class Store:
         :mod:`.revert`): a merge (an approval) against its first parent, the whole
         proposal going; a later change of meaning of one of its rules is a
         :class:`ConflictError` listing those commits, and nothing is written."""
-        sha = self.resolve(rev)
-        head = self.head(branch)
-        if head is None or not self.is_ancestor(sha, head):
-            raise StoreError(f"{sha[:12]} is not on {branch}")
-        changes, paths = revert_changes(self.objects, self.rules, sha, head)
-        info = self.commit_info(sha)
-        rules = sorted({rid for p in paths if (rid := rule_id_from_path(p))})
-        what = "merge " if len(info.parents) > 1 else ""
-        msg = CommitMessage.make("rollback", f"revert {what}{sha[:12]} ({clip(info.subject, 80)})",
-                                 rationale, rules=rules,
-                                 trailers=[("Imlgit-Reverts", sha)])  # fmt: skip
-        return self.commit(changes, msg, author=author, branch=branch, expected_head=head)
+        return revert_commit(self, self.resolve(rev), rationale, author=author, branch=branch)
 
     def restore(self, rule_id: str, rationale: str, *, author: Identity,
                 branch: str = DEFAULT_BRANCH) -> str:  # fmt: skip
         """Bring back a retired or deleted rule: its last active version, active again."""
-        head = self.head(branch)
-        if head is None:
-            raise RevisionNotFound(branch)
-        try:
-            current: Rule | None = self.read_rule(rule_id, head)
-        except RuleNotFound:
-            current = None
-        if current is not None and current.status == "active":
-            raise StoreError(f"rule {rule_id!r} is active; there is nothing to restore")
-        last_active: Rule | None = None
-        for info in self.history(rule_id, head):
-            try:
-                old = self.read_rule(rule_id, info.sha)
-            except RuleNotFound:
-                continue
-            if old.status == "active":
-                last_active = old
-                break
-        if last_active is None:
-            raise RuleNotFound(rule_id, f"any active revision of {branch}")
-        restored = last_active.with_changes(updated=now_utc())
-        msg = CommitMessage.make("restore", f"restore {rule_id}", rationale, rules=[rule_id])
-        return self.put_rule(restored, msg, author=author, branch=branch, expected_head=head)
+        return restore_rule(self, rule_id, rationale, author=author, branch=branch)
 
     # ------------------------------------------------------------------ branches and refs
 
@@ -727,10 +499,10 @@ class Store:
         src = self.resolve(source)
         _worktree.repair(self.git)
         keeps = _worktree.keeps_worktree(self.git, into)
-        record = self._begin_sync(into) if keeps else None
+        record = self.writer.begin_sync(into) if keeps else None
         signer = None
         if sign:
-            setup = self.signing_setup()
+            setup = self.guard.signing_setup()
 
             def signer(payload: bytes) -> bytes:
                 return signing.sign(payload, setup)
@@ -751,10 +523,6 @@ class Store:
         if ref_name(ref) == _MAIN_REF:
             raise StoreError(f"{DEFAULT_BRANCH} is never rewritten")
         return _rewrite.rewrite_ref(self.git, ref, edit, under, _REFLOG_WHO)
-
-    def reachable(self) -> set[bytes]:
-        """Every object a ref (or a detached HEAD) reaches."""
-        return _rewrite.reachable(self.git)
 
     def expunge(self, objects: Iterable[bytes], ref: str) -> int:
         """Remove those of ``objects`` no ref reaches, and ``ref``'s reflog
@@ -800,12 +568,3 @@ class Store:
         """Whether imlgit.toml at ``rev`` makes a person's approval count only when
         signed; True when it cannot be read (what is unreadable grants nothing)."""
         return self.guard.requires_signing(self._tree_of(rev))
-
-    def signing_setup(self) -> signing.SigningSetup:
-        """git's signing settings for this repository (its config, the user's)."""
-        return self.guard.signing_setup()
-
-    def approval_signature(self, a: CommitInfo) -> signing.Verified:
-        """Whether approval ``a`` is signed by a key the allowed signers list for its
-        approver (:meth:`.guard.MainGuard.approval_signature`)."""
-        return self.guard.approval_signature(a)

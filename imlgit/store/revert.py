@@ -9,13 +9,76 @@ refusal lists those commits, newest first, with what reverts each.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
+from typing import Protocol
 
-from ..errors import ConflictError, StoreError
-from ..git.objects import Entry, Objects, hexsha
-from ..rules import rule_id_from_path, same_meaning
+from ..commits import CommitMessage, Identity
+from ..errors import ConflictError, RevisionNotFound, RuleNotFound, StoreError
+from ..git.objects import CommitInfo, Entry, Objects, hexsha
+from ..rules import Rule, now_utc, rule_id_from_path, same_meaning
 from .rulefiles import RuleFiles
 
-__all__ = ["revert_changes"]
+__all__ = ["restore_rule", "revert_changes", "revert_commit"]
+
+
+class _Store(Protocol):
+    """What a revert and a restore need of :class:`imlgit.store.Store`."""
+
+    objects: Objects
+    rules: RuleFiles
+
+    def head(self, branch: str = ...) -> str | None: ...
+    def read_rule(self, rule_id: str, rev: str | None = ...) -> Rule: ...
+    def history(self, rule_id: str, rev: str | None = ..., *,
+                limit: int | None = ...) -> list[CommitInfo]: ...  # fmt: skip
+    def commit(self, changes: Mapping[str, bytes | None], message: CommitMessage, *,
+               author: Identity, branch: str = ..., expected_head: str) -> str: ...  # fmt: skip
+    def put_rule(self, rule: Rule, message: CommitMessage, *, author: Identity,
+                 branch: str = ..., expected_head: str) -> str: ...  # fmt: skip
+
+
+def revert_commit(store: _Store, sha: str, rationale: str, *, author: Identity,
+                  branch: str) -> str:  # fmt: skip
+    """Undo commit ``sha`` on ``branch`` as a new commit carrying ``rationale``."""
+    head = store.head(branch)
+    if head is None or not store.objects.is_ancestor(sha, head):
+        raise StoreError(f"{sha[:12]} is not on {branch}")
+    changes, paths = revert_changes(store.objects, store.rules, sha, head)
+    info = store.objects.info(sha)
+    rules = sorted({rid for p in paths if (rid := rule_id_from_path(p))})
+    what = "merge " if len(info.parents) > 1 else ""
+    msg = CommitMessage.make("rollback", f"revert {what}{sha[:12]} ({clip(info.subject, 80)})",
+                             rationale, rules=rules,
+                             trailers=[("Imlgit-Reverts", sha)])  # fmt: skip
+    return store.commit(changes, msg, author=author, branch=branch, expected_head=head)
+
+
+def restore_rule(store: _Store, rule_id: str, rationale: str, *, author: Identity,
+                 branch: str) -> str:  # fmt: skip
+    """Bring back a retired or deleted rule: its last active version, active again."""
+    head = store.head(branch)
+    if head is None:
+        raise RevisionNotFound(branch)
+    try:
+        current: Rule | None = store.read_rule(rule_id, head)
+    except RuleNotFound:
+        current = None
+    if current is not None and current.status == "active":
+        raise StoreError(f"rule {rule_id!r} is active; there is nothing to restore")
+    last_active: Rule | None = None
+    for info in store.history(rule_id, head):
+        try:
+            old = store.read_rule(rule_id, info.sha)
+        except RuleNotFound:
+            continue
+        if old.status == "active":
+            last_active = old
+            break
+    if last_active is None:
+        raise RuleNotFound(rule_id, f"any active revision of {branch}")
+    restored = last_active.with_changes(updated=now_utc())
+    msg = CommitMessage.make("restore", f"restore {rule_id}", rationale, rules=[rule_id])
+    return store.put_rule(restored, msg, author=author, branch=branch, expected_head=head)
 
 _MAX_REVERT_WALK = 100_000  # commits a refused revert looks through for what blocks it
 _MAX_LISTED = 20  # commits a refused revert lists
