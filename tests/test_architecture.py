@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("imlgit.doctor", "imlgit.sync", "imlgit.reviewtext"),
     ("imlgit.review",),  # proposals reviewed, approved, rejected; the policy
     ("imlgit.learn", "imlgit.hygiene", "imlgit.infer"),
+    ("imlgit.revise",),  # one operation against the working rules: gates, momentum
     (
         "imlgit.proposals",  # a learning run's proposal folded; rejection records
         "imlgit.learners",
