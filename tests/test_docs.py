@@ -471,7 +471,9 @@ def test_every_relative_link_resolves(path: Path) -> None:
 
 def test_the_readme_fits_a_few_screens() -> None:
     lines = (ROOT / "README.md").read_text(encoding="utf-8").count("\n")
-    assert lines < README_MAX_LINES, f"README.md has {lines} lines (under {README_MAX_LINES})"
+    assert lines < README_MAX_LINES, (
+        f"README.md has {lines} lines; keep it under {README_MAX_LINES}"
+    )
 
 
 def test_readme_names_the_two_commands_and_ci_runs_the_test_one() -> None:
@@ -530,7 +532,8 @@ def test_condition_example_holds(block: Block) -> None:
         return
     conds = parse_when(ex["when"])
     if "statement" in ex:
-        assert render_statement(conds, str(ex["then"])) == ex["statement"], where
+        said = render_statement(conds, str(ex["then"]))
+        assert said == ex["statement"], f"{where}: the form renders as {said!r}"
     assert ex.get("holds") or ex.get("fails"), f"{where}: an example with no input"
 
     def case(item: Any) -> Any:
