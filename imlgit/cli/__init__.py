@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from .errors import ImlgitError
+from ..errors import ImlgitError
 
 if TYPE_CHECKING:
-    from .memory import Memory
-    from .store import Store
+    from ..memory import Memory
+    from ..store import Store
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -52,21 +52,21 @@ def _find_repo(start: str | None) -> str:
 
 
 def _store(ctx: click.Context) -> Store:
-    from .store import Store
+    from ..store import Store
 
     return Store.open(_find_repo(ctx.obj.get("repo")))
 
 
 def _person(store: Any) -> Any:
-    from .config import person_identity
+    from ..config import person_identity
 
     return person_identity(os.environ, str(store.path))
 
 
 def _refuse_duplicate(store: Any, rule: Any, head: str) -> None:
     """The same rule twice in a scope is refused at write (imlgit doctor finds the rest)."""
-    from .errors import RuleError
-    from .identity import active_rules, duplicate_of
+    from ..errors import RuleError
+    from ..identity import active_rules, duplicate_of
 
     dup = duplicate_of(rule, active_rules(store, head, scope=rule.scope))
     if dup is not None:
@@ -81,9 +81,9 @@ def _refuse_duplicate(store: Any, rule: Any, head: str) -> None:
 
 def _refuse_secrets(store: Any, rule: Any) -> None:
     """A rule write carrying a secret or personal data is refused, with where."""
-    from .errors import RuleError
-    from .rules import render_rule
-    from .scan import scan_text
+    from ..errors import RuleError
+    from ..rules import render_rule
+    from ..scan import scan_text
 
     found = scan_text(render_rule(rule), path=rule.path, allow=_scan_allow(store))
     if found:
@@ -97,14 +97,14 @@ def _refuse_secrets(store: Any, rule: Any) -> None:
 
 
 def _scan_allow(store: Any) -> tuple[str, ...]:
-    from .store import CONFIG_FILE
+    from ..store import CONFIG_FILE
 
     data = store.read_file(CONFIG_FILE)
     return _allow_from(data.decode("utf-8") if data else None)
 
 
 def _allow_from(toml_text: str | None) -> tuple[str, ...]:
-    from .config import load_settings
+    from ..config import load_settings
 
     return tuple(load_settings(toml_text, env={}).get("scan", "allow"))
 
@@ -112,8 +112,8 @@ def _allow_from(toml_text: str | None) -> tuple[str, ...]:
 def _why(why: str | None) -> str:
     """The rationale given with --why: required, and refused when it carries a secret
     or personal data (it is committed to history; imlgit.privacy)."""
-    from .errors import ImlgitError, RationaleRequired
-    from .privacy import check_rationale
+    from ..errors import ImlgitError, RationaleRequired
+    from ..privacy import check_rationale
 
     if why is None or not why.strip():
         raise RationaleRequired('a rationale is required: pass --why "..." saying why')
@@ -166,8 +166,8 @@ def cli(ctx: click.Context, repo: str | None) -> None:
 @click.option("--no-hooks", is_flag=True, help="Do not install the git hooks.")
 def init(path: str, no_hooks: bool) -> None:
     """Create a new memory repository at PATH."""
-    from .config import person_identity
-    from .store import Store
+    from ..config import person_identity
+    from ..store import Store
 
     store = Store.init(path, author=person_identity(os.environ), install_hooks=not no_hooks)
     store.checkout_worktree()
@@ -217,9 +217,9 @@ def rule_add(
     why: str | None,
 ) -> None:
     """Add a rule (one commit). Prints the commit sha."""
-    from .commits import CommitMessage
-    from .errors import RuleError
-    from .rules import Rule, now_utc, slugify
+    from ..commits import CommitMessage
+    from ..errors import RuleError
+    from ..rules import Rule, now_utc, slugify
 
     rationale = _why(why)
     statement = _read_text(statement, statement_file, "statement")
@@ -272,9 +272,9 @@ def rule_edit(
     why: str | None,
 ) -> None:
     """Change a rule's fields or replace its file (one commit)."""
-    from .commits import CommitMessage
-    from .errors import RuleError
-    from .rules import now_utc, parse_rule
+    from ..commits import CommitMessage
+    from ..errors import RuleError
+    from ..rules import now_utc, parse_rule
 
     rationale = _why(why)
     store = _store(ctx)
@@ -321,8 +321,8 @@ def rule_edit(
 @click.pass_context
 def rule_retire(ctx: click.Context, rule_id: str, why: str | None) -> None:
     """Retire a rule: it stays in the repo, but is no longer used (one commit)."""
-    from .commits import CommitMessage
-    from .rules import now_utc
+    from ..commits import CommitMessage
+    from ..rules import now_utc
 
     rationale = _why(why)
     store = _store(ctx)
@@ -345,7 +345,7 @@ def rule_retire(ctx: click.Context, rule_id: str, why: str | None) -> None:
 @click.pass_context
 def rule_show(ctx: click.Context, rule_id: str, at: str | None, as_json: bool) -> None:
     """Print a rule (its Markdown file, or JSON)."""
-    from .rules import render_rule
+    from ..rules import render_rule
 
     store = _store(ctx)
     r = store.with_git_dates(store.read_rule(rule_id, at), at)
@@ -373,7 +373,7 @@ def rule_list(
 
     A rule file that does not parse is named on stderr, the others listed, exit 1.
     """
-    from .rulefiles import read_rules
+    from ..rulefiles import read_rules
 
     store = _store(ctx)
     found = read_rules(store, at)
@@ -425,7 +425,7 @@ def history(
     as_json: bool,
 ) -> None:
     """One rule's audit: every commit that changed it, with its rationale."""
-    from .rules import validate_rule_id
+    from ..rules import validate_rule_id
 
     validate_rule_id(rule_id)
     store = _store(ctx)
@@ -505,7 +505,7 @@ def restore(ctx: click.Context, rule_id: str, why: str | None) -> None:
 
 
 def _memory(ctx: click.Context) -> Memory:
-    from .memory import Memory
+    from ..memory import Memory
 
     return Memory.open(_find_repo(ctx.obj.get("repo")))
 
@@ -552,7 +552,7 @@ def learn(
     person (imlgit review / approve / reject); gated approves it when every check
     holds; auto approves it.
     """
-    from .experience import load_jsonl
+    from ..experience import load_jsonl
 
     experiences = None
     if file is not None:
@@ -617,7 +617,7 @@ def learn(
 
 
 def _gate(mem: Any) -> Any:
-    from .review import Gate
+    from ..review import Gate
 
     return Gate.from_settings(mem.settings.section("review"), mem.settings.section("scan"))
 
@@ -627,7 +627,7 @@ def _gate(mem: Any) -> Any:
 @click.pass_context
 def proposals(ctx: click.Context, as_json: bool) -> None:
     """Open proposals: rules touched, operations, evidence."""
-    from .review import list_proposals
+    from ..review import list_proposals
 
     found = list_proposals(_store(ctx))
     if as_json:
@@ -672,7 +672,7 @@ def review(
     as_json: bool,
 ) -> None:
     """Review proposal NAME; `imlgit review stats`: approvals, rejections, what gated would do."""
-    from . import review as rv
+    from .. import review as rv
 
     mem = _memory(ctx)
     gate = _gate(mem)
@@ -701,11 +701,11 @@ def review(
             click.echo(f"  {row['proposal']}: {row['decided']}; gated {verdict}"
                        + (f" ({failed})" if failed else ""))
         return
-    from . import reviewtext
+    from .. import reviewtext
 
     evaluation = None
     if eval_file is not None:
-        from .experience import load_jsonl
+        from ..experience import load_jsonl
 
         evaluation = (load_jsonl(eval_file).experiences, eval_file)
     r = rv.review(
@@ -729,7 +729,7 @@ def review(
 @click.pass_context
 def approve(ctx: click.Context, name: str, why: str | None) -> None:
     """Approve proposal NAME: merge it into main as a person (never the learner)."""
-    from .review import approve as approve_
+    from ..review import approve as approve_
 
     store = _store(ctx)
     done = approve_(store, name, approver=_person(store), why=why or "")
@@ -745,7 +745,7 @@ def approve(ctx: click.Context, name: str, why: str | None) -> None:
 @click.pass_context
 def reject(ctx: click.Context, name: str, why: str | None) -> None:
     """Reject proposal NAME: the branch goes, the rejection is recorded on main."""
-    from .review import reject as reject_
+    from ..review import reject as reject_
 
     rationale = _why(why)
     store = _store(ctx)
@@ -785,7 +785,7 @@ def forget(ctx: click.Context, ids: tuple[str, ...], why: str | None, as_json: b
 @click.pass_context
 def evidence(ctx: click.Context, ids: tuple[str, ...], as_json: bool) -> None:
     """What this copy holds of each experience id a rationale cites."""
-    from .evidence import locate
+    from ..evidence import locate
 
     found = locate(_store(ctx), list(ids))
     if as_json:
@@ -796,7 +796,7 @@ def evidence(ctx: click.Context, ids: tuple[str, ...], as_json: bool) -> None:
 
 
 def _question(query: str) -> Any:
-    from .experience import decode_json_line
+    from ..experience import decode_json_line
 
     text = query.strip()
     if text.startswith("{"):
@@ -877,8 +877,8 @@ _ASK_KEYS = {"input", "id", "scope", "action"}
 def _questions_file(stream: BinaryIO) -> tuple[list[Any], list[Any]]:
     """The questions of an ``ask --file`` JSONL file, every line checked before any
     is answered; a bad line is a usage error naming its line."""
-    from .experience import MAX_LINE_BYTES, decode_json_line
-    from .memory import MAX_ASK_MANY, Ask
+    from ..experience import MAX_LINE_BYTES, decode_json_line
+    from ..memory import MAX_ASK_MANY, Ask
 
     name = getattr(stream, "name", "QUESTIONS")
     where = "stdin" if name in ("<stdin>", "-") else str(name)
@@ -947,9 +947,9 @@ def eval_(ctx: click.Context, file: str, at: str | None, as_json: bool) -> None:
     """Checked answers scored on held-out experiences (a JSONL), by what each carries:
     an expected answer (is the answer right), or a reward for the action taken (do
     the rules predict it); with the majority baseline of the same file."""
-    from .experience import load_jsonl
-    from .infer import KINDS, evaluate
-    from .rulefiles import read_rules
+    from ..experience import load_jsonl
+    from ..infer import KINDS, evaluate
+    from ..rulefiles import read_rules
 
     exps = load_jsonl(file).experiences
     store = _store(ctx)
@@ -1038,7 +1038,7 @@ def branch_merge(ctx: click.Context, name: str, why: str | None) -> None:
 
     What imlgit wrote reaches main only through an approval: a proposal, or a copy
     of one, in any spelling (ref, sha), is refused here; approve it instead."""
-    from .commits import CommitMessage
+    from ..commits import CommitMessage
 
     rationale = _why(why)
     short = name.removeprefix("refs/").removeprefix("heads/")
@@ -1075,8 +1075,8 @@ def prune(
     Importance: support, contradictions, retrieval and citation counts, outcome
     credit of the answers that cited the rule, and age (see README).
     """
-    from . import hygiene
-    from . import review as rv
+    from .. import hygiene
+    from .. import review as rv
 
     mem = _memory(ctx)
     store = mem.store
@@ -1084,7 +1084,7 @@ def prune(
         max_rules = mem.settings.get("prune", "max_rules") or None
     retrieved, cited = hygiene.usage_counts(store)
     right, wrong = hygiene.outcome_credit(hygiene.stored_experiences(store))
-    from .rulefiles import read_rules
+    from ..rulefiles import read_rules
 
     every = read_rules(store).require(what="prune")
     ranked = hygiene.importance(
@@ -1196,7 +1196,7 @@ def bench(args: tuple[str, ...]) -> None:
     Writes JSON, a Markdown table and a PNG learning curve; --quick for a smoke
     test; --base-url/--model to run the language-model conditions on an endpoint.
     """
-    from .bench.cli_support import main as bench_main
+    from ..bench.cli_support import main as bench_main
 
     raise SystemExit(bench_main(list(args), prog="imlgit bench"))
 
@@ -1213,7 +1213,7 @@ def mcp(ctx: click.Context) -> None:
     its history. There is no approve tool: what an agent proposes waits for a
     person (or the review policy).
     """
-    from .mcp_server import serve
+    from ..mcp_server import serve
 
     serve(_find_repo(ctx.obj.get("repo")))
 
@@ -1227,9 +1227,9 @@ def mcp(ctx: click.Context) -> None:
 @click.option("--no-hooks", is_flag=True, help="Do not install the git hooks.")
 def clone(url: str, path: str, no_hooks: bool) -> None:
     """Clone the memory at URL (any git URL or path) into PATH."""
-    from .review import track_proposals
-    from .sync import clone as clone_
-    from .sync import fetch
+    from ..review import track_proposals
+    from ..sync import clone as clone_
+    from ..sync import fetch
 
     store = clone_(url, path, install_hooks=not no_hooks)
     opened = track_proposals(store, fetch(store))
@@ -1248,8 +1248,8 @@ def pull(ctx: click.Context, remote: str, as_json: bool) -> None:
     The same rule changed on both sides is a conflict showing both versions, and
     nothing is merged.
     """
-    from .review import track_proposals
-    from .sync import pull as pull_
+    from ..review import track_proposals
+    from ..sync import pull as pull_
 
     store = _store(ctx)
     result = pull_(store, author=_person(store), remote=remote)
@@ -1260,7 +1260,7 @@ def pull(ctx: click.Context, remote: str, as_json: bool) -> None:
     if result.up_to_date:
         click.echo("main is up to date", err=True)
     else:
-        from .approvals import person_only_paths
+        from ..approvals import person_only_paths
 
         how = "fast-forward" if result.fast_forward else "merge commit"
         others = person_only_paths(result.changed)
@@ -1284,7 +1284,7 @@ def pull(ctx: click.Context, remote: str, as_json: bool) -> None:
 @click.pass_context
 def push(ctx: click.Context, remote: str, with_proposals: bool) -> None:
     """Push main (and proposals) to REMOTE; only ever a fast-forward."""
-    from .sync import push as push_
+    from ..sync import push as push_
 
     updated = push_(_store(ctx), remote=remote, proposals=with_proposals)
     click.echo(f"pushed {', '.join(updated)}" if updated else "everything was up to date",
@@ -1324,8 +1324,8 @@ def check(
     too), and the last commit; --staged: git's index; --at REV: that revision;
     --move OLD NEW: whether main may move so; --history REV: whether every approval
     in REV's history counts."""
-    from .scan import scan_text
-    from .store import check_rule_file
+    from ..scan import scan_text
+    from ..store import check_rule_file
 
     problems: list[str] = []
     if history:
@@ -1340,7 +1340,7 @@ def check(
             store = _store(ctx)
             if os.environ.get("GIT_QUARANTINE_PATH"):  # pre-receive: pushed objects wait there
                 store.see_objects(os.environ["GIT_QUARANTINE_PATH"])
-            from .errors import UnapprovedChange
+            from ..errors import UnapprovedChange
 
             if old is None:  # git gives no old value when the caller named none: main's now
                 old = store.head()
@@ -1458,7 +1458,7 @@ def _staged_rule_files() -> list[tuple[str, bytes]]:
 def _other_indexed_ids(staged: set[str]) -> dict[str, str]:
     """rule id -> path of the rule files in git's index that this commit leaves as they
     are: a staged file claiming one of those ids is a second file for it."""
-    from .rules import rule_id_from_path
+    from ..rules import rule_id_from_path
 
     out: dict[str, str] = {}
     for raw in _git("ls-files", "-z", "--", "rules/").split(b"\0"):
@@ -1476,7 +1476,7 @@ def _check_commit_msg(file: str) -> list[str]:
     gitdir = _git("rev-parse", "--git-dir").decode().strip()
     if Path(gitdir, "MERGE_HEAD").exists():
         return []
-    from .commits import CommitMessage
+    from ..commits import CommitMessage
 
     text = Path(file).read_text(encoding="utf-8", errors="replace")
     lines = [line for line in text.splitlines() if not line.startswith("#")]
@@ -1522,7 +1522,7 @@ _repo_everywhere(cli)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: library errors become one line on stderr and exit 1."""
-    from .config import PROCESS_ENV
+    from ..config import PROCESS_ENV
 
     for name, value in PROCESS_ENV.items():
         os.environ.setdefault(name, value)
