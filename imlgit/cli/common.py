@@ -58,52 +58,6 @@ def person_of(store: Any) -> Any:
     return person_identity(os.environ, str(store.path))
 
 
-def refuse_duplicate(store: Any, rule: Any, head: str) -> None:
-    """The same rule twice in a scope is refused at write (imlgit doctor finds the rest)."""
-    from ..errors import RuleError
-    from ..identity import active_rules, duplicate_of
-
-    dup = duplicate_of(rule, active_rules(store, head, scope=rule.scope))
-    if dup is not None:
-        raise RuleError(
-            f"the same rule is already active in scope {rule.scope!r}: {dup} (the same "
-            "statement, ignoring case, spacing and punctuation, or the same when/then); "
-            f"edit {dup} instead",
-            path=rule.path,
-            field="statement",
-        )
-
-
-def refuse_secrets(store: Any, rule: Any) -> None:
-    """A rule write carrying a secret or personal data is refused, with where."""
-    from ..errors import RuleError
-    from ..rules import render_rule
-    from ..scan import scan_text
-
-    found = scan_text(render_rule(rule), path=rule.path, allow=scan_allow(store))
-    if found:
-        listed = "; ".join(str(f) for f in found[:5])
-        raise RuleError(
-            f"refused: {listed}. Rules may not keep secrets or personal data; if this is "
-            "fine, add a pattern to [scan] allow in imlgit.toml",
-            path=rule.path,
-            line=found[0].line,
-        )
-
-
-def scan_allow(store: Any) -> tuple[str, ...]:
-    from ..store import CONFIG_FILE
-
-    data = store.read_file(CONFIG_FILE)
-    return allow_from(data.decode("utf-8") if data else None)
-
-
-def allow_from(toml_text: str | None) -> tuple[str, ...]:
-    from ..config import load_settings
-
-    return tuple(load_settings(toml_text, env={}).get("scan", "allow"))
-
-
 def need_why(why: str | None) -> str:
     """The rationale given with --why: required, and refused when it carries a secret
     or personal data (it is committed to history; imlgit.privacy)."""
@@ -114,7 +68,7 @@ def need_why(why: str | None) -> str:
         raise RationaleRequired('a rationale is required: pass --why "..." saying why')
     ctx = click.get_current_context(silent=True)
     try:
-        allow = scan_allow(open_store(ctx)) if ctx is not None else ()
+        allow = open_store(ctx).scan_allow() if ctx is not None else ()
     except ImlgitError:  # no memory here (yet): the scan without an allowlist
         allow = ()
     check_rationale(why.strip(), allow, what="--why")
@@ -139,6 +93,7 @@ def print_commits(commits: Iterable[Any], *, full: bool) -> None:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 at_option = click.option("--at", "at", metavar="REV", help="Read memory as it was at REV.")
 why_option = click.option("--why", metavar="TEXT", help="The rationale (required).")
+
 
 def open_memory(ctx: click.Context) -> Memory:
     from ..memory import Memory

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -13,10 +12,9 @@ from .common import (
     emit_json,
     json_option,
     need_why,
+    open_memory,
     open_store,
     person_of,
-    refuse_duplicate,
-    refuse_secrets,
     why_option,
 )
 
@@ -60,37 +58,17 @@ def rule_add(
     why: str | None,
 ) -> None:
     """Add a rule (one commit). Prints the commit sha."""
-    from ..commits import CommitMessage
-    from ..errors import RuleError
-    from ..rules import Rule, now_utc, slugify
-
     rationale = need_why(why)
     statement = read_text(statement, statement_file, "statement")
     if not statement:
         raise click.UsageError("give the rule's statement with --statement or --statement-file")
-    store = open_store(ctx)
-    rid = rule_id or slugify(title)
-    head = store.resolve("main")
-    if store.locate(rid, head) is not None:
-        raise RuleError(f"a rule with id {rid!r} exists; edit it, or choose another --id")
-    now = now_utc()
-    new = Rule(
-        id=rid,
-        title=title,
-        statement=statement.strip(),
-        scope=scope,
-        created=now,
-        updated=now,
-        sources=tuple(sources),
-        evidence=evidence.strip(),
-        tags=tuple(tags),
-    )
-    refuse_secrets(store, new)
-    refuse_duplicate(store, new, head)
-    msg = CommitMessage.make("add", f"add {rid}", rationale, rules=[rid])
-    sha = store.put_rule(new, msg, author=person_of(store), expected_head=head)
-    click.echo(f"added {rid}", err=True)
-    click.echo(sha)
+    mem = open_memory(ctx)
+    done = mem.add_rule(
+        title, statement, why=rationale, person=person_of(mem.store), rule_id=rule_id,
+        scope=scope, evidence=evidence, sources=sources, tags=tags,
+    )  # fmt: skip
+    click.echo(f"added {done.rule_id}", err=True)
+    click.echo(done.sha)
 
 
 @rule.command("edit")
@@ -115,47 +93,24 @@ def rule_edit(
     why: str | None,
 ) -> None:
     """Change a rule's fields or replace its file (one commit)."""
-    from ..commits import CommitMessage
-    from ..errors import RuleError
-    from ..rules import now_utc, parse_rule
-
     rationale = need_why(why)
-    store = open_store(ctx)
-    head = store.resolve("main")
-    old = store.read_rule(rule_id, head)
+    text = None
     if file is not None:
         try:
-            data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+            text = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
         except OSError as exc:
             raise click.ClickException(f"{file}: cannot read the rule: {exc.strerror}") from None
-        try:  # read as the file it replaces: its id, scope and place are the defaults
-            new = parse_rule(data, path=old.path)
-        except RuleError as exc:
-            raise RuleError(exc.message, path=file, line=exc.line, field=exc.field) from None
-        if new.id != rule_id:
-            raise RuleError(f"the file's id is {new.id!r}, not {rule_id!r}", path=file, field="id")
-        new = new.with_changes(updated=now_utc())
     else:
         statement = read_text(statement, statement_file, "statement")
-        changes: dict[str, Any] = {
-            k: v
-            for k, v in {
-                "title": title,
-                "statement": statement.strip() if statement else None,
-                "scope": scope,
-                "evidence": evidence.strip() if evidence is not None else None,
-            }.items()
-            if v is not None
-        }
-        if not changes:
+        if not any(v is not None for v in (title, statement or None, scope, evidence)):
             raise click.UsageError("nothing to change: give --title, --statement, ... or --file")
-        new = old.with_changes(updated=now_utc(), **changes)
-    refuse_secrets(store, new)
-    refuse_duplicate(store, new, head)
-    msg = CommitMessage.make("edit", f"edit {rule_id}", rationale, rules=[rule_id])
-    sha = store.put_rule(new, msg, author=person_of(store), expected_head=head)
+    mem = open_memory(ctx)
+    done = mem.edit_rule(
+        rule_id, why=rationale, person=person_of(mem.store), title=title, statement=statement,
+        scope=scope, evidence=evidence, text=text, source=file or "the rule file",
+    )  # fmt: skip
     click.echo(f"edited {rule_id}", err=True)
-    click.echo(sha)
+    click.echo(done.sha)
 
 
 @rule.command("retire")
@@ -164,21 +119,14 @@ def rule_edit(
 @click.pass_context
 def rule_retire(ctx: click.Context, rule_id: str, why: str | None) -> None:
     """Retire a rule: it stays in the repo, but is no longer used (one commit)."""
-    from ..commits import CommitMessage
-    from ..rules import now_utc
-
     rationale = need_why(why)
-    store = open_store(ctx)
-    head = store.resolve("main")
-    old = store.read_rule(rule_id, head)
-    if old.status == "retired":  # what was asked is already so: an outcome, not an error
+    mem = open_memory(ctx)
+    done = mem.retire_rule(rule_id, why=rationale, person=person_of(mem.store))
+    if not done.changed:  # what was asked is already so: an outcome, not an error
         click.echo(f"{rule_id} is already retired; nothing to commit", err=True)
         return
-    msg = CommitMessage.make("retire", f"retire {rule_id}", rationale, rules=[rule_id])
-    new = old.with_changes(status="retired", updated=now_utc())
-    sha = store.put_rule(new, msg, author=person_of(store), expected_head=head)
     click.echo(f"retired {rule_id}", err=True)
-    click.echo(sha)
+    click.echo(done.sha)
 
 
 @rule.command("show")

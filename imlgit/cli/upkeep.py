@@ -6,7 +6,6 @@ import click
 
 from .common import (
     emit_json,
-    gate_of,
     json_option,
     open_memory,
 )
@@ -33,57 +32,24 @@ def prune(
     Importance: support, contradictions, retrieval and citation counts, outcome
     credit of the answers that cited the rule, and age (see README).
     """
-    from .. import hygiene
-    from .. import review as rv
-
-    mem = open_memory(ctx)
-    store = mem.store
-    if max_rules is None:
-        max_rules = mem.settings.get("prune", "max_rules") or None
-    retrieved, cited = hygiene.usage_counts(store)
-    right, wrong = hygiene.outcome_credit(hygiene.stored_experiences(store))
-    from ..rulefiles import read_rules
-
-    every = read_rules(store).require(what="prune")
-    ranked = hygiene.importance(
-        [store.with_git_dates(r) for r in every.values()],  # a hand-written rule's age
-        retrieved=retrieved, cited=cited, right=right, wrong=wrong,
-    )  # fmt: skip
-    plan = hygiene.plan_prune(ranked, max_rules=max_rules, below=below)
-    if dry_run or not plan:
-        if as_json:
-            emit_json({"dry_run": True, "retire": plan, "active": len(ranked)})
-        else:
-            click.echo(f"{len(plan)} of {len(ranked)} active rules would be retired", err=True)
-            for imp in plan:
-                click.echo(f"{imp.score:8.2f}  {imp.rule_id}  ({imp.figures()})")
-        return
-    name = propose or rv.new_proposal_name(store, "prune")
-    created = store.head(rv.proposal_branch(name)) is None
-    branch = rv.start_proposal(store, name)
-    limit = f"The memory keeps at most {max_rules} active rules." if max_rules else ""
-    floor = f"Rules scoring below {below} are retired." if below is not None else ""
-    try:
-        reason = f"{limit} {floor}".strip()
-        commits = hygiene.commit_prune(store, plan, branch=branch, reason=reason)
-    except BaseException:
-        if created and store.head(branch) == store.head():
-            store.delete_branch(branch)
-        raise
-    decision, approval = rv.conclude(
-        store, name, mem.settings.get("review", "policy"), gate_of(mem)
+    done = open_memory(ctx).prune(
+        max_rules=max_rules, below=below, dry_run=dry_run, propose=propose
     )
     if as_json:
-        emit_json({"proposal": name, "commits": commits, "retire": plan,
-                    "decision": decision, "approval": approval})
+        emit_json(done)
         return
-    click.echo(f"proposal {name}: {len(commits)} rules to retire", err=True)
-    if decision is not None:
-        click.echo(f"policy {decision.summary()}", err=True)
-    if approval is None:
-        click.echo(f"review it: imlgit review {name}; then imlgit approve {name}", err=True)
-    click.echo(approval.sha if approval else commits[-1] if commits else store.head())
-
+    if done.proposal is None:
+        click.echo(f"{len(done.retire)} of {done.active} active rules would be retired", err=True)
+        for imp in done.retire:
+            click.echo(f"{imp.score:8.2f}  {imp.rule_id}  ({imp.figures()})")
+        return
+    click.echo(f"proposal {done.proposal}: {len(done.commits)} rules to retire", err=True)
+    if done.decision is not None:
+        click.echo(f"policy {done.decision.summary()}", err=True)
+    if done.approval is None:
+        click.echo(f"review it: imlgit review {done.proposal}; then imlgit approve "
+                   f"{done.proposal}", err=True)  # fmt: skip
+    click.echo(done.head)
 
 @click.command()
 @click.option(
