@@ -10,7 +10,7 @@ from conftest import PERSON, Clock
 
 from imlgit import Memory
 from imlgit.commits import CommitMessage
-from imlgit.errors import PrivacyError, RationaleRequired, RuleError, RuleNotFound
+from imlgit.errors import ConfigError, PrivacyError, RationaleRequired, RuleError, RuleNotFound
 from imlgit.rules import Rule, new_rule_path, render_rule
 from imlgit.store import Store
 
@@ -179,3 +179,20 @@ def test_check_history_and_move_of_a_person_s_commits(mem: Memory) -> None:
     assert mem.check_history().ok
     assert mem.check_move(before, mem.store.resolve("main")).ok
     assert mem.check_move(None, mem.store.resolve("main")).ok
+
+
+def test_check_reports_a_broken_imlgit_toml_where_writes_read_none(mem: Memory) -> None:
+    """A check reads [scan] allow strictly (a broken file is an error there); a write
+    reads main's allow-list leniently: what is unreadable allows nothing."""
+    toml = b'[scan]\nallow = ["jane[.]doe@gmail[.]com"]\n'
+    mem.store.commit({"imlgit.toml": toml}, CommitMessage.make("edit", "allow", "Ops."),
+                     author=PERSON)  # fmt: skip
+    done = mem.add_rule("Escalations", f"Escalate to {EMAIL} at once.", why="Ops asked.",
+                        person=PERSON)  # fmt: skip
+    assert done.changed  # main's allow-list lets it through
+    mem.store.commit({"imlgit.toml": b"[scan\n"}, CommitMessage.make("edit", "break", "Oops."),
+                     author=PERSON)  # fmt: skip
+    with pytest.raises(ConfigError):
+        mem.check()
+    with pytest.raises(RuleError, match="refused: "):  # no allow-list: the scan refuses
+        mem.add_rule("Escalations 2", f"Write to {EMAIL} first.", why="Ops.", person=PERSON)
