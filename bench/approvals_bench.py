@@ -16,12 +16,12 @@ the check, not ssh-keygen).
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
+import click
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.refs import Ref
 
@@ -88,17 +88,16 @@ def build(path: Path, n: int, signed: bool) -> tuple[Store, str]:
     return store, tip.decode()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--commits", type=int, default=100_000)
-    ap.add_argument("--signed", action="store_true")
-    args = ap.parse_args()
+@click.command(help=__doc__.split("\n")[0])
+@click.option("--commits", type=int, default=100_000, show_default=True)
+@click.option("--signed", is_flag=True)
+def main(commits: int, signed: bool) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="imlgit-approvals-bench-"))
     try:
         t0 = time.perf_counter()
-        built, head = build(tmp / "mem", args.commits, args.signed)
+        built, head = build(tmp / "mem", commits, signed)
         built.close()
-        print(f"built {args.commits:,} commits on main in {time.perf_counter() - t0:.1f} s")
+        print(f"built {commits:,} commits on main in {time.perf_counter() - t0:.1f} s")
         store = Store.open(tmp / "mem")
         t0 = time.perf_counter()
         found = store.unapproved_history(head)

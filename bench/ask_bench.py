@@ -24,7 +24,6 @@ four classes) committed with imlgit's own commits; the questions random inputs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -34,6 +33,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import click
 
 from imlgit.commits import CommitMessage, Identity
 from imlgit.conditions import parse_when, render_statement
@@ -169,40 +170,39 @@ def fmt(got: dict[str, float] | None, key: str = "p50") -> str:
     return "-" if got is None else f"{got[key]:,.1f}"
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes", default="1000,10000,100000")
-    ap.add_argument("--questions", type=int, default=200)
-    ap.add_argument("--before-rev", default=BEFORE_REV)
-    ap.add_argument("--no-recall", action="store_true", help="checked ask and cold ask only")
-    args = ap.parse_args(argv)
+@click.command(help=__doc__.split("\n")[0])
+@click.option("--sizes", default="1000,10000,100000", show_default=True)
+@click.option("--questions", type=int, default=200, show_default=True)
+@click.option("--before-rev", default=BEFORE_REV, show_default=True)
+@click.option("--no-recall", is_flag=True, help="checked ask and cold ask only")
+def main(sizes: str, questions: int, before_rev: str, no_recall: bool) -> None:
     now = ROOT
     with tempfile.TemporaryDirectory(prefix="imlgit-ask-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        old = before_tree(tmp, args.before_rev)
-        print(f"before: imlgit at {args.before_rev}" if old else "before: not available")
+        old = before_tree(tmp, before_rev)
+        print(f"before: imlgit at {before_rev}" if old else "before: not available")
         print("ms, one warm process unless cold; p50 / p99; before beside now")
-        for n in map(int, args.sizes.split(",")):
+        for n in map(int, sizes.split(",")):
             path = str(build(tmp, n))
             row: dict[str, object] = {"rules": n}
-            got = child(now, {"what": "ask", "path": path, "n": args.questions})
+            got = child(now, {"what": "ask", "path": path, "n": questions})
             few = 1 if n >= 100_000 else 3
             was = child(old, {"what": "ask", "path": path, "n": few}) if old else None
             print(f"{n:>8,} rules  checked ask   now {fmt(got)} / {fmt(got, 'p99')}   "
                   f"before {fmt(was)} / {fmt(was, 'p99')}")  # fmt: skip
             row["ask"], row["ask_before"] = got, was
-            if not args.no_recall:
+            if not no_recall:
                 built = index_built(Path(path))
-                got = child(now, {"what": "recall", "path": path, "n": args.questions})
+                got = child(now, {"what": "recall", "path": path, "n": questions})
                 how = "index on disk, built by the run before" if built else "index built"
                 print(f"{'':>14}  recall        now {fmt(got)} / {fmt(got, 'p99')}  "
                       f"(the first question, {how}: {got['first'] / 1000:,.1f} s)")  # fmt: skip
-                short = child(now, {"what": "recall", "path": path, "n": args.questions,
+                short = child(now, {"what": "recall", "path": path, "n": questions,
                                     "attributes": 3})  # fmt: skip
                 print(f"{'':>14}  recall, a 3-attribute query (~14 tokens, not 42) now "
                       f"{fmt(short)} / {fmt(short, 'p99')}")  # fmt: skip
                 row["recall_short"] = short
-                was = child(now, {"what": "recall", "path": path, "n": args.questions,
+                was = child(now, {"what": "recall", "path": path, "n": questions,
                                   "embedder": {"runtime": "sentence-transformers"},
                                   "retrieval": {"hnsw_threshold": 200_000}})  # fmt: skip
                 print(f"{'':>14}  recall before (torch, exact) {fmt(was)} / {fmt(was, 'p99')}")
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
                     ("recall", ["--repo", path, "recall", "a0 is yes", "--scope", "tt"]),
                     ("log", ["--repo", path, "log", "-n", "5"]),
                 ]:
-                    if name == "recall" and args.no_recall:
+                    if name == "recall" and no_recall:
                         continue
                     t_now = cold(now, argv_)
                     t_old = cold(old, argv_) if old else None

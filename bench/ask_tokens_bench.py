@@ -10,12 +10,13 @@ OpenAI-compatible path); retrieval is the real MiniLM + FAISS index.
 
 from __future__ import annotations
 
-import argparse
 import random
 import shutil
 import tempfile
 import time
 from pathlib import Path
+
+import click
 
 from imlgit.commits import CommitMessage, Identity
 from imlgit.memory import Memory
@@ -59,17 +60,16 @@ def fill(store: Store, n: int, rng: random.Random) -> None:
         store.commit_many(steps, author=WRITER, sync_worktree=False)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes", default="10,100,1000,10000")
-    ap.add_argument("-k", type=int, default=8)
-    args = ap.parse_args()
+@click.command(help=__doc__.split("\n")[0])
+@click.option("--sizes", default="10,100,1000,10000", show_default=True)
+@click.option("-k", type=int, default=8, show_default=True)
+def main(sizes: str, k: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="imlgit-tokens-"))
     rng = random.Random(0)
-    print(f"prompt tokens per ask (k={args.k}), embedded SmolLM2 server, MiniLM + FAISS")
+    print(f"prompt tokens per ask (k={k}), embedded SmolLM2 server, MiniLM + FAISS")
     print(f"{'rules':>8} {'prompt tokens (mean of 3 asks)':>32} {'retrieved':>10} {'s/ask':>7}")
     try:
-        for n in [int(x) for x in args.sizes.split(",")]:
+        for n in [int(x) for x in sizes.split(",")]:
             path = root / f"m{n}"
             store = Store.init(
                 path, author=Identity("Bench", "bench@example.org"), install_hooks=False
@@ -79,7 +79,7 @@ def main() -> None:
             mem.index()  # build the index before timing
             tokens, retrieved, t0 = [], [], time.perf_counter()
             for q in QUESTIONS:
-                ans = mem.ask(q, scope="shipping", k=args.k)
+                ans = mem.ask(q, scope="shipping", k=k)
                 tokens.append(ans.prompt_tokens)
                 retrieved.append(len(ans.retrieved))
             per = (time.perf_counter() - t0) / len(QUESTIONS)

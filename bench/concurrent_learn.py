@@ -12,12 +12,13 @@ counts.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import click
 
 ROOT = Path(__file__).resolve().parent.parent
 LEARN = """
@@ -85,24 +86,27 @@ def one_run(workdir: Path, k: int) -> dict[str, int]:
     return counts
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=20)
-    args = ap.parse_args()
+def run_bench(runs: int) -> int:
     total: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for k in range(args.runs):
+        for k in range(runs):
             got = one_run(Path(tmp), k)
             for key, value in got.items():
                 total[key] = total.get(key, 0) + value
     print(
-        f"{args.runs} runs x 4 concurrent learns: {total['ok']} succeeded, "
+        f"{runs} runs x 4 concurrent learns: {total['ok']} succeeded, "
         f"{total['reported']} failed and said so; experiences learned {total['learned']}, "
         f"lost {total['lost']}; proposals {total['proposals']} (4 a run expected); "
-        f"git fsck --strict clean in {total['fsck_clean']} of {args.runs} runs"
+        f"git fsck --strict clean in {total['fsck_clean']} of {runs} runs"
     )
-    return 0 if total["lost"] == 0 and total["fsck_clean"] == args.runs else 1
+    return 0 if total["lost"] == 0 and total["fsck_clean"] == runs else 1
+
+
+@click.command(help=__doc__.split("\n")[0])
+@click.option("--runs", type=int, default=20, show_default=True)
+def main(runs: int) -> None:
+    raise SystemExit(run_bench(runs=runs))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -30,7 +30,6 @@ without a model). Every reported pair that was not planted is a false positive.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import itertools
 import json
@@ -44,6 +43,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 
 from imlgit.commits import CommitMessage, Identity
@@ -416,28 +416,52 @@ def cosine(embedder: Any, a: Rule, b: Rule) -> float:
     return float(v[0] @ v[1])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rules", type=int, default=5000, help="rules in memory, planted included")
-    ap.add_argument("--duplicates", type=int, default=100)
-    ap.add_argument("--contradictions", type=int, default=100)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--embedder", choices=["real", "hash"], default="real")
-    ap.add_argument("--similarity", type=float, default=0.9)
-    ap.add_argument("--edited-similarity", type=float, default=0.75)
-    ap.add_argument("--oracle", action="store_true", help="confirm pairs with a perfect model")
-    ap.add_argument("--show", type=int, default=5, help="false positives to print")
-    ap.add_argument(
-        "--sweep",
-        default="0.80,0.85,0.90,0.95",
-        help="thresholds to score too (one doctor run at the lowest; a pair's similarity is "
+@click.command(help=__doc__.split("\n")[0])
+@click.option(
+    "--rules",
+    "rules_arg",
+    type=int,
+    default=5000,
+    show_default=True,
+    help="rules in memory, planted included",
+)
+@click.option("--duplicates", type=int, default=100, show_default=True)
+@click.option("--contradictions", type=int, default=100, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--embedder",
+    "embedder_arg",
+    type=click.Choice(["real", "hash"]),
+    default="real",
+    show_default=True,
+)
+@click.option("--similarity", type=float, default=0.9, show_default=True)
+@click.option("--edited-similarity", type=float, default=0.75, show_default=True)
+@click.option("--oracle", "oracle_arg", is_flag=True, help="confirm pairs with a perfect model")
+@click.option("--show", type=int, default=5, show_default=True, help="false positives to print")
+@click.option(
+    "--sweep",
+    "sweep_arg",
+    default="0.80,0.85,0.90,0.95",
+    show_default=True,
+    help="thresholds to score too (one doctor run at the lowest; a pair's similarity is "
         "reported, so higher thresholds are its findings above them)",
-    )
-    args = ap.parse_args()
-
-    rng = random.Random(args.seed)
+)
+def main(
+    rules_arg: int,
+    duplicates: int,
+    contradictions: int,
+    seed: int,
+    embedder_arg: str,
+    similarity: float,
+    edited_similarity: float,
+    oracle_arg: bool,
+    show: int,
+    sweep_arg: str,
+) -> None:
+    rng = random.Random(seed)
     t = time.perf_counter()
-    rules, planted = generate(args.rules, args.duplicates, args.contradictions, rng)
+    rules, planted = generate(rules_arg, duplicates, contradictions, rng)
     root = Path(tempfile.mkdtemp(prefix="imlgit-doctor-"))
     try:
         store = Store.init(root / "m", author=BENCH, install_hooks=False)
@@ -445,24 +469,24 @@ def main() -> None:
         msg = CommitMessage.make("add", f"add {len(rules)} rules", "Benchmark memory.")
         store.commit(files, msg, author=BENCH, sync_worktree=False)
         made = time.perf_counter() - t
-        if args.embedder == "real":
+        if embedder_arg == "real":
             from imlgit.embed import SentenceTransformerEmbedder
 
             embedder: Any = SentenceTransformerEmbedder()
         else:
             embedder = HashEmbedder()
-        oracle = Oracle(rules, planted) if args.oracle else None
+        oracle = Oracle(rules, planted) if oracle_arg else None
         mem = Memory.open(store.path, env={}, embedder=embedder, chat=oracle)
         t = time.perf_counter()
         mem.index()
         built = time.perf_counter() - t
-        sweep = sorted({float(x) for x in args.sweep.split(",") if x.strip()} | {args.similarity})
-        if sweep[0] < args.edited_similarity:
-            ap.error("the sweep's thresholds must be at least --edited-similarity")
-        lowest = mem.diagnose(similarity=sweep[0], edited_similarity=args.edited_similarity)
+        sweep = sorted({float(x) for x in sweep_arg.split(",") if x.strip()} | {similarity})
+        if sweep[0] < edited_similarity:
+            raise click.UsageError("the sweep's thresholds must be at least --edited-similarity")
+        lowest = mem.diagnose(similarity=sweep[0], edited_similarity=edited_similarity)
         scores = {t: score(above(lowest, t), planted) for t in sweep}
-        report = above(lowest, args.similarity)
-        s = scores[args.similarity]
+        report = above(lowest, similarity)
+        s = scores[similarity]
         missed = [pair for pair, (_, _, kind) in s["pairs"].items() if kind is None]
         by_id = {r.id: r for r in rules}
         s["missed"] = [cosine(embedder, *(by_id[i] for i in sorted(pair))) for pair in missed]
@@ -474,11 +498,11 @@ def main() -> None:
     print(
         f"doctor benchmark: {len(rules):,} rules ({checkable:,} checkable in "
         f"{len(CHECK_SCOPES)} scopes, {len(rules) - checkable:,} plain in {len(DOMAINS)}), "
-        f"seed {args.seed}, embedder {embedder.identity}, similarity >= {args.similarity} "
-        f"(small edits >= {args.edited_similarity}), "
+        f"seed {seed}, embedder {embedder.identity}, similarity >= {similarity} "
+        f"(small edits >= {edited_similarity}), "
         f"model: {'oracle (knows what was planted)' if oracle else 'none'}"
     )
-    print(f"planted: {args.duplicates} duplicates, {args.contradictions} contradictions")
+    print(f"planted: {duplicates} duplicates, {contradictions} contradictions")
     if len(sweep) > 1:
         print("  similarity  found (recall)  right kind  false positives")
         for t in sweep:
@@ -487,7 +511,7 @@ def main() -> None:
                 f"  >= {t:.2f}   {x['found']:>4} ({x['found'] / len(planted.pairs):6.1%})"
                 f"  {x['right']:>10}  {len(x['false']):>15}"
             )
-        print(f"at similarity >= {args.similarity}:")
+        print(f"at similarity >= {similarity}:")
     print(f"found: {s['found']} of {total} ({s['found'] / total:.1%})")
     print(f"right kind: {s['right']} of {total} ({s['right'] / total:.1%})")
     print("  planted as                            reported as                n")
@@ -497,13 +521,13 @@ def main() -> None:
         sims = sorted(s["missed"])
         print(
             f"missed pairs' similarity: min {sims[0]:.3f}, median {sims[len(sims) // 2]:.3f}, "
-            f"max {sims[-1]:.3f} (threshold {args.similarity})"
+            f"max {sims[-1]:.3f} (threshold {similarity})"
         )
     kinds = Counter(kind for _, kind in s["false"])
     shown = ", ".join(f"{n} {k}" for k, n in kinds.most_common()) or "none"
     print(f"false positives (reported pairs not planted): {len(s['false'])} ({shown})")
     sims = {frozenset(f.rules): f.similarity for f in report.findings if len(f.rules) == 2}
-    for pair, kind in s["false"][: args.show]:
+    for pair, kind in s["false"][: show]:
         a, b = sorted(pair)
         sim = sims.get(pair)
         print(f"  {kind} {'' if sim is None else f'{sim:.3f}'}")

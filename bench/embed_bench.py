@@ -15,13 +15,13 @@ matrix kernels, on weights it packs once, run under it).
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import subprocess
 import sys
 import time
 
+import click
 import numpy as np
 
 from imlgit.embed import embedder_from
@@ -71,16 +71,15 @@ def gemm_floor_ms(tokens: int) -> float:
     return best
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--questions", type=int, default=200)
-    ap.add_argument("--runtimes", default="numpy,onnxruntime,sentence-transformers")
-    args = ap.parse_args(argv)
+@click.command(help=__doc__.split("\n")[0])
+@click.option("--questions", type=int, default=200, show_default=True)
+@click.option("--runtimes", default="numpy,onnxruntime,sentence-transformers", show_default=True)
+def main(questions: int, runtimes: str) -> None:
     classes = ["KESTREL", "MORROW", "LUMEN", "VESPER"]
     texts = [f"rule {i}\nWhen a{i % 10} is yes and a{(i * 7) % 10} is no, the class is "
              f"{classes[i % 4]}." for i in range(1000)]  # fmt: skip
     vectors = {}
-    for runtime in args.runtimes.split(","):
+    for runtime in runtimes.split(","):
         out = subprocess.run([sys.executable, "-c", LOAD.format(runtime=runtime)],
                              capture_output=True, text=True, check=True)  # fmt: skip
         print(f"{runtime}: import and load in a new process {float(out.stdout):.2f} s")
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         e.embed(["warm"])
         tok = e._load if isinstance(e, BertEncoder) else None
         for attrs in (1, 3, 10):
-            qs = queries(attrs, args.questions)
+            qs = queries(attrs, questions)
             if tok is not None:
                 tokens = len(tok()[0].encode(qs[0]).ids)
             else:

@@ -40,7 +40,6 @@ It prints the counts; any failed check makes it exit 1.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import logging
@@ -54,6 +53,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import click
 
 ROOT = Path(__file__).resolve().parent.parent
 POINTS = ("objects", "ref-lock", "ref-moved", "worktree", "index-lock")
@@ -335,19 +336,11 @@ def trial(bench: Bench, refs: dict[str, dict[str, Any]], n: int, kind: str, poin
     return True
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--child"]:
-        child(argv[1:])
-        return 0
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="20 kills instead of 100")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--kills", type=int, help="how many kills (default 100, --quick 20)")
-    args = ap.parse_args(argv)
+def run_faults(quick: bool, seed: int, kills: int | None) -> int:
+    """The kills, counted; 1 when a check failed."""
     logging.getLogger("imlgit").addHandler(logging.NullHandler())  # counted, not shown
-    total = args.kills or (20 if args.quick else 100)
-    rng = random.Random(args.seed)
+    total = kills or (20 if quick else 100)
+    rng = random.Random(seed)
     sys.path.insert(0, str(ROOT))
     started = time.perf_counter()
     counts: collections.Counter[str] = collections.Counter()
@@ -370,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
                     break
     seconds = time.perf_counter() - started
     print(f"fault injection: {sum(v for k, v in counts.items() if k.startswith('kills:'))} "
-          f"kills in {seconds:.0f} s (seed {args.seed})")
+          f"kills in {seconds:.0f} s (seed {seed})")
     for key in sorted(counts):
         print(f"  {key:<62} {counts[key]:>4}")
     print(f"  {'failed checks':<62} {len(failures):>4}")
@@ -379,5 +372,16 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failures else 0
 
 
+@click.command(help=__doc__.split("\n\n")[0])
+@click.option("--quick", is_flag=True, help="20 kills instead of 100")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--kills", type=int, help="how many kills (default 100, --quick 20)")
+def main(quick: bool, seed: int, kills: int | None) -> None:
+    raise SystemExit(run_faults(quick, seed, kills))
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    if sys.argv[1:2] == ["--child"]:  # one trial, in the process the bench kills
+        child(sys.argv[2:])
+    else:
+        main()

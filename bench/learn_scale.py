@@ -27,7 +27,6 @@ functions by cumulative time for each run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -38,6 +37,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import click
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -162,39 +163,38 @@ def _digest(rules: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes", default="1000,10000")
-    ap.add_argument("--batch", type=int, default=None, help="default: [learn] batch (16)")
-    ap.add_argument("--retrieval", default="auto", help="auto, on, or both: auto,on")
-    ap.add_argument("--profile", type=int, default=0, metavar="N")
-    ap.add_argument("--timeout", type=float, default=None, help="seconds a run may take")
-    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child's size
-    args = ap.parse_args()
-    if args.one is not None:
-        print(json.dumps(one(args.one, args.batch, args.retrieval, args.profile)))
+def run_bench(
+    sizes_arg: str,
+    batch: int | None,
+    retrieval: str,
+    profile: int,
+    timeout: float | None,
+    one_size: int | None,
+) -> int:
+    if one_size is not None:
+        print(json.dumps(one(one_size, batch, retrieval, profile)))
         return 0
-    sizes = [int(s) for s in args.sizes.split(",")]
-    modes = args.retrieval.split(",")
+    sizes = [int(s) for s in sizes_arg.split(",")]
+    modes = retrieval.split(",")
     print(
         f"learning N truth-table experiences (seed 0) into one proposal, default learner, "
-        f"batch {args.batch or 'default'}, {os.cpu_count()} cores; a new process a run"
+        f"batch {batch or 'default'}, {os.cpu_count()} cores; a new process a run"
     )
     ok = True
     digests: dict[int, set[str]] = {}
     for size in sizes:
         for mode in modes:
             cmd = [sys.executable, __file__, "--one", str(size), "--retrieval", mode,
-                   "--profile", str(args.profile)]
-            if args.batch:
-                cmd += ["--batch", str(args.batch)]
+                   "--profile", str(profile)]
+            if batch:
+                cmd += ["--batch", str(batch)]
             try:
                 run = subprocess.run(
-                    cmd, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout
+                    cmd, capture_output=True, text=True, cwd=ROOT, timeout=timeout
                 )
             except subprocess.TimeoutExpired:
                 ok = False
-                print(f"N={size:>6} retrieval={mode:<4} did not finish in {args.timeout:.0f} s")
+                print(f"N={size:>6} retrieval={mode:<4} did not finish in {timeout:.0f} s")
                 continue
             if run.returncode != 0:
                 ok = False
@@ -211,7 +211,7 @@ def main() -> int:
                 f"{f['batches']} batches, {f['commits']} commits, {f['rules']} rules "
                 f"(digest {f['rules_digest']})\n    phases (s): {phases}"
             )
-            if args.profile:
+            if profile:
                 print(f["profile"])
     for size, seen in digests.items():
         if len(seen) > 1:
@@ -220,5 +220,26 @@ def main() -> int:
     return 0 if ok else 1
 
 
+@click.command(help=__doc__.split("\n")[0])
+@click.option("--sizes", "sizes_arg", default="1000,10000", show_default=True)
+@click.option("--batch", type=int, help="default: [learn] batch (16)")
+@click.option("--retrieval", default="auto", show_default=True, help="auto, on, or both: auto,on")
+@click.option("--profile", type=int, default=0, show_default=True, metavar="N")
+@click.option("--timeout", type=float, help="seconds a run may take")
+@click.option("--one", "one_size", type=int, hidden=True)  # the child's size
+def main(
+    sizes_arg: str,
+    batch: int | None,
+    retrieval: str,
+    profile: int,
+    timeout: float | None,
+    one_size: int | None,
+) -> None:
+    raise SystemExit(
+        run_bench(sizes_arg=sizes_arg, batch=batch, retrieval=retrieval, profile=profile,
+                  timeout=timeout, one_size=one_size)  # fmt: skip
+    )
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

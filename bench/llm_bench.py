@@ -10,9 +10,10 @@ and the wall-clock time of a small JSON answer.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
+
+import click
 
 from imlgit.llm import EmbeddedServer, LLMSettings, OpenAIChat
 
@@ -21,11 +22,10 @@ SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "requi
 ASK = [{"role": "user", "content": 'What is the capital of France? Reply as {"answer": "..."}'}]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--max-tokens", type=int, default=128)
-    args = parser.parse_args()
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--runs", type=int, default=3, show_default=True)
+@click.option("--max-tokens", type=int, default=128, show_default=True)
+def main(runs: int, max_tokens: int) -> None:
 
     with EmbeddedServer() as server:
         print(f"load: {server.load_seconds:.2f} s  ({server.base_url})")
@@ -33,11 +33,11 @@ def main() -> None:
 
         with OpenAI(base_url=server.base_url, api_key="no-key", max_retries=0) as client:
             prompt_rates, gen_rates = [], []
-            for _ in range(args.runs):
+            for _ in range(runs):
                 response = client.chat.completions.create(
                     model="local",
                     messages=PROMPT,  # type: ignore[arg-type]
-                    max_tokens=args.max_tokens,
+                    max_tokens=max_tokens,
                     temperature=0,
                     extra_body={"cache_prompt": False},
                 )

@@ -15,7 +15,6 @@ head.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -25,6 +24,8 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
+
+import click
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -105,15 +106,14 @@ def _commit_flag(cli: list[str], root: Path, name: str) -> int | None:
     return len(_run([*cli, "review", name, "--commits"], root).splitlines())
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", choices=("main", "text"))
-    args = ap.parse_args()
+@click.command(help=__doc__.split("\n")[0])
+@click.option("--only", type=click.Choice(("main", "text")))
+def main(only: str | None) -> None:
     runs = []
-    if args.only in (None, "main"):
+    if only in (None, "main"):
         env = TruthTable(seed=0)  # what `make demo` learns (imlgit/tour.py)
         runs.append(measure("truth-table-1", env.sample(200, 1), env.sample(500, 2), 20))
-    if args.only in (None, "text"):
+    if only in (None, "text"):
         text = SupportText(seed=0)
         train = to_experiences(text.sample(300, 1))
         test = to_experiences(text.sample(200, 2))

@@ -18,13 +18,14 @@ retiring the half with the least support alone.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import click
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -127,30 +128,36 @@ def run(
         }
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--noise", type=float, default=0.1)
-    ap.add_argument("--train", type=int, default=400)
-    ap.add_argument("--work", type=int, default=1000, help="questions the agent answers")
-    ap.add_argument("--test", type=int, default=1000)
-    ap.add_argument(
-        "--scenario",
-        choices=("stale", "in-use"),
-        default="stale",
-        help="stale: rules of two tasks no longer done beside the current one; in-use: "
+@click.command(help=__doc__.split("\n")[0])
+@click.option("--seeds", default="0,1,2", show_default=True)
+@click.option("--noise", type=float, default=0.1, show_default=True)
+@click.option("--train", type=int, default=400, show_default=True)
+@click.option(
+    "--work",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="questions the agent answers",
+)
+@click.option("--test", type=int, default=1000, show_default=True)
+@click.option(
+    "--scenario",
+    type=click.Choice(("stale", "in-use")),
+    default="stale",
+    show_default=True,
+    help="stale: rules of two tasks no longer done beside the current one; in-use: "
         "only a careless learner's narrow rules of the current task, all of them used",
-    )
-    args = ap.parse_args(argv)
+)
+def main(seeds: str, noise: float, train: int, work: int, test: int, scenario: str) -> None:
     t0 = time.perf_counter()
-    print(f"scenario {args.scenario}: truth table, {args.train} training experiences with "
-          f"{args.noise:.0%} noise; the agent answers {args.work}; held-out {args.test}")
+    print(f"scenario {scenario}: truth table, {train} training experiences with "
+          f"{noise:.0%} noise; the agent answers {work}; held-out {test}")
     print("| seed | active rules (current task) | retired by importance (current task) | "
           "before | importance half | least support half | random half |")
     print("|---|---|---|---|---|---|---|")
     rows = []
-    for seed in [int(s) for s in args.seeds.split(",")]:
-        r = run(seed, args.noise, args.train, args.work, args.test, args.scenario)
+    for seed in [int(s) for s in seeds.split(",")]:
+        r = run(seed, noise, train, work, test, scenario)
         rows.append(r)
         print(f"| {seed} | {r['rules']} ({r['current']}) | {r['retired']} "
               f"({r['current_retired']}) | {r['before']:.1%} | "

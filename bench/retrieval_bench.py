@@ -15,7 +15,6 @@ all-MiniLM-L6-v2 and with a BM25 baseline implemented here. Deterministic.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
@@ -30,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import click
 import numpy as np
 
 from imlgit.embed import SentenceTransformerEmbedder
@@ -425,22 +425,30 @@ def quality(minilm: SentenceTransformerEmbedder, workdir: Path) -> None:
 # -- main -------------------------------------------------------------------------
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,10000,100000")
-    parser.add_argument("--million", action="store_true", help="also 1,000,000 rules")
-    parser.add_argument("--skip-hnsw", action="store_true")
-    parser.add_argument("--skip-quality", action="store_true")
-    parser.add_argument("--keep", action="store_true", help="keep the index directories")
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--child-hnsw", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(scale_child(args.child, args.dir, args.child_hnsw)))
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--sizes", "sizes_arg", default="1000,10000,100000", show_default=True)
+@click.option("--million", is_flag=True, help="also 1,000,000 rules")
+@click.option("--skip-hnsw", is_flag=True)
+@click.option("--skip-quality", is_flag=True)
+@click.option("--keep", is_flag=True, help="keep the index directories")
+@click.option("--child", type=int, hidden=True)
+@click.option("--child-hnsw", is_flag=True, hidden=True)
+@click.option("--dir", type=Path, hidden=True)
+def main(
+    sizes_arg: str,
+    million: bool,
+    skip_hnsw: bool,
+    skip_quality: bool,
+    keep: bool,
+    child: int | None,
+    child_hnsw: bool,
+    dir: Path | None,
+) -> None:
+    if child:
+        print(json.dumps(scale_child(child, dir, child_hnsw)))
         return
-    sizes = [int(s) for s in args.sizes.split(",") if s]
-    if args.million:
+    sizes = [int(s) for s in sizes_arg.split(",") if s]
+    if million:
         sizes.append(1_000_000)
     workdir = Path(tempfile.mkdtemp(prefix="imlgit-bench-"))
     started = time.perf_counter()
@@ -464,7 +472,7 @@ def main() -> None:
                   f"full rebuild / one-rule sync = {res['build_s'] / res['sync_one_s']:,.0f}x")
             print(f"  open from disk {res['open_s']:.2f} s   disk {res['disk_mb']:.0f} MB   "
                   f"peak RSS {res['peak_rss_mb']:.0f} MB")
-        hnsw_n = max(n for n in sizes if n < 1_000_000) if not args.skip_hnsw else 0
+        hnsw_n = max(n for n in sizes if n < 1_000_000) if not skip_hnsw else 0
         if hnsw_n >= 10_000:
             res = run_child(hnsw_n, workdir / f"hnsw-{hnsw_n}", hnsw=True)
             print(f"\nHNSW (M=32, efConstruction=40) at {hnsw_n:,} rules: build "
@@ -504,11 +512,11 @@ def main() -> None:
                 lat.append(time.perf_counter() - t)
             print(f"  query WITH embedding at {n:>9,} rules: {ms(lat)}")
             index.close()
-        if not args.skip_quality:
+        if not skip_quality:
             quality(minilm, workdir)
         print(f"\nTotal bench time {time.perf_counter() - started:.0f} s")
     finally:
-        if not args.keep:
+        if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -9,7 +9,6 @@ rates in interleaved blocks (imlgit, imlgit in chains, the git CLI, in turn).
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -18,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import click
 
 from imlgit.commits import CommitMessage, Identity
 from imlgit.rules import Rule, new_rule_path, render_rule, shard_path
@@ -239,23 +240,23 @@ def cold_start(repo: Path) -> tuple[float, list[str]]:
     return best, heavy
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="200 and 1,000 commits")
-    ap.add_argument(
-        "--git-sample",
-        type=int,
-        default=200,
-        help="git CLI commits timed at each size (default 200)",
-    )
-    args = ap.parse_args()
-    sizes = (200, 1000) if args.quick else (1000, 10000)
+@click.command(help=__doc__.split("\n")[0])
+@click.option("--quick", is_flag=True, help="200 and 1,000 commits")
+@click.option(
+    "--git-sample",
+    type=int,
+    default=200,
+    show_default=True,
+    help="git CLI commits timed at each size (default 200)",
+)
+def main(quick: bool, git_sample: int) -> None:
+    sizes = (200, 1000) if quick else (1000, 10000)
     root = Path(tempfile.mkdtemp(prefix="imlgit-bench-"))
     try:
-        print(f"store benchmark ({'quick' if args.quick else 'full'}), in {root}")
+        print(f"store benchmark ({'quick' if quick else 'full'}), in {root}")
         results = {}
         for n in sizes:
-            t = throughput(root, n, args.git_sample)
+            t = throughput(root, n, git_sample)
             results[n] = t["store"]
             print(
                 f"  {n:>6} one-rule commits: imlgit {t['overall']:7.1f} commits/s overall, "

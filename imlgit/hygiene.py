@@ -27,7 +27,7 @@ import datetime as _dt
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .commits import CommitMessage, Identity
@@ -46,6 +46,8 @@ __all__ = [
     "importance",
     "plan_prune",
     "commit_prune",
+    "ranked",
+    "Pruned",
 ]
 
 HYGIENE = Identity("imlgit hygiene", "hygiene@imlgit.invalid")
@@ -195,6 +197,45 @@ def importance(
     ]
     out.sort(key=lambda i: (i.score, -i.age_days, i.rule_id))
     return out
+
+
+def ranked(store: Store) -> list[Importance]:
+    """The active rules on main, least important first, from the figures this copy
+    has (usage log, stored experiences, each rule's git dates). A rule file that does
+    not parse refuses the ranking (:class:`~imlgit.errors.RuleError`): pruning around
+    it would rank a memory that is not the one on main."""
+    from .rulefiles import read_rules
+
+    retrieved, cited = usage_counts(store)
+    right, wrong = outcome_credit(stored_experiences(store))
+    every = read_rules(store).require(what="prune")
+    return importance(
+        [store.with_git_dates(r) for r in every.values()],  # a hand-written rule's age
+        retrieved=retrieved, cited=cited, right=right, wrong=wrong,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What a prune did, or would do: ``retire`` the rules chosen (least important
+    first) of the ``active`` ones. ``proposal`` is None when nothing was written (a
+    dry run, or nothing to retire); else its ``commits``, one a rule, and what the
+    review policy made of it (``decision``, ``approval``). ``head``: the approval's
+    merge, else the proposal's last commit, else main."""
+
+    retire: list[Importance]
+    active: int
+    head: str
+    proposal: str | None = None
+    commits: list[str] = field(default_factory=list)
+    decision: Any = None
+    approval: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.proposal is None:
+            return {"dry_run": True, "retire": self.retire, "active": self.active}
+        return {"proposal": self.proposal, "commits": self.commits, "retire": self.retire,
+                "decision": self.decision, "approval": self.approval}  # fmt: skip
 
 
 def plan_prune(

@@ -30,24 +30,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import evidence, locking
+from . import authoring, checking, evidence, hygiene, locking
+from .authoring import Written
+from .checking import Checked
 from .commits import LEARNER, CommitMessage, Identity, evidence_trailer
 from .config import Settings, load_settings
 from .errors import (
     ExperienceError,
     ImlgitError,
     LearnError,
-    RationaleRequired,
     ReviewError,
     RuleError,
     StoreError,
-    VerificationError,
 )
-from .experience import MAX_LINE_BYTES, Experience, load_jsonl, valid_experience_id
+from .experience import MAX_LINE_BYTES, Experience, load_jsonl
+from .hygiene import Pruned
 from .infer import Answer, CheckIndex, answer, record_usage
 from .inputs import describe
 from .learn import BatchResult, Learning, LearnSettings
-from .rules import MAX_SOURCES, Rule, now_utc, unique_rule_id
+from .rules import Rule
 from .store import CONFIG_FILE, DEFAULT_BRANCH, INDEX_DIR, Store
 
 if TYPE_CHECKING:
@@ -563,6 +564,81 @@ class Memory:
                 os.close(fd)
             os.replace(tmp, path)
 
+    # ------------------------------------------------------------------ a person's writes
+
+    def add_rule(self, title: str, statement: str, *, why: str, person: Identity,
+                 rule_id: str | None = None, scope: str = "general", evidence: str = "",
+                 sources: Sequence[str] = (), tags: Sequence[str] = ()) -> Written:  # fmt: skip
+        """Add a rule to main as ``person``, one commit (:func:`.authoring.add_rule`:
+        refused when its id exists, it carries secrets, or it is active already)."""
+        return authoring.add_rule(self.store, title=title, statement=statement, why=why,
+                                  author=person, rule_id=rule_id, scope=scope,
+                                  evidence=evidence, sources=sources, tags=tags)  # fmt: skip
+
+    def edit_rule(self, rule_id: str, *, why: str, person: Identity, title: str | None = None,
+                  statement: str | None = None, scope: str | None = None,
+                  evidence: str | None = None, text: bytes | None = None,
+                  source: str = "the rule file") -> Written:  # fmt: skip
+        """Change a rule on main as ``person``, one commit: the fields given, or its
+        whole file as ``text`` (``source`` names it in errors). The checks of
+        :meth:`add_rule` (:func:`.authoring.edit_rule`)."""
+        return authoring.edit_rule(self.store, rule_id, why=why, author=person, title=title,
+                                   statement=statement, scope=scope, evidence=evidence,
+                                   text=text, source=source)  # fmt: skip
+
+    def retire_rule(self, rule_id: str, *, why: str, person: Identity) -> Written:
+        """Retire a rule on main as ``person``, one commit; a rule retired already is
+        left so, and the result's ``sha`` is None (:func:`.authoring.retire_rule`)."""
+        return authoring.retire_rule(self.store, rule_id, why=why, author=person)
+
+    def prune(self, *, max_rules: int | None = None, below: float | None = None,
+              dry_run: bool = False, propose: str | None = None) -> Pruned:  # fmt: skip
+        """Retire the least important active rules (:mod:`.hygiene`), one commit each,
+        on proposal ``propose`` (default ``prune-<time>``), which the review policy
+        then decides as it decides a learned one. ``max_rules`` defaults to ``[prune]
+        max_rules``; ``dry_run`` (or nothing to retire) writes nothing."""
+        from . import review as rv
+
+        store = self.store
+        if max_rules is None:
+            max_rules = self.settings.get("prune", "max_rules") or None
+        ranked = hygiene.ranked(store)
+        plan = hygiene.plan_prune(ranked, max_rules=max_rules, below=below)
+        if dry_run or not plan:
+            return Pruned(plan, len(ranked), store.resolve(DEFAULT_BRANCH))
+        name = propose or rv.new_proposal_name(store, "prune")
+        created = store.head(rv.proposal_branch(name)) is None
+        branch = rv.start_proposal(store, name)
+        limit = f"The memory keeps at most {max_rules} active rules." if max_rules else ""
+        floor = f"Rules scoring below {below} are retired." if below is not None else ""
+        try:
+            reason = f"{limit} {floor}".strip()
+            commits = hygiene.commit_prune(store, plan, branch=branch, reason=reason)
+        except BaseException:
+            if created and store.head(branch) == store.head():
+                store.delete_branch(branch)
+            raise
+        gate = rv.Gate.from_settings(self.settings.section("review"), self.settings.section("scan"))
+        decision, approval = rv.conclude(store, name, self.settings.get("review", "policy"), gate)
+        main = store.resolve(DEFAULT_BRANCH)
+        head = approval.sha if approval else commits[-1] if commits else main
+        return Pruned(plan, len(ranked), head, name, commits, decision, approval)
+
+    def check(self, at: str | None = None) -> Checked:
+        """The rule files' problems: without ``at`` the working tree and HEAD, else
+        that revision; each file secret-scanned (:func:`.checking.check_memory`)."""
+        return checking.check_memory(self.store, at)
+
+    def check_move(self, old: str | None, new: str) -> Checked:
+        """Whether main may move from ``old`` (None: main now) to ``new``: every commit
+        imlgit wrote that it brings is inside an approval (:func:`.checking.check_move`)."""
+        return checking.check_move(self.store, old, new)
+
+    def check_history(self, rev: str = DEFAULT_BRANCH) -> Checked:
+        """Whether every commit imlgit wrote in ``rev``'s history is inside an approval
+        that counts (:func:`.checking.check_history`)."""
+        return checking.check_history(self.store, rev)
+
     # ------------------------------------------------------------------ proposing
 
     def propose(
@@ -596,52 +672,15 @@ class Memory:
         ``[scan] allow`` patterns of imlgit.toml let some through). Returns the
         proposal's name; a person approves it with ``imlgit approve NAME``.
         """
-        from .conditions import parse_then, parse_when
+        from .identity import duplicate_of, same_rule
         from .proposals import rejected_rules
         from .review import PREFIX, open_proposal, proposal_branch
-        from .scan import scan_text
 
         store = self.store
-        if not isinstance(rationale, str) or not rationale.strip():
-            raise RationaleRequired("a rationale is required: say why this rule is right")
-        if not isinstance(statement, str) or not statement.strip():
-            raise RuleError("a rule needs a statement", field="statement")
-        statement = statement.strip()
-        rationale = rationale.strip()
-        if title is not None and not isinstance(title, str):
-            raise RuleError("the title is text", field="title")
-        title = (title or "").strip() or _title_from(statement)
-        if isinstance(evidence, str):
-            raise ExperienceError("evidence is a list of experience ids", field="evidence")
-        sources = tuple(dict.fromkeys(evidence))
-        if len(sources) > MAX_SOURCES:
-            raise ExperienceError(f"at most {MAX_SOURCES} evidence ids", field="evidence")
-        for ev in sources:
-            if not valid_experience_id(ev):
-                raise ExperienceError(
-                    f"bad evidence id {ev!r}: an experience id is letters, digits, '.', '_', "
-                    "':' or '-', starting with a letter or digit, without '..'",
-                    field="evidence",
-                )
-        conds = parse_when(when) if when is not None else None
-        outcome = parse_then(then) if then is not None else None
-        if (conds is None) != (outcome is None):
-            raise RuleError("'when' and 'then' go together: give both or neither", field="when")
-        main = store.resolve(DEFAULT_BRANCH)
-        rules = store.read_rules(main)
-        now = now_utc()
-        rule = Rule(
-            id=unique_rule_id(title, rules),
-            title=title,
-            statement=statement,
-            scope=scope,
-            created=now,
-            updated=now,
-            sources=sources,
-            when=conds,
-            then=outcome,
-        )
-        from .identity import duplicate_of, same_rule
+        rule, rationale, main, rules = authoring.proposed_rule(
+            store, statement, rationale, evidence=evidence, scope=scope, title=title,
+            when=when, then=then,
+        )  # fmt: skip
 
         dup = duplicate_of(rule, rules)
         if dup is not None:
@@ -649,25 +688,19 @@ class Memory:
         pending = self._pending_proposal(rule)
         if pending is not None:
             return pending  # proposed already: the same proposal, not a second one
-        if conds is not None and outcome is not None:
-            rule = self._verified(rule, main)
+        if rule.when is not None and rule.then is not None:
+            least = float(self.settings.get("learn", "min_precision"))
+            rule = authoring.verified(store, rule, main, min_precision=least)
         for r in rejected_rules(store, main):
             if not r.retired and same_rule(rule, r):
                 raise ReviewError(f"people rejected this rule in proposal {r.proposal}: {r.why}")
-        allow = self.settings.get("scan", "allow") or ()
-        for where, text in (("statement", statement), ("rationale", rationale), ("title", title)):
-            found = scan_text(text, path=where, allow=allow)
-            if found:
-                f = found[0]
-                raise RuleError(
-                    f"looks like a secret or personal data: {f.kind} at line {f.line}, column "
-                    f"{f.column} ({f.excerpt}); remove it (or allow the pattern in [scan] allow "
-                    "of imlgit.toml)",
-                    field=where,
-                )
+        authoring.refuse_secret_fields(
+            {"statement": rule.statement, "rationale": rationale, "title": rule.title},
+            self.settings.get("scan", "allow") or (),
+        )
         trailers = []
-        if sources:
-            trailers.append(("Imlgit-Evidence", evidence_trailer(sources)))
+        if rule.sources:
+            trailers.append(("Imlgit-Evidence", evidence_trailer(rule.sources)))
         msg = CommitMessage.make(
             "induce", f"add {rule.id}", rationale, rules=[rule.id], trailers=trailers
         )
@@ -707,36 +740,6 @@ class Memory:
                 if other.status == "active" and same_rule(rule, other):
                     return p.name
         return None
-
-    def _verified(self, rule: Rule, main: str) -> Rule:
-        """``rule`` with the support and contradictions the experiences stored on main
-        show; :class:`VerificationError` when they contradict it too often."""
-        from .conditions import matches
-        from .hygiene import stored_experiences
-        from .verify import OUTCOME, judge, kind_of
-
-        kind = kind_of(rule)
-        right = wrong = 0
-        for exp in stored_experiences(self.store, main, skip_invalid=True):
-            if exp.scope != rule.scope or (kind == OUTCOME and exp.output is None):
-                continue
-            if not matches(rule.when or (), exp.acted if kind == OUTCOME else exp.view):
-                continue
-            ok = judge(exp, rule.then or "", kind)
-            if ok is not None:
-                right += ok
-                wrong += not ok
-        least = float(self.settings.get("learn", "min_precision"))
-        if right + wrong and right / (right + wrong) < least:
-            raise VerificationError(
-                f"the stored experiences contradict this rule: right on {right}, wrong on "
-                f"{wrong} of the {right + wrong} in scope {rule.scope!r} it decides "
-                f"(precision {right / (right + wrong):.2f}, below [learn] min_precision "
-                f"{least:.2f})",
-                rule.id,
-                f"support {right}, contradictions {wrong}",
-            )
-        return rule.with_changes(support=right, contradictions=wrong)
 
     # ------------------------------------------------------------------ learning
 
@@ -1011,12 +1014,3 @@ def _journal_ids(path: Path) -> set[str]:
     except FileNotFoundError:
         return set()
     return {i for i in map(_line_id, data.split(b"\n")) if i is not None}
-
-
-def _title_from(statement: str, limit: int = 80) -> str:
-    """A one-line title: the statement on one line, cut at a word before ``limit``."""
-    text = " ".join(statement.split())
-    if len(text) <= limit:
-        return text.rstrip(".") or text
-    cut = text[:limit].rsplit(" ", 1)[0] or text[:limit]
-    return cut.rstrip(" ,;:") + "…"

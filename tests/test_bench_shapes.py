@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from imlgit.bench.cli_support import main as bench_main
 from imlgit.bench.embedders import HashEmbedder
 from imlgit.bench.environments import ENVIRONMENTS, make_environment
 from imlgit.bench.harness import hidden_rules, run_condition
@@ -34,6 +33,7 @@ from imlgit.bench.shapes_run import (
     run_shapes,
 )
 from imlgit.bench.shapes_text import SupportText, number_words
+from imlgit.cli.bench import main as bench_main
 from imlgit.conditions import Condition
 from imlgit.experience import Experience, Outcome
 from imlgit.infer import checked_answer

@@ -25,10 +25,8 @@ difficulty tables unless ``sweep_conditions`` names them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -49,12 +47,12 @@ from .harness import (
 )
 from .report import curve_table, main_table, plot_curves, summarize, sweep_table
 from .scale import ScaleOptions, run_scale
-from .shapes_run import add_shapes_parser, run_shapes, shapes_options
 
 __all__ = [
     "BenchOptions",
     "ScaleOptions",
-    "main",
+    "bench_options",
+    "scale_options",
     "markdown_from_json",
     "parse_conditions",
     "parse_difficulty",
@@ -624,39 +622,7 @@ def run_tickets(
     return run_benchmark(opts, chat=chat, embedder=embedder, progress=progress)
 
 
-# --------------------------------------------------------------------------- argparse
-
-
-def _bench_parser(sub: Any, name: str, help_text: str) -> None:
-    d = BenchOptions()
-    p = sub.add_parser(name, help=help_text, description=help_text)
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated (default 0,1,2)")
-    p.add_argument("--iterations", type=int, default=d.iterations)
-    p.add_argument("--batch", type=int, default=d.batch)
-    p.add_argument("--test", type=int, default=d.test, help="held-out experiences")
-    p.add_argument("--noise", type=float, default=d.noise, help="noise of the main results")
-    p.add_argument("--noise-levels", default="0,0.1,0.2", help="columns of the noise table")
-    p.add_argument("--attributes", type=int, default=d.attributes)
-    p.add_argument("--classes", type=int, default=d.classes)
-    p.add_argument("--clauses", type=int, default=d.clauses)
-    p.add_argument("--literals", type=int, default=d.literals)
-    p.add_argument("--difficulty", help="CLAUSESxLITERALSxATTRIBUTES,... (the difficulty table)")
-    p.add_argument("--conditions", help="comma-separated names, or all, no-model, with-model")
-    p.add_argument("--sweep-conditions", help="conditions of the noise and difficulty tables")
-    p.add_argument("--momentum", type=float, default=d.momentum)
-    p.add_argument("--window", type=int)
-    p.add_argument("--k", type=int, default=d.k)
-    p.add_argument("--embedder", help="minilm (default) or hash (default with --quick)")
-    p.add_argument("--base-url")
-    p.add_argument("--model")
-    p.add_argument("--api-key")
-    p.add_argument("--model-test", type=int, default=d.model_test)
-    p.add_argument("--model-timeout", type=float, help="seconds per model request")
-    p.add_argument("--model-batch", type=int)
-    p.add_argument("--model-seeds", type=int)
-    p.add_argument("--act-with-model", action="store_true")
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--out", type=Path, default=d.out)
+# --------------------------------------------------------------------------- command-line values
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -691,50 +657,3 @@ def bench_options(env: str, **values: Any) -> BenchOptions:
 def scale_options(**values: Any) -> ScaleOptions:
     """ScaleOptions from command-line values (sizes comma-separated; None: default)."""
     return ScaleOptions(**_values(values))
-
-
-def main(argv: Sequence[str] | None = None, *, prog: str = "python -m imlgit.bench") -> int:
-    """``python -m imlgit.bench truth-table|tickets|shapes|scale ...`` (the same options as
-    ``imlgit bench``; ``prog`` names the command in usage messages)."""
-    from ..config import PROCESS_ENV
-
-    for name, value in PROCESS_ENV.items():
-        os.environ.setdefault(name, value)
-    ap = argparse.ArgumentParser(
-        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = ap.add_subparsers(dest="command", required=True)
-    _bench_parser(sub, "truth-table", "the truth-table learning benchmark")
-    _bench_parser(sub, "tickets", "the same benchmark on support tickets (text)")
-    add_shapes_parser(sub)
-    s = sub.add_parser("scale", help="accuracy and prompt tokens as distractor rules grow")
-    sd = ScaleOptions()
-    s.add_argument("--sizes", default=",".join(map(str, sd.sizes)))
-    s.add_argument("--k", type=int, default=sd.k)
-    s.add_argument("--seed", type=int, default=sd.seed)
-    s.add_argument("--test", type=int, default=sd.test)
-    s.add_argument("--embedder", default=sd.embedder)
-    s.add_argument("--base-url")
-    s.add_argument("--model")
-    s.add_argument("--api-key")
-    s.add_argument("--model-test", type=int, default=sd.model_test)
-    s.add_argument("--out", type=Path, default=sd.out)
-    args = ap.parse_args(argv)
-
-    def progress(text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
-
-    values = {k: v for k, v in vars(args).items() if k != "command"}
-    try:
-        if args.command == "scale":
-            paths = run_scale(scale_options(**values), progress=progress)
-        elif args.command == "shapes":
-            paths = run_shapes(shapes_options(values), progress=progress)
-        else:
-            paths = run_benchmark(bench_options(args.command, **values), progress=progress)
-    except ValueError as exc:
-        ap.error(str(exc))
-    sys.stdout.write(paths["markdown"].read_text(encoding="utf-8"))
-    for kind, path in paths.items():
-        print(f"wrote {kind}: {path}", file=sys.stderr)
-    return 0

@@ -38,7 +38,6 @@ from .shapes import to_experiences
 __all__ = [
     "SHAPES_CONDITIONS",
     "ShapesOptions",
-    "add_shapes_parser",
     "markdown_from_json",
     "run_shapes",
 ]
@@ -328,35 +327,16 @@ def markdown_from_json(path: Path) -> str:
     return markdown(ShapesOptions(**raw), doc, results)
 
 
-# --------------------------------------------------------------------------- argparse
+# --------------------------------------------------------------------------- command-line values
 
 
 def _words(text: str) -> tuple[str, ...]:
     return tuple(w.strip() for w in text.split(",") if w.strip())
 
 
-def add_shapes_parser(sub: Any) -> None:
-    """The ``shapes`` subcommand of ``imlgit bench``."""
-    d = ShapesOptions()
-    p = sub.add_parser(
-        "shapes",
-        help="environments shaped like agent logs (text, attributes, nested, reward-only)",
-        description=__doc__,
-    )
-    p.add_argument("--envs", default=",".join(d.envs), help="comma-separated (default all)")
-    p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--train", type=int, default=d.train)
-    p.add_argument("--test", type=int, default=d.test)
-    p.add_argument("--batch", type=int, default=d.batch)
-    p.add_argument("--conditions", default=",".join(d.conditions))
-    p.add_argument("--momentum", type=float, default=d.momentum)
-    p.add_argument("--k", type=int, default=d.k)
-    p.add_argument("--embedder", default=d.embedder, help="minilm (default) or hash")
-    p.add_argument("--out", type=Path, default=d.out)
-
-
 def shapes_options(values: dict[str, Any]) -> ShapesOptions:
-    """ShapesOptions from the parsed command line (ValueError names what is wrong)."""
+    """ShapesOptions from command-line values: envs, conditions and seeds as
+    comma-separated text (ValueError names what is wrong)."""
     v = dict(values)
     v["envs"] = _words(v["envs"])
     v["conditions"] = _words(v["conditions"])

@@ -12,47 +12,52 @@ benchmark; this keeps commands already written down working.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .cli_support import BenchOptions, parse_floats, parse_ints, run_benchmark
+from .cli_support import BenchOptions, parse_floats, parse_ints
 
 CONDITIONS = ("majority", "covering-no-momentum", "covering", "hidden-rules")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="imlgit truth-table benchmark (first options)")
-    ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--train", type=int, default=200)
-    ap.add_argument("--test", type=int, default=1000)
-    ap.add_argument("--batch", type=int, default=20)
-    ap.add_argument("--noise", default="0,0.1", help="comma-separated shares of flipped outcomes")
-    ap.add_argument("--quick", action="store_true", help="one seed, 100 experiences")
-    ap.add_argument("--window", type=int)
-    ap.add_argument("--out", type=Path, default=Path("bench-results"))
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
-    seeds = parse_ints(args.seeds)
-    train = args.train
-    if args.quick:
-        seeds, train = seeds[:1], min(train, 100)
-    levels = parse_floats(args.noise) or (0.0,)
-    options = BenchOptions(
-        seeds=seeds,
-        iterations=max(1, -(-train // args.batch)),
-        batch=args.batch,
-        test=args.test,
+def first_options(
+    *,
+    seeds: str = "0,1,2",
+    train: int = 200,
+    test: int = 1000,
+    batch: int = 20,
+    noise: str = "0,0.1",
+    quick: bool = False,
+    window: int | None = None,
+    out: Path = Path("bench-results"),
+) -> BenchOptions:
+    """The BenchOptions the first command's options stand for: ``train`` experiences
+    in batches of ``batch``, the main results at the first ``noise`` level and a
+    noise table over them all (comma-separated); ``quick``: one seed, at most 100
+    experiences. ValueError names what is wrong."""
+    seed_list = parse_ints(seeds)
+    if quick:
+        seed_list, train = seed_list[:1], min(train, 100)
+    levels = parse_floats(noise) or (0.0,)
+    return BenchOptions(
+        seeds=seed_list,
+        iterations=max(1, -(-train // batch)),
+        batch=batch,
+        test=test,
         noise=levels[0],
         noise_levels=levels,
         difficulty=(),
         conditions=CONDITIONS,
-        window=args.window,
-        out=args.out,
+        window=window,
+        out=out,
     )
-    paths = run_benchmark(options)
-    sys.stdout.write(paths["markdown"].read_text(encoding="utf-8"))
-    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The first command line (:func:`imlgit.cli.bench.first`, the CLI's framework)."""
+    from ..cli.bench import first_main
+
+    return first_main(argv)
 
 
 if __name__ == "__main__":
