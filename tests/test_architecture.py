@@ -21,7 +21,8 @@ PKG = Path(__file__).resolve().parent.parent / "imlgit"
 
 # Top first. An entry names a module or a package (a package covers its modules).
 LAYERS: list[tuple[str, ...]] = [
-    ("imlgit.__main__",),  # python -m imlgit
+    # python -m imlgit, python -m imlgit.bench, the truth-table benchmark's first command
+    ("imlgit.__main__", "imlgit.bench.__main__", "imlgit.bench.truthtable_bench"),
     ("imlgit.cli", "imlgit.tour"),  # the command line, the demo
     ("imlgit.bench",),  # benchmarks: they drive Memory and the engines below
     ("imlgit.mcp_server",),  # MCP tools over Memory
@@ -29,6 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("imlgit.memory",),  # the facade every interface uses
     ("imlgit.doctor", "imlgit.sync", "imlgit.reviewtext"),
     ("imlgit.review",),  # proposals reviewed, approved, rejected; the policy
+    ("imlgit.authoring", "imlgit.checking"),  # rules written by hand; imlgit check
     ("imlgit.learn", "imlgit.hygiene", "imlgit.infer"),
     ("imlgit.revise",),  # one operation against the working rules: gates, momentum
     (

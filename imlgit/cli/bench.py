@@ -206,7 +206,7 @@ def _commands() -> list[click.Command]:
 def first(**values: Any) -> None:
     """imlgit truth-table benchmark (first options)"""
     from ..bench.cli_support import run_benchmark
-    from ..bench.truthtable_bench import first_options
+    from ..bench.first import first_options
 
     try:
         options = first_options(**values)
