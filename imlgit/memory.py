@@ -993,7 +993,7 @@ def _keep_refusals(path: Path, new: Sequence[str]) -> None:
         tmp.unlink(missing_ok=True)  # derived data: losing it never fails a learn
 
 
-def _journal_lock(journal: Path) -> AbstractContextManager[None]:
+def _journal_lock(journal: Path) -> AbstractContextManager[bool]:
     """An exclusive lock for the journal (or another derived file): on a separate
     file beside it, which is never replaced."""
     return locking.exclusive(journal.with_name(journal.name + ".lock"))
