@@ -443,7 +443,7 @@ class Learning:
         rules: Mapping[str, Rule],
         stored: Sequence[Experience],
         head: str,
-    ) -> tuple[LearnContext, dict[str, Rule]]:
+    ) -> LearnContext:
         relevant: dict[str, Rule] = {}
         if self.retriever is not None:
             for exp in batch:
@@ -473,14 +473,13 @@ class Learning:
                 recent = tuple((c.time, c.rationale) for c in last)
                 self._recent[rid] = recent
             contexts.append(RuleContext(r, tuple(why for _, why in recent)))
-        ctx = LearnContext(
+        return LearnContext(
             rules=tuple(contexts),
             refused=tuple(self.refusals[-10:]),
             rejected=tuple(r.describe() for r in self.rejected if r.scope == scope)[-20:],
             scope=scope,
             evidence=tuple(stored),
         )
-        return ctx, relevant
 
     def _learn_scope(
         self,
@@ -495,7 +494,7 @@ class Learning:
         bid: str,
     ) -> None:
         s = self.settings
-        ctx, relevant = self._context(batch, scope, rules, stored, head)
+        ctx = self._context(batch, scope, rules, stored, head)
         try:
             candidates = self.learner.induce(batch, ctx)
             ops = self.learner.revise(batch, candidates, ctx)
@@ -511,7 +510,7 @@ class Learning:
         counted = self._tallies.setdefault(scope, Tally()).view(evidence)
         self._recount(work, scope, counted)
         for op in ops:
-            refusal = self._apply(op, work, relevant, scope, batch_ids, counted, planned, result)
+            refusal = self._apply(op, work, scope, batch_ids, counted, planned, result)
             if refusal is not None:
                 result.refused.append(refusal)
         self._recount(work, scope, counted)
@@ -556,7 +555,6 @@ class Learning:
         self,
         op: Operation,
         work: dict[str, Rule],
-        relevant: Mapping[str, Rule],
         scope: str,
         batch_ids: set[str],
         evidence: Counted,

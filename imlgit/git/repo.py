@@ -39,7 +39,6 @@ class GitRepo:
         repo: Repo,
         *,
         clock: Callable[[], int] | None = None,
-        fsync: bool = False,
         fault: Callable[[str], None] | None = None,
     ) -> None:
         self.repo = repo
@@ -48,8 +47,8 @@ class GitRepo:
         self.path = Path(repo.path)
         self.gitdir = Path(repo.controldir())
         self.clock = clock or (lambda: int(time.time()))
-        self.objects = Objects(repo, fsync=fsync)
-        self.refs = Refs(repo, self.objects, fsync=fsync, fault=fault, lock_wait=locking.WAIT)
+        self.objects = Objects(repo)
+        self.refs = Refs(repo, self.objects, fault=fault, lock_wait=locking.WAIT)
         self._history: HistoryIndex | None = None
 
     @classmethod
@@ -79,10 +78,6 @@ class GitRepo:
     @property
     def fault(self) -> Callable[[str], None]:
         return self.refs.fault
-
-    @property
-    def fsync(self) -> bool:
-        return self.objects.fsync
 
     @property
     def lock_wait(self) -> float:
@@ -115,13 +110,6 @@ class GitRepo:
     def config_stack(self) -> Any:
         """git's config as git reads it here: the repository's, the user's, the system's."""
         return self.repo.get_config_stack()
-
-    def config_value(self, section: tuple[bytes, ...], name: bytes) -> bytes | None:
-        """A value of this repository's own config (``.git/config``), or None."""
-        try:
-            return bytes(self.repo.get_config().get(section, name))
-        except KeyError:
-            return None
 
     def history(self) -> HistoryIndex:
         """The per-rule history index (:mod:`imlgit.git.history`), made on first use."""
