@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ast
 import itertools
 import random
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -20,9 +18,6 @@ from imlgit.learners import covering
 from imlgit.learners.covering import InducedRule, accuracy, induce_rules, predict
 from imlgit.learners.features import features
 from imlgit.verify import CLASS
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 Row = dict[str, str | int | float | bool]
 
@@ -194,24 +189,6 @@ def test_max_conditions_is_respected() -> None:
     tt = TruthTable(seed=1)
     rules = induce_rules(tt.sample(200, rng_seed=1), max_conditions=2)
     assert rules and all(isinstance(r, InducedRule) and len(r.when) <= 2 for r in rules)
-
-
-def test_library_modules_never_print() -> None:
-    mine = [
-        "imlgit/conditions.py",
-        "imlgit/experience.py",
-        "imlgit/learners/covering.py",
-        "imlgit/bench/truthtable.py",
-        "imlgit/bench/tickets.py",
-    ]
-    for rel in mine:
-        tree = ast.parse((ROOT / rel).read_text(encoding="utf-8"))
-        calls = [
-            n
-            for n in ast.walk(tree)
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "print"
-        ]
-        assert not calls, rel
 
 
 def test_fewer_features_than_max_conditions() -> None:
