@@ -213,11 +213,6 @@ def test_the_author_of_a_proposal_cannot_approve_it(store: Store) -> None:
     assert "r-mine" in store.read_rules()
 
 
-def test_the_agent_api_has_no_approve_path() -> None:
-    names = [n for n in dir(Memory) if "approv" in n.lower() or "merge" in n.lower()]
-    assert names == []
-
-
 def test_approving_after_main_moved_makes_a_merge_and_conflicts_are_refused(store: Store) -> None:
     b = rv.start_proposal(store, "p1")
     put(store, rule("r-a", "A."), branch=b, author=LEARNER)
