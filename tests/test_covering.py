@@ -148,7 +148,7 @@ def test_rule_figures_match_evaluate_and_the_rationale() -> None:
         assert rule.rationale.startswith(("covers", "default rule: covers"))
         assert f"{len(rule.covered)} experiences and gets {rule.support} right" in rule.rationale
         assert set(rule.wrong) == set(rule.covered) - set(rule.correct)
-        assert 0.0 <= rule.precision <= 1.0
+        assert rule.precision == len(cov.correct) / len(cov.covered)
 
 
 def test_deterministic() -> None:
