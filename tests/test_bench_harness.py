@@ -347,6 +347,7 @@ def test_option_parsing() -> None:
 # ----------------------------------------------------------------- entry points
 
 
+@pytest.mark.slow
 def test_quick_truth_table_end_to_end_without_a_model(tmp_path: Path) -> None:
     out = tmp_path / "results"
     paths = run_truth_table(BenchOptions(quick=True, out=out, test=100), embedder=HashEmbedder())
@@ -382,6 +383,7 @@ def test_quick_truth_table_end_to_end_without_a_model(tmp_path: Path) -> None:
     assert markdown_from_json(paths["json"]) == md
 
 
+@pytest.mark.slow
 def test_quick_with_model_conditions_named(tmp_path: Path) -> None:
     chat = RuleOfThumbFakeChat(answer="VESPER")
     paths = run_truth_table(
@@ -435,6 +437,7 @@ def test_distractors_are_stable_and_mixed() -> None:
     assert count_tokens('{"id":"r-1"} When x is yes.') == 16
 
 
+@pytest.mark.slow
 def test_the_first_command_still_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from imlgit.bench import truthtable_bench
 
@@ -447,6 +450,7 @@ def test_the_first_command_still_runs(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "| covering |" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_imlgit_bench_truth_table_quick_through_the_cli(tmp_path: Path, imlgit_cli) -> None:  # type: ignore[no-untyped-def]
     out = imlgit_cli("bench", "truth-table", "--quick", "--out", str(tmp_path / "b"))
     assert out.returncode == 0, out.stderr

@@ -48,6 +48,7 @@ def _rules(hidden: Any, scope: str) -> list[Rule]:
     return hidden_rules(hidden, scope)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ENVIRONMENTS)
 def test_each_generator_is_deterministic_for_a_seed(name: str) -> None:
     first = make_environment(name, 1).train_test(40, 20, 1)
@@ -267,6 +268,7 @@ def test_logged_training_is_kept_and_reward_only_held_out_is_scored(tmp_path: Pa
     assert all(it.act_accuracy is None for it in run.iterations)
 
 
+@pytest.mark.slow
 def test_tiny_end_to_end_run(tmp_path: Path) -> None:
     opts = ShapesOptions(
         envs=("bandit", "nested-reward"), seeds=(0,), train=40, test=20, batch=20, out=tmp_path

@@ -52,6 +52,7 @@ def test_truth_table_with_label_noise(seed: int) -> None:
     assert len(rules) <= 12  # noise does not carve many tiny rules
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_tickets_text(seed: int) -> None:
     env = Tickets(seed=seed)
@@ -151,6 +152,7 @@ def test_rule_figures_match_evaluate_and_the_rationale() -> None:
         assert rule.precision == len(cov.correct) / len(cov.covered)
 
 
+@pytest.mark.slow
 def test_deterministic() -> None:
     env = Tickets(seed=4)
     train = env.sample(150, rng_seed=9, noise=0.05)
@@ -224,6 +226,7 @@ def _decided_shares(rules: list[InducedRule], exps: list[Experience]) -> dict[in
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 4])
 def test_under_label_noise_every_class_rule_holds_and_a_default_answers_the_rest(
     seed: int,

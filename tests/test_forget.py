@@ -25,7 +25,10 @@ from imlgit.errors import ExperienceNotFound, PrivacyError, StoreError
 from imlgit.experience import Experience
 from imlgit.store import Store
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("git") is None, reason="needs git"),
+    pytest.mark.slow,  # each test learns, approves and rewrites a memory: ~2 s apiece
+]
 
 MARK = "Zanzibar-quokka-7731"  # what must not survive: no rule or id contains it
 

@@ -52,7 +52,7 @@ def message(rid: str) -> CommitMessage:
 def proposal(store: Store) -> tuple[str, str]:
     """A learned proposal: its branch and head; main did not move."""
     main = store.head()
-    done = open_memory(store).learn(TruthTable(seed=0).sample(60, 1), batch=30)
+    done = open_memory(store).learn(TruthTable(seed=0).sample(30, 1), batch=30)
     assert done.proposal and store.head() == main
     branch = f"proposals/{done.proposal}"
     head = store.head(branch)

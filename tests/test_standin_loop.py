@@ -63,6 +63,7 @@ def environment(seed: int) -> list[Experience]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not git_available(), reason="needs the git CLI")
 def test_twenty_batches_reach_every_operation_and_refusal(tmp_path: Path) -> None:
     seed = 3  # reaches every operation and refusal (failures now count as contradictions)

@@ -332,6 +332,7 @@ def test_commit_many_is_all_or_nothing(memory: Store) -> None:
     assert [c.sha for c in memory.history("r-a")] == [shas[0]]
 
 
+@pytest.mark.slow
 def test_trees_stay_canonical_through_many_small_commits(memory: Store) -> None:
     """Trees are re-serialized incrementally from the previous commit's tree: after
     random adds, edits and deletes (names chosen so that a file and a directory sort
