@@ -298,6 +298,7 @@ def test_where_no_hook_runs_doctor_reports_the_merge(tmp_path: Path, imlgit_cli)
     assert moved.returncode == 1 and "refused:" in moved.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not git_available(), reason="git CLI not installed")
 def test_a_push_of_an_unapproved_main_is_refused_by_pre_receive(
     store: Store, tmp_path: Path

@@ -409,6 +409,7 @@ def test_quick_with_model_conditions_named(tmp_path: Path) -> None:
     assert doc["noise"] == [] and doc["difficulty"] == []
 
 
+@pytest.mark.slow
 def test_scale_on_small_sizes(tmp_path: Path) -> None:
     paths = run_scale(ScaleOptions(sizes=(10, 60), test=30, out=tmp_path), embedder=HashEmbedder())
     doc = json.loads(paths["json"].read_text())

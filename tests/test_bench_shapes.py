@@ -101,6 +101,7 @@ def test_nested_reward_training_is_flaky_and_held_out_is_not() -> None:
     assert all((o["outcome"]["reward"] == 1) == (env.truth[o["id"]] == "works") for o in test)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ENVIRONMENTS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_class_balance_is_not_degenerate(name: str, seed: int) -> None:
@@ -130,6 +131,7 @@ def test_hidden_rules_score_everything_on_flat_objects(name: str, seed: int) -> 
         assert hit is not None and hit[0] == e.outcome.expected, e.input
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", REWARD_HELD_OUT)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_hidden_rules_predict_every_reward(name: str, seed: int) -> None:

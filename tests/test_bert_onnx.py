@@ -121,6 +121,7 @@ def test_onnxruntime_session_prints_nothing() -> None:
     assert out.stdout == "" and out.stderr == ""
 
 
+@pytest.mark.slow
 def test_a_warmed_memory_answers_its_first_recall_with_onnxruntime(tmp_path: Path) -> None:
     from conftest import PERSON
 

@@ -228,6 +228,7 @@ def test_rule_add_with_personal_data_is_refused_and_the_allowlist_lets_it_throug
     assert ok.returncode == 0, ok.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not git_available(), reason="the git CLI is not installed")
 def test_the_pre_commit_hook_refuses_a_staged_secret(tmp_path: Path, imlgit_cli: Cli) -> None:
     repo = tmp_path / "m"

@@ -395,6 +395,7 @@ def test_trees_stay_canonical_through_many_small_commits(memory: Store) -> None:
         assert fsck.returncode == 0, fsck.stdout + fsck.stderr
 
 
+@pytest.mark.slow
 def test_tree_cache_is_bounded(memory: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A long-running agent commits for days: the cache of tree entries must not grow
     with every commit (each one makes new copies of the trees on its path)."""
