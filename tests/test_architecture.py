@@ -51,6 +51,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("imlgit.rules",),
     ("imlgit.conditions",),
     ("imlgit.commits", "imlgit.locking", "imlgit.scan"),
+    # dulwich's trailer parser (commits reads messages with it), importing nothing of imlgit
+    ("imlgit.git.trailers",),
     ("imlgit.errors", "imlgit.inputs", "imlgit.resources", "imlgit.mcp_stdio"),
 ]
 

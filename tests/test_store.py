@@ -336,6 +336,7 @@ def test_commit_many_is_all_or_nothing(memory: Store) -> None:
     assert head is not None and memory.commit_info(only[0]).parents == (head,)
 
 
+@pytest.mark.slow
 def test_trees_stay_canonical_through_many_small_commits(memory: Store) -> None:
     """Trees are re-serialized incrementally from the previous commit's tree: after
     random adds, edits and deletes (names chosen so that a file and a directory sort
@@ -398,6 +399,7 @@ def test_trees_stay_canonical_through_many_small_commits(memory: Store) -> None:
         assert fsck.returncode == 0, fsck.stdout + fsck.stderr
 
 
+@pytest.mark.slow
 def test_tree_cache_is_bounded(memory: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A long-running agent commits for days: the cache of tree entries must not grow
     with every commit (each one makes new copies of the trees on its path)."""
