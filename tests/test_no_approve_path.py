@@ -160,4 +160,4 @@ def test_a_raw_dulwich_write_is_not_stopped_but_doctor_names_it(store: Store) ->
     assert store.unapproved_history(store.head() or "") == []
     store.repo.refs[b"refs/heads/main"] = head.encode()
     found = store.unapproved_history(head)
-    assert found and {u.sha for u in found} <= set(store.commits_between(head, None))
+    assert found and {u.sha for u in found} <= set(store.objects.commits_between(head, None))
