@@ -54,12 +54,13 @@ from .store import CONFIG_FILE, DEFAULT_BRANCH, INDEX_DIR, Store
 if TYPE_CHECKING:
     from .doctor import Report
     from .embed import Embedder
+    from .fold import Folded
     from .index import IndexView, RuleIndex
     from .learners.base import Learner
     from .learners.choice import LearnerChoice
     from .llm import ChatModel
-    from .proposals import Folded
-    from .review import Approval, Decision, Proposal
+    from .policy import Decision
+    from .proposals import Approval, Proposal
     from .rulefiles import RuleSet
 
 __all__ = ["Ask", "Memory", "Recalled", "Learned", "JOURNAL", "MAX_ASK_MANY"]
@@ -499,13 +500,13 @@ class Memory:
 
     def proposals(self) -> list[Proposal]:
         """The open proposals, by name."""
-        from .review import list_proposals
+        from .proposals import list_proposals
 
         return list_proposals(self.store)
 
     def proposal(self, name: str) -> Proposal:
         """The open proposal ``name`` (:class:`ReviewError` when there is none)."""
-        from .review import get_proposal
+        from .proposals import get_proposal
 
         return get_proposal(self.store, name)
 
@@ -673,8 +674,7 @@ class Memory:
         proposal's name; a person approves it with ``imlgit approve NAME``.
         """
         from .identity import duplicate_of, same_rule
-        from .proposals import rejected_rules
-        from .review import PREFIX, open_proposal, proposal_branch
+        from .proposals import PREFIX, open_proposal, proposal_branch, rejected_rules
 
         store = self.store
         rule, rationale, main, rules = authoring.proposed_rule(
@@ -729,7 +729,7 @@ class Memory:
         """The open proposal that adds the same rule (same scope and form, or the same
         statement), if any."""
         from .identity import same_rule
-        from .review import list_proposals
+        from .proposals import list_proposals
 
         for p in list_proposals(self.store):
             for rid in p.rules:
@@ -784,8 +784,8 @@ class Memory:
             )
         )
         with journal_turn:
-            from .proposals import rejected_rules
-            from .review import PREFIX, Gate, conclude, get_proposal, open_proposal
+            from .policy import Gate, conclude
+            from .proposals import PREFIX, get_proposal, open_proposal, rejected_rules
 
             from_journal = experiences is None
             if experiences is None:
@@ -856,7 +856,7 @@ class Memory:
                 _keep_refusals(store.derived_dir / REFUSALS, engine.refusals[kept:])
             out = Learned(results, target, proposal, choice=choice, redacted=screened.summary())
             if proposal is not None and opened_at is not None:
-                from .proposals import fold
+                from .fold import fold
 
                 out.folded = fold(store, target, opened_at)
             p = get_proposal(store, proposal) if proposal is not None else None
