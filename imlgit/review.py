@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .commits import POLICY
+from .commits import POLICY, Identity
 from .experience import Experience
 from .infer import Evaluation
 from .policy import (
@@ -77,6 +77,7 @@ __all__ = [
     # moved to imlgit.proposals and imlgit.policy, importable from here as before
     "PREFIX",
     "POLICY",
+    "Identity",
     "Approval",
     "Check",
     "Decision",
