@@ -49,7 +49,7 @@ from .infer import Answer, CheckIndex, answer, record_usage
 from .inputs import describe
 from .learn import BatchResult, Learning, LearnSettings
 from .rules import Rule
-from .store import CONFIG_FILE, DEFAULT_BRANCH, INDEX_DIR, Store
+from .store import CONFIG_FILE, DEFAULT_BRANCH, INDEX_DIR, CommitInfo, Store
 
 if TYPE_CHECKING:
     from .doctor import Report
@@ -515,6 +515,32 @@ class Memory:
         from .rulefiles import read_rules
 
         return read_rules(self.store, self.store.resolve(rev or DEFAULT_BRANCH))
+
+    # ---- reads for the MCP server: what it shows of the repo, through Memory
+
+    def resolve(self, rev: str) -> str:
+        """The commit sha revision ``rev`` names (``Memory.MAIN``, ``HEAD``, a sha, ...)."""
+        return self.store.resolve(rev)
+
+    def locate(self, rule_id: str, rev: str = DEFAULT_BRANCH) -> str | None:
+        """The path of rule ``rule_id``'s file at ``rev`` (default main), or None."""
+        return self.store.locate(rule_id, rev)
+
+    def read_file(self, path: str, rev: str = DEFAULT_BRANCH) -> bytes | None:
+        """The bytes of file ``path`` at ``rev`` (default main), or None when it is not there."""
+        return self.store.read_file(path, rev)
+
+    def read_rule(self, rule_id: str, rev: str = DEFAULT_BRANCH) -> Rule:
+        """Rule ``rule_id`` at ``rev`` (default main); :class:`RuleNotFound` when not there."""
+        return self.store.read_rule(rule_id, rev)
+
+    def history(
+        self, rule_id: str, rev: str = DEFAULT_BRANCH, *, limit: int | None = None
+    ) -> list[CommitInfo]:
+        """The commits that changed rule ``rule_id`` up to ``rev`` (default main), newest first."""
+        return self.store.history(rule_id, rev, limit=limit)
+
+    # ---- end of the reads for the MCP server
 
     def forget(self, ids: Sequence[str], *, why: str, person: Identity) -> evidence.Forgotten:
         """Erase experiences from this copy, for good: their lines on the evidence ref
