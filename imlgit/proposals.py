@@ -387,6 +387,9 @@ class Approval:
 
 
 def merge_approval(store: Store, p: Proposal, by: Identity, why: str, approved_by: str) -> Approval:
+    """Merge ``p`` into main as approved by ``by`` (trailer ``approved_by``), the branch
+    removed. Whether ``by`` may approve is the caller's to check: :func:`approve`
+    for a person, :func:`imlgit.policy.approve_by_policy` for the policy."""
     summary = f"proposal {p.name} ({len(p.changes)} rule{'s' if len(p.changes) != 1 else ''})"
     msg = CommitMessage.make(
         "approve",
