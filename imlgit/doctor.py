@@ -726,7 +726,7 @@ def _judge(
 
 
 def _forgotten(store: Store, stale_days: float, now: float) -> list[Finding]:
-    from .review import list_proposals
+    from .proposals import list_proposals
 
     findings = []
     for p in list_proposals(store):

@@ -226,14 +226,14 @@ class Tools:
         sc = _scope(scope, optional=True)
 
         def run() -> dict[str, Any]:
-            store = self.memory.store
+            mem = self.memory
             for _ in range(3):  # main may move meanwhile: report the commit the rules are from
-                commit = store.resolve(Memory.MAIN)
+                commit = mem.resolve(Memory.MAIN)
                 # main's rules, even when someone has checked out a proposal (the fast
                 # path, the persisted index, follows HEAD)
-                at = None if store.resolve("HEAD") == commit else commit
-                hits = self.memory.recall(q, k=n, scope=sc, at=at)
-                if store.resolve(Memory.MAIN) == commit:
+                at = None if mem.resolve("HEAD") == commit else commit
+                hits = mem.recall(q, k=n, scope=sc, at=at)
+                if mem.resolve(Memory.MAIN) == commit:
                     break
             return {"commit": commit, "rules": [h.to_dict() for h in hits]}
 
@@ -289,8 +289,7 @@ class Tools:
             raise ToolInputError(f"model is true or false, got {_show(model)}")
 
         def run() -> dict[str, Any]:
-            store = self.memory.store
-            commit = store.resolve(Memory.MAIN)  # main's rules, whatever is checked out
+            commit = self.memory.resolve(Memory.MAIN)  # main's rules, whatever is checked out
             ans = self.memory.ask(q, scope=sc, at=commit, use_model=model, action=act)
             return ans.to_dict()
 
@@ -355,7 +354,7 @@ class Tools:
                 "note": APPROVAL_NOTE.format(name=name),
             }
             if rid is not None:
-                r = self.memory.store.read_rule(rid, p.branch)
+                r = self.memory.read_rule(rid, p.branch)
                 if r.checkable:
                     out["support"], out["contradictions"] = r.support, r.contradictions
             return out
@@ -403,7 +402,7 @@ class Tools:
                 "policy": policy,
                 "decision": decision,
                 "approved": done.approval is not None,
-                "main": mem.store.resolve(Memory.MAIN),
+                "main": mem.resolve(Memory.MAIN),
                 "batches": [b.summary() for b in done.batches],
                 "refused": [str(r) for b in done.batches for r in b.refused],
                 "journal": self._journal_size(),
@@ -420,9 +419,9 @@ class Tools:
         rid = validate_rule_id(rule_id)
 
         def run() -> str:
-            store = self.memory.store
-            path = store.locate(rid, Memory.MAIN)
-            data = store.read_file(path, Memory.MAIN) if path is not None else None
+            mem = self.memory
+            path = mem.locate(rid, Memory.MAIN)
+            data = mem.read_file(path, Memory.MAIN) if path is not None else None
             if data is None:
                 raise LookupError(f"no rule {rid!r} on main")
             return data.decode("utf-8")
@@ -434,7 +433,7 @@ class Tools:
         rid = validate_rule_id(rule_id)
 
         def run() -> str:
-            commits = self.memory.store.history(rid, Memory.MAIN, limit=LIMITS["history"])
+            commits = self.memory.history(rid, Memory.MAIN, limit=LIMITS["history"])
             if not commits:
                 raise LookupError(f"no rule {rid!r} on main, nor in its history")
             rows = [

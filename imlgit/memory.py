@@ -49,17 +49,18 @@ from .infer import Answer, CheckIndex, answer, record_usage
 from .inputs import describe
 from .learn import BatchResult, Learning, LearnSettings
 from .rules import Rule
-from .store import CONFIG_FILE, DEFAULT_BRANCH, INDEX_DIR, Store
+from .store import CONFIG_FILE, DEFAULT_BRANCH, INDEX_DIR, CommitInfo, Store
 
 if TYPE_CHECKING:
     from .doctor import Report
     from .embed import Embedder
+    from .fold import Folded
     from .index import IndexView, RuleIndex
     from .learners.base import Learner
     from .learners.choice import LearnerChoice
     from .llm import ChatModel
-    from .proposals import Folded
-    from .review import Approval, Decision, Proposal
+    from .policy import Decision
+    from .proposals import Approval, Proposal
     from .rulefiles import RuleSet
 
 __all__ = ["Ask", "Memory", "Recalled", "Learned", "JOURNAL", "MAX_ASK_MANY"]
@@ -497,13 +498,13 @@ class Memory:
 
     def proposals(self) -> list[Proposal]:
         """The open proposals, by name."""
-        from .review import list_proposals
+        from .proposals import list_proposals
 
         return list_proposals(self.store)
 
     def proposal(self, name: str) -> Proposal:
         """The open proposal ``name`` (:class:`ReviewError` when there is none)."""
-        from .review import get_proposal
+        from .proposals import get_proposal
 
         return get_proposal(self.store, name)
 
@@ -512,6 +513,32 @@ class Memory:
         from .rulefiles import read_rules
 
         return read_rules(self.store, self.store.resolve(rev or DEFAULT_BRANCH))
+
+    # ---- reads for the MCP server: what it shows of the repo, through Memory
+
+    def resolve(self, rev: str) -> str:
+        """The commit sha revision ``rev`` names (``Memory.MAIN``, ``HEAD``, a sha, ...)."""
+        return self.store.resolve(rev)
+
+    def locate(self, rule_id: str, rev: str = DEFAULT_BRANCH) -> str | None:
+        """The path of rule ``rule_id``'s file at ``rev`` (default main), or None."""
+        return self.store.locate(rule_id, rev)
+
+    def read_file(self, path: str, rev: str = DEFAULT_BRANCH) -> bytes | None:
+        """The bytes of file ``path`` at ``rev`` (default main), or None when it is not there."""
+        return self.store.read_file(path, rev)
+
+    def read_rule(self, rule_id: str, rev: str = DEFAULT_BRANCH) -> Rule:
+        """Rule ``rule_id`` at ``rev`` (default main); :class:`RuleNotFound` when not there."""
+        return self.store.read_rule(rule_id, rev)
+
+    def history(
+        self, rule_id: str, rev: str = DEFAULT_BRANCH, *, limit: int | None = None
+    ) -> list[CommitInfo]:
+        """The commits that changed rule ``rule_id`` up to ``rev`` (default main), newest first."""
+        return self.store.history(rule_id, rev, limit=limit)
+
+    # ---- end of the reads for the MCP server
 
     def forget(self, ids: Sequence[str], *, why: str, person: Identity) -> evidence.Forgotten:
         """Erase experiences from this copy, for good: their lines on the evidence ref
@@ -669,8 +696,7 @@ class Memory:
         proposal's name; a person approves it with ``imlgit approve NAME``.
         """
         from .identity import duplicate_of, same_rule
-        from .proposals import rejected_rules
-        from .review import PREFIX, open_proposal, proposal_branch
+        from .proposals import PREFIX, open_proposal, proposal_branch, rejected_rules
 
         store = self.store
         rule, rationale, main, rules = authoring.proposed_rule(
@@ -725,7 +751,7 @@ class Memory:
         """The open proposal that adds the same rule (same scope and form, or the same
         statement), if any."""
         from .identity import same_rule
-        from .review import list_proposals
+        from .proposals import list_proposals
 
         for p in list_proposals(self.store):
             for rid in p.rules:
@@ -780,8 +806,8 @@ class Memory:
             )
         )
         with journal_turn:
-            from .proposals import rejected_rules
-            from .review import PREFIX, Gate, conclude, get_proposal, open_proposal
+            from .policy import Gate, conclude
+            from .proposals import PREFIX, get_proposal, open_proposal, rejected_rules
 
             from_journal = experiences is None
             if experiences is None:
@@ -852,7 +878,7 @@ class Memory:
                 _keep_refusals(store.derived_dir / REFUSALS, engine.refusals[kept:])
             out = Learned(results, target, proposal, choice=choice, redacted=screened.summary())
             if proposal is not None and opened_at is not None:
-                from .proposals import fold
+                from .fold import fold
 
                 out.folded = fold(store, target, opened_at)
             p = get_proposal(store, proposal) if proposal is not None else None

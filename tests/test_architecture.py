@@ -29,12 +29,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("imlgit",),  # the public API (imlgit/__init__.py)
     ("imlgit.memory",),  # the facade every interface uses
     ("imlgit.doctor", "imlgit.sync", "imlgit.reviewtext"),
-    ("imlgit.review",),  # proposals reviewed, approved, rejected; the policy
+    ("imlgit.review",),  # the review a person reads
+    ("imlgit.policy",),  # gates, decisions, the policy approving; review statistics
     ("imlgit.authoring", "imlgit.checking"),  # rules written by hand; imlgit check
     ("imlgit.learn", "imlgit.hygiene", "imlgit.infer"),
     ("imlgit.revise",),  # one operation against the working rules: gates, momentum
+    ("imlgit.proposals",),  # proposal branches, approve / reject, rejection records
     (
-        "imlgit.proposals",  # a learning run's proposal folded; rejection records
+        "imlgit.fold",  # a learning run's proposal folded
         "imlgit.learners",
         "imlgit.identity",
         "imlgit.privacy",
