@@ -29,10 +29,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("imlgit",),  # the public API (imlgit/__init__.py)
     ("imlgit.memory",),  # the facade every interface uses
     ("imlgit.doctor", "imlgit.sync", "imlgit.reviewtext"),
+    ("imlgit.learning_run", "imlgit.proposing"),  # a learning run; a rule an agent proposes
     ("imlgit.review",),  # the review a person reads
     ("imlgit.policy",),  # gates, decisions, the policy approving; review statistics
     ("imlgit.authoring", "imlgit.checking"),  # rules written by hand; imlgit check
-    ("imlgit.learn", "imlgit.hygiene", "imlgit.infer"),
+    ("imlgit.learn", "imlgit.hygiene", "imlgit.infer", "imlgit.journal"),
     ("imlgit.revise",),  # one operation against the working rules: gates, momentum
     ("imlgit.proposals",),  # proposal branches, approve / reject, rejection records
     (
@@ -45,6 +46,7 @@ LAYERS: list[tuple[str, ...]] = [
         "imlgit.rulefiles",
     ),
     ("imlgit.evidence",),  # the stored experiences behind every rationale
+    ("imlgit.retrieval",),  # the retrieval index wired to the store
     ("imlgit.verify",),
     ("imlgit.store", "imlgit.index", "imlgit.llm"),
     ("imlgit.embed", "imlgit.config"),  # config reads git's user.name through imlgit.git
