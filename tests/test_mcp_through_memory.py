@@ -10,14 +10,17 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-SERVER = Path(__file__).resolve().parent.parent / "imlgit" / "mcp_server.py"
+PKG = Path(__file__).resolve().parent.parent / "imlgit"
+SERVER = [PKG / "mcp_server.py", PKG / "mcp_tools.py"]
 
 
 def test_mcp_server_goes_through_memory_only() -> None:
-    tree = ast.parse(SERVER.read_text(encoding="utf-8"), filename=str(SERVER))
-    reached = sorted(
-        f"line {node.lineno}: .{node.attr}"
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute) and node.attr == "store"
-    )
+    reached = []
+    for path in SERVER:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        reached += sorted(
+            f"{path.name} line {node.lineno}: .{node.attr}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr == "store"
+        )
     assert reached == [], "the MCP server reaches past Memory: " + ", ".join(reached)

@@ -18,7 +18,7 @@ from imlgit.bench.truthtable import TruthTable
 from imlgit.commits import LEARNER, POLICY, CommitMessage, Identity
 from imlgit.config import load_settings
 from imlgit.errors import ImlgitError, SelfApprovalError, StoreError, UnapprovedChange
-from imlgit.mcp_server import Tools
+from imlgit.mcp_tools import Tools
 from imlgit.memory import Memory
 from imlgit.rules import Rule
 from imlgit.store import Store
