@@ -86,3 +86,19 @@ def test_imlgit_bench_imports_no_click_and_no_argparse() -> None:
             )  # fmt: skip
             for name in names:
                 assert name.split(".")[0] not in ("click", "argparse"), f"{path.name}: {name}"
+
+
+def test_a_bad_option_value_names_the_option_and_the_value(tmp_path: Path) -> None:
+    """`--seeds x` said "invalid literal for int() with base 10: 'x'" (no option)."""
+    from click.testing import CliRunner
+
+    from imlgit.cli import cli
+
+    for argv, said in (
+        (["truth-table", "--seeds", "0,x"], "--seeds: 'x' is not a whole number"),
+        (["tickets", "--noise-levels", "0,lots"], "--noise-levels: 'lots' is not a number"),
+        (["scale", "--sizes", "10,many"], "--sizes: 'many' is not a whole number"),
+    ):
+        out = CliRunner().invoke(cli, ["bench", *argv, "--out", str(tmp_path)])
+        assert out.exit_code != 0 and said in out.output, out.output
+        assert "unexpected" not in out.output

@@ -153,7 +153,14 @@ class BenchOptions:
 
 
 def parse_ints(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split(",") if x.strip())
+    out = []
+    for x in text.split(","):
+        if x.strip():
+            try:
+                out.append(int(x))
+            except ValueError:
+                raise ValueError(f"{x.strip()!r} is not a whole number") from None
+    return tuple(out)
 
 
 def parse_floats(text: str) -> tuple[float, ...]:
@@ -161,7 +168,10 @@ def parse_floats(text: str) -> tuple[float, ...]:
     for x in text.split(","):
         x = x.strip()
         if x:
-            out.append(float(x[:-1]) / 100 if x.endswith("%") else float(x))
+            try:
+                out.append(float(x[:-1]) / 100 if x.endswith("%") else float(x))
+            except ValueError:
+                raise ValueError(f"{x!r} is not a number (nor a percentage)") from None
     return tuple(out)
 
 
@@ -233,7 +243,10 @@ def _values(values: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in values.items():
         if isinstance(value, str) and key in _PARSERS:
-            value = _PARSERS[key](value)
+            try:
+                value = _PARSERS[key](value)
+            except ValueError as exc:  # the option it came from, and what is wrong
+                raise ValueError(f"--{key.replace('_', '-')}: {exc}") from None
         elif key == "out" and value is not None:
             value = Path(value)
         if value is not None:
