@@ -90,10 +90,6 @@ def test_imlgit_bench_imports_no_click_and_no_argparse() -> None:
 
 def test_a_bad_option_value_names_the_option_and_the_value(tmp_path: Path) -> None:
     """`--seeds x` said "invalid literal for int() with base 10: 'x'" (no option)."""
-    from click.testing import CliRunner
-
-    from imlgit.cli import cli
-
     for argv, said in (
         (["truth-table", "--seeds", "0,x"], "--seeds: 'x' is not a whole number"),
         (["tickets", "--noise-levels", "0,lots"], "--noise-levels: 'lots' is not a number"),
