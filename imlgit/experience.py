@@ -525,11 +525,16 @@ def load_jsonl(path: str | PathLike[str], *, skip_invalid: bool = False) -> Load
 
     An invalid line (bad JSON or UTF-8, a missing, mistyped or unknown field, an id
     already used in the file, a line over 1 MiB) raises :class:`ExperienceError`,
-    or with ``skip_invalid`` is recorded in ``LoadResult.skipped``.
+    or with ``skip_invalid`` is recorded in ``LoadResult.skipped``; so does a file
+    that cannot be read (missing, a directory), naming it.
     """
     name = str(path)
-    with open(path, "rb") as f:
-        return _collect(_file_lines(f), name, skip_invalid)
+    try:
+        with open(path, "rb") as f:
+            return _collect(_file_lines(f), name, skip_invalid)
+    except OSError as exc:  # missing, a directory, unreadable: say so, with the file
+        reason = exc.strerror or type(exc).__name__
+        raise ExperienceError(f"cannot read the experiences: {reason}", path=name) from None
 
 
 def parse_jsonl_text(

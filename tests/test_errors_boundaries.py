@@ -32,3 +32,29 @@ def test_learning_from_json_objects_not_experiences_is_an_experience_error(tmp_p
     with pytest.raises(ExperienceError, match="experience 1: an Experience, got dict"):
         mem.learn([exp])
     assert Store.open(tmp_path / "m").head() == head  # nothing written
+
+
+def test_learning_from_a_file_that_is_not_there_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`imlgit learn missing.jsonl` printed "unexpected FileNotFoundError"."""
+    from imlgit.cli import main
+    from imlgit.errors import ExperienceError
+    from imlgit.experience import load_jsonl
+    from imlgit.store import Store
+
+    missing = tmp_path / "missing.jsonl"
+    with pytest.raises(ExperienceError, match="cannot read the experiences") as err:
+        load_jsonl(missing)
+    assert str(missing) in str(err.value)
+    with pytest.raises(ExperienceError, match="cannot read"):
+        load_jsonl(tmp_path)  # a directory
+    repo = tmp_path / "m"
+    head = Store.init(repo, author=PERSON).head()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main(["--repo", str(repo), "learn", str(missing)])
+    said = capsys.readouterr().err
+    assert done.value.code == 1 and "unexpected" not in said
+    assert f"Error: {missing}: cannot read the experiences" in said
+    assert Store.open(repo).head() == head
