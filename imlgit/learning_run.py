@@ -19,7 +19,7 @@ from . import journal as journal_file
 from . import locking
 from .commits import LEARNER
 from .config import Settings
-from .errors import LearnError, ReviewError
+from .errors import ReviewError
 from .experience import Experience
 from .fold import fold
 from .learn import BatchResult, Learning, LearnSettings
@@ -130,10 +130,10 @@ def learn(
         from_journal = experiences is None
         if experiences is None:
             experiences = journal_file.read(journal)
-            if not experiences:
-                raise LearnError("nothing to learn: the journal is empty")
+            if not experiences:  # an outcome, not an error: nothing is written
+                return Learned([], DEFAULT_BRANCH, note="nothing to learn: the journal is empty")
         if not experiences:
-            raise LearnError("no experiences to learn from")
+            return Learned([], DEFAULT_BRANCH, note="nothing to learn: no experiences given")
         # screened before anything is learned or written: the same ids, in the same order
         screened = screen(experiences, settings.get("privacy", "experiences"),
                           tuple(settings.get("scan", "allow")))  # fmt: skip

@@ -219,7 +219,10 @@ def _journal_learner(repo: str, barrier: object, results: object) -> None:
         mem = Memory.open(repo, env={"IMLGIT_LEARNER": "covering"}, embedder=HashEmbedder())
         barrier.wait(timeout=60)  # type: ignore[attr-defined]
         done = mem.learn()
-        results.put(("learned", done.branch))  # type: ignore[attr-defined]
+        if done.note is not None:  # nothing to learn (the other took the journal)
+            results.put(("reported", done.note))  # type: ignore[attr-defined]
+        else:
+            results.put(("learned", done.branch))  # type: ignore[attr-defined]
     except ImlgitError as exc:
         results.put(("reported", str(exc)))  # type: ignore[attr-defined]
     except BaseException:
