@@ -49,7 +49,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("imlgit.git", "imlgit.approvals", "imlgit.parsecache", "imlgit.minilm"),
     ("imlgit.experience", "imlgit.bert_onnx"),
     ("imlgit.rules",),
-    ("imlgit.conditions",),
+    ("imlgit.rulecheck",),  # a rule's fields checked
+    ("imlgit.conditions", "imlgit.ruleids"),
     ("imlgit.commits", "imlgit.locking", "imlgit.scan"),
     ("imlgit.errors", "imlgit.inputs", "imlgit.resources", "imlgit.mcp_stdio"),
 ]
