@@ -148,8 +148,8 @@ STATEMENT_DISAGREES = "the statement does not say what when/then do"
 
 @functools.lru_cache(maxsize=4096)
 def _statement_agrees(statement: str, when: tuple[Any, ...], then: str) -> bool:
-    """:func:`imlgit.conditions.statement_agrees`, once per statement and form: every
+    """:func:`imlgit.statements.statement_agrees`, once per statement and form: every
     Rule is checked, and learning copies rules with new figures many times."""
-    from .conditions import statement_agrees
+    from .statements import statement_agrees
 
     return statement_agrees(statement, when, then)

@@ -50,6 +50,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("imlgit.experience", "imlgit.bert_onnx"),
     ("imlgit.rules",),
     ("imlgit.rulecheck",),  # a rule's fields checked
+    ("imlgit.statements",),  # a rule's sentence against its form
     ("imlgit.conditions", "imlgit.ruleids"),
     ("imlgit.commits", "imlgit.locking", "imlgit.scan"),
     ("imlgit.errors", "imlgit.inputs", "imlgit.resources", "imlgit.mcp_stdio"),

@@ -17,7 +17,7 @@ from conftest import PERSON, Clock
 from fakes import FakeChat, HashEmbedder
 
 from imlgit.commits import LEARNER, CommitMessage
-from imlgit.conditions import parse_when, render_statement
+from imlgit.conditions import parse_when
 from imlgit.doctor import KINDS, Finding, Report, confirm_same, diagnose
 from imlgit.errors import ConfigError, LLMError
 from imlgit.identity import active_rules, duplicate_of, normalize_statement, small_edit
@@ -25,6 +25,7 @@ from imlgit.index import rule_text
 from imlgit.memory import Memory
 from imlgit.review import start_proposal
 from imlgit.rules import Rule, render_rule
+from imlgit.statements import render_statement
 from imlgit.store import Store
 
 T = "2026-11-18T08:00:00Z"

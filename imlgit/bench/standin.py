@@ -43,8 +43,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..conditions import matches, parse_when, render_statement
+from ..conditions import matches, parse_when
 from ..llm import JsonAnswer, Messages, Usage, Validator, complete_json_via
+from ..statements import render_statement
 
 __all__ = ["CompetentStandIn", "Mistakes"]
 
