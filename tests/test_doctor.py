@@ -523,6 +523,24 @@ def test_finding_kinds_are_checked() -> None:
         diagnose(object(), index=object(), embedder=object(), similarity=0)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("similarity", "0.9"),  # a TypeError before: '<' between float and str
+        ("edited_similarity", None),
+        ("neighbours", "3"),
+        ("neighbours", 2.5),
+        ("stale_days", "x"),  # compared only once a proposal exists: no error at all before
+        ("stale_days", float("nan")),
+        ("now", "today"),
+    ],
+)
+def test_a_bad_option_is_a_config_error_naming_it(option: str, value: object) -> None:
+    """No TypeError or ValueError crosses diagnose: the option is named (issue 19)."""
+    with pytest.raises(ConfigError, match=rf"\b{option}\b"):
+        diagnose(object(), index=object(), embedder=object(), **{option: value})  # type: ignore[arg-type]
+
+
 def test_stored_vectors_are_used_when_the_index_offers_them(look_alikes: Store) -> None:
     """With RuleIndex.vectors (when index.py has it), nothing is embedded twice."""
     mem = open_memory(look_alikes.path)

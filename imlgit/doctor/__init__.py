@@ -76,6 +76,8 @@ learning engine, which merges confirmed near-duplicates through review.
 from __future__ import annotations
 
 import datetime as _dt
+import math
+import numbers
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -158,6 +160,40 @@ def _leftovers(store: Store) -> list[Finding]:
     return findings
 
 
+def _real(value: object) -> float | None:
+    """``value`` as a float when it is a real number (not a bool), else None."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _check_options(
+    similarity: object,
+    edited_similarity: object,
+    neighbours: object,
+    stale_days: object,
+    now: object,
+) -> None:
+    """:func:`diagnose`'s options, each refused with a :class:`ConfigError` naming it
+    (a string or None where a number belongs once escaped as a TypeError)."""
+    for name, value in (("similarity", similarity), ("edited_similarity", edited_similarity)):
+        cosine = _real(value)
+        if cosine is None:
+            raise ConfigError(f"diagnose: {name} is a cosine in (0, 1], got {value!r}")
+        if not 0.0 < cosine <= 1.0:
+            raise ConfigError(f"{name} is a cosine in (0, 1], got {value}")
+    if not isinstance(neighbours, numbers.Integral) or isinstance(neighbours, bool):
+        raise ConfigError(f"diagnose: neighbours is a whole number >= 1, got {neighbours!r}")
+    if int(neighbours) < 1:
+        raise ConfigError(f"neighbours must be at least 1, got {neighbours}")
+    days = _real(stale_days)
+    if days is None or not days >= 0:
+        raise ConfigError(f"diagnose: stale_days is a number of days >= 0, got {stale_days!r}")
+    when = None if now is None else _real(now)
+    if now is not None and (when is None or not math.isfinite(when)):
+        raise ConfigError(f"diagnose: now is a time in Unix seconds, got {now!r}")
+
+
 def diagnose(
     store: Store,
     *,
@@ -187,11 +223,7 @@ def diagnose(
     ``confirm`` and a chat model (``chat``), each look-alike pair is put to the model.
     The retrieval index is synced to main when there are plain rules to compare.
     """
-    for name, value in (("similarity", similarity), ("edited_similarity", edited_similarity)):
-        if not 0.0 < value <= 1.0:
-            raise ConfigError(f"{name} is a cosine in (0, 1], got {value}")
-    if neighbours < 1:
-        raise ConfigError(f"neighbours must be at least 1, got {neighbours}")
+    _check_options(similarity, edited_similarity, neighbours, stale_days, now)
     started = time.perf_counter()
     parts = _Parts(store, index, store.derived_dir / INDEX_DIR, embedder)
     head = store.resolve("main")
