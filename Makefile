@@ -1,6 +1,7 @@
 # The two commands a fresh machine needs (see README.md):
 #   make demo   installs everything into .venv and runs the main job on the embedded defaults
 #   make test   installs everything into .venv and runs the tests
+# and while working: make test-fast, the same without the tests marked slow (under two minutes)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.imlgit-installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +29,11 @@ test: install
 	$(BIN)/ruff check imlgit tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/ruff check imlgit tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check imlgit tests bench

@@ -47,7 +47,8 @@ __all__ = [
 @dataclass(frozen=True)
 class Written:
     """What a rule write did: ``op`` (add, edit, retire) on ``rule_id``, committed as
-    ``sha``; None when nothing needed committing (a retired rule retired again)."""
+    ``sha``; None when nothing needed committing (a retired rule retired again, a
+    rule file replaced by the very same text)."""
 
     op: str
     rule_id: str

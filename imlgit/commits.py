@@ -10,8 +10,10 @@
     Imlgit-Rules: r-glimmer-tansy
     Imlgit-Batch: b-0007
 
-The trailer block is the last paragraph, every line ``Key: value``, the format
-``git interpret-trailers --parse`` reads.
+The trailer block is the last paragraph, every line ``Key: value`` (or the
+continuation of one), the format ``git interpret-trailers --parse`` reads; it is
+read by :mod:`imlgit.git.trailers` (dulwich's parser, set right where it differs
+from git).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import ConfigError, MessageError, RationaleRequired
+from .git.trailers import split_trailers
 
 __all__ = [
     "Identity",
@@ -59,7 +62,6 @@ MAX_RATIONALE = 20_000
 MAX_EVIDENCE_IN_TRAILER = 64  # ids an Imlgit-Evidence trailer names; the rest are counted
 _MORE = re.compile(r"\s*\(\+(\d+) more\)$")
 _TRAILER_KEY = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}\Z")  # \Z: "$" allows a final "\n"
-_TRAILER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{0,63}): ?(.*)$")
 # git's trailer parser stops at a line that starts a patch ("---" then a space or the end).
 _PATCH_DIVIDER = re.compile(r"^---(\s|$)")
 
@@ -137,7 +139,7 @@ class CommitMessage:
         # imlgit writes its trailers as the last paragraph, so git reads a rationale that
         # ends in "Reason: ..." as text. Only a message with no trailers of its own would
         # have its rationale read as trailers.
-        if not self.trailers and _looks_like_trailers(self.rationale.strip().split("\n\n")[-1]):
+        if not self.trailers and split_trailers(f"{subject}\n\n{self.rationale.strip()}\n")[1]:
             raise MessageError(
                 "the rationale's last paragraph looks like git trailers ('Key: value' lines); "
                 "reword it"
@@ -178,18 +180,10 @@ class CommitMessage:
     @classmethod
     def parse(cls, text: str) -> CommitMessage:
         """Parse any commit message (also ones written by hand with git)."""
-        text = text.replace("\r\n", "\n").strip("\n")
-        subject, _, rest = text.partition("\n")
+        body, trailers = split_trailers(text.replace("\r\n", "\n").lstrip("\n"))
+        subject, _, rest = body.strip("\n").partition("\n")
         paragraphs = [p for p in rest.strip("\n").split("\n\n") if p.strip()]
-        trailers: tuple[tuple[str, str], ...] = ()
-        if paragraphs and _looks_like_trailers(paragraphs[-1]):
-            trailers = tuple(
-                (m.group(1), m.group(2).strip())
-                for m in (_TRAILER_LINE.match(line) for line in paragraphs[-1].split("\n"))
-                if m
-            )
-            paragraphs = paragraphs[:-1]
-        return cls(subject.strip(), "\n\n".join(p.strip("\n") for p in paragraphs), trailers)
+        return cls(subject.strip(), "\n\n".join(p.strip("\n") for p in paragraphs), tuple(trailers))
 
     @property
     def op(self) -> str | None:
@@ -199,11 +193,6 @@ class CommitMessage:
     def rules(self) -> list[str]:
         value = self.trailer("Imlgit-Rules")
         return value.split() if value else []
-
-
-def _looks_like_trailers(paragraph: str) -> bool:
-    lines = [line for line in paragraph.strip("\n").split("\n") if line.strip()]
-    return bool(lines) and all(_TRAILER_LINE.match(line) for line in lines)
 
 
 def plain_rationale(text: str) -> str:

@@ -317,7 +317,7 @@ def _rewrite(store: Store, stones: dict[str, str], *, person: Identity, why: str
     # it replaced: a remote still at one of them holds nothing this copy lacks
     record = {f"{REWRITTEN_DIR}/{old[:12]}.txt": "".join(f"{sha}\n" for sha in replaced).encode()}
     head = store.commit(record, msg, author=person, branch=EVIDENCE_REF, expected_head=head,
-                        sync_worktree=False)  # fmt: skip
+                        sync_worktree=False) or head  # fmt: skip
     removed = store.expunge(gone, EVIDENCE_REF)
     return Forgotten(tuple(sorted(stones)), head, len(replaced), removed)
 

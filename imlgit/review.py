@@ -957,7 +957,9 @@ def reject(store: Store, name: str, *, person: Identity, why: str) -> str:
         trailers=[("Imlgit-Proposal", p.name), ("Imlgit-Rejected-By", str(person))],
     )
     data = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    # None: main holds this very record already (the same rejection, recorded again)
     sha = store.commit({path: data}, msg, author=person, branch=DEFAULT_BRANCH)
+    sha = sha or store.resolve(DEFAULT_BRANCH)
     store.refs.force((_REJECTED_REF + p.name).encode(), p.head)
     store.delete_branch(p.branch)
     return sha

@@ -287,22 +287,6 @@ _YAMLFail = yaml.constructor.ConstructorError
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _FrontMatterLoader(_BaseLoader):
-    """A SafeLoader bounded for untrusted front matter.
-
-    Nesting is limited and anchors and aliases are refused (no rule needs them, and
-    they expand exponentially) by :func:`_check_events`, before any node is composed;
-    a key is a scalar given once; a number has at most ``MAX_NUMBER_CHARS``
-    characters; and any value a constructor cannot build is a YAML error at its mark.
-    """
-
-    def construct_object(self, node: Any, deep: bool = False) -> Any:
-        try:
-            return yaml.constructor.BaseConstructor.construct_object(self, node, deep=deep)
-        except (ValueError, TypeError, OverflowError) as exc:  # a date like 2026-99-99
-            raise _YAMLFail(None, None, f"cannot read this value: {exc}", node.start_mark) from None
-
-
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
@@ -330,18 +314,43 @@ def _construct_number(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
     return loader.construct_yaml_float(node)
 
 
-_FrontMatterLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
-_FrontMatterLoader.add_constructor("tag:yaml.org,2002:int", _construct_number)
-_FrontMatterLoader.add_constructor("tag:yaml.org,2002:float", _construct_number)
+def _bounded(base: Any) -> Any:
+    """The front-matter loader built on ``base`` (libyaml's CSafeLoader or the
+    pure-Python SafeLoader: the same bounds and constructors on both)."""
+
+    class _FrontMatterLoader(base):
+        """A SafeLoader bounded for untrusted front matter.
+
+        Nesting is limited and anchors and aliases are refused (no rule needs them, and
+        they expand exponentially) by :func:`_check_events`, before any node is composed;
+        a key is a scalar given once; a number has at most ``MAX_NUMBER_CHARS``
+        characters; and any value a constructor cannot build is a YAML error at its mark.
+        """
+
+        def construct_object(self, node: Any, deep: bool = False) -> Any:
+            try:
+                return yaml.constructor.BaseConstructor.construct_object(self, node, deep=deep)
+            except (ValueError, TypeError, OverflowError) as exc:  # a date like 2026-99-99
+                raise _YAMLFail(
+                    None, None, f"cannot read this value: {exc}", node.start_mark
+                ) from None
+
+    _FrontMatterLoader.add_constructor(
+        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
+    )
+    _FrontMatterLoader.add_constructor("tag:yaml.org,2002:int", _construct_number)
+    _FrontMatterLoader.add_constructor("tag:yaml.org,2002:float", _construct_number)
+    return _FrontMatterLoader
 
 
-def _check_events(front: str) -> None:
+_FrontMatterLoader: Any = _bounded(_BaseLoader)
+
+
+def _check_events(front: str, base: Any = None) -> None:
     """Refuse anchors, aliases and nesting past ``MAX_YAML_DEPTH`` in one flat pass
     over the parser's events: the composer (recursive, in C with libyaml) never
     sees what would make it descend too deep or an alias expand."""
-    loader = _BaseLoader(front)
+    loader = (base or _BaseLoader)(front)
     depth = 0
     try:
         while loader.check_event():
@@ -363,11 +372,16 @@ def _check_events(front: str) -> None:
         loader.dispose()
 
 
-def _load_front(front: str, path: str | None) -> tuple[Any, dict[str, int]]:
-    """The front matter's value, and the line of each top-level key."""
-    loader = _FrontMatterLoader(front)
+def _load_front(
+    front: str, path: str | None, bounded: Any = None
+) -> tuple[Any, dict[str, int]]:
+    """The front matter's value, and the line of each top-level key; ``bounded`` a
+    loader made by :func:`_bounded` (libyaml's where PyYAML has it)."""
+    loader = None
     try:
-        _check_events(front)
+        # inside the try: the pure-Python Reader checks the characters when it is made
+        loader = (bounded or _FrontMatterLoader)(front)
+        _check_events(front, bounded)
         node = loader.get_single_node()
         key_lines: list[int] = []
         if isinstance(node, yaml.MappingNode):
@@ -383,7 +397,8 @@ def _load_front(front: str, path: str | None) -> tuple[Any, dict[str, int]]:
             problem = f"nested deeper than {MAX_YAML_DEPTH} levels"
         raise RuleError(f"malformed front matter: {problem}", path=path, line=yaml_line) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     # Keys are unique and kept in order, so the n-th key is on the n-th key's line.
     lines: dict[str, int] = {}
     if isinstance(meta, dict):

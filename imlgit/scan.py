@@ -360,6 +360,8 @@ assert {kind for kind, _, _ in _RULES} == set(KINDS)
 def _compile_allow(allow: Sequence[str]) -> list[re.Pattern[str]]:
     compiled = []
     for pattern in allow:
+        if not isinstance(pattern, str):
+            raise ConfigError(f"[scan] allow: {pattern!r} is not a string (a regular expression)")
         try:
             compiled.append(re.compile(pattern))
         except re.error as e:

@@ -19,6 +19,21 @@ ROOT = Path(__file__).resolve().parent.parent
 PERSON = Identity("Ada Reviewer", "ada@example.org")
 FIXED_TIME = 1_795_000_000  # 2026-11-18, so commits are reproducible
 
+# Slow tests in files whose owners mark them in place later; the rest carry
+# @pytest.mark.slow themselves. `make test-fast` leaves every slow test out.
+SLOW_ELSEWHERE = {
+    "tests/test_cli.py::test_tour",  # the tour through the CLI, ~11 s
+    "tests/test_cli.py::test_edit_with_bad_file_leaves_repo_unchanged",
+    "tests/test_cli.py::test_errors_are_one_line_and_exit_1",
+    "tests/test_locking.py::test_the_pre_commit_check_refuses_an_index_a_kill_left",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.split("[", 1)[0] in SLOW_ELSEWHERE:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(

@@ -73,6 +73,7 @@ def spelled(draw: st.DrawFn, email: str) -> str:
     return text
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_imlgit_addresses_in_any_spelling_are_imlgit(data: st.DataObject) -> None:
@@ -280,6 +281,7 @@ def test_a_plain_git_merge_is_refused_by_the_hook(store: Store, how: list[str]) 
     assert Store.open(store.path).head() == main
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not git_available(), reason="git CLI not installed")
 def test_where_no_hook_runs_doctor_reports_the_merge(tmp_path: Path, imlgit_cli) -> None:
     store = Store.init(tmp_path / "bare-hooks", author=PERSON, clock=Clock(), install_hooks=False)
@@ -296,6 +298,7 @@ def test_where_no_hook_runs_doctor_reports_the_merge(tmp_path: Path, imlgit_cli)
     assert moved.returncode == 1 and "refused:" in moved.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not git_available(), reason="git CLI not installed")
 def test_a_push_of_an_unapproved_main_is_refused_by_pre_receive(
     store: Store, tmp_path: Path

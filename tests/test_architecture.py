@@ -53,6 +53,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("imlgit.statements",),  # a rule's sentence against its form
     ("imlgit.conditions", "imlgit.ruleids"),
     ("imlgit.commits", "imlgit.locking", "imlgit.scan"),
+    # dulwich's trailer parser (commits reads messages with it), importing nothing of imlgit
+    ("imlgit.git.trailers",),
     ("imlgit.errors", "imlgit.inputs", "imlgit.resources", "imlgit.mcp_stdio"),
 ]
 

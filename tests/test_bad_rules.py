@@ -72,6 +72,7 @@ def no_crash(out: subprocess.CompletedProcess[str]) -> None:
     assert "unexpected" not in out.stderr and "Traceback" not in out.stderr, out.stderr
 
 
+@pytest.mark.slow
 def test_commands_that_do_not_need_the_bad_rule_work(
     bad_memory: tuple[Path, str], imlgit_cli: Cli
 ) -> None:
@@ -108,6 +109,7 @@ def test_rule_list_lists_the_others_and_names_the_bad_file(
     assert f"not listed: {BAD_PATH}" in out.stderr
 
 
+@pytest.mark.slow
 def test_commands_that_need_every_rule_fail_naming_the_file(
     refused_memory: Path, imlgit_cli: Cli, tmp_path: Path
 ) -> None:

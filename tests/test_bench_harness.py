@@ -116,6 +116,15 @@ def data() -> tuple[TruthTable, list[Any], list[Any]]:
 # ----------------------------------------------------------------- conditions
 
 
+NO_MODEL_ACCURACY = {
+    "majority": 0.35,
+    "episodic-knn": 0.35,
+    "covering-no-momentum": 0.5,
+    "covering": 0.5,
+    "hidden-rules": 1.0,
+}
+
+
 @pytest.mark.parametrize("condition", CONDITIONS)
 def test_each_condition_runs_an_iteration(condition: str, data: Any) -> None:
     env, train, test = data
@@ -134,8 +143,8 @@ def test_each_condition_runs_an_iteration(condition: str, data: Any) -> None:
     )
     assert result.condition == condition and len(result.iterations) == 1
     it = result.iterations[0]
-    assert it.seen == 20 and 0.0 <= it.accuracy <= 1.0
-    assert it.act_accuracy is not None and it.seconds >= 0
+    assert it.seen == 20 and it.act_accuracy is not None
+    assert 0.0 < it.seconds == result.seconds  # timed, and the run's time is its iterations'
     if condition in MODEL_CONDITIONS:
         assert it.tested == 5
         assert it.prompt_tokens > 0 and it.completion_tokens > 0
@@ -144,6 +153,12 @@ def test_each_condition_runs_an_iteration(condition: str, data: Any) -> None:
     else:
         assert it.tested == len(test) and it.prompt_tokens == 0
         assert chat.names == []
+        # what each condition gets on these seeds (the held-out labels are 35% the
+        # majority class; hidden-rules are the truth; none answers at random)
+        assert it.accuracy == NO_MODEL_ACCURACY[condition]
+        if condition == "majority":
+            top = max(env.classes, key=[e.label for e in train[:20]].count)
+            assert it.accuracy == sum(e.label == top for e in test) / len(test)
     if condition.startswith("hidden-rules"):
         assert it.rules == len(env.hidden_rules()) == len(result.rules)
         assert all(t.startswith("When ") or t.startswith("Always") for t in result.rules)
@@ -250,13 +265,17 @@ def test_oscillation_counting_on_a_constructed_history() -> None:
 
 
 def test_a_run_counts_oscillations_from_the_engine(data: Any) -> None:
-    env, train, test = data
-    result = run_condition(
-        "covering-no-momentum", train, test, seed=0, batch=10, classes=env.classes
-    )
-    assert len(result.iterations) == 4
-    assert result.oscillations == sum(i.oscillations for i in result.iterations) >= 0
-    assert result.final > 0.4  # learning happens
+    env, _, test = data
+    noisy = env.sample(40, 2, noise=0.1)  # on these seeds one rule flips back in batch 4
+    runs = {
+        cond: run_condition(cond, noisy, test, seed=0, batch=10, classes=env.classes)
+        for cond in ("covering-no-momentum", "covering")
+    }
+    free, damped = runs["covering-no-momentum"], runs["covering"]
+    assert [i.oscillations for i in free.iterations] == [0, 0, 0, 1]
+    assert free.oscillations == 1
+    assert damped.oscillations == 0  # momentum holds the rule through the noisy batch
+    assert free.final == damped.final == 55 / 60  # learning happens
 
 
 # ----------------------------------------------------------------- pieces
@@ -328,6 +347,7 @@ def test_option_parsing() -> None:
 # ----------------------------------------------------------------- entry points
 
 
+@pytest.mark.slow
 def test_quick_truth_table_end_to_end_without_a_model(tmp_path: Path) -> None:
     out = tmp_path / "results"
     paths = run_truth_table(BenchOptions(quick=True, out=out, test=100), embedder=HashEmbedder())
@@ -363,6 +383,7 @@ def test_quick_truth_table_end_to_end_without_a_model(tmp_path: Path) -> None:
     assert markdown_from_json(paths["json"]) == md
 
 
+@pytest.mark.slow
 def test_quick_with_model_conditions_named(tmp_path: Path) -> None:
     chat = RuleOfThumbFakeChat(answer="VESPER")
     paths = run_truth_table(
@@ -388,20 +409,23 @@ def test_quick_with_model_conditions_named(tmp_path: Path) -> None:
     assert doc["noise"] == [] and doc["difficulty"] == []
 
 
+@pytest.mark.slow
 def test_scale_on_small_sizes(tmp_path: Path) -> None:
     paths = run_scale(ScaleOptions(sizes=(10, 60), test=30, out=tmp_path), embedder=HashEmbedder())
     doc = json.loads(paths["json"].read_text())
     rows = doc["rows"]
     assert [r["distractors"] for r in rows] == [10, 60]
     hidden = len(TruthTable(seed=0).hidden_rules())
+    assert hidden == 8
     for r in rows:
         assert r["task_rules"] == hidden
         assert r["rules_in_memory"] >= r["distractors"] + hidden
         assert r["accuracy_scope_rules"] == 1.0  # the scope keeps distractors out
-        assert r["accuracy_topk_in_scope"] == (1.0 if hidden <= 8 else r["accuracy_topk_in_scope"])
-        assert 0.0 <= r["accuracy_all_rules"] <= 1.0
+        assert r["accuracy_topk_in_scope"] == 1.0  # top-k holds all 8 task rules
         assert r["prompt_tokens_topk"] < r["prompt_tokens_all_rules"]
     assert rows[1]["prompt_tokens_all_rules"] > rows[0]["prompt_tokens_all_rules"]
+    # without the scope, distractors win: what the scope and top-k are there for
+    assert [r["accuracy_all_rules"] for r in rows] == [1.0, 10 / 30]
     assert abs(rows[1]["prompt_tokens_topk"] - rows[0]["prompt_tokens_topk"]) < 1.0
     assert "| 60 |" in paths["markdown"].read_text()
 
@@ -414,6 +438,7 @@ def test_distractors_are_stable_and_mixed() -> None:
     assert count_tokens('{"id":"r-1"} When x is yes.') == 16
 
 
+@pytest.mark.slow
 def test_the_first_command_still_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from imlgit.bench import truthtable_bench
 
@@ -426,6 +451,7 @@ def test_the_first_command_still_runs(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "| covering |" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_imlgit_bench_truth_table_quick_through_the_cli(tmp_path: Path, imlgit_cli) -> None:  # type: ignore[no-untyped-def]
     out = imlgit_cli("bench", "truth-table", "--quick", "--out", str(tmp_path / "b"))
     assert out.returncode == 0, out.stderr

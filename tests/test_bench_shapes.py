@@ -47,6 +47,7 @@ def _rules(hidden: Any, scope: str) -> list[Rule]:
     return hidden_rules(hidden, scope)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ENVIRONMENTS)
 def test_each_generator_is_deterministic_for_a_seed(name: str) -> None:
     first = make_environment(name, 1).train_test(40, 20, 1)
@@ -99,6 +100,7 @@ def test_nested_reward_training_is_flaky_and_held_out_is_not() -> None:
     assert all((o["outcome"]["reward"] == 1) == (env.truth[o["id"]] == "works") for o in test)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ENVIRONMENTS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_class_balance_is_not_degenerate(name: str, seed: int) -> None:
@@ -128,6 +130,7 @@ def test_hidden_rules_score_everything_on_flat_objects(name: str, seed: int) -> 
         assert hit is not None and hit[0] == e.outcome.expected, e.input
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", REWARD_HELD_OUT)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_hidden_rules_predict_every_reward(name: str, seed: int) -> None:
@@ -266,6 +269,7 @@ def test_logged_training_is_kept_and_reward_only_held_out_is_scored(tmp_path: Pa
     assert all(it.act_accuracy is None for it in run.iterations)
 
 
+@pytest.mark.slow
 def test_tiny_end_to_end_run(tmp_path: Path) -> None:
     opts = ShapesOptions(
         envs=("bandit", "nested-reward"), seeds=(0,), train=40, test=20, batch=20, out=tmp_path

@@ -28,6 +28,7 @@ def weights() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     return w, config
 
 
+@pytest.mark.slow
 def test_the_hand_written_graph_is_valid_onnx(weights: tuple[dict[str, Any], dict[str, Any]]):
     from onnx import numpy_helper
 
@@ -54,6 +55,7 @@ def test_the_hand_written_graph_is_valid_onnx(weights: tuple[dict[str, Any], dic
     assert list(word.dims) == list(w["embeddings.word_embeddings.weight"].shape)
 
 
+@pytest.mark.slow
 def test_onnxruntime_gives_numpy_s_vectors() -> None:
     numpy_run = BertEncoder(packaged_model_path(), "all-MiniLM-L6-v2", batch_size=3,
                             engine="numpy")  # fmt: skip
@@ -67,6 +69,7 @@ def test_onnxruntime_gives_numpy_s_vectors() -> None:
     assert onnx_run.identity == numpy_run.identity
 
 
+@pytest.mark.slow
 def test_auto_runs_the_first_queries_with_numpy_and_the_rest_with_onnxruntime() -> None:
     auto = embedder_from({"runtime": "auto"})
     assert isinstance(auto, BertEncoder)
@@ -90,6 +93,7 @@ def test_auto_runs_the_first_queries_with_numpy_and_the_rest_with_onnxruntime() 
     assert numpy_only.ran_with == "numpy"
 
 
+@pytest.mark.slow
 def test_without_onnxruntime_auto_runs_numpy_and_the_explicit_runtime_says_why(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -106,6 +110,7 @@ def test_without_onnxruntime_auto_runs_numpy_and_the_explicit_runtime_says_why(
         embedder_from({"model": "org/some-hub-model", "runtime": "onnxruntime"})
 
 
+@pytest.mark.slow
 def test_onnxruntime_session_prints_nothing() -> None:
     code = (
         "from imlgit.embed import embedder_from\n"
@@ -116,6 +121,7 @@ def test_onnxruntime_session_prints_nothing() -> None:
     assert out.stdout == "" and out.stderr == ""
 
 
+@pytest.mark.slow
 def test_a_warmed_memory_answers_its_first_recall_with_onnxruntime(tmp_path: Path) -> None:
     from conftest import PERSON
 

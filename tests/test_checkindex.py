@@ -87,6 +87,7 @@ def same(a: Any, b: Any) -> bool:
     return (a.answer, a.how, [r.id for r in a.rules]) == (b.answer, b.how, [r.id for r in b.rules])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(12))
 def test_the_index_decides_as_testing_every_rule(seed: int) -> None:
     rng = random.Random(seed)

@@ -103,6 +103,7 @@ print(done.proposal)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not git_available(), reason="needs the git CLI")
 def test_four_processes_learn_into_one_memory_at_once(tmp_path: Path) -> None:
     """Four learns started at once: two shared a proposal, one died with FileLocked."""
@@ -225,6 +226,7 @@ def _journal_learner(repo: str, barrier: object, results: object) -> None:
         results.put(("crashed", traceback.format_exc()))  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_two_journal_learners_at_once_learn_each_experience_once(tmp_path: Path) -> None:
     """Both read the whole journal and each learned all of it into its own proposal."""
     from imlgit.bench.truthtable import TruthTable

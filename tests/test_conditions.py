@@ -198,6 +198,7 @@ def _conditions(draw: st.DrawFn) -> Condition:
     return Condition(draw(_names), op, number)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_conditions(), max_size=6, unique=True))
 def test_when_round_trips_through_yaml(conds: list[Condition]) -> None:

@@ -119,6 +119,7 @@ CLI_EXPERIENCES = [
 ]
 
 
+@pytest.mark.slow
 def test_rule_edit_file_refuses_the_corpus_and_writes_nothing(repo: Path, imlgit_cli: Cli) -> None:
     before = _snapshot(repo)
     for rel in CLI_RULES:
@@ -128,6 +129,7 @@ def test_rule_edit_file_refuses_the_corpus_and_writes_nothing(repo: Path, imlgit
     assert _snapshot(repo) == before
 
 
+@pytest.mark.slow
 def test_learn_refuses_the_corpus_and_writes_nothing(repo: Path, imlgit_cli: Cli) -> None:
     before = _snapshot(repo)
     for rel in CLI_EXPERIENCES:

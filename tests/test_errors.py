@@ -108,6 +108,24 @@ def test_bad_parameters_are_config_errors_not_value_errors(tmp_path: Path) -> No
         CommitMessage("add: x", "Why.", (("bad key", "v"),)).validate()
 
 
+def test_restoring_an_active_rule_is_an_outcome(tmp_path: Path) -> None:
+    """A restore of an active rule: exit 0, a note, nothing written (a StoreError
+    before; Store.restore returns None)."""
+    from imlgit.cli import cli
+    from imlgit.store import Store
+
+    repo = tmp_path / "m"
+    store = Store.init(repo, author=PERSON)
+    runner = CliRunner()
+    rid = "r-example-rationale"
+    base = ["--repo", str(repo)]
+    why = ["--why", "Checking what an unchanged write does."]
+    head = store.head()
+    restore = runner.invoke(cli, [*base, "restore", rid, *why])
+    assert restore.exit_code == 0 and "is active; nothing to restore" in restore.output
+    assert Store.open(repo).head() == head
+
+
 def test_retiring_a_retired_rule_is_an_outcome(tmp_path: Path) -> None:
     from imlgit.cli import cli
     from imlgit.store import Store

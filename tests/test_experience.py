@@ -282,6 +282,7 @@ _experience_dicts = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(_experience_dicts)
 def test_round_trip(d: dict[str, Any]) -> None:

@@ -74,6 +74,7 @@ def test_rule_edited_with_git_cli_is_read_back(memory: Store) -> None:
     run_git(memory.path, "fsck", "--strict", "--no-dangling")
 
 
+@pytest.mark.slow
 def test_hooks_refuse_bad_rule_and_missing_rationale(memory: Store) -> None:
     f = memory.path / new_rule_path("r-a")
     f.parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +123,7 @@ def _writer(path: str, worker: int, n: int) -> None:
         )
 
 
+@pytest.mark.slow
 def test_two_processes_commit_at_once(memory: Store) -> None:
     n = 200
     ctx = mp.get_context("spawn")

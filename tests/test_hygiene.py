@@ -143,6 +143,7 @@ def _memory_with_rules(tmp_path: Path, cli: Cli, n: int) -> Path:
     return repo
 
 
+@pytest.mark.slow
 def test_prune_proposes_one_retirement_a_commit_and_restore_brings_it_back(
     tmp_path: Path, imlgit_cli: Cli
 ) -> None:
@@ -180,6 +181,7 @@ def test_prune_proposes_one_retirement_a_commit_and_restore_brings_it_back(
 # ---------------------------------------------------------------------- secrets at write
 
 
+@pytest.mark.slow
 def test_rule_add_with_personal_data_is_refused_and_the_allowlist_lets_it_through(
     tmp_path: Path, imlgit_cli: Cli
 ) -> None:
@@ -226,6 +228,7 @@ def test_rule_add_with_personal_data_is_refused_and_the_allowlist_lets_it_throug
     assert ok.returncode == 0, ok.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not git_available(), reason="the git CLI is not installed")
 def test_the_pre_commit_hook_refuses_a_staged_secret(tmp_path: Path, imlgit_cli: Cli) -> None:
     repo = tmp_path / "m"
@@ -281,6 +284,7 @@ def test_the_learning_engine_refuses_a_rule_with_a_secret(tmp_path: Path) -> Non
 # ---------------------------------------------------------------------- duplicates at write
 
 
+@pytest.mark.slow
 def test_rule_add_refuses_a_normalized_duplicate(tmp_path: Path, imlgit_cli: Cli) -> None:
     repo = tmp_path / "m"
     assert imlgit_cli("init", str(repo)).returncode == 0

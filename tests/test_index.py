@@ -163,6 +163,7 @@ def test_scope_and_tag_filters_return_k_when_k_match(tmp_path: Path, emb: HashEm
     assert [len(m) for m in many] == [3, 3] and many[1][0].rule_id == "b2"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("threshold", [200_000, 100], ids=["flat", "hnsw"])
 def test_large_filter_goes_through_a_faiss_selector(
     tmp_path: Path, emb: HashEmbedder, threshold: int
@@ -293,6 +294,7 @@ def test_search_at_an_old_commit(tmp_path: Path, emb: HashEmbedder) -> None:
     assert load.asked == [["r0050"]]
 
 
+@pytest.mark.slow
 def test_hnsw_agrees_with_exact_search(tmp_path: Path, emb: HashEmbedder) -> None:
     docs = memory(400)
     exact = RuleIndex.open(tmp_path / "flat", emb)
@@ -367,6 +369,7 @@ def _check_consistent(index: RuleIndex) -> None:
     assert len(hits) == 8 and {h.rule_id for h in hits} <= docs.keys()
 
 
+@pytest.mark.slow
 def test_concurrent_writer_processes_and_readers(tmp_path: Path) -> None:
     RuleIndex.open(tmp_path, HashEmbedder()).sync("cA", *state(COMMITS["cA"]))
     ctx = multiprocessing.get_context("spawn")  # no fork of a process running OpenMP

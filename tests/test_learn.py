@@ -171,12 +171,15 @@ def test_edit_retire_merge_agree(memory: Store) -> None:
     assert memory.read_rule(r_x).when == (Condition("a", "=", "yes"), Condition("b", "=", "no"))
     narrowed = memory.read_rule(r_x)
     assert memory.history(r_x)[0].subject == f"revise: revise {r_x} (now: {narrowed.title})"
-    # MERGE r_y into r_x's place is refused by verification (a=no -> Y is not X)
+    # MERGE r_x into r_y: verification lets it through (a=no -> Y holds on the batch);
+    # r_y stands, in the merged form, and its source r_x is retired
     eng.learner = ScriptedLearner(
         [Operation("MERGE", "merge", target=r_y, sources=(r_x,), candidate=cand({"a": "no"}, "Y"))]
     )
     res = eng.learn_batch(batch(40, 10))
     assert res.merged == [r_y] and memory.read_rule(r_x).status == "retired"
+    assert memory.read_rule(r_y).when == (Condition("a", "=", "no"),)
+    assert memory.read_rule(r_y).then == "Y" and memory.read_rule(r_y).status == "active"
     # RETIRE
     eng.learner = ScriptedLearner([Operation("RETIRE", "wrong", target=r_y)])
     res = eng.learn_batch(batch(50, 10, flip={51, 53, 55}))

@@ -186,6 +186,7 @@ def write(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_cli_learn_says_which_learner_and_why(tmp_path: Path, imlgit_cli: Any) -> None:
     repo = tmp_path / "m"
     Store.init(repo, author=PERSON)
@@ -203,6 +204,7 @@ def test_cli_learn_says_which_learner_and_why(tmp_path: Path, imlgit_cli: Any) -
     assert got["name"] == "covering" and got["experiences"]["text_only"] == 2
 
 
+@pytest.mark.slow
 def test_cli_learn_with_nothing_readable_is_a_clear_error(tmp_path: Path, imlgit_cli: Any) -> None:
     repo = tmp_path / "m"
     Store.init(repo, author=PERSON)

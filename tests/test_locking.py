@@ -120,6 +120,53 @@ def test_two_takers_of_one_stale_lock_one_wins(tmp_path: Path) -> None:
     assert locking.Owner.parse(lock.read_bytes()) == locking.Owner.me()
 
 
+def test_an_exclusive_lock_is_refused_while_held_and_freed_by_a_kill(tmp_path: Path) -> None:
+    """The advisory lock (filelock): another process holding it makes a non-blocking
+    attempt fail; killing that process frees it (it never goes stale)."""
+    lock = tmp_path / "derived" / "write.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from pathlib import Path
+            from imlgit import locking
+            with locking.exclusive(Path({str(lock)!r})) as held:
+                print(held, flush=True)
+                time.sleep(60)
+        """)],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "True"
+        with locking.exclusive(lock, blocking=False) as held:
+            assert held is False
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    with locking.exclusive(lock, blocking=False) as held:
+        assert held is True
+    with locking.exclusive(lock) as held:  # and again: released on leaving the block
+        assert held is True
+
+
+def test_the_index_and_the_locks_import_without_fcntl() -> None:
+    """fcntl is POSIX only: `import imlgit.index` failed on Windows. Run with fcntl
+    unimportable, as there."""
+    code = textwrap.dedent("""
+        import sys, tempfile, warnings
+        from pathlib import Path
+        sys.modules["fcntl"] = None  # import fcntl now raises ImportError
+        warnings.simplefilter("ignore")  # filelock: "only soft file lock is available"
+        import imlgit.index, imlgit.locking, imlgit.memory, imlgit.store
+        with imlgit.locking.exclusive(Path(tempfile.mkdtemp()) / "x.lock") as held:
+            print(held)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
+
+
 # ---------------------------------------------------------------------- the store
 
 

@@ -217,6 +217,7 @@ def test_recall_reads_main_even_when_a_proposal_is_checked_out(tools: Tools) -> 
     assert tools.memory.recall("sorrel orrery", k=5, at=got["branch"])[0].rule.id == got["rule"]
 
 
+@pytest.mark.slow
 def test_argument_errors_name_the_argument_without_pydantic_links(tools: Tools) -> None:
     import anyio
     from mcp.server.mcpserver.exceptions import ToolError

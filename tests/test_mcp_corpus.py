@@ -25,6 +25,7 @@ from test_mcp import snapshot
 
 from imlgit.store import Store
 
+pytestmark = pytest.mark.slow  # one real MCP server process for the corpus: ~10 s to start
 CORPUS = Path(__file__).parent / "corpus" / "mcp"
 EXPECTED: dict[str, dict[str, Any]] = json.loads((CORPUS / "expected.json").read_text())
 HANG = 60  # seconds without an answer that count as a hang (a guard, not a speed test)

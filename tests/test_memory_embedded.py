@@ -7,8 +7,12 @@ from __future__ import annotations
 import pytest
 from conftest import PERSON
 
+from imlgit import llm
 from imlgit.commits import CommitMessage
+from imlgit.errors import LearnError, LLMOutputError
 from imlgit.experience import Experience
+from imlgit.llm import EMBEDDED_MODEL as EMBEDDED
+from imlgit.llm import OpenAIChat
 from imlgit.memory import Memory
 from imlgit.rules import Rule
 from imlgit.store import Store
@@ -47,16 +51,18 @@ def test_ask_through_the_embedded_model(mem: Memory) -> None:
     assert ans.path == "model" and ans.answer
     assert set(ans.rules) <= set(ans.retrieved) and "r-heavy-by-sea" in ans.retrieved
     assert ans.commit == mem.store.head() and ans.prompt_tokens > 0
-    assert mem.chat.identity.startswith("embedded:")
+    assert mem.chat.identity == f"embedded:{EMBEDDED}"
 
 
 def test_learning_through_the_embedded_model_commits_with_rationales(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """learn -> the openai client -> llama.cpp on 127.0.0.1 -> validated operations ->
-    commits with rationales and trailers; then ask cites a learned rule. The 135M
-    model's rules are poor; what is asserted is the mechanism. A fresh memory: the
-    model is asked to induce, not to revise rules it cannot read."""
+    commits with rationales and trailers, or a loud LearnError when its answer does
+    not validate; then ask answers through it. The 135M model's wording varies from
+    run to run and its rules are poor: what is asserted is the mechanism, not what it
+    learned. A fresh memory: the model is asked to induce, not to revise rules it
+    cannot read."""
     path = tmp_path_factory.mktemp("embedded-learn") / "m"
     Store.init(path, author=PERSON)
     mem = Memory.open(path, env={})
@@ -73,19 +79,33 @@ def test_learning_through_the_embedded_model_commits_with_rationales(
         for i in range(4)
     ]
     head = mem.store.head()
-    done = mem.learn(exps, batch=4, learner="model")
+    assert isinstance(mem.chat, OpenAIChat) and mem.chat.identity == f"embedded:{EMBEDDED}"
+    server = llm._embedded["server"]
+    assert server.running and server.base_url.startswith("http://127.0.0.1:")
+    try:
+        done = mem.learn(exps, batch=4, learner="model")
+    except LearnError as exc:
+        # The model answered, and its answer broke the schema after the retries: a
+        # loud failure that wrote nothing. A transport error would be a bug here.
+        assert isinstance(exc.__cause__, LLMOutputError), repr(exc.__cause__)
+        assert "nothing was committed" in str(exc)
+        assert mem.store.head() == head
+        assert not [b for b in mem.store.branches() if b.startswith("proposals/")]
+        return
     results = done.batches
     commits = results[0].commits
-    # policy manual (the default): the changes wait on a proposal for a person
-    assert done.proposal and commits and mem.store.head(done.branch) == commits[-1]
-    assert mem.store.head() == head
-    learned = results[0].added + results[0].edited + results[0].agreed + results[0].retired
-    assert learned, "the model proposed nothing that validated"
+    assert mem.store.head() == head  # policy manual (the default): main waits for a person
+    assert all(r.reason for r in results[0].refused)  # each refusal says why
+    if commits:  # the model proposed something that validated
+        assert done.proposal and mem.store.head(done.branch) == commits[-1]
+    else:
+        assert done.proposal is None
     for sha in commits:
         info = mem.store.commit_info(sha)
         assert info.rationale.strip()
         assert info.trailer("Imlgit-Batch") == results[0].batch_id
-        assert info.trailer("Imlgit-Model") == "model:embedded:SmolLM2-135M-Instruct"
-    ans = mem.ask("How does a heavy parcel abroad ship?", scope="shipping", at=done.branch)
-    assert ans.path == "model" and set(ans.rules) <= set(ans.retrieved)
-    assert ans.commit == mem.store.head(done.branch)
+        assert info.trailer("Imlgit-Model") == f"model:embedded:{EMBEDDED}"
+    at = done.branch if done.proposal else None
+    ans = mem.ask("How does a heavy parcel abroad ship?", scope="shipping", at=at)
+    assert ans.path == "model" and ans.answer and set(ans.rules) <= set(ans.retrieved)
+    assert ans.commit == mem.store.resolve(at)

@@ -79,6 +79,7 @@ def test_recall_takes_k_from_the_settings(tmp_path: Path) -> None:
     assert len(mem.recall("parcels")) == 2
 
 
+@pytest.mark.slow
 def test_importing_and_using_the_library_leaves_the_environment_alone(tmp_path: Path) -> None:
     """Importing imlgit (and opening an index) set HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE
     and OMP_WAIT_POLICY for the whole host process."""

@@ -50,6 +50,7 @@ def test_erf_is_close_to_the_exact_one() -> None:
     assert np.abs(_erf(xs.copy()) - exact).max() < 5e-7  # float32: 1.5e-7 plus rounding
 
 
+@pytest.mark.slow
 def test_recall_never_imports_torch(tmp_path: Path) -> None:
     """The cold start: retrieval with the default embedder loads numpy, tokenizers and
     safetensors, never torch, transformers or sentence-transformers."""

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import PERSON
 from fakes import FakeChat, HashEmbedder
 
@@ -103,6 +104,7 @@ def test_a_huge_input_is_cut_at_the_bound_with_a_marker() -> None:
     assert line.endswith('characters],"outcome":"did a, reward 0 (failed)"}')
 
 
+@pytest.mark.slow
 def test_the_whole_prompt_stays_within_its_budget() -> None:
     batch = [raw(i, {"note": "y" * 5_000, "n": i}, "a", expected="B") for i in range(200)]
     chat = FakeChat({"candidates": []}, {"operations": []})

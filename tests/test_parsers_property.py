@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -93,6 +94,7 @@ def valid_rules(draw: st.DrawFn) -> Rule:
     )
 
 
+@pytest.mark.slow
 @CONFIG
 @given(valid_rules())
 def test_every_valid_rule_round_trips(rule: Rule) -> None:
@@ -153,6 +155,7 @@ _FIELDS = ["id", "title", "scope", "status", "support", "contradictions", "when"
 _FIELDS += ["tags", "created", "updated", "sources", "other"]
 
 
+@pytest.mark.slow
 @CONFIG
 @given(st.dictionaries(st.sampled_from(_FIELDS), _yaml_values, max_size=12))
 def test_random_yaml_documents(meta: dict[str, Any]) -> None:
@@ -163,6 +166,7 @@ def test_random_yaml_documents(meta: dict[str, Any]) -> None:
         _only_rule_errors(f"---\n{front}---\nThe statement.\n")
 
 
+@pytest.mark.slow
 @CONFIG
 @given(st.integers(1, 30_000), st.sampled_from(["[", "{a: ", "- ", "{? "]))
 def test_any_nesting_depth(depth: int, opener: str) -> None:
@@ -210,6 +214,7 @@ _json_values = st.recursive(
 _EXP_FIELDS = ["id", "scope", "input", "output", "outcome", "rules", "other"]
 
 
+@pytest.mark.slow
 @CONFIG
 @given(st.dictionaries(st.sampled_from(_EXP_FIELDS), _json_values, max_size=7))
 def test_random_json_documents(doc: dict[str, Any]) -> None:

@@ -32,6 +32,7 @@ def git_commit(repo: Path, subject: str, why: str) -> subprocess.CompletedProces
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_hand_written_one_line_rule_is_committed_with_git_and_used(
     memory: Store, imlgit_cli: Cli
 ) -> None:
@@ -136,6 +137,7 @@ def test_a_merge_that_would_give_an_id_two_files_is_refused(memory: Store) -> No
     assert memory.head() == head
 
 
+@pytest.mark.slow
 def test_a_moved_or_deleted_rule_keeps_its_history_review_and_rollback(
     memory: Store, imlgit_cli: Cli
 ) -> None:
@@ -177,6 +179,7 @@ def test_a_moved_or_deleted_rule_keeps_its_history_review_and_rollback(
     assert memory.locate("wet-roads") == "rules/roads/wet-roads.md"
 
 
+@pytest.mark.slow
 def test_rule_edit_file_keeps_the_rules_place_and_scope(memory: Store, imlgit_cli: Cli) -> None:
     f = memory.path / "rules" / "tyres" / "tread.md"
     f.parent.mkdir()
@@ -194,6 +197,7 @@ def test_rule_edit_file_keeps_the_rules_place_and_scope(memory: Store, imlgit_cl
     )
 
 
+@pytest.mark.slow
 def test_prune_ranks_a_hand_written_rule_by_its_git_age(memory: Store, imlgit_cli: Cli) -> None:
     import os
 
@@ -227,6 +231,7 @@ def test_a_persons_rationale_that_reads_like_a_trailer_is_accepted(
     assert memory.commit_info(sha).rationale == why
 
 
+@pytest.mark.slow
 def test_history_verify_checks_every_file_the_rule_had(memory: Store, imlgit_cli: Cli) -> None:
     """`history --verify` checked the rule's current file only, while `history` shows
     every file it had: across a git mv, the commits before the move went unchecked."""

@@ -105,6 +105,7 @@ def mask(text: str) -> str:
     return text
 
 
+@pytest.mark.slow
 def test_the_command_line_tour_prints_what_the_readme_shows(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMLGIT_")}
     env["IMLGIT_AUTHOR"] = "Ada Reviewer <ada@example.org>"  # as the README says

@@ -50,6 +50,7 @@ def approved_proposal(store: Store) -> str:
     return approve(store, "p1", approver=PERSON, why="Looks right.").sha
 
 
+@pytest.mark.slow
 def test_rolling_back_an_approval_is_git_revert_m_1(
     memory: Store, tmp_path: Path, imlgit_cli: Cli
 ) -> None:

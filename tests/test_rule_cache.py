@@ -8,6 +8,7 @@ import json
 import random
 from pathlib import Path
 
+import pytest
 from conftest import PERSON
 from fakes import HashEmbedder
 
@@ -57,6 +58,7 @@ def history(store: Store, rng: random.Random) -> None:
                                                rules=[rid]), author=PERSON)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_cached_answers_equal_fresh_parses_at_every_revision(tmp_path: Path) -> None:
     rng = random.Random(7)
     store = Store.init(tmp_path / "m", author=PERSON)

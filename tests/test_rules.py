@@ -245,6 +245,7 @@ def rules(draw: st.DrawFn) -> Rule:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(rules())
 def test_parse_render_round_trip(rule: Rule) -> None:

@@ -215,6 +215,7 @@ def test_verify_is_bounded_and_never_raises(keys) -> None:
     assert "cannot be a signer" in signing.verify(b"x", sig, b"", "*@example.org", 0).detail
 
 
+@pytest.mark.slow
 def test_turning_signing_off_takes_a_signed_commit(store: Store, keys) -> None:
     """Else one unsigned commit in a person's name would undo the setting."""
     text = (store.read_file("imlgit.toml", "main") or b"").decode()
@@ -240,6 +241,7 @@ def test_turning_signing_off_takes_a_signed_commit(store: Store, keys) -> None:
     assert 'Good "git" signature for ada@example.org' in show_signature(store, "main")
 
 
+@pytest.mark.slow
 def test_the_forge_check_verifies_mains_approvals(tmp_path: Path, store: Store, keys) -> None:
     sign_with(store, keys["ada"][0])
     proposal(store, "p1")
@@ -391,6 +393,7 @@ def test_main_moves_only_forward(store: Store) -> None:
     assert store.head() == strict
 
 
+@pytest.mark.slow
 def test_a_signer_added_then_used_in_one_move_is_accepted(tmp_path: Path, store: Store,
                                                           keys) -> None:  # fmt: skip
     """Ada (allowed) adds Carl with a signed commit; Carl approves; a clone pulls both."""

@@ -63,6 +63,7 @@ def environment(seed: int) -> list[Experience]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not git_available(), reason="needs the git CLI")
 def test_twenty_batches_reach_every_operation_and_refusal(tmp_path: Path) -> None:
     seed = 3  # reaches every operation and refusal (failures now count as contradictions)
@@ -78,7 +79,7 @@ def test_twenty_batches_reach_every_operation_and_refusal(tmp_path: Path) -> Non
     exps = environment(seed)
     done = dict.fromkeys(OPERATIONS, 0)
     refused: list[str] = []
-    rejected = 0
+    rejected: list[str] = []
     for k in range(10):  # ten learns of two batches: 20 batches
         learned = mem.learn(exps[k * 40 : (k + 1) * 40], learner="model", batch=20)
         for b in learned.batches:
@@ -90,7 +91,7 @@ def test_twenty_batches_reach_every_operation_and_refusal(tmp_path: Path) -> Non
         assert shown.entries  # every commit of the proposal is shown
         if k in (2, 5):
             rv.reject(mem.store, learned.proposal, person=PERSON, why="Not convinced by these.")
-            rejected += 1
+            rejected.append(learned.proposal)
         else:
             rv.approve(mem.store, learned.proposal, approver=PERSON, why="Checked the figures.")
     assert chat.calls["induce"] == 20 and chat.calls["revise"] == 20
@@ -120,5 +121,8 @@ def test_twenty_batches_reach_every_operation_and_refusal(tmp_path: Path) -> Non
     rid = learned_commit.message.rules[0]
     store.revert(learned_commit.sha, "This rule was learned from noise.", author=PERSON)
     assert rid not in store.rule_entries("main")
-    assert rejected == 2 and len(proposals.rejected_rules(store)) > 0
+    records = proposals.rejected_rules(store)
+    assert len(rejected) == 2 and records  # both rejections recorded, with their reason
+    assert {r.proposal for r in records} == set(rejected)
+    assert {r.why for r in records} == {"Not convinced by these."}
     run_git(store.path, "fsck", "--strict")

@@ -47,6 +47,7 @@ def test_hidden_rules_under_choose_equal_classify(seed: int) -> None:
         assert got is not None and got[0] == tt.classify(x)
 
 
+@pytest.mark.slow
 def test_seeds_are_deterministic_and_differ() -> None:
     assert TruthTable(seed=7).clauses == TruthTable(seed=7).clauses
     assert TruthTable(seed=7).clauses != TruthTable(seed=8).clauses
@@ -55,6 +56,7 @@ def test_seeds_are_deterministic_and_differ() -> None:
     assert a != TruthTable(seed=7).sample(20, rng_seed=2)
 
 
+@pytest.mark.slow
 def test_other_sizes() -> None:
     tt = TruthTable(n_attributes=16, n_classes=6, clauses=5, literals=3, seed=2)
     assert len(tt.attributes) == 16 and len(tt.clauses) == 5
@@ -110,6 +112,7 @@ def test_train_test_split() -> None:
 # tickets
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
 def test_tickets_policy(seed: int) -> None:
     env = Tickets(seed=seed)

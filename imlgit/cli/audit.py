@@ -106,6 +106,9 @@ def rollback(ctx: click.Context, rev: str, why: str | None) -> None:
     store = open_store(ctx)
     target = store.resolve(rev)
     sha = store.revert(target, rationale, author=person_of(store))
+    if sha is None:  # what was asked is so already: an outcome, not an error
+        click.echo(f"{target[:12]} has nothing to undo; nothing to commit", err=True)
+        return
     click.echo(f"reverted {target[:12]}", err=True)
     click.echo(sha)
 
@@ -119,5 +122,8 @@ def restore(ctx: click.Context, rule_id: str, why: str | None) -> None:
     rationale = need_why(why)
     store = open_store(ctx)
     sha = store.restore(rule_id, rationale, author=person_of(store))
+    if sha is None:  # what was asked is so already: an outcome, not an error
+        click.echo(f"{rule_id} is active; nothing to restore", err=True)
+        return
     click.echo(f"restored {rule_id}", err=True)
     click.echo(sha)

@@ -109,6 +109,9 @@ def rule_edit(
         rule_id, why=rationale, person=person_of(mem.store), title=title, statement=statement,
         scope=scope, evidence=evidence, text=text, source=file or "the rule file",
     )  # fmt: skip
+    if not done.changed:  # what was asked is so already: an outcome, not an error
+        click.echo(f"{rule_id} already says that; nothing to commit", err=True)
+        return
     click.echo(f"edited {rule_id}", err=True)
     click.echo(done.sha)
 

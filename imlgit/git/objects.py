@@ -114,9 +114,8 @@ def check_path(path: str) -> None:
 class Objects:
     """A repository's objects: cached reads, incremental tree writes, loose writes."""
 
-    def __init__(self, repo: Repo, *, fsync: bool = False) -> None:
+    def __init__(self, repo: Repo) -> None:
         self.repo = repo
-        self.fsync = fsync
         self._cache: dict[bytes, object] = {}
         self._tree_entries: dict[bytes, dict[bytes, Entry]] = {}
         self._tree_entry_count = 0  # entries held by _tree_entries, to bound its memory
@@ -463,8 +462,6 @@ class Objects:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
             os.write(fd, data)
-            if self.fsync:
-                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)  # same name, same content: replacing a twin is harmless
@@ -474,10 +471,6 @@ class Objects:
         b = Blob.from_string(data)
         self.add(b)
         return b.id
-
-    def blob_id(self, data: bytes) -> bytes:
-        """The id ``data`` has as a blob, nothing written."""
-        return Blob.from_string(data).id
 
     def blobs(self, changes: Mapping[str, bytes | None]) -> dict[str, bytes | None]:
         """Each changed path's blob written ({path: blob id}; None: deleted)."""

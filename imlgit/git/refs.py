@@ -4,7 +4,7 @@ A ref moves the way git moves it: hold ``<ref>.lock``, compare under the lock,
 rename the new value over the ref, append to the reflog. The lock names its
 owner, so one left by a killed process is taken over (:mod:`imlgit.locking`),
 and a live holder is waited for briefly, then named in a :class:`StoreError`.
-Like git's default it does not fsync unless asked (``Refs(fsync=True)``).
+Like git's default it does not fsync.
 """
 
 from __future__ import annotations
@@ -53,13 +53,11 @@ class Refs:
         repo: Repo,
         objects: Objects,
         *,
-        fsync: bool = False,
         fault: Callable[[str], None] | None = None,
         lock_wait: float = locking.WAIT,
     ) -> None:
         self.repo = repo
         self.objects = objects
-        self.fsync = fsync
         self.fault = fault or _no_fault
         self.lock_wait = lock_wait
         self.gitdir = Path(repo.controldir())
@@ -211,8 +209,6 @@ class Refs:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 os.write(fd, (new + "\n").encode())
-                if self.fsync:
-                    os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, path)
@@ -286,10 +282,6 @@ class Refs:
         from dulwich.refs import check_ref_format
 
         return bool(check_ref_format(Ref(ref)))
-
-    def set_head(self, branch: str) -> None:
-        """Point HEAD at ``branch`` (a new repository's)."""
-        self.repo.refs.set_symbolic_ref(Ref(b"HEAD"), ref_name(branch))
 
     def set_symbolic(self, ref: bytes, target: bytes) -> None:
         """Make ``ref`` a symbolic ref to ``target`` (``refs/remotes/origin/HEAD``, say)."""

@@ -40,7 +40,6 @@ class GitRepo:
         repo: Repo,
         *,
         clock: Callable[[], int] | None = None,
-        fsync: bool = False,
         fault: Callable[[str], None] | None = None,
     ) -> None:
         self.repo = repo
@@ -49,8 +48,8 @@ class GitRepo:
         self.path = Path(repo.path)
         self.gitdir = Path(repo.controldir())
         self.clock = clock or (lambda: int(time.time()))
-        self.objects = Objects(repo, fsync=fsync)
-        self.refs = Refs(repo, self.objects, fsync=fsync, fault=fault, lock_wait=locking.WAIT)
+        self.objects = Objects(repo)
+        self.refs = Refs(repo, self.objects, fault=fault, lock_wait=locking.WAIT)
         self._history: HistoryIndex | None = None
 
     @classmethod
@@ -80,10 +79,6 @@ class GitRepo:
     @property
     def fault(self) -> Callable[[str], None]:
         return self.refs.fault
-
-    @property
-    def fsync(self) -> bool:
-        return self.objects.fsync
 
     @property
     def lock_wait(self) -> float:

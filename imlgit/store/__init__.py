@@ -303,8 +303,9 @@ class Store:
     def commit(self, changes: Mapping[str, bytes | None], message: CommitMessage, *,
                author: Identity, committer: Identity | None = None,
                branch: str = DEFAULT_BRANCH, expected_head: str | None | _Unset = _UNSET,
-               sync_worktree: bool = True) -> str:  # fmt: skip
-        """Commit ``changes`` ({path: bytes, or None to delete}) atomically; return the sha.
+               sync_worktree: bool = True) -> str | None:  # fmt: skip
+        """Commit ``changes`` ({path: bytes, or None to delete}) atomically; return the
+        sha, or None when the files already hold those contents (nothing is written).
 
         ``expected_head`` is the commit the change was prepared on (by default the
         branch's head now). When the branch has moved past it, the change is
@@ -312,9 +313,10 @@ class Store:
         then :class:`ConflictError` names those rules and nothing is written.
         Pass ``expected_head=None`` only to create a branch's first commit.
         """
-        return self.commit_many([(changes, message)], author=author, committer=committer,
+        made = self.commit_many([(changes, message)], author=author, committer=committer,
                                 branch=branch, expected_head=expected_head,
-                                sync_worktree=sync_worktree)[0]  # fmt: skip
+                                sync_worktree=sync_worktree)  # fmt: skip
+        return made[0] if made else None
 
     def commit_many(self, steps: Steps, *, author: Identity, committer: Identity | None = None,
                     branch: str = DEFAULT_BRANCH, expected_head: str | None | _Unset = _UNSET,
@@ -342,8 +344,9 @@ class Store:
 
     def put_rule(self, rule: Rule, message: CommitMessage, *, author: Identity,
                  branch: str = DEFAULT_BRANCH, expected_head: str | _Unset = _UNSET,
-                 extra: Mapping[str, bytes | None] | None = None) -> str:  # fmt: skip
-        """Write one rule (add or change) as one commit."""
+                 extra: Mapping[str, bytes | None] | None = None) -> str | None:  # fmt: skip
+        """Write one rule (add or change) as one commit; None when its file already
+        says exactly that (nothing is written)."""
         on = self.head(branch) if isinstance(expected_head, _Unset) else expected_head
         path = self.path_for(rule, on) if on is not None else rule.path
         changes: dict[str, bytes | None] = {path: render_rule(rule).encode("utf-8")}
@@ -436,16 +439,18 @@ class Store:
     # ------------------------------------------------------------------ revert / restore
 
     def revert(self, rev: str, rationale: str, *, author: Identity,
-               branch: str = DEFAULT_BRANCH) -> str:  # fmt: skip
+               branch: str = DEFAULT_BRANCH) -> str | None:  # fmt: skip
         """Undo one commit as a new commit carrying its own rationale (``git revert``;
         :mod:`.revert`): a merge (an approval) against its first parent, the whole
         proposal going; a later change of meaning of one of its rules is a
-        :class:`ConflictError` listing those commits, and nothing is written."""
+        :class:`ConflictError` listing those commits, and nothing is written. None
+        when there is nothing to undo (the commit changed nothing, or is undone)."""
         return revert_commit(self, self.resolve(rev), rationale, author=author, branch=branch)
 
     def restore(self, rule_id: str, rationale: str, *, author: Identity,
-                branch: str = DEFAULT_BRANCH) -> str:  # fmt: skip
-        """Bring back a retired or deleted rule: its last active version, active again."""
+                branch: str = DEFAULT_BRANCH) -> str | None:  # fmt: skip
+        """Bring back a retired or deleted rule: its last active version, active again;
+        None when it is active (nothing to restore: nothing is written)."""
         return restore_rule(self, rule_id, rationale, author=author, branch=branch)
 
     # ------------------------------------------------------------------ branches and refs

@@ -32,18 +32,22 @@ class _Store(Protocol):
     def history(self, rule_id: str, rev: str | None = ..., *,
                 limit: int | None = ...) -> list[CommitInfo]: ...  # fmt: skip
     def commit(self, changes: Mapping[str, bytes | None], message: CommitMessage, *,
-               author: Identity, branch: str = ..., expected_head: str) -> str: ...  # fmt: skip
+               author: Identity, branch: str = ...,
+               expected_head: str) -> str | None: ...  # fmt: skip
     def put_rule(self, rule: Rule, message: CommitMessage, *, author: Identity,
-                 branch: str = ..., expected_head: str) -> str: ...  # fmt: skip
+                 branch: str = ..., expected_head: str) -> str | None: ...  # fmt: skip
 
 
 def revert_commit(store: _Store, sha: str, rationale: str, *, author: Identity,
-                  branch: str) -> str:  # fmt: skip
-    """Undo commit ``sha`` on ``branch`` as a new commit carrying ``rationale``."""
+                  branch: str) -> str | None:  # fmt: skip
+    """Undo commit ``sha`` on ``branch`` as a new commit carrying ``rationale``; None
+    when there is nothing to undo (it changed nothing, or its changes are undone)."""
     head = store.head(branch)
     if head is None or not store.objects.is_ancestor(sha, head):
         raise StoreError(f"{sha[:12]} is not on {branch}")
     changes, paths = revert_changes(store.objects, store.rules, sha, head)
+    if not changes:
+        return None
     info = store.objects.info(sha)
     rules = sorted({rid for p in paths if (rid := rule_id_from_path(p))})
     what = "merge " if len(info.parents) > 1 else ""
@@ -54,8 +58,9 @@ def revert_commit(store: _Store, sha: str, rationale: str, *, author: Identity,
 
 
 def restore_rule(store: _Store, rule_id: str, rationale: str, *, author: Identity,
-                 branch: str) -> str:  # fmt: skip
-    """Bring back a retired or deleted rule: its last active version, active again."""
+                 branch: str) -> str | None:  # fmt: skip
+    """Bring back a retired or deleted rule: its last active version, active again;
+    None when the rule is active (what was asked is so already: nothing is written)."""
     head = store.head(branch)
     if head is None:
         raise RevisionNotFound(branch)
@@ -64,7 +69,7 @@ def restore_rule(store: _Store, rule_id: str, rationale: str, *, author: Identit
     except RuleNotFound:
         current = None
     if current is not None and current.status == "active":
-        raise StoreError(f"rule {rule_id!r} is active; there is nothing to restore")
+        return None
     last_active: Rule | None = None
     for info in store.history(rule_id, head):
         try:
@@ -92,15 +97,16 @@ def revert_changes(
     objects: Objects, rules: RuleFiles, sha: str, head: str
 ) -> tuple[dict[str, bytes | None], list[str]]:
     """The changes that undo commit ``sha`` on ``head`` (a merge against its first
-    parent, as ``git revert -m 1``), and the paths it changed; :class:`ConflictError`
-    when a later commit changed what one of its rules says."""
+    parent, as ``git revert -m 1``), and the paths it changed (both empty when it
+    changed nothing); :class:`ConflictError` when a later commit changed what one of
+    its rules says."""
     c = objects.commit(sha)
     if not c.parents:
         raise StoreError(f"{sha[:12]} is the first commit; it cannot be reverted")
     parent_tree = objects.commit(hexsha(c.parents[0])).tree
     paths = list(objects.diff_trees(parent_tree, c.tree))
     if not paths:
-        raise StoreError(f"{sha[:12]} changed nothing; there is nothing to revert")
+        return {}, []  # the commit changed nothing: nothing to revert, an outcome
     changes: dict[str, bytes | None] = {}
     head_tree = objects.commit(head).tree
     blocked = []

@@ -44,7 +44,9 @@ class Writer:
 
     def commit_many(self, steps: Steps, *, author: Identity, committer: Identity,
                     branch: str, base: str | None, sync_worktree: bool) -> list[str]:  # fmt: skip
-        """Commit a chain of changes on ``base``, one commit each, moving ``branch`` once."""
+        """Commit a chain of changes on ``base``, one commit each, moving ``branch`` once;
+        the shas made. A step whose files already hold what it writes makes no commit:
+        when none changes anything, the result is empty and the branch does not move."""
         if not steps:
             raise StoreError("nothing to commit")
         prepared: Prepared = []
@@ -77,11 +79,13 @@ class Writer:
                 parent_tree = objects.commit(parent).tree if parent else None
                 tree = objects.write_tree_or_empty(parent_tree, blobs)
                 if parent_tree == tree:
-                    raise StoreError("no change: the files already have this content")
+                    continue  # the files already hold this: no commit, an outcome
                 c = objects.new_commit(tree, [parent] if parent else [], text, author,
                                        committer, self.git.clock())  # fmt: skip
                 made.append((c, sorted(blobs)))
                 parent = hexsha(c.id)
+            if not made:
+                return []  # nothing changes: the branch stays where it is
             last = made[-1][0]
             subject = prepared[-1][2] if len(prepared) == 1 else f"{len(prepared)} commits"
             self.git.fault("objects")
