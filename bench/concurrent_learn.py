@@ -40,7 +40,7 @@ def one_run(workdir: Path, k: int) -> dict[str, int]:
 
     from imlgit.bench.truthtable import TruthTable
     from imlgit.commits import Identity
-    from imlgit.review import proposal_branch
+    from imlgit.proposals import proposal_branch
     from imlgit.store import Store
 
     mem = workdir / f"m{k}"

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # (phase, module, class or None, attribute): the calls timed in the child. Nested
 # phases (index sync inside retrieval) are reported on their own and subtracted.
 TIMED = (
-    ("retrieval", "imlgit.memory", "_IndexRetriever", "search"),
+    ("retrieval", "imlgit.retrieval", "IndexRetriever", "search"),
     ("index sync", "imlgit.index", "RuleIndex", "sync"),
     ("evidence", "imlgit.learn", "Learning", "evidence"),
     ("induction", "imlgit.learners.rulelearner", "CoveringLearner", "induce"),

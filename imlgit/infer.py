@@ -22,20 +22,31 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .checkindex import CheckIndex, action_of, active_checkable
 from .conditions import FAILS, WORKS, checkable, choose
-from .inputs import View, view_of
+from .errors import ExperienceError
+from .inputs import View, describe, view_of
+from .retrieval import warn_unparsable
 from .rules import Rule
 from .verify import CLASS, OUTCOME, kind_of, precision, scored
 
+if TYPE_CHECKING:
+    from .llm import ChatModel
+    from .store import Store
+
 __all__ = [
     "Answer",
+    "Ask",
     "CheckIndex",
+    "CheckedRules",
     "Decision",
     "Evaluation",
+    "MAX_ASK_MANY",
     "answer",
+    "ask",
+    "questions_of",
     "checked_answer",
     "decide",
     "evaluate",
@@ -352,3 +363,116 @@ def record_usage(directory: os.PathLike[str] | str, ans: Answer) -> None:
             f.write(line + "\n")
     except OSError:
         pass  # statistics are a convenience; an answer never fails for them
+
+
+# ---------------------------------------------------------------------- questions asked of memory
+
+MAX_ASK_MANY = 100_000
+"""Questions one :meth:`imlgit.memory.Memory.ask_many` (``imlgit ask --file``) answers."""
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One question of :meth:`imlgit.memory.Memory.ask_many` with its own scope or action."""
+
+    input: str | Mapping[str, Any]
+    scope: str | None = None
+    action: str | None = None
+
+
+class CheckedRules:
+    """The active checkable rules of a scope at a commit, filed for checked answers:
+    read once per (commit, scope) in a process (a commit's content never changes, so
+    this is never stale), the last ``kept`` pairs kept (an agent asks at main)."""
+
+    def __init__(self, store: Store, kept: int = 8) -> None:
+        self.store = store
+        self.kept = kept
+        # (commit, scope) -> (the filed rules, the paths of rule files that do not parse)
+        self._filed: dict[tuple[str, str | None], tuple[CheckIndex, list[str]]] = {}
+
+    def get(self, commit: str, scope: str | None) -> tuple[CheckIndex, list[str]]:
+        """The rules of ``scope`` (None: every scope) at ``commit``, filed, and the
+        rule files that did not parse."""
+        got = self._filed.get((commit, scope))
+        if got is None:
+            from .rulefiles import read_rules
+
+            readable = read_rules(self.store, commit)
+            index = CheckIndex(
+                r
+                for r in readable.rules.values()
+                if r.checkable and r.status == "active" and (scope is None or r.scope == scope)
+            )
+            got = (index, [e.path or rid for rid, e in readable.problems.items()])
+            if len(self._filed) >= self.kept:
+                self._filed.pop(next(iter(self._filed)))
+            self._filed[(commit, scope)] = got
+        return got
+
+
+Recall = Callable[[str, "int | None", "str | None", str], Sequence[Rule]]
+"""``recall(text, k, scope, commit)``: the rules retrieved for a model's prompt."""
+
+
+def ask(
+    commit: str,
+    question: Input,
+    *,
+    scope: str | None,
+    k: int | None,
+    use_model: bool,
+    action: str | None,
+    rules: CheckedRules,
+    recall: Recall,
+    chat: Callable[[], ChatModel],
+    usage_dir: os.PathLike[str] | str,
+) -> Answer:
+    """Answer ``question`` at ``commit`` (:func:`answer`), and log which rules did
+    (:func:`record_usage`). Retrieval is for the model's prompt: an answer only code
+    may give (no model, or whether ``action`` works) retrieves nothing, so the
+    embedder (and torch) is never loaded for it; ``chat()`` is called only when the
+    model answers."""
+    text = describe(question)
+    if action is not None:
+        text += f" -> {action}"
+    needs_model = use_model and action is None
+    retrieved = list(recall(text, k, scope, commit)) if needs_model else []
+    index, unparsable = rules.get(commit, scope)
+    if unparsable and not needs_model:  # else recall warned of them
+        warn_unparsable("ask", unparsable)
+    model = None
+    if needs_model:
+        from .learners.model import answer_with_model
+
+        def model(q: Any, shown: Sequence[Rule]) -> tuple[str, Sequence[str], int, int]:
+            got = answer_with_model(chat(), q, shown, scope=scope)
+            return got.answer, got.cited, got.prompt_tokens, got.completion_tokens
+
+    ans = answer(
+        question,
+        scope_rules=index,
+        retrieved=retrieved,
+        commit=commit,
+        scope=scope,
+        model=model,
+        action=action,
+    )
+    record_usage(usage_dir, ans)
+    return ans
+
+
+def questions_of(
+    questions: Sequence[Input | Ask], *, scope: str | None, action: str | None
+) -> list[tuple[Input, str | None, str | None]]:
+    """A batch of questions as (question, scope, action), in order: an :class:`Ask`
+    item carries its own scope or action, the others take ``scope`` and ``action``.
+    At most :data:`MAX_ASK_MANY` questions (:class:`ExperienceError`)."""
+    if len(questions) > MAX_ASK_MANY:
+        raise ExperienceError(f"{len(questions):,} questions; ask at most {MAX_ASK_MANY:,} at once")
+    return [
+        (q.input, q.scope if q.scope is not None else scope,
+         q.action if q.action is not None else action) if isinstance(q, Ask)
+        else (q, scope, action)
+        for q in questions
+    ]  # fmt: skip

@@ -13,7 +13,7 @@ from imlgit.commits import CommitMessage
 from imlgit.errors import ExperienceError, ImlgitError, ReviewError
 from imlgit.experience import ID_RE, SCOPE_RE
 from imlgit.memory import Memory
-from imlgit.review import proposal_branch
+from imlgit.proposals import proposal_branch
 from imlgit.store import Store
 
 

@@ -25,16 +25,20 @@ LAYERS: list[tuple[str, ...]] = [
     ("imlgit.__main__", "imlgit.bench.__main__", "imlgit.bench.truthtable_bench"),
     ("imlgit.cli", "imlgit.tour"),  # the command line, the demo
     ("imlgit.bench",),  # benchmarks: they drive Memory and the engines below
-    ("imlgit.mcp_server",),  # MCP tools over Memory
+    ("imlgit.mcp_server",),  # the MCP server: the SDK wired to the tools
+    ("imlgit.mcp_tools",),  # the MCP tools as plain Python over Memory
     ("imlgit",),  # the public API (imlgit/__init__.py)
     ("imlgit.memory",),  # the facade every interface uses
     ("imlgit.doctor", "imlgit.sync", "imlgit.reviewtext"),
-    ("imlgit.review",),  # proposals reviewed, approved, rejected; the policy
+    ("imlgit.learning_run", "imlgit.proposing"),  # a learning run; a rule an agent proposes
+    ("imlgit.review",),  # the review a person reads
+    ("imlgit.policy",),  # gates, decisions, the policy approving; review statistics
     ("imlgit.authoring", "imlgit.checking"),  # rules written by hand; imlgit check
-    ("imlgit.learn", "imlgit.hygiene", "imlgit.infer"),
+    ("imlgit.learn", "imlgit.hygiene", "imlgit.infer", "imlgit.journal"),
     ("imlgit.revise",),  # one operation against the working rules: gates, momentum
+    ("imlgit.proposals",),  # proposal branches, approve / reject, rejection records
     (
-        "imlgit.proposals",  # a learning run's proposal folded; rejection records
+        "imlgit.fold",  # a learning run's proposal folded
         "imlgit.learners",
         "imlgit.identity",
         "imlgit.privacy",
@@ -43,6 +47,7 @@ LAYERS: list[tuple[str, ...]] = [
         "imlgit.rulefiles",
     ),
     ("imlgit.evidence",),  # the stored experiences behind every rationale
+    ("imlgit.retrieval",),  # the retrieval index wired to the store
     ("imlgit.verify",),
     ("imlgit.store", "imlgit.index", "imlgit.llm"),
     ("imlgit.embed", "imlgit.config"),  # config reads git's user.name through imlgit.git
@@ -207,8 +212,10 @@ def test_click_only_in_the_cli() -> None:
 
 
 def test_mcp_server_goes_through_memory() -> None:
-    deps = internal_graph()["imlgit.mcp_server"]
-    assert deps - MCP_ALLOWED == set(), f"the MCP server imports {sorted(deps - MCP_ALLOWED)}"
+    graph = internal_graph()
+    for name, allowed in (("imlgit.mcp_server", MCP_ALLOWED | {"imlgit.mcp_tools"}),
+                          ("imlgit.mcp_tools", MCP_ALLOWED)):  # fmt: skip
+        assert graph[name] - allowed == set(), f"{name} imports {sorted(graph[name] - allowed)}"
 
 
 def test_heavy_libraries_imported_inside_functions() -> None:

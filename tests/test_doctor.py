@@ -23,7 +23,7 @@ from imlgit.errors import ConfigError, LLMError
 from imlgit.identity import active_rules, duplicate_of, normalize_statement, small_edit
 from imlgit.index import rule_text
 from imlgit.memory import Memory
-from imlgit.review import start_proposal
+from imlgit.proposals import start_proposal
 from imlgit.rules import Rule, render_rule
 from imlgit.statements import render_statement
 from imlgit.store import Store

@@ -11,7 +11,7 @@ from conftest import PERSON
 from fakes import HashEmbedder
 
 from imlgit.memory import Memory
-from imlgit.review import list_proposals
+from imlgit.proposals import list_proposals
 from imlgit.store import Store
 
 

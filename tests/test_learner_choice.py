@@ -215,7 +215,7 @@ def test_cli_learn_with_nothing_readable_is_a_clear_error(tmp_path: Path, imlgit
 
 
 def test_mcp_learn_tool_shows_the_choice(tmp_path: Path) -> None:
-    from imlgit.mcp_server import Tools
+    from imlgit.mcp_tools import Tools
 
     mem = open_mem(tmp_path / "m")
     for row in labelled(10) + text_only(1):

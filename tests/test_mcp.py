@@ -26,7 +26,7 @@ from imlgit.bench.truthtable import TruthTable
 from imlgit.commits import CommitMessage
 from imlgit.conditions import parse_when
 from imlgit.errors import ImlgitError
-from imlgit.mcp_server import Tools, build_server
+from imlgit.mcp_server import build_server
 from imlgit.mcp_stdio import (
     INVALID_REQUEST,
     MAX_DEPTH,
@@ -35,6 +35,7 @@ from imlgit.mcp_stdio import (
     WireError,
     check_line,
 )
+from imlgit.mcp_tools import Tools
 from imlgit.memory import Memory
 from imlgit.rules import Rule
 from imlgit.statements import render_statement

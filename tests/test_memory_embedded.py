@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 from conftest import PERSON
 
-from imlgit import llm
 from imlgit.commits import CommitMessage
 from imlgit.errors import LearnError, LLMOutputError
 from imlgit.experience import Experience
 from imlgit.llm import EMBEDDED_MODEL as EMBEDDED
 from imlgit.llm import OpenAIChat
+from imlgit.llm import embedded as embedded_llm
 from imlgit.memory import Memory
 from imlgit.rules import Rule
 from imlgit.store import Store
@@ -80,7 +80,7 @@ def test_learning_through_the_embedded_model_commits_with_rationales(
     ]
     head = mem.store.head()
     assert isinstance(mem.chat, OpenAIChat) and mem.chat.identity == f"embedded:{EMBEDDED}"
-    server = llm._embedded["server"]
+    server = embedded_llm._embedded["server"]
     assert server.running and server.base_url.startswith("http://127.0.0.1:")
     try:
         done = mem.learn(exps, batch=4, learner="model")

@@ -455,7 +455,7 @@ def test_add_with_a_target_ignores_the_target() -> None:
 
 def test_revise_sends_a_grammar_with_one_form_per_operation() -> None:
     """A grammar-bound server gets anyOf forms: an ADD cannot lack its candidate."""
-    from imlgit.learners.model import revise_grammar
+    from imlgit.learners.schemas import revise_grammar
 
     exps = [Experience.from_dict({"id": "e-1", "scope": "s", "input": "x",
                                   "outcome": {"expected": "y"}})]

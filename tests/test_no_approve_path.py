@@ -18,7 +18,7 @@ from imlgit.bench.truthtable import TruthTable
 from imlgit.commits import LEARNER, POLICY, CommitMessage, Identity
 from imlgit.config import load_settings
 from imlgit.errors import ImlgitError, SelfApprovalError, StoreError, UnapprovedChange
-from imlgit.mcp_server import Tools
+from imlgit.mcp_tools import Tools
 from imlgit.memory import Memory
 from imlgit.rules import Rule
 from imlgit.store import Store
@@ -160,4 +160,4 @@ def test_a_raw_dulwich_write_is_not_stopped_but_doctor_names_it(store: Store) ->
     assert store.unapproved_history(store.head() or "") == []
     store.repo.refs[b"refs/heads/main"] = head.encode()
     found = store.unapproved_history(head)
-    assert found and {u.sha for u in found} <= set(store.commits_between(head, None))
+    assert found and {u.sha for u in found} <= set(store.objects.commits_between(head, None))

@@ -144,7 +144,8 @@ def test_a_moved_or_deleted_rule_keeps_its_history_review_and_rollback(
     """Found by review: history, dates, review and rollback went by path, so a `git mv`
     cut a rule's history, a deleted rule had none, a move reviewed as a removal plus
     an addition, and a rollback after a move was refused as a change of meaning."""
-    from imlgit.review import get_proposal, net_changes, start_proposal
+    from imlgit.proposals import get_proposal, start_proposal
+    from imlgit.review import net_changes
 
     f = memory.path / "rules" / "wet-roads.md"
     f.write_text("Wet roads double the braking distance.\n")

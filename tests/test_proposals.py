@@ -20,10 +20,10 @@ from imlgit.bench.truthtable import TruthTable
 from imlgit.commits import LEARNER, CommitMessage
 from imlgit.config import load_settings
 from imlgit.errors import StoreError
+from imlgit.fold import fold
 from imlgit.learn import Learning, LearnSettings
 from imlgit.learners.rulelearner import CoveringLearner
 from imlgit.memory import Memory
-from imlgit.proposals import fold
 from imlgit.rules import render_rule
 from imlgit.store import Store
 

@@ -13,7 +13,7 @@ from conftest import PERSON, run_git
 
 from imlgit.commits import LEARNER, CommitMessage
 from imlgit.errors import ConflictError
-from imlgit.review import approve
+from imlgit.proposals import approve
 from imlgit.store import Store
 
 pytestmark = pytest.mark.usefixtures("git_repo_env")

@@ -102,7 +102,7 @@ def open_memory(ctx: click.Context) -> Memory:
 
 
 def gate_of(mem: Any) -> Any:
-    from ..review import Gate
+    from ..policy import Gate
 
     return Gate.from_settings(mem.settings.section("review"), mem.settings.section("scan"))
 

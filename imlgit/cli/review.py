@@ -21,7 +21,7 @@ from .common import (
 @click.pass_context
 def proposals(ctx: click.Context, as_json: bool) -> None:
     """Open proposals: rules touched, operations, evidence."""
-    from ..review import list_proposals
+    from ..proposals import list_proposals
 
     found = list_proposals(open_store(ctx))
     if as_json:
@@ -123,7 +123,7 @@ def review(
 @click.pass_context
 def approve(ctx: click.Context, name: str, why: str | None) -> None:
     """Approve proposal NAME: merge it into main as a person (never the learner)."""
-    from ..review import approve as approve_
+    from ..proposals import approve as approve_
 
     store = open_store(ctx)
     done = approve_(store, name, approver=person_of(store), why=why or "")
@@ -139,7 +139,7 @@ def approve(ctx: click.Context, name: str, why: str | None) -> None:
 @click.pass_context
 def reject(ctx: click.Context, name: str, why: str | None) -> None:
     """Reject proposal NAME: the branch goes, the rejection is recorded on main."""
-    from ..review import reject as reject_
+    from ..proposals import reject as reject_
 
     rationale = need_why(why)
     store = open_store(ctx)

@@ -15,6 +15,7 @@ from .common import (
     open_memory,
     open_store,
     person_of,
+    read_text,
     why_option,
 )
 
@@ -22,16 +23,6 @@ from .common import (
 @click.group()
 def rule() -> None:
     """Add, edit, retire, show and list rules."""
-
-
-def read_text(value: str | None, file: str | None, what: str) -> str | None:
-    if file is not None:
-        try:
-            data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
-            return data.decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise click.ClickException(f"{file}: cannot read the {what}: {exc}") from None
-    return value
 
 
 @rule.command("add")

@@ -18,7 +18,7 @@ from .common import (
 @click.option("--no-hooks", is_flag=True, help="Do not install the git hooks.")
 def clone(url: str, path: str, no_hooks: bool) -> None:
     """Clone the memory at URL (any git URL or path) into PATH."""
-    from ..review import track_proposals
+    from ..proposals import track_proposals
     from ..sync import clone as clone_
     from ..sync import fetch
 
@@ -39,7 +39,7 @@ def pull(ctx: click.Context, remote: str, as_json: bool) -> None:
     The same rule changed on both sides is a conflict showing both versions, and
     nothing is merged.
     """
-    from ..review import track_proposals
+    from ..proposals import track_proposals
     from ..sync import pull as pull_
 
     store = open_store(ctx)

@@ -115,7 +115,7 @@ __all__ = [
 ]
 
 def _forgotten(store: Store, stale_days: float, now: float) -> list[Finding]:
-    from ..review import list_proposals
+    from ..proposals import list_proposals
 
     findings = []
     for p in list_proposals(store):
