@@ -17,14 +17,7 @@ from fakes import HashEmbedder
 
 from imlgit.bench import BenchOptions, ScaleOptions, run_scale, run_truth_table
 from imlgit.bench.chat import MeteredChat, match_class
-from imlgit.bench.cli_support import (
-    bench_options,
-    markdown_from_json,
-    parse_conditions,
-    parse_difficulty,
-    parse_floats,
-    resolve_conditions,
-)
+from imlgit.bench.cli_support import markdown_from_json
 from imlgit.bench.embedders import HashEmbedder as BenchHashEmbedder
 from imlgit.bench.episodic import EpisodicMemory
 from imlgit.bench.harness import (
@@ -34,6 +27,13 @@ from imlgit.bench.harness import (
     OscillationCounter,
     RunResult,
     run_condition,
+)
+from imlgit.bench.options import (
+    bench_options,
+    parse_conditions,
+    parse_difficulty,
+    parse_floats,
+    resolve_conditions,
 )
 from imlgit.bench.scale import count_tokens, distractor_rules
 from imlgit.bench.truthtable import TruthTable

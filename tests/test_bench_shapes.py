@@ -20,12 +20,11 @@ from imlgit.bench.scoring import (
     split_held_out,
 )
 from imlgit.bench.shapes import (
-    ACTION,
-    NestedReward,
     facts_hold,
     facts_view,
     to_experiences,
 )
+from imlgit.bench.shapes_reward import ACTION, NestedReward
 from imlgit.bench.shapes_run import (
     SHAPES_CONDITIONS,
     ShapesOptions,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from imlgit.bench.cli_support import BenchOptions
+from imlgit.bench.options import BenchOptions
 from imlgit.bench.scale import ScaleOptions
 from imlgit.bench.shapes_run import ShapesOptions
 from imlgit.cli import cli

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .shapes import AttrEnv, Bandit, BanditReward, MixedObject, NestedReward
+from .shapes import AttrEnv, MixedObject
+from .shapes_reward import Bandit, BanditReward, NestedReward
 from .shapes_text import SupportText
 
 __all__ = ["ENVIRONMENTS", "make_environment"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli_support import BenchOptions, parse_floats, parse_ints
+from .options import BenchOptions, parse_floats, parse_ints
 
 CONDITIONS = ("majority", "covering-no-momentum", "covering", "hidden-rules")
 

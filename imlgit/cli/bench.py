@@ -67,7 +67,7 @@ def bench() -> None:
 
 def _learning_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options of the truth-table and tickets benchmarks (BenchOptions)."""
-    from ..bench.cli_support import BenchOptions
+    from ..bench.options import BenchOptions
 
     d = BenchOptions()
     options = [
@@ -160,14 +160,16 @@ def _commands() -> list[click.Command]:
     @click.command("truth-table", help="the truth-table learning benchmark")
     @_learning_options
     def truth_table(**values: Any) -> None:
-        from ..bench.cli_support import bench_options, run_benchmark
+        from ..bench.cli_support import run_benchmark
+        from ..bench.options import bench_options
 
         _finish(lambda: run_benchmark(bench_options("truth-table", **values), progress=_progress))
 
     @click.command("tickets", help="the same benchmark on support tickets (text)")
     @_learning_options
     def tickets(**values: Any) -> None:
-        from ..bench.cli_support import bench_options, run_benchmark
+        from ..bench.cli_support import run_benchmark
+        from ..bench.options import bench_options
 
         _finish(lambda: run_benchmark(bench_options("tickets", **values), progress=_progress))
 
@@ -185,7 +187,7 @@ def _commands() -> list[click.Command]:
     @click.command("scale", help="accuracy and prompt tokens as distractor rules grow")
     @_scale_options
     def scale(**values: Any) -> None:
-        from ..bench.cli_support import scale_options
+        from ..bench.options import scale_options
         from ..bench.scale import run_scale
 
         _finish(lambda: run_scale(scale_options(**values), progress=_progress))
