@@ -37,8 +37,9 @@ from pathlib import Path
 import click
 
 from imlgit.commits import CommitMessage, Identity
-from imlgit.conditions import parse_when, render_statement
+from imlgit.conditions import parse_when
 from imlgit.rules import Rule, render_rule
+from imlgit.statements import render_statement
 from imlgit.store import Store
 
 T = "2026-11-27T08:00:00Z"

@@ -47,12 +47,13 @@ import click
 import numpy as np
 
 from imlgit.commits import CommitMessage, Identity
-from imlgit.conditions import Condition, render_statement
+from imlgit.conditions import Condition
 from imlgit.doctor import Report
 from imlgit.index import rule_text
 from imlgit.llm import JsonAnswer
 from imlgit.memory import Memory
 from imlgit.rules import Rule, render_rule
+from imlgit.statements import render_statement
 from imlgit.store import Store
 
 T0 = "2026-11-27T08:00:00Z"

@@ -15,8 +15,9 @@ from collections.abc import Callable
 import yaml
 
 from imlgit import rules
-from imlgit.conditions import parse_when, render_statement
+from imlgit.conditions import parse_when
 from imlgit.rules import Rule, parse_rule, render_rule
+from imlgit.statements import render_statement
 
 T = "2026-11-27T08:00:00Z"
 

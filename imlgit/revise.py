@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from .commits import MAX_RATIONALE, plain_rationale
-from .conditions import render_statement
 from .counting import Counted
 from .errors import ConfigError, RuleError
 from .identity import duplicate_of, same_rule
@@ -25,6 +24,7 @@ from .identity import normalize_statement as _norm_statement
 from .learners.base import OPS, Candidate, Operation
 from .privacy import redact_text
 from .rules import STATEMENT_DISAGREES, Rule, learned_rule_id, now_utc, validate_rule_id
+from .statements import render_statement
 from .verify import scope_ranked
 
 if TYPE_CHECKING:

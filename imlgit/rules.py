@@ -26,17 +26,44 @@ canonical form. Errors name the file, the line and the field.
 from __future__ import annotations
 
 import datetime as _dt
-import functools
-import hashlib
 import json
 import re
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
 
-from .errors import RuleError, RuleIdError
+from .errors import RuleError
+
+# The fields' checks and the ids and paths live in modules of their own; their
+# names stay importable from here, the rule format's module.
+from .rulecheck import (
+    _BAD_CHAR_RE,
+    EVIDENCE_HEADING,
+    MAX_BODY_LENGTH,
+    MAX_SOURCES,
+    MAX_STATEMENT_LENGTH,
+    MAX_TITLE_LENGTH,
+    STATEMENT_DISAGREES,
+    STATUSES,
+    _check_rule,
+    _err,
+)
+from .ruleids import (
+    EXPERIENCES_DIR,
+    MAX_ID_LENGTH,
+    RULES_DIR,
+    learned_rule_id,
+    new_rule_path,
+    rule_id_from_path,
+    scope_from_path,
+    shard_path,
+    slugify,
+    title_from_statement,
+    unique_rule_id,
+    validate_rule_id,
+)
 
 __all__ = [
     "Rule",
@@ -56,32 +83,20 @@ __all__ = [
     "unique_rule_id",
     "learned_rule_id",
     "now_utc",
+    "EVIDENCE_HEADING",
+    "MAX_BODY_LENGTH",
+    "MAX_ID_LENGTH",
+    "MAX_SOURCES",
+    "MAX_STATEMENT_LENGTH",
+    "MAX_TITLE_LENGTH",
+    "STATEMENT_DISAGREES",
 ]
 
-STATUSES = ("active", "retired")
-MAX_ID_LENGTH = 100
-MAX_TITLE_LENGTH = 200
-MAX_STATEMENT_LENGTH = 4_000
-MAX_BODY_LENGTH = 64_000
-MAX_SOURCES = 1_000
 MAX_FILE_BYTES = 1 << 20
 MAX_FRONT_MATTER_BYTES = 256 * 1024  # room for MAX_SOURCES ids of 128 characters
 MAX_YAML_DEPTH = 16  # the deepest valid field, a list of condition mappings, is 3
 MAX_NUMBER_CHARS = 64  # int("9" * 5000) raises; no counter needs more than this
-RULES_DIR = "rules"
-EXPERIENCES_DIR = "experiences"  # the evidence: the experiences learning stored
-EVIDENCE_HEADING = "## Evidence"
 
-# \Z, not $: "$" also matches before a final newline, so "r-1\n" would pass.
-_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
-_TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
-_SOURCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
-_SCOPE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}\Z")
-_TAG_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}\Z")
-# Characters no rule text may hold: control characters other than tab and newline
-# (NUL, CR, escape codes, C1 controls), lone surrogates (not encodable as UTF-8, so
-# they would break the commit later) and the non-characters YAML refuses to read.
-_BAD_CHAR_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 # Front matter keys in the order they are rendered.
 _KEYS = (
@@ -98,126 +113,11 @@ _KEYS = (
     "updated",
     "sources",
 )
-# A hand-written rule needs only its statement: the id is the file name, the title
-# the statement's first sentence, the scope the folder (or "general"), the status
-# active, the figures 0 and the dates the file's commits (see ``Rule.created``).
-_DEFAULT_SCOPE = "general"
-_SHARD_RE = re.compile(r"[0-9a-f]{2}\Z")  # rules/<xx>/: the layout before scope folders
 
 
 def now_utc() -> str:
     """The current time as the rule format writes it: ``YYYY-MM-DDTHH:MM:SSZ``."""
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def validate_rule_id(rule_id: object, *, path: str | None = None, line: int | None = None) -> str:
-    """Return ``rule_id`` if it is a safe file name, else raise :class:`RuleIdError`.
-
-    Safe: lowercase letters, digits, ``.``, ``_`` and ``-``; starts with a letter or
-    digit; no ``..``; at most 100 characters. So an id can never name a path outside
-    ``rules/``, a hidden file, or a control character.
-    """
-    if not isinstance(rule_id, str):
-        raise RuleIdError("a rule id must be a string", path=path, line=line, field="id")
-    if not rule_id:
-        raise RuleIdError("a rule id must not be empty", path=path, line=line, field="id")
-    if len(rule_id) > MAX_ID_LENGTH:
-        raise RuleIdError(
-            f"a rule id has at most {MAX_ID_LENGTH} characters, got {len(rule_id)}",
-            path=path,
-            line=line,
-            field="id",
-        )
-    if ".." in rule_id or not _ID_RE.fullmatch(rule_id) or rule_id.endswith("."):
-        raise RuleIdError(
-            f"unsafe rule id {rule_id!r}: use lowercase letters, digits, '.', '_' and '-', "
-            "starting with a letter or digit, without '..'",
-            path=path,
-            line=line,
-            field="id",
-        )
-    return rule_id
-
-
-def new_rule_path(rule_id: str, scope: str = _DEFAULT_SCOPE) -> str:
-    """Where imlgit writes a new rule: ``rules/<scope>/<id>.md``, a folder a person
-    reading the repository understands. A rule already in the repository keeps the
-    path it has (:attr:`Rule.path`); people may put rules anywhere under ``rules/``.
-    """
-    validate_rule_id(rule_id)
-    if not _SCOPE_RE.fullmatch(scope):
-        scope = _DEFAULT_SCOPE
-    return f"{RULES_DIR}/{scope}/{rule_id}.md"
-
-
-def shard_path(rule_id: str) -> str:
-    """Where imlgit wrote rules before scope folders: ``rules/<xx>/<id>.md``, ``xx``
-    the first two hex digits of the SHA-1 of the id. Such files keep being read and
-    written where they are."""
-    validate_rule_id(rule_id)
-    shard = hashlib.sha1(rule_id.encode("utf-8")).hexdigest()[:2]
-    return f"{RULES_DIR}/{shard}/{rule_id}.md"
-
-
-def rule_id_from_path(path: str) -> str | None:
-    """The rule id a path under ``rules/`` names (its file name), or None for any
-    other path."""
-    if not path.startswith(RULES_DIR + "/") or not path.endswith(".md"):
-        return None
-    return path.rsplit("/", 1)[-1][: -len(".md")]
-
-
-def scope_from_path(path: str | None) -> str:
-    """The scope a rule file without a ``scope`` field has: its first folder under
-    ``rules/`` when that is a scope name (not an old ``rules/<xx>/`` shard), else
-    ``general``."""
-    parts = (path or "").split("/")
-    if len(parts) > 2 and parts[0] == RULES_DIR:
-        folder = parts[1]
-        if _SCOPE_RE.fullmatch(folder) and not _SHARD_RE.fullmatch(folder):
-            return folder
-    return _DEFAULT_SCOPE
-
-
-def title_from_statement(statement: str) -> str:
-    """A title for a rule written without one: the statement's first sentence, cut at
-    a word to at most 80 characters."""
-    first = re.split(r"(?<=[.!?])\s", statement.strip(), maxsplit=1)[0]
-    first = " ".join(first.split()).rstrip(".!?")
-    if len(first) > 80:
-        first = first[:80].rsplit(" ", 1)[0].rstrip(",;:") + "..."
-    return first or "rule"
-
-
-def slugify(text: str, *, prefix: str = "r-", max_length: int = 60) -> str:
-    """A safe rule id made from a title: ``"Glimmer & tansy!"`` -> ``r-glimmer-tansy``."""
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    slug = slug[: max_length - len(prefix)].rstrip("-")
-    return prefix + (slug or "rule")
-
-
-def learned_rule_id(scope: str, statement: str, taken: Container[str]) -> str:
-    """The id of a rule the learner adds: ``r-`` and 8 hex digits of the SHA-1 of its
-    scope and first statement (more digits when those are taken). It names none of
-    the rule's conditions, so it stays true when the rule is narrowed or widened
-    (the title follows the form); the same rule learned in two clones gets the same
-    id, different rules different ones, with no counter to share."""
-    digest = hashlib.sha1(f"{scope}\n{statement}".encode()).hexdigest()
-    for n in range(8, len(digest) + 1, 2):
-        rid = f"r-{digest[:n]}"
-        if rid not in taken:
-            return rid
-    return unique_rule_id(f"r-{digest}", taken)
-
-
-def unique_rule_id(title: str, taken: Container[str]) -> str:
-    """:func:`slugify` of ``title``, with ``-2``, ``-3``, ... when an id is taken."""
-    base = slugify(title, max_length=60)
-    rid, n = base, 2
-    while rid in taken:
-        rid = f"{base}-{n}"
-        n += 1
-    return rid
 
 
 @dataclass(frozen=True)
@@ -282,120 +182,6 @@ class Rule:
         return data
 
 
-# ---------------------------------------------------------------------------
-# validation
-
-
-def _err(msg: str, path: str | None, lines: Mapping[str, int], key: str | None) -> RuleError:
-    line = lines.get(key) if key else None
-    return RuleError(msg, path=path, line=line, field=key)
-
-
-def _check_chars(
-    text: str, what: str, path: str | None, lines: Mapping[str, int], key: str | None
-) -> None:
-    bad = _BAD_CHAR_RE.search(text)
-    if bad is not None:
-        raise _err(
-            f"{what} holds the character U+{ord(bad.group()):04X}: no control characters "
-            "(other than tab and newline), lone surrogates or non-characters",
-            path,
-            lines,
-            key,
-        )
-
-
-def _check_rule(rule: Rule, *, path: str | None, lines: Mapping[str, int]) -> None:
-    validate_rule_id(rule.id, path=path, line=lines.get("id"))
-    if not isinstance(rule.title, str) or not rule.title.strip():
-        raise _err("a title is required", path, lines, "title")
-    if "\n" in rule.title or len(rule.title) > MAX_TITLE_LENGTH:
-        raise _err(
-            f"a title is one line of at most {MAX_TITLE_LENGTH} characters", path, lines, "title"
-        )
-    _check_chars(rule.title, "the title", path, lines, "title")
-    if not isinstance(rule.scope, str) or not _SCOPE_RE.fullmatch(rule.scope):
-        raise _err(
-            f"scope {rule.scope!r} must be lowercase letters, digits, '.', '_' or '-' (at most 64)",
-            path,
-            lines,
-            "scope",
-        )
-    if rule.status not in STATUSES:
-        raise _err(
-            f"status {rule.status!r} must be one of {', '.join(STATUSES)}", path, lines, "status"
-        )
-    for key in ("support", "contradictions"):
-        value = getattr(rule, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise _err(f"{key} must be a whole number >= 0, got {value!r}", path, lines, key)
-    for key in ("created", "updated"):
-        value = getattr(rule, key)
-        if not isinstance(value, str) or (value and not _TS_RE.fullmatch(value)):
-            raise _err(
-                f"{key} must be a UTC time like 2026-11-27T08:00:00Z, got {value!r}",
-                path,
-                lines,
-                key,
-            )
-    if not isinstance(rule.sources, tuple) or len(rule.sources) > MAX_SOURCES:
-        raise _err(f"sources must be a list of at most {MAX_SOURCES} ids", path, lines, "sources")
-    for source in rule.sources:
-        if not isinstance(source, str) or ".." in source or not _SOURCE_RE.fullmatch(source):
-            raise _err(f"unsafe source id {source!r}", path, lines, "sources")
-    if not isinstance(rule.tags, tuple):
-        raise _err("tags must be a list", path, lines, "tags")
-    for tag in rule.tags:
-        if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag):
-            raise _err(f"bad tag {tag!r}", path, lines, "tags")
-    if not isinstance(rule.statement, str) or not rule.statement.strip():
-        raise RuleError("the body must start with the rule's statement", path=path)
-    _check_chars(rule.statement, "the statement", path, lines, None)
-    if not isinstance(rule.evidence, str):
-        raise RuleError("the evidence must be text", path=path)
-    _check_chars(rule.evidence, "the evidence", path, lines, None)
-    if rule.statement != rule.statement.strip() or EVIDENCE_HEADING in rule.statement:
-        raise RuleError("the statement must be trimmed text before '## Evidence'", path=path)
-    if len(rule.statement) > MAX_STATEMENT_LENGTH:
-        raise RuleError(
-            f"the statement has {len(rule.statement)} characters; at most "
-            f"{MAX_STATEMENT_LENGTH} (a rule is a sentence or two)",
-            path=path,
-        )
-    if len(rule.statement) + len(rule.evidence) > MAX_BODY_LENGTH:
-        raise RuleError(f"the body is longer than {MAX_BODY_LENGTH} characters", path=path)
-    if rule.evidence != rule.evidence.strip():
-        raise RuleError("the evidence section must be trimmed text", path=path)
-    if (rule.when is None) != (rule.then is None):
-        key = "then" if rule.then is None else "when"
-        raise _err("'when' and 'then' go together: give both or neither", path, lines, key)
-    if rule.then is not None and (
-        not isinstance(rule.then, str) or not rule.then.strip() or "\n" in rule.then
-    ):
-        raise _err("then must be a one-line outcome", path, lines, "then")
-    if rule.then is not None:
-        _check_chars(rule.then, "then", path, lines, "then")
-    if rule.when is not None:
-        from .conditions import Condition
-
-        if not isinstance(rule.when, tuple) or not all(isinstance(c, Condition) for c in rule.when):
-            raise _err("when must be parsed conditions", path, lines, "when")
-        for cond in rule.when:
-            for text in (cond.field, cond.value):
-                if isinstance(text, str):
-                    _check_chars(text, "a condition", path, lines, "when")
-    if rule.when is not None and rule.then is not None:
-        if not _statement_agrees(rule.statement, rule.when, rule.then):
-            raise _err(
-                f"{STATEMENT_DISAGREES} (RULE-FORMAT.md, "
-                "'A statement must agree with its form'): say the outcome "
-                f"{rule.then!r} and every condition, or change when/then",
-                path,
-                lines,
-                "then",
-            )
-
-
 def content_order(rule: Any) -> tuple[str, str, str]:
     """The order rules are tried in where ranking ties (checked inference, counting,
     the learner's revision): by title, then statement, then id. By content, so that
@@ -413,19 +199,6 @@ are its figures: what learning recounts as evidence comes in."""
 def same_meaning(a: Rule, b: Rule) -> bool:
     """Whether two versions of a rule say the same thing (their figures may differ)."""
     return all(getattr(a, f) == getattr(b, f) for f in MEANING_FIELDS)
-
-
-STATEMENT_DISAGREES = "the statement does not say what when/then do"
-"""How a checkable rule whose statement contradicts its form is refused."""
-
-
-@functools.lru_cache(maxsize=4096)
-def _statement_agrees(statement: str, when: tuple[Any, ...], then: str) -> bool:
-    """:func:`imlgit.conditions.statement_agrees`, once per statement and form: every
-    Rule is checked, and learning copies rules with new figures many times."""
-    from .conditions import statement_agrees
-
-    return statement_agrees(statement, when, then)
 
 
 # ---------------------------------------------------------------------------

@@ -39,8 +39,8 @@ def _run(
 
 def main(argv: list[str] | None = None) -> None:
     from .bench.truthtable import TruthTable
-    from .conditions import render_statement
     from .rules import parse_rule, render_rule
+    from .statements import render_statement
 
     argv = sys.argv[1:] if argv is None else argv
     root = Path(argv[0] if argv else "imlgit-tour").resolve()

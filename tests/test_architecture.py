@@ -54,7 +54,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("imlgit.git", "imlgit.approvals", "imlgit.parsecache", "imlgit.minilm"),
     ("imlgit.experience", "imlgit.bert_onnx"),
     ("imlgit.rules",),
-    ("imlgit.conditions",),
+    ("imlgit.rulecheck",),  # a rule's fields checked
+    ("imlgit.statements",),  # a rule's sentence against its form
+    ("imlgit.conditions", "imlgit.ruleids"),
     ("imlgit.commits", "imlgit.locking", "imlgit.scan"),
     # dulwich's trailer parser (commits reads messages with it), importing nothing of imlgit
     ("imlgit.git.trailers",),

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from imlgit.checkindex import CheckIndex, view_keys
-from imlgit.conditions import Condition, render_statement
+from imlgit.conditions import Condition
 from imlgit.infer import decide
 from imlgit.inputs import view_of
 from imlgit.rules import Rule
+from imlgit.statements import render_statement
 
 T = "2026-12-03T08:00:00Z"
 FIELDS = ["a", "b", "n", "tags"]

@@ -26,13 +26,12 @@ from imlgit.conditions import (
     parse_then,
     parse_when,
     ranked,
-    render_statement,
     specificity,
-    statement_agrees,
     when_to_yaml_obj,
 )
 from imlgit.errors import RuleError
 from imlgit.experience import Experience, Outcome
+from imlgit.statements import render_statement, statement_agrees
 
 C = Condition
 Row = dict[str, str | int | float | bool]

@@ -507,9 +507,10 @@ def test_conditions_has_examples() -> None:
 
 @pytest.mark.parametrize("block", EXAMPLES, ids=lambda b: f"CONDITIONS.md:{b.start}")
 def test_condition_example_holds(block: Block) -> None:
-    from imlgit.conditions import ScoredRule, choose, matches, parse_when, render_statement
+    from imlgit.conditions import ScoredRule, choose, matches, parse_when
     from imlgit.errors import RuleError
     from imlgit.inputs import view_of
+    from imlgit.statements import render_statement
 
     where = f"docs/CONDITIONS.md:{block.start}"
     ex: dict[str, Any] = yaml.safe_load("\n".join(block.lines))

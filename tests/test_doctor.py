@@ -17,7 +17,7 @@ from conftest import PERSON, Clock
 from fakes import FakeChat, HashEmbedder
 
 from imlgit.commits import LEARNER, CommitMessage
-from imlgit.conditions import parse_when, render_statement
+from imlgit.conditions import parse_when
 from imlgit.doctor import KINDS, Finding, Report, confirm_same, diagnose
 from imlgit.errors import ConfigError, LLMError
 from imlgit.identity import active_rules, duplicate_of, normalize_statement, small_edit
@@ -25,6 +25,7 @@ from imlgit.index import rule_text
 from imlgit.memory import Memory
 from imlgit.proposals import start_proposal
 from imlgit.rules import Rule, render_rule
+from imlgit.statements import render_statement
 from imlgit.store import Store
 
 T = "2026-11-18T08:00:00Z"
@@ -520,6 +521,24 @@ def test_finding_kinds_are_checked() -> None:
         Finding("dupe", (), "x")
     with pytest.raises(ConfigError, match="similarity"):
         diagnose(object(), index=object(), embedder=object(), similarity=0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("similarity", "0.9"),  # a TypeError before: '<' between float and str
+        ("edited_similarity", None),
+        ("neighbours", "3"),
+        ("neighbours", 2.5),
+        ("stale_days", "x"),  # compared only once a proposal exists: no error at all before
+        ("stale_days", float("nan")),
+        ("now", "today"),
+    ],
+)
+def test_a_bad_option_is_a_config_error_naming_it(option: str, value: object) -> None:
+    """No TypeError or ValueError crosses diagnose: the option is named (issue 19)."""
+    with pytest.raises(ConfigError, match=rf"\b{option}\b"):
+        diagnose(object(), index=object(), embedder=object(), **{option: value})  # type: ignore[arg-type]
 
 
 def test_stored_vectors_are_used_when_the_index_offers_them(look_alikes: Store) -> None:

@@ -184,7 +184,8 @@ def test_mentions_lists_synonyms_said_without_a_negation() -> None:
     assert not matches((said,), "It isn't broken or anything.")
     assert not matches((said,), "No need for a refund; nothing smashed")
     assert matches((said,), "not angry, but it is broken")  # the clause ends at 'but'
-    from imlgit.conditions import parse_when, render_statement, statement_agrees, when_to_yaml_obj
+    from imlgit.conditions import parse_when, when_to_yaml_obj
+    from imlgit.statements import render_statement, statement_agrees
 
     text = render_statement((said,), "REPAIR")
     assert text == 'When the text mentions "cracked", "smashed" or "broken", the class is REPAIR.'

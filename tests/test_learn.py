@@ -10,12 +10,13 @@ from collections.abc import Sequence
 import pytest
 from conftest import LEARNING, learning_branch
 
-from imlgit.conditions import Condition, render_statement
+from imlgit.conditions import Condition
 from imlgit.errors import LearnError, LLMError
 from imlgit.experience import Experience
 from imlgit.learn import Learning, LearnSettings, batch_id
 from imlgit.learners.base import Candidate, LearnContext, Operation
 from imlgit.learners.rulelearner import CoveringLearner
+from imlgit.statements import render_statement
 from imlgit.store import Store
 
 

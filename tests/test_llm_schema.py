@@ -9,7 +9,7 @@ from fakes import FakeChat
 from jsonschema import Draft202012Validator
 
 from imlgit.bench.chat import EPISODIC_SCHEMA
-from imlgit.doctor import _RELATION_SCHEMA
+from imlgit.doctor.lookalikes import _RELATION_SCHEMA
 from imlgit.experience import Experience
 from imlgit.learners.schemas import answer_schema, induce_schema, revise_grammar, revise_schema
 from imlgit.llm import schema_errors

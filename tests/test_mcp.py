@@ -24,7 +24,7 @@ from fakes import HashEmbedder
 from imlgit import review as rv
 from imlgit.bench.truthtable import TruthTable
 from imlgit.commits import CommitMessage
-from imlgit.conditions import parse_when, render_statement
+from imlgit.conditions import parse_when
 from imlgit.errors import ImlgitError
 from imlgit.mcp_server import build_server
 from imlgit.mcp_stdio import (
@@ -38,6 +38,7 @@ from imlgit.mcp_stdio import (
 from imlgit.mcp_tools import Tools
 from imlgit.memory import Memory
 from imlgit.rules import Rule
+from imlgit.statements import render_statement
 from imlgit.store import Store
 
 # ---------------------------------------------------------------------- helpers

@@ -14,10 +14,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imlgit.conditions import Condition, render_statement
+from imlgit.conditions import Condition
 from imlgit.errors import ExperienceError, RuleError
 from imlgit.experience import decode_json_line, load_jsonl, parse_jsonl_text
 from imlgit.rules import Rule, new_rule_path, parse_rule, render_rule
+from imlgit.statements import render_statement
 
 PATH = "rules/ab/r-x.md"
 CONFIG = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -13,13 +13,14 @@ from conftest import PERSON
 from fakes import HashEmbedder
 
 from imlgit.cli import cli
-from imlgit.conditions import FAILS, WORKS, render_statement
+from imlgit.conditions import FAILS, WORKS
 from imlgit.conditions import Condition as C
 from imlgit.experience import Experience
 from imlgit.infer import checked_answer, evaluate
 from imlgit.learners.covering import induce_rules
 from imlgit.memory import Memory
 from imlgit.rules import Rule
+from imlgit.statements import render_statement
 from imlgit.store import Store
 from imlgit.verify import decisions, judge
 

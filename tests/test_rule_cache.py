@@ -13,11 +13,12 @@ from conftest import PERSON
 from fakes import HashEmbedder
 
 from imlgit.commits import CommitMessage
-from imlgit.conditions import parse_when, render_statement
+from imlgit.conditions import parse_when
 from imlgit.infer import decide
 from imlgit.memory import Memory
 from imlgit.rulefiles import read_rules
 from imlgit.rules import Rule, render_rule
+from imlgit.statements import render_statement
 from imlgit.store import Store
 
 T = "2026-11-27T08:00:00Z"

@@ -288,7 +288,7 @@ def _checked(rules: Sequence[Rule], question: Any) -> str | None:
 
 def hidden_rules(hidden: Sequence[tuple[Any, str]], scope: str) -> list[Rule]:
     """The environment's hidden rules (``when``, ``then`` pairs) as checkable rules."""
-    from ..conditions import render_statement
+    from ..statements import render_statement
 
     now = now_utc()
     return [

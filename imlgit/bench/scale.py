@@ -41,11 +41,12 @@ from pathlib import Path
 from typing import Any
 
 from ..commits import CommitMessage
-from ..conditions import Condition, render_statement
+from ..conditions import Condition
 from ..embed import Embedder
 from ..infer import checked_answer
 from ..llm import ChatModel
 from ..rules import Rule, render_rule
+from ..statements import render_statement
 from ..store import Store
 from .chat import MeteredChat, bench_chat, input_text, match_class
 from .embedders import bench_embedder

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..conditions import matches, parse_when, render_statement
+from ..conditions import matches, parse_when
+from ..statements import render_statement
 
 __all__ = ["Mistakes"]
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..conditions import Condition, matches, render_statement
+from ..conditions import Condition, matches
 from ..experience import Experience
 from ..rules import content_order
+from ..statements import render_statement
 from ..verify import CLASS, OUTCOME, decisions, judge, kind_of
 from .base import Candidate, LearnContext, Operation
 from .covering import InducedRule, induce_rules
