@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import yaml
 
-from imlgit import rules
+from imlgit import frontmatter
 from imlgit.conditions import parse_when
 from imlgit.rules import Rule, parse_rule, render_rule
 from imlgit.statements import render_statement
@@ -42,14 +42,14 @@ def per_parse_us(text: str, runs: int) -> float:
 
 def with_loader(base: type, fn: Callable[[], float]) -> float:
     """``fn`` run with the front-matter loader built on ``base``."""
-    saved = rules._BaseLoader, rules._FrontMatterLoader
+    saved = frontmatter._BaseLoader, frontmatter._FrontMatterLoader
     body = {k: v for k, v in vars(saved[1]).items() if k not in ("__dict__", "__weakref__")}
-    rules._BaseLoader = base
-    rules._FrontMatterLoader = type("_FrontMatterLoader", (base,), body)  # type: ignore[misc]
+    frontmatter._BaseLoader = base
+    frontmatter._FrontMatterLoader = type("_FrontMatterLoader", (base,), body)  # type: ignore[misc]
     try:
         return fn()
     finally:
-        rules._BaseLoader, rules._FrontMatterLoader = saved
+        frontmatter._BaseLoader, frontmatter._FrontMatterLoader = saved
 
 
 def main() -> None:

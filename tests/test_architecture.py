@@ -54,6 +54,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("imlgit.git", "imlgit.approvals", "imlgit.parsecache", "imlgit.minilm"),
     ("imlgit.experience", "imlgit.bert_onnx"),
     ("imlgit.rules",),
+    ("imlgit.frontmatter",),  # YAML front matter read safely (libyaml, bounded)
     ("imlgit.rulecheck",),  # a rule's fields checked
     ("imlgit.statements",),  # a rule's sentence against its form
     ("imlgit.conditions", "imlgit.ruleids"),

@@ -7,14 +7,14 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from imlgit import rules
+from imlgit import frontmatter
 from imlgit.errors import RuleError
 
 pytestmark = pytest.mark.skipif(
     not getattr(yaml, "__with_libyaml__", False), reason="PyYAML without libyaml"
 )
 
-PURE = rules._bounded(yaml.SafeLoader)
+PURE = frontmatter._bounded(yaml.SafeLoader)
 FRONTS = {
     "a rule": "id: r-a\ntitle: A rule\nsupport: 3\nprecision: 0.75\nsources: [e-1, e-2]\n",
     "types": "a: 2026-11-27\nb: 2026-11-27T08:00:00Z\nc: yes\nd: null\ne: 0x1f\nf: 1e3\ng: '007'\n",
@@ -38,7 +38,7 @@ FRONTS = {
 
 def _read(front: str, bounded: object = None) -> object:
     try:
-        value = rules._load_front(front, "rules/r-a.md", bounded)
+        value = frontmatter._load_front(front, "rules/r-a.md", bounded)
     except RuleError as exc:
         return ("RuleError", str(exc), exc.path, exc.line)
     meta = value[0]
@@ -65,9 +65,9 @@ def test_a_control_character_is_a_rule_error_with_its_line_on_both() -> None:
     # first, so through it this was never seen)
     for bounded in (None, PURE):
         with pytest.raises(RuleError) as info:
-            rules._load_front("id: r-a\ntitle: bell \x07 here\n", "rules/r-a.md", bounded)
+            frontmatter._load_front("id: r-a\ntitle: bell \x07 here\n", "rules/r-a.md", bounded)
         assert (info.value.path, info.value.line) == ("rules/r-a.md", 3)
 
 
 def test_the_loader_in_use_is_libyamls() -> None:
-    assert issubclass(rules._FrontMatterLoader, yaml.CSafeLoader)
+    assert issubclass(frontmatter._FrontMatterLoader, yaml.CSafeLoader)
