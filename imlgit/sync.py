@@ -26,7 +26,6 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +53,7 @@ from .git.remote import (
 from .git.remote import remote_url as _remote_url
 from .rules import RULES_DIR, rule_id_from_path
 from .store import CONFIG_FILE, DEFAULT_BRANCH, Store, check_rule_file
+from .store.create import new_directory
 
 __all__ = [
     "clone",
@@ -213,44 +213,28 @@ def clone(
     """
     check_remote_name(remote)
     p = Path(path)
-    if p.exists() and (not p.is_dir() or any(p.iterdir())):
-        raise StoreError(f"{p}: exists and is not empty; clone only into a new directory")
     url = normalize_url(url)
-    created = not p.exists()
-    staging: Store | None = None
-    try:
-        p.mkdir(parents=True, exist_ok=True)
+    with new_directory(p, "clone only into a new directory"):
         staging = Store(init_clone(p, url, remote=remote, branch=DEFAULT_BRANCH, clock=clock))
-        branches = fetch(staging, remote)
-        if not branches:
-            raise NotAMemoryRepo(url, "the repository is empty")
-        main = branches.get(DEFAULT_BRANCH)
-        if main is None:
-            raise NotAMemoryRepo(url, f"it has no branch {DEFAULT_BRANCH}")
-        if staging.read_file(CONFIG_FILE, main) is None:
-            raise NotAMemoryRepo(url, f"no {CONFIG_FILE} on {DEFAULT_BRANCH}")
-        staging.refs.set((_HEADS + DEFAULT_BRANCH).encode(), None, main)
-        staging.refs.set_symbolic(
-            _tracking_ref(remote, "HEAD"), _tracking_ref(remote, DEFAULT_BRANCH)
-        )
-        staging.checkout_worktree()
-        if install_hooks:
-            staging.install_hooks()
-        staging.close()
-        staging = None
-        return Store.open(p, clock=clock)
-    except BaseException:
-        if staging is not None:
+        try:
+            branches = fetch(staging, remote)
+            if not branches:
+                raise NotAMemoryRepo(url, "the repository is empty")
+            main = branches.get(DEFAULT_BRANCH)
+            if main is None:
+                raise NotAMemoryRepo(url, f"it has no branch {DEFAULT_BRANCH}")
+            if staging.read_file(CONFIG_FILE, main) is None:
+                raise NotAMemoryRepo(url, f"no {CONFIG_FILE} on {DEFAULT_BRANCH}")
+            staging.refs.set((_HEADS + DEFAULT_BRANCH).encode(), None, main)
+            staging.refs.set_symbolic(
+                _tracking_ref(remote, "HEAD"), _tracking_ref(remote, DEFAULT_BRANCH)
+            )
+            staging.checkout_worktree()
+            if install_hooks:
+                staging.install_hooks()
+        finally:
             staging.close()
-        if created:
-            shutil.rmtree(p, ignore_errors=True)
-        elif p.is_dir():
-            for child in p.iterdir():
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child, ignore_errors=True)
-                else:
-                    child.unlink(missing_ok=True)
-        raise
+        return Store.open(p, clock=clock)
 
 
 # --------------------------------------------------------------------- pull

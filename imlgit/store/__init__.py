@@ -15,7 +15,6 @@ index or of language models.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
@@ -45,7 +44,7 @@ from ..locking import LockInfo
 from ..resources import hooks_dir, template_dir
 from ..rules import Rule, render_rule, validate_rule_id
 from .changes import MergeResult, RuleChange, diff_trees_of_rules
-from .create import install_hooks, template_files
+from .create import install_hooks, new_directory, template_files
 from .guard import CONFIG_FILE, MainGuard
 from .merge import merge_into
 from .revert import restore_rule, revert_commit
@@ -126,12 +125,8 @@ class Store:
         ``path`` must not exist or be an empty directory: init never overwrites.
         """
         p = Path(path)
-        if p.exists() and (not p.is_dir() or any(p.iterdir())):
-            raise StoreError(f"{p}: exists and is not empty; init only creates new memory")
         src = Path(template) if template is not None else template_dir()
-        created = not p.exists()
-        try:
-            p.mkdir(parents=True, exist_ok=True)
+        with new_directory(p, "init only creates new memory"):
             store = cls(GitRepo.create(p, DEFAULT_BRANCH, clock=clock))
             files = template_files(src)
             msg = CommitMessage.make(
@@ -143,16 +138,6 @@ class Store:
             store.commit(files, msg, author=author, expected_head=None)
             if install_hooks:
                 store.install_hooks()
-        except BaseException:
-            if created:
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                for child in p.iterdir():
-                    if child.is_dir():
-                        shutil.rmtree(child, ignore_errors=True)
-                    else:
-                        child.unlink()
-            raise
         return store
 
     def close(self) -> None:

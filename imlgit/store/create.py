@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import StoreError
 from ..rules import parse_rule, rule_id_from_path
 
-__all__ = ["install_hooks", "template_files"]
+__all__ = ["install_hooks", "new_directory", "template_files"]
+
+
+@contextmanager
+def new_directory(path: Path, refusal: str) -> Iterator[None]:
+    """Make ``path`` (it must not exist, or be an empty directory: ``refusal`` says
+    what to do instead) for what the block writes; when the block fails, remove
+    what it made, so a failed init or clone leaves nothing behind (a directory
+    that existed empty is left empty)."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise StoreError(f"{path}: exists and is not empty; {refusal}")
+    created = not path.exists()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        yield
+    except BaseException:
+        if created:
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_dir():
+            for child in path.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        raise
 
 
 def template_files(src: Path) -> dict[str, bytes | None]:
