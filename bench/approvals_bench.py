@@ -114,6 +114,7 @@ def main(commits: int, signed: bool) -> None:
         learned = store.commit({"rules/aa/r-a.md": b"---\nid: r-a\n---\nRule q.\n"},
                                CommitMessage.make("revise", "learned", "The learner's."),
                                author=LEARNER, branch="proposals/q")  # fmt: skip
+        assert learned is not None  # a new file: a commit is made
         t0 = time.perf_counter()
         found_move = store.uncovered(learned, head)
         guard = time.perf_counter() - t0

@@ -278,7 +278,7 @@ def forget(
     if old:
         raise StoreError(
             "; ".join(str(f) for f in old[:5]) + ": erasing it would rewrite main's commits, "
-            "which imlgit never does; nothing was erased (see the README, Personal data)"
+            "which imlgit never does; nothing was erased (see docs/DESIGN.md, Review and trust)"
         )
     day = day or time.strftime("%Y-%m-%d", time.gmtime())
     todo = {f.id: f for f in found.values() if f.state == "stored"}

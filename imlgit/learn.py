@@ -278,8 +278,14 @@ class Learning:
         except BaseException:
             self._unstore(kept)
             raise
-        result.head = result.commits[-1]
-        self._keep_recent(head, steps, result.commits)
+        if len(result.commits) == len(steps):
+            result.head = result.commits[-1]
+            self._keep_recent(head, steps, result.commits)
+        else:
+            # the branch moved under the batch and holds some of its changes already:
+            # those steps made no commit (Store.commit_many), the rest did
+            result.head = result.commits[-1] if result.commits else self.store.head(s.branch)
+            self._recent_at = None  # the rationales kept are read from git again
         return result
 
     def _unstore(self, made: Sequence[str | None]) -> None:

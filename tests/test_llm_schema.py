@@ -82,3 +82,19 @@ def test_the_schemas_imlgit_sends_are_valid_2020_12_schemas():
     ]
     for schema in schemas:
         Draft202012Validator.check_schema(schema)
+
+
+def test_the_containers_error_comes_before_its_items_errors() -> None:
+    """The model is shown the first errors: "more than 3 items" must lead, as the
+    hand-written checker had it, not hide behind three per-item errors."""
+    schema = {
+        "type": "object",
+        "properties": {
+            # "items" before "maxItems", as the learner's schemas have them
+            "candidates": {"type": "array", "items": {"type": "object", "required": ["a"]},
+                           "maxItems": 3},
+        },
+    }  # fmt: skip
+    errors = schema_errors({"candidates": [{}, {}, {}, {}, {}]}, schema)
+    assert errors[0] == "$.candidates: more than 3 items (5)"
+    assert errors[1:4] == [f"$.candidates[{i}].a: required but missing" for i in range(3)]

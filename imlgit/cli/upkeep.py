@@ -30,7 +30,7 @@ def prune(
     """Retire the least important rules, one commit each, on a proposal for review.
 
     Importance: support, contradictions, retrieval and citation counts, outcome
-    credit of the answers that cited the rule, and age (see README).
+    credit of the answers that cited the rule, and age (docs/REFERENCE.md, imlgit prune).
     """
     done = open_memory(ctx).prune(
         max_rules=max_rules, below=below, dry_run=dry_run, propose=propose

@@ -97,7 +97,12 @@ def schema_errors(value: Any, schema: Mapping[str, Any], path: str = "$") -> lis
     """
     from jsonschema import Draft202012Validator
 
-    errors = list(Draft202012Validator(schema).iter_errors(value))
+    # the shallowest first (a list's own "more than N items" before its items'
+    # errors): the model is shown the first few, and the hand-written checker
+    # reported the container before what is inside it
+    errors = sorted(
+        Draft202012Validator(schema).iter_errors(value), key=lambda e: len(e.absolute_path)
+    )
     typed = {
         (tuple(e.absolute_path), tuple(e.relative_schema_path)[:-1])
         for e in errors
