@@ -100,10 +100,10 @@ def main(commits: int, signed: bool) -> None:
         print(f"built {commits:,} commits on main in {time.perf_counter() - t0:.1f} s")
         store = Store.open(tmp / "mem")
         t0 = time.perf_counter()
-        found = store.unapproved_history(head)
+        found = store.guard.unapproved_history(head)
         cold = time.perf_counter() - t0
         t0 = time.perf_counter()
-        store.unapproved_history(head)
+        store.guard.unapproved_history(head)
         warm = time.perf_counter() - t0
         again = ("once main was found clean" if not found
                  else "again (findings are never remembered)")  # fmt: skip
@@ -116,7 +116,7 @@ def main(commits: int, signed: bool) -> None:
                                author=LEARNER, branch="proposals/q")  # fmt: skip
         assert learned is not None  # a new file: a commit is made
         t0 = time.perf_counter()
-        found_move = store.uncovered(learned, head)
+        found_move = store.guard.uncovered(learned, head)
         guard = time.perf_counter() - t0
         print(f"the guard of one move of main (one learner commit): {guard * 1000:.1f} ms "
               f"({len(found_move)} uncovered, as it must be)")  # fmt: skip

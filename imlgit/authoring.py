@@ -185,7 +185,7 @@ def refuse_duplicate(store: Store, rule: Rule, head: str) -> None:
 
 def refuse_secrets(store: Store, rule: Rule) -> None:
     """A rule write carrying a secret or personal data is refused, with where."""
-    found = scan_text(render_rule(rule), path=rule.path, allow=store.scan_allow())
+    found = scan_text(render_rule(rule), path=rule.path, allow=store.guard.scan_allow())
     if found:
         listed = "; ".join(str(f) for f in found[:5])
         raise RuleError(
@@ -199,7 +199,7 @@ def refuse_secrets(store: Store, rule: Rule) -> None:
 def _rationale(store: Store, why: str) -> str:
     if not isinstance(why, str) or not why.strip():
         raise RationaleRequired("a rationale is required: say why")
-    check_rationale(why.strip(), store.scan_allow(), what="the rationale")
+    check_rationale(why.strip(), store.guard.scan_allow(), what="the rationale")
     return why.strip()
 
 

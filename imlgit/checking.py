@@ -173,7 +173,7 @@ def check_move(
         store.see_objects(quarantine)
     start = store.head() if old is None or no_commit(old) else old
     try:
-        store.check_main_move(store.resolve(start) if start else None, store.resolve(new))
+        store.guard.check_move(store.resolve(start) if start else None, store.resolve(new))
     except UnapprovedChange as exc:
         return Checked([str(exc)])
     return Checked()
@@ -182,7 +182,7 @@ def check_move(
 def check_history(store: Store, rev: str) -> Checked:
     """Whether every commit imlgit wrote in ``rev``'s history is inside an approval
     that counts (a forge's CI on main)."""
-    return Checked([str(u) for u in store.uncovered(store.resolve(rev))])
+    return Checked([str(u) for u in store.guard.uncovered(store.resolve(rev))])
 
 
 def _unsynced_index(store: Store) -> list[str]:

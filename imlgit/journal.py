@@ -133,7 +133,7 @@ def forget(
     refused as a whole before anything changes), and the journal at ``path`` loses
     them; the ids only the journal held are counted as erased too."""
     ids = list(dict.fromkeys(ids))
-    check_rationale(why, store.scan_allow(), what="the rationale of forget")
+    check_rationale(why, store.guard.scan_allow(), what="the rationale of forget")
     journal = set(recorded_ids(path))
     found = evidence.locate(store, ids)
     stored = [i for i in ids if found[i].state != "unknown" or i not in journal]

@@ -370,7 +370,7 @@ def conclude(
     if policy == "manual":
         return None, None
     p = get_proposal(store, name)
-    committed = store.policy_at(p.main)
+    committed = store.guard.policy_at(p.main)
     if approvals.TRUST.get(policy, 0) > approvals.TRUST.get(committed, 0):
         # automation is raised in imlgit.toml on main, where raising it is reviewed:
         # an environment variable or a flag may lower the policy, never raise it
@@ -387,7 +387,7 @@ def conclude(
     try:
         return decision, approve_by_policy(store, p, decision)
     except (SigningError, UnapprovedChange) as exc:
-        if not store.signing_required_at(p.main):
+        if not store.guard.signing_required_at(p.main):
             raise
         # approvals must be signed here, and this process cannot sign one that counts
         note = (f"the {decision.policy} policy approves, but approvals must be signed "
@@ -460,7 +460,7 @@ def stats(
             # signature, by an author of it, ...) earns no trust
             by = approvals.approver_of(c)
             human = approvals.identity_key(by) != approvals.identity_key(POLICY)
-            void = store.uncovered(c.sha, c.parents[0])
+            void = store.guard.uncovered(c.sha, c.parents[0])
             if void:
                 out.void += 1
                 out.rows.append({"proposal": name, "decided": "approved, does not count",

@@ -400,7 +400,7 @@ def merge_approval(store: Store, p: Proposal, by: Identity, why: str, approved_b
     )
     # signed where main says approvals must be: a person's with their key; the
     # policy's by the person who ran it (its committer), so none can be forged
-    sign = store.signing_required_at(p.main)
+    sign = store.guard.signing_required_at(p.main)
     committer = by
     if sign and by == POLICY:
         from .config import person_identity
@@ -421,7 +421,7 @@ def approve(store: Store, name: str, *, approver: Identity, why: str = "") -> Ap
     p = get_proposal(store, name)
     check_approver(approver, p)
     if why.strip():
-        check_rationale(why, store.scan_allow(), what="the approval's rationale")
+        check_rationale(why, store.guard.scan_allow(), what="the approval's rationale")
     why = why.strip() or (
         f"Reviewed and approved by {approver.name}: {len(p.commits)} commits changing "
         f"{', '.join(p.rules) or 'no rules'}."
@@ -466,7 +466,7 @@ def reject(store: Store, name: str, *, person: Identity, why: str) -> str:
     """
     if not why or not why.strip():
         raise RationaleRequired("say why the proposal is rejected (--why)")
-    check_rationale(why, store.scan_allow(), what="the rejection's rationale")
+    check_rationale(why, store.guard.scan_allow(), what="the rejection's rationale")
     p = get_proposal(store, name)
     if approvals.is_imlgit(person):
         raise SelfApprovalError(f"{person} is imlgit's own identity; a person rejects")

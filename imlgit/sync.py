@@ -379,7 +379,7 @@ def pull(
     try:
         # a merge commit where main requires signed approvals is signed, like any
         # commit that may change the configuration
-        sign = branch == DEFAULT_BRANCH and store.signing_required_at(ours)
+        sign = branch == DEFAULT_BRANCH and store.guard.signing_required_at(ours)
         result = store.merge(theirs, message, author=author, into=branch, sign=sign)
     except ConflictError:
         # the local branch moved while we looked: report against its new head

@@ -134,7 +134,7 @@ def commit_policy(store: Any, policy: str) -> None:
 
     from imlgit.commits import CommitMessage
 
-    if store.policy_at("main") == policy:
+    if store.guard.policy_at("main") == policy:
         return
     text = (store.read_file("imlgit.toml", "main") or b"").decode()
     text, n = re.subn(r'(?m)^#? ?policy = "\w+".*$', f'policy = "{policy}"', text, count=1)

@@ -216,7 +216,7 @@ def test_an_approval_brings_the_proposal_and_nothing_is_uncovered(store: Store) 
     p = proposal(store)
     done = rv.approve(store, "p1", approver=OTHER)
     assert store.head() == done.sha and store.is_ancestor(p.head, done.sha)
-    assert store.uncovered(store.head()) == []
+    assert store.guard.uncovered(store.head()) == []
 
 
 def test_a_forged_approval_merge_by_imlgit_or_the_author_does_not_count(store: Store) -> None:
@@ -245,7 +245,7 @@ def test_the_auto_policy_committed_on_main_approves(store: Store) -> None:
     commit_policy(store, "auto")
     done = open_memory(store, "auto").learn(ENV.sample(60, 1), batch=30)
     assert done.approval is not None and store.head() == done.approval.sha
-    assert store.uncovered(store.head()) == []
+    assert store.guard.uncovered(store.head()) == []
 
 
 @pytest.mark.parametrize("how", ["flag", "env"])
@@ -288,7 +288,7 @@ def test_where_no_hook_runs_doctor_reports_the_merge(tmp_path: Path, imlgit_cli)
     store.checkout_worktree()
     p = proposal(store)
     run_git(store.path, "merge", "--no-ff", "-m", "merge proposals/p1", "proposals/p1")
-    found = Store.open(store.path).uncovered(Store.open(store.path).head())
+    found = Store.open(store.path).guard.uncovered(Store.open(store.path).head())
     assert {u.sha for u in found} >= {c.sha for c in p.commits}
     assert all("without an approval" in u.why for u in found)
     doctor = imlgit_cli("doctor", "--json", repo=store.path)
@@ -322,7 +322,7 @@ def test_uncovered_reads_every_commit_once_per_approval(store: Store) -> None:
     for n in range(3):
         open_memory(store).learn(ENV.sample(40, 10 + n), batch=40, propose=f"w{n}")
         rv.approve(store, f"w{n}", approver=OTHER)
-    assert store.uncovered(store.head()) == []
+    assert store.guard.uncovered(store.head()) == []
     learned = [c for c in store.log() if approvals.is_imlgit(c.author) and len(c.parents) == 1]
     assert learned, "the proposals wrote commits"
 
@@ -377,7 +377,7 @@ def test_a_policy_merge_of_a_config_change_is_refused_by_the_guard(store: Store)
         rv.approve_by_policy(store, p, rv.Decision("auto", ()))
     assert store.head() == p.main
     rv.approve(store, "p1", approver=OTHER, why="I read the configuration change.")
-    assert store.policy_at("main") == "auto" and store.uncovered(store.head()) == []
+    assert store.guard.policy_at("main") == "auto" and store.guard.uncovered(store.head()) == []
 
 
 def test_proposals_and_review_cli_name_the_config_change(store: Store, imlgit_cli) -> None:
@@ -418,17 +418,17 @@ def test_doctor_remembers_a_clean_main_and_still_finds_what_came_after(store: St
 
     p = proposal(store)
     clean = store.head()
-    assert store.unapproved_history(clean) == []
+    assert store.guard.unapproved_history(clean) == []
     assert (store.derived_dir / "approvals-clean").read_text().strip() == clean
     # the learner's commits put on main where no hook ran: found, after the mark
     store.repo.refs[Ref(b"refs/heads/main")] = p.head.encode()
-    found = store.unapproved_history(p.head)
+    found = store.guard.unapproved_history(p.head)
     assert found and all(u.sha != clean for u in found)
     assert (store.derived_dir / "approvals-clean").read_text().strip() == clean
     # a mark no longer in main's history: main was rewritten, and doctor says so
     (store.derived_dir / "approvals-clean").write_text(p.head + "\n")
     store.repo.refs[Ref(b"refs/heads/main")] = clean.encode()
-    found = store.unapproved_history(clean)
+    found = store.guard.unapproved_history(clean)
     assert [u.why.split(":")[0] for u in found] == ["main was rewritten"]
 
 
@@ -440,7 +440,7 @@ def test_main_moves_only_forward_in_any_memory(store: Store) -> None:
                  CommitMessage.make("add", "r-x", "A person's rule."), author=PERSON)  # fmt: skip
     head = store.head()
     with pytest.raises(UnapprovedChange, match="moves only forward"):
-        store.check_main_move(head, first)
+        store.guard.check_move(head, first)
     out = subprocess.run(["git", "reset", "-q", "--hard", first], cwd=store.path,
                          capture_output=True, text=True)  # fmt: skip
     assert out.returncode != 0 and "moves only forward" in out.stderr

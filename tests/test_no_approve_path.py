@@ -157,7 +157,7 @@ def test_a_raw_dulwich_write_is_not_stopped_but_doctor_names_it(store: Store) ->
     in-process guard ends, and the history check (imlgit doctor; the pre-receive
     hook on a shared remote) takes over."""
     branch, head = proposal(store)
-    assert store.unapproved_history(store.head() or "") == []
+    assert store.guard.unapproved_history(store.head() or "") == []
     store.repo.refs[b"refs/heads/main"] = head.encode()
-    found = store.unapproved_history(head)
+    found = store.guard.unapproved_history(head)
     assert found and {u.sha for u in found} <= set(store.objects.commits_between(head, None))

@@ -93,7 +93,7 @@ def test_an_approval_signed_with_an_allowed_key_counts(store: Store, keys) -> No
     assert done.signature and "Good" in done.signature and "ada@example.org" in done.signature
     c = store.objects.commit(done.sha)
     assert c.gpgsig and c.gpgsig.startswith(b"-----BEGIN SSH SIGNATURE-----")
-    assert store.uncovered(done.sha) == []  # the whole history, as doctor reads it
+    assert store.guard.uncovered(done.sha) == []  # the whole history, as doctor reads it
     # git reads the same signature and agrees
     shown = show_signature(store, done.sha)
     assert 'Good "git" signature for ada@example.org' in shown, shown
@@ -135,7 +135,7 @@ def test_an_unsigned_approval_is_refused_and_reported(store: Store, keys) -> Non
     run_git(store.path, "merge", "--no-ff", "-q", "-m", msg.render(), p.branch)
     head = store.head()
     assert head != main
-    found = store.uncovered(head)
+    found = store.guard.uncovered(head)
     assert found and "not signed" in found[0].why
     assert "No signature" in show_signature(store, head) or "gpgsig" not in show_signature(
         store, head)
@@ -189,7 +189,7 @@ def test_without_the_setting_approvals_need_no_signature(tmp_path: Path) -> None
     proposal(s)
     done = rv.approve(s, "p1", approver=PERSON)
     assert done.signature is None and s.objects.commit(done.sha).gpgsig is None
-    assert s.uncovered(done.sha) == []
+    assert s.guard.uncovered(done.sha) == []
 
 
 def test_pull_refuses_an_unsigned_approval(tmp_path: Path, store: Store, keys) -> None:
@@ -237,7 +237,7 @@ def test_turning_signing_off_takes_a_signed_commit(store: Store, keys) -> None:
     assert store.head() == main
     sign_with(store, keys["ada"][0])
     run_git(store.path, "commit", "-q", "-S", "-m", "no more signatures")
-    assert store.head() != main and store.uncovered(store.head()) == []
+    assert store.head() != main and store.guard.uncovered(store.head()) == []
     assert 'Good "git" signature for ada@example.org' in show_signature(store, "main")
 
 
@@ -290,12 +290,12 @@ def test_an_approval_on_an_older_laxer_main_is_refused(store: Store, keys) -> No
     p = proposal(store)
     main = store.head()
     lax = store.log("main")[1].sha  # before require_signing's commit
-    assert not store.signing_required_at(lax)
+    assert not store.guard.signing_required_at(lax)
     forged = _raw_commit(store, store.objects.commit(p.head).tree, [lax, p.head], OTHER, APPROVE)
-    for found in (store.uncovered(forged, main), store.uncovered(forged)):
+    for found in (store.guard.uncovered(forged, main), store.guard.uncovered(forged)):
         assert found and "requires signed approvals" in found[0].why, found
     with pytest.raises(UnapprovedChange):
-        store.check_main_move(main, forged)
+        store.guard.check_move(main, forged)
 
 
 @pytest.mark.parametrize("how", ["merge-with-older-main", "root-commit"])
@@ -312,8 +312,8 @@ def test_signing_cannot_be_turned_off_through_another_parent(store: Store, how: 
     first = store.log("main")[1].sha if how == "merge-with-older-main" else (
         _raw_commit(store, tree, [], EVE, "edit: off\n\nMine.\n"))
     merged = _raw_commit(store, tree, [first, main], EVE, "merge: off\n\nMine.\n")
-    assert not store.signing_required_at(merged)
-    for found in (store.uncovered(merged, main), store.uncovered(merged)):
+    assert not store.guard.signing_required_at(merged)
+    for found in (store.guard.uncovered(merged, main), store.guard.uncovered(merged)):
         assert found and "changes imlgit.toml" in found[0].why
         assert "while main requires signed approvals, and is not signed" in found[0].why
 
@@ -333,12 +333,12 @@ def test_a_policy_approval_must_be_signed_by_who_ran_it(tmp_path: Path, keys) ->
     assert done.approval is not None, done  # the policy approved, signed by Ada who ran it
     info = store.commit_info(store.head())
     assert info.author == str(POLICY) and info.committer == str(person_identity())
-    assert store.uncovered(store.head()) == []
+    assert store.guard.uncovered(store.head()) == []
     # a policy approval written by anyone, unsigned: does not count
     p = proposal(store, "p2", seed=2)
     forged = _raw_commit(store, store.objects.commit(p.head).tree, [store.head(), p.head], POLICY,
                          APPROVE.replace("p1", "p2"))  # fmt: skip
-    found = store.uncovered(forged, store.head())
+    found = store.guard.uncovered(forged, store.head())
     assert found and "not signed" in found[0].why
     # without a key the policy leaves it for a person, and says why
     sign_with(store, None, fmt="openpgp")
@@ -376,7 +376,7 @@ def test_a_header_added_to_a_signed_approval_breaks_it(store: Store, keys) -> No
 
     obj = ShaFile.from_raw_string(1, tampered)  # 1: a commit
     store.repo.object_store.add_object(obj)
-    found = store.uncovered(obj.id.decode(), before)
+    found = store.guard.uncovered(obj.id.decode(), before)
     assert found and "not signed by a key" in found[0].why
 
 
@@ -386,7 +386,7 @@ def test_main_moves_only_forward(store: Store) -> None:
     strict = store.head()
     lax = store.log("main")[1].sha
     with pytest.raises(UnapprovedChange, match="moves only forward"):
-        store.check_main_move(strict, lax)
+        store.guard.check_move(strict, lax)
     out = subprocess.run(["git", "update-ref", "refs/heads/main", lax], cwd=store.path,
                          capture_output=True, text=True)  # fmt: skip
     assert out.returncode != 0 and "moves only forward" in out.stderr
@@ -410,7 +410,7 @@ def test_a_signer_added_then_used_in_one_move_is_accepted(tmp_path: Path, store:
     rv.approve(store, "p1", approver=Identity("Carl", "carl@example.org"))
     sign_with(mine, keys["bo"][0])
     pulled = sync.pull(mine, author=OTHER)
-    assert pulled.sha == store.head() and mine.uncovered(mine.head()) == []
+    assert pulled.sha == store.head() and mine.guard.uncovered(mine.head()) == []
 
 
 def test_a_lax_history_merged_by_a_person_is_found_by_doctor(store: Store) -> None:
@@ -426,6 +426,6 @@ def test_a_lax_history_merged_by_a_person_is_found_by_doctor(store: Store) -> No
     appr = _raw_commit(store, t, [lax, learned], EVE, APPROVE)
     main_tree = store.objects.commit(main).tree
     merged = _raw_commit(store, main_tree, [main, appr], EVE, "merge: x\n\nx.\n")
-    found = store.uncovered(merged)
+    found = store.guard.uncovered(merged)
     assert found and any("while main requires signed approvals" in u.why for u in found)
-    assert store.uncovered(merged, main)
+    assert store.guard.uncovered(merged, main)

@@ -68,7 +68,7 @@ def need_why(why: str | None) -> str:
         raise RationaleRequired('a rationale is required: pass --why "..." saying why')
     ctx = click.get_current_context(silent=True)
     try:
-        allow = open_store(ctx).scan_allow() if ctx is not None else ()
+        allow = open_store(ctx).guard.scan_allow() if ctx is not None else ()
     except ImlgitError:  # no memory here (yet): the scan without an allowlist
         allow = ()
     check_rationale(why.strip(), allow, what="--why")

@@ -229,7 +229,7 @@ def diagnose(
     head = store.resolve("main")
     report = Report(commit=head, similarity=similarity, edited_similarity=edited_similarity)
     rules, findings, report.files = _read(store, head)
-    findings += [Finding("unapproved", (), str(u)) for u in store.unapproved_history(head)]
+    findings += [Finding("unapproved", (), str(u)) for u in store.guard.unapproved_history(head)]
     active = [r for r in rules.values() if r.status == ACTIVE]
     report.active = len(active)
     report.checkable = sum(r.checkable for r in active)

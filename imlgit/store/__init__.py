@@ -21,9 +21,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from .. import approvals
 from ..commits import CommitMessage, Identity
-from ..config import Settings
 from ..errors import (
     ConflictError,
     NotAMemoryRepo,
@@ -524,37 +522,7 @@ class Store:
         self.git.see_objects(path)
 
     # ------------------------------------------------------------------ main's guard
-
-    def check_main_move(self, old: str | None, new: str) -> None:
-        """Refuse to move main from ``old`` to ``new`` when that brings commits imlgit
-        wrote which no approval record covers (:mod:`.guard`)."""
-        self.guard.check_move(old, new)
-
-    def uncovered(self, new: str, old: str | None = None) -> list[approvals.Uncovered]:
-        """The commits imlgit wrote between ``old`` and ``new`` no approval covers."""
-        return self.guard.uncovered(new, old)
-
-    def unapproved_history(self, head: str) -> list[approvals.Uncovered]:
-        """:meth:`uncovered` over the whole history of ``head`` (``imlgit doctor``)."""
-        return self.guard.unapproved_history(head)
-
-    def committed_settings(self, rev: str) -> Settings | None:
-        """The settings imlgit.toml at ``rev`` says, the committed file alone (no
-        environment, no flag); None when it cannot be read. What trusts main (the
-        policy, signed approvals, the secret scan's allow-list) reads this."""
-        return self.guard.settings_in(self._tree_of(rev))
-
-    def scan_allow(self, rev: str = DEFAULT_BRANCH) -> tuple[str, ...]:
-        """``[scan] allow`` as imlgit.toml at ``rev`` says (nothing when unreadable)."""
-        settings = self.committed_settings(rev)
-        return tuple(settings.get("scan", "allow")) if settings is not None else ()
-
-    def policy_at(self, rev: str) -> str:
-        """``[review] policy`` in imlgit.toml at ``rev``; "manual" when it cannot be
-        read, since what is unreadable grants nothing."""
-        return self.guard.policy_in(self._tree_of(rev))
-
-    def signing_required_at(self, rev: str) -> bool:
-        """Whether imlgit.toml at ``rev`` makes a person's approval count only when
-        signed; True when it cannot be read (what is unreadable grants nothing)."""
-        return self.guard.requires_signing(self._tree_of(rev))
+    # store.guard (:class:`.guard.MainGuard`): every move of main passes its
+    # check_move; uncovered / unapproved_history find what no approval covers;
+    # settings_at / scan_allow / policy_at / signing_required_at read the committed
+    # imlgit.toml that trusts main.

@@ -65,6 +65,30 @@ class MainGuard:
         settings = self.settings_in(tree)
         return "manual" if settings is None else str(settings.get("review", "policy"))
 
+    def _at(self, rev: str) -> bytes:
+        return self._tree(self.git.refs.resolve(rev))
+
+    def settings_at(self, rev: str) -> Settings | None:
+        """The settings imlgit.toml at ``rev`` says, the committed file alone (no
+        environment, no flag); None when it cannot be read. What trusts main (the
+        policy, signed approvals, the secret scan's allow-list) reads this."""
+        return self.settings_in(self._at(rev))
+
+    def scan_allow(self, rev: str = "main") -> tuple[str, ...]:  # main: DEFAULT_BRANCH
+        """``[scan] allow`` as imlgit.toml at ``rev`` says (nothing when unreadable)."""
+        settings = self.settings_at(rev)
+        return tuple(settings.get("scan", "allow")) if settings is not None else ()
+
+    def policy_at(self, rev: str) -> str:
+        """``[review] policy`` in imlgit.toml at ``rev``; "manual" when it cannot be
+        read, since what is unreadable grants nothing."""
+        return self.policy_in(self._at(rev))
+
+    def signing_required_at(self, rev: str) -> bool:
+        """Whether imlgit.toml at ``rev`` makes a person's approval count only when
+        signed; True when it cannot be read (what is unreadable grants nothing)."""
+        return self.requires_signing(self._at(rev))
+
     def _signers_path(self, tree: bytes) -> str:
         settings = self.settings_in(tree)
         return str(settings.get("review", "allowed_signers")) if settings else "allowed_signers"
