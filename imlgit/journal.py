@@ -74,11 +74,13 @@ def append(path: Path, exp: Experience) -> None:
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             size = os.fstat(fd).st_size
-            # lseek + read, not os.pread (POSIX only); O_APPEND still writes at the end
-            if size and os.lseek(fd, size - 1, os.SEEK_SET) >= 0 and os.read(fd, 1) != b"\n":
-                # a torn last line (a writer killed mid-line): end it, so this
-                # experience is a line of its own and not glued onto the broken one
-                line = b"\n" + line
+            if size:
+                # lseek + read, not os.pread (POSIX only); O_APPEND still writes at the end
+                os.lseek(fd, size - 1, os.SEEK_SET)
+                if os.read(fd, 1) != b"\n":
+                    # a torn last line (a writer killed mid-line): end it, so this
+                    # experience is a line of its own and not glued onto the broken one
+                    line = b"\n" + line
             os.write(fd, line)
         finally:
             os.close(fd)
