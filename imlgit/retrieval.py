@@ -52,9 +52,10 @@ def warn_unparsable(what: str, paths: Sequence[str]) -> None:
 def index_inputs(
     store: Store, commit: str
 ) -> tuple[dict[str, RuleEntry], Callable[[list[str]], dict[str, RuleDoc]]]:
-    """The index's view of ``commit``: rule id -> blob, and a loader of parsed rules
-    (a file that does not parse is loaded as :data:`imlgit.index.UNPARSABLE`)."""
-    from .index import UNPARSABLE, RuleDoc, RuleEntry
+    """The index's view of ``commit``: the store's rule entries (rule id -> blob and
+    path), and a loader of parsed rules (a file that does not parse is loaded as
+    :data:`imlgit.index.UNPARSABLE`)."""
+    from .index import UNPARSABLE, RuleDoc
 
     entries = store.rule_entries(commit)
 
@@ -69,7 +70,7 @@ def index_inputs(
             out[rid] = RuleDoc(r.title, r.statement, r.scope, r.status, r.tags)
         return out
 
-    return {rid: RuleEntry(e.blob) for rid, e in entries.items()}, load
+    return entries, load
 
 
 def recall(

@@ -9,12 +9,24 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Container
+from dataclasses import dataclass
 
 from .errors import RuleIdError
 
 MAX_ID_LENGTH = 100
 RULES_DIR = "rules"
 EXPERIENCES_DIR = "experiences"  # the evidence: the experiences learning stored
+
+
+
+@dataclass(frozen=True)
+class RuleEntry:
+    """A rule file as a commit holds it: the SHA of its blob, and its path (the store
+    reads both; the retrieval index needs only the blob, so the path may be left out)."""
+
+    blob: str
+    path: str = ""
+
 
 # \Z, not $: "$" also matches before a final newline, so "r-1\n" would pass.
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")

@@ -540,3 +540,12 @@ def test_an_index_claiming_a_commit_it_does_not_hold_is_repaired(
     stats = reopened.sync("c2", *state(new))
     assert rebuilt(caplog, "claimed commit c2") and (stats.added, stats.removed) == (1, 1)
     assert ids(reopened.search(text_of(new["r0009"]), k=1)) == ["r0009"]
+
+
+def test_one_rule_entry_for_the_store_and_the_index() -> None:
+    """The store's rule entries go to the index as they are (there were two classes,
+    and every sync copied each entry into the index's own)."""
+    from imlgit.store import RuleEntry as StoreEntry
+
+    assert RuleEntry is StoreEntry
+    assert RuleEntry("ab" * 20) == RuleEntry(blob="ab" * 20, path="")

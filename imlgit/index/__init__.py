@@ -3,8 +3,9 @@
 Derived data, never committed, always rebuildable: it lives under the memory
 repository's git dir (``<git dir>/imlgit/index/``) and knows nothing of git.
 :meth:`RuleIndex.sync` takes a commit id, that commit's rules as ``rule_id ->
-RuleEntry(blob)`` and a loader that parses rules by id; it parses only blobs it
-has never seen and embeds only blobs never embedded with this embedder.
+RuleEntry`` (:class:`imlgit.ruleids.RuleEntry`, the store's own: only the blob is
+read) and a loader that parses rules by id; it parses only blobs it has never seen
+and embeds only blobs never embedded with this embedder.
 
 The embedded text (:func:`rule_text`), one line each, empty parts left out,
 whitespace runs collapsed; the evidence is not embedded::
@@ -67,6 +68,7 @@ import numpy as np
 from ..embed import Embedder, unit_vectors
 from ..errors import IndexError_
 from ..locking import exclusive
+from ..ruleids import RuleEntry
 from .core import (
     IndexView,
     _blobs,
@@ -107,7 +109,6 @@ from .records import (
     IndexedRule,
     Loader,
     RuleDoc,
-    RuleEntry,
     SyncStats,
     _is_corruption,
     _Reset,

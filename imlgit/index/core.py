@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..embed import Embedder, unit_vectors
+from ..ruleids import RuleEntry
 from .records import (
     _DIGEST_MOD,
     ACTIVE,
@@ -23,7 +24,6 @@ from .records import (
     UNPARSABLE,
     Hit,
     IndexedRule,
-    RuleEntry,
 )
 
 _faiss_module: Any = None

@@ -38,13 +38,6 @@ log = logging.getLogger("imlgit")
 
 
 @dataclass(frozen=True)
-class RuleEntry:
-    """A rule as a commit holds it: the SHA of its file's blob."""
-
-    blob: str
-
-
-@dataclass(frozen=True)
 class RuleDoc:
     """The parts of a parsed rule the index uses."""
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import RuleError, StoreError
 from ..git.objects import Objects, hexsha
+from ..ruleids import RuleEntry
 from ..rules import RULES_DIR, Rule, parse_rule, rule_id_from_path, shard_path, validate_rule_id
 
 __all__ = ["RuleEntry", "RuleFiles", "check_rule_file", "MAX_CHECKED_FILES"]
@@ -26,14 +27,6 @@ SAVE_PARSED_AFTER = 64  # rules newly parsed by one read of memory that make it 
 FLAT_SCOPE_FILES = 100  # new rules of a scope folder this full go a level deeper
 MAX_CHECKED_FILES = 100_000
 """``check`` reads at most this many files of a working tree's rules/."""
-
-
-@dataclass(frozen=True)
-class RuleEntry:
-    """A rule file in a tree: its path and blob SHA."""
-
-    path: str
-    blob: str
 
 
 @dataclass
@@ -60,7 +53,7 @@ class RuleMap:
                         return None
                     del entries[rid]
             elif held is None or held.path == path:
-                entries[rid] = RuleEntry(path, hexsha(blob))
+                entries[rid] = RuleEntry(hexsha(blob), path)
             else:
                 twins[path] = held.path
         return RuleMap(entries, twins)
@@ -95,7 +88,7 @@ class RuleFiles:
             if rid in entries:
                 twins[path] = entries[rid].path
             else:
-                entries[rid] = RuleEntry(path, hexsha(sha))
+                entries[rid] = RuleEntry(hexsha(sha), path)
         made = RuleMap(entries, twins)
         self.keep(tree, made)
         return made
