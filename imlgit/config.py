@@ -18,7 +18,7 @@ from typing import Any, cast
 from .commits import LEARNER, Identity, parse_identity
 from .errors import ConfigError, ImlgitError
 
-__all__ = ["Settings", "load_settings", "person_identity", "DEFAULTS", "PROCESS_ENV"]
+__all__ = ["Settings", "load_settings", "person_identity", "DEFAULTS", "ENV", "PROCESS_ENV"]
 
 # What a process imlgit owns (the CLI, the MCP server, the benchmarks) sets for itself,
 # unless already set; the library never changes the host's environment.

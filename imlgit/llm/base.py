@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
+from ..config import ENV
 from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -93,25 +94,25 @@ class LLMSettings:
     max_retries: int = 2
 
 
-def _pick(
-    env: Mapping[str, str], cfg: Mapping[str, Any], names: tuple[str, ...], key: str
-) -> tuple[str, Any]:
-    """The first set value among the env variables ``names``, then ``cfg[key]``, and its source."""
-    for name in names:
-        if env.get(name):
+def _pick(env: Mapping[str, str], cfg: Mapping[str, Any], key: str) -> tuple[str, Any]:
+    """The first set value among the environment variables that set ``[model] key``
+    (:data:`imlgit.config.ENV`, in its order: IMLGIT_ first), then ``cfg[key]``, and
+    its source."""
+    for name, (section, setting) in ENV.items():
+        if section == "model" and setting == key and env.get(name):
             return name, env[name]
     if cfg.get(key) not in (None, ""):
         return f"imlgit.toml [model] {key}", cfg[key]
     return "", None
 
 
-# Numeric settings: (key, env variables, type, lowest value, whether the lowest is excluded).
+# Numeric settings: (key, type, lowest value, whether the lowest is excluded).
 _NUMBERS = (
-    ("timeout", ("IMLGIT_LLM_TIMEOUT",), float, 0, True),
-    ("retries", (), int, 0, False),
-    ("max_retries", (), int, 0, False),
-    ("max_tokens", (), int, 1, False),
-    ("temperature", (), float, 0, False),
+    ("timeout", float, 0, True),
+    ("retries", int, 0, False),
+    ("max_retries", int, 0, False),
+    ("max_tokens", int, 1, False),
+    ("temperature", float, 0, False),
 )
 
 
@@ -128,19 +129,19 @@ def settings_from(
     """
     cfg: Mapping[str, Any] = config or {}
     env = os.environ if env is None else env
-    where, base_url = _pick(env, cfg, ("IMLGIT_BASE_URL", "OPENAI_BASE_URL"), "base_url")
+    where, base_url = _pick(env, cfg, "base_url")
     if base_url is None:
         return None
-    _, model = _pick(env, cfg, ("IMLGIT_MODEL",), "model")
+    _, model = _pick(env, cfg, "model")
     if model is None:
         raise ConfigError(
             f"an endpoint is configured ({where} = {base_url}) but no model: "
             "set IMLGIT_MODEL or 'model' in the [model] table of imlgit.toml"
         )
-    _, api_key = _pick(env, cfg, ("IMLGIT_API_KEY", "OPENAI_API_KEY"), "api_key")
+    _, api_key = _pick(env, cfg, "api_key")
     extra: dict[str, Any] = {}
-    for key, names, kind, low, excluded in _NUMBERS:
-        source, value = _pick(env, cfg, names, key)
+    for key, kind, low, excluded in _NUMBERS:
+        source, value = _pick(env, cfg, key)
         if value is None:
             continue
         try:
