@@ -8,6 +8,7 @@ import click
 
 from .common import (
     at_option,
+    echo_written,
     emit_json,
     json_option,
     need_why,
@@ -106,11 +107,8 @@ def rollback(ctx: click.Context, rev: str, why: str | None) -> None:
     store = open_store(ctx)
     target = store.resolve(rev)
     sha = store.revert(target, rationale, author=person_of(store))
-    if sha is None:  # what was asked is so already: an outcome, not an error
-        click.echo(f"{target[:12]} has nothing to undo; nothing to commit", err=True)
-        return
-    click.echo(f"reverted {target[:12]}", err=True)
-    click.echo(sha)
+    short = target[:12]
+    echo_written(sha, f"reverted {short}", f"{short} has nothing to undo; nothing to commit")
 
 
 @click.command()
@@ -122,8 +120,4 @@ def restore(ctx: click.Context, rule_id: str, why: str | None) -> None:
     rationale = need_why(why)
     store = open_store(ctx)
     sha = store.restore(rule_id, rationale, author=person_of(store))
-    if sha is None:  # what was asked is so already: an outcome, not an error
-        click.echo(f"{rule_id} is active; nothing to restore", err=True)
-        return
-    click.echo(f"restored {rule_id}", err=True)
-    click.echo(sha)
+    echo_written(sha, f"restored {rule_id}", f"{rule_id} is active; nothing to restore")

@@ -95,6 +95,17 @@ at_option = click.option("--at", "at", metavar="REV", help="Read memory as it wa
 why_option = click.option("--why", metavar="TEXT", help="The rationale (required).")
 
 
+def echo_written(sha: str | None, done: str, unchanged: str) -> None:
+    """A write's outcome: ``done`` on stderr and the commit on stdout; or, when
+    nothing needed committing (``sha`` None: what was asked is so already, an
+    outcome, not an error), ``unchanged`` on stderr alone."""
+    if sha is None:
+        click.echo(unchanged, err=True)
+        return
+    click.echo(done, err=True)
+    click.echo(sha)
+
+
 def open_memory(ctx: click.Context) -> Memory:
     from ..memory import Memory
 

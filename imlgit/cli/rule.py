@@ -9,6 +9,7 @@ import click
 
 from .common import (
     at_option,
+    echo_written,
     emit_json,
     json_option,
     need_why,
@@ -100,11 +101,7 @@ def rule_edit(
         rule_id, why=rationale, person=person_of(mem.store), title=title, statement=statement,
         scope=scope, evidence=evidence, text=text, source=file or "the rule file",
     )  # fmt: skip
-    if not done.changed:  # what was asked is so already: an outcome, not an error
-        click.echo(f"{rule_id} already says that; nothing to commit", err=True)
-        return
-    click.echo(f"edited {rule_id}", err=True)
-    click.echo(done.sha)
+    echo_written(done.sha, f"edited {rule_id}", f"{rule_id} already says that; nothing to commit")
 
 
 @rule.command("retire")
@@ -116,11 +113,7 @@ def rule_retire(ctx: click.Context, rule_id: str, why: str | None) -> None:
     rationale = need_why(why)
     mem = open_memory(ctx)
     done = mem.retire_rule(rule_id, why=rationale, person=person_of(mem.store))
-    if not done.changed:  # what was asked is already so: an outcome, not an error
-        click.echo(f"{rule_id} is already retired; nothing to commit", err=True)
-        return
-    click.echo(f"retired {rule_id}", err=True)
-    click.echo(done.sha)
+    echo_written(done.sha, f"retired {rule_id}", f"{rule_id} is already retired; nothing to commit")
 
 
 @rule.command("show")
